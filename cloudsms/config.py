@@ -1,0 +1,121 @@
+"""Settings: one declared table, resolved environment > file > default.
+
+Every setting has a ``CLOUDSMS_<NAME>`` environment variable and may appear in a TOML file
+(``--config`` / ``CLOUDSMS_CONFIG``) as ``name = value``. ``docs/settings.md`` lists them all;
+``tests/unit/test_settings_doc.py`` fails when one is undocumented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cloudsms.exceptions import ConfigError
+
+
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = _setting(
+        "sqlite:///cloudsms.db", "SQLAlchemy URL of the store: sqlite:///FILE or postgresql://…"
+    )
+    host: str = _setting("127.0.0.1", "Address the UIP endpoint listens on.")
+    port: int = _setting(1815, "Port of the UIP endpoint.")
+    path: str = _setting("/dave/io", "HTTP path of the UIP endpoint.")
+    tls_cert: str = _setting("", "PEM certificate chain for HTTPS; empty serves plain HTTP.")
+    tls_key: str = _setting("", "PEM private key for HTTPS.")
+    tls_client_ca: str = _setting("", "PEM CA bundle for client certificates (mutual TLS).")
+    tls_client_required: bool = _setting(
+        False, "With tls_client_ca: refuse the handshake without a valid client certificate."
+    )
+    max_body_bytes: int = _setting(262_144, "Largest request body accepted, in bytes.")
+    replay_window_s: int = _setting(
+        600, "Seconds during which an identical packet returns its original ANSWER (0: off)."
+    )
+    max_schedule_days: int = _setting(7, "How far ahead SMS_SEND_TIME may schedule a message.")
+    require_whitelist: bool = _setting(
+        False,
+        "Refuse keys that have no source-IP whitelist (otherwise such keys work from anywhere).",
+    )
+    group_commit_max: int = _setting(256, "Most packets committed in one store transaction.")
+    pending_writes_limit: int = _setting(
+        20_000, "Packets waiting for the store above which the API answers Busy."
+    )
+    max_backlog: int = _setting(
+        2_000_000, "Messages waiting for a carrier, platform-wide, above which Queue_too_large."
+    )
+    customer_max_backlog: int = _setting(
+        200_000, "Default per-customer backlog limit (a customer's own setting overrides it)."
+    )
+    config_poll_s: float = _setting(
+        0.5, "How often a running server checks for operator changes, in seconds."
+    )
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    log_json: bool = _setting(False, "Write structured JSON log lines instead of text.")
+
+    @classmethod
+    def load(
+        cls,
+        file: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Resolve every setting: explicit overrides > environment > file > default."""
+        environ = os.environ if environ is None else environ
+        file = file or environ.get("CLOUDSMS_CONFIG") or None
+        from_file: dict[str, Any] = {}
+        if file:
+            try:
+                from_file = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read settings file {file}: {exc}") from exc
+        values: dict[str, Any] = {}
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        for key in from_file:
+            if key not in names:
+                raise ConfigError(f"unknown setting {key!r} in {file}")
+        for name, fld in names.items():
+            env_name = f"CLOUDSMS_{name.upper()}"
+            if overrides.get(name) is not None:
+                raw: Any = overrides[name]
+            elif env_name in environ:
+                raw = environ[env_name]
+            elif name in from_file:
+                raw = from_file[name]
+            else:
+                continue
+            values[name] = _coerce(name, type(fld.default), raw)
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, Any, str]]:
+        """(name, default, help) of every setting, for docs and ``cloudsms settings``."""
+        return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(cls)]
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    text = str(raw).strip()
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(text)
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}: {raw!r} is not a valid {kind.__name__}") from exc
+    return text

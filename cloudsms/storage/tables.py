@@ -1,0 +1,243 @@
+"""The one schema for SQLite and PostgreSQL (SQLAlchemy Core).
+
+Migrations under ``migrations/versions`` are generated from these tables and run on both engines.
+Times are integer milliseconds since the Unix epoch (UTC): portable, exact, cheap to compare.
+Money is integer micro-units (see ``cloudsms.domain.money``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: One row; every operator change bumps ``version`` so running servers reload within a second.
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+price_lists = Table(
+    "price_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "price_list_id", Integer, ForeignKey("price_lists.id", ondelete="CASCADE"), nullable=False
+    ),
+    #: E.164 digits: a calling code ("852") or a longer prefix ("8526"); longest match wins.
+    Column("prefix", String(16), nullable=False),
+    Column("price_micros", BigInteger, nullable=False),
+    UniqueConstraint("price_list_id", "prefix"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("auth_key", String(128), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("currency", String(3), nullable=False),
+    Column("balance_micros", BigInteger, nullable=False, default=0),
+    #: How far below zero the balance may go (0: prepaid only).
+    Column("credit_limit_micros", BigInteger, nullable=False, default=0),
+    Column("price_list_id", Integer, ForeignKey("price_lists.id"), nullable=True),
+    Column("callback_url", Text, nullable=True),
+    #: Sender used when a packet has no ORIGINAL_ADDR.
+    Column("default_sender", String(32), nullable=True),
+    #: SHA-256 of the client certificate (hex, lower case) this key must arrive with, if set.
+    Column("client_cert_sha256", String(64), nullable=True),
+    #: Backlog above which the API answers Queue_too_large (None: the platform default).
+    Column("max_backlog", Integer, nullable=True),
+    #: Push intermediate states (ENROUTE, ACCEPTED) too, not only final ones.
+    Column("report_intermediate", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+customer_networks = Table(
+    "customer_networks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    #: An IPv4 or IPv6 network in CIDR form; a single address is a /32 or /128.
+    Column("cidr", String(64), nullable=False),
+    UniqueConstraint("customer_id", "cidr"),
+)
+
+#: Balance changes made by operators (top-ups, corrections): the audit trail of money.
+balance_ledger = Table(
+    "balance_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("delta_micros", BigInteger, nullable=False),
+    Column("balance_after_micros", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: The ROUTE_ID customers send.
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    #: Whether the carriers behind this route take Latin-1 (DCS 3); otherwise UCS-2 is used.
+    Column("latin1", Boolean, nullable=False, default=False),
+)
+
+route_grants = Table(
+    "route_grants",
+    metadata,
+    Column(
+        "customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("route_id", Integer, ForeignKey("routes.id", ondelete="CASCADE"), primary_key=True),
+)
+
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: None: platform-wide.
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=True),
+    #: E.164 digits, calling code included.
+    Column("number", String(40), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("customer_id", "number"),
+)
+
+country_policies = Table(
+    "country_policies",
+    metadata,
+    Column("country_code", Integer, primary_key=True, autoincrement=False),
+    Column("region", String(2), nullable=False),
+    Column("requires_template", Boolean, nullable=False, default=False),
+    Column("requires_signature", Boolean, nullable=False, default=False),
+    Column("requires_registered_sender", Boolean, nullable=False, default=False),
+    #: "any", "numeric" or "alpha": which sender IDs the destination takes.
+    Column("sender_format", String(8), nullable=False, default="any"),
+    Column("note", Text, nullable=True),
+)
+
+#: Signatures, templates and sender IDs share one approval life cycle: pending → approved|rejected.
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("text", String(64), nullable=False),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("note", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("decided_ms", BigInteger, nullable=True),
+    UniqueConstraint("customer_id", "text"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    #: Text with ``{name}`` slots; None country: valid for every regulated destination.
+    Column("body", Text, nullable=False),
+    Column("country_code", Integer, nullable=True),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("note", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("decided_ms", BigInteger, nullable=True),
+)
+
+sender_ids = Table(
+    "sender_ids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("sender", String(32), nullable=False),
+    Column("country_code", Integer, nullable=True),
+    Column("status", String(10), nullable=False, default="pending"),
+    Column("note", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("decided_ms", BigInteger, nullable=True),
+    UniqueConstraint("customer_id", "sender", "country_code"),
+)
+
+#: One row per accepted recipient: the durable record behind every SMS_UID.
+messages = Table(
+    "messages",
+    metadata,
+    Column("sms_uid", String(32), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("serial", Integer, nullable=False),
+    Column("country_code", Integer, nullable=False),
+    Column("dest_msisdn", String(32), nullable=False),
+    Column("route_name", String(255), nullable=False),
+    Column("sender", String(32), nullable=False),
+    #: Final text: signature applied.
+    Column("content", Text, nullable=False),
+    #: "gsm7", "latin1" or "ucs2".
+    Column("encoding", String(8), nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("send_at_ms", BigInteger, nullable=False),
+    #: CUSTOMER_BODY exactly as received (serialized JSON), pushed back unchanged.
+    Column("customer_body", Text, nullable=True),
+    #: Machine state (cloudsms.domain.status.MessageState value).
+    Column("state", String(16), nullable=False),
+    #: SMS_STATE last known (reports), None before any.
+    Column("sms_state", Integer, nullable=True),
+    #: RESULT_DESC for the report (e.g. LOCAL_REJECTED) and the platform's own cause.
+    Column("result_desc", String(32), nullable=True),
+    Column("detail", String(64), nullable=True),
+    Column("fee_micros", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
+    Index("ix_messages_customer_created", "customer_id", "created_ms"),
+)
+
+#: Answers by packet fingerprint, so a blind client retry returns the same SMS_UIDs (SPEC replay).
+replays = Table(
+    "replays",
+    metadata,
+    #: SHA-256 (hex) over AUTH_KEY, SERIAL, TIME and the raw body.
+    Column("packet_key", String(64), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("answer", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False, index=True),
+)
