@@ -41,6 +41,8 @@ class Route:
     id: int
     name: str
     latin1: bool
+    #: False: suspended by an operator; recipients get Send_failed.
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -117,6 +117,8 @@ routes = Table(
     Column("description", Text, nullable=True),
     #: Whether the carriers behind this route take Latin-1 (DCS 3); otherwise UCS-2 is used.
     Column("latin1", Boolean, nullable=False, default=False),
+    #: A suspended route answers Send_failed per recipient instead of accepting.
+    Column("enabled", Boolean, nullable=False, default=True),
 )
 
 route_grants = Table(

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("latin1", sa.Boolean(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routes")),
         sa.UniqueConstraint("name", name=op.f("uq_routes_name")),
     )
