@@ -1,0 +1,260 @@
+"""The UIP endpoint: POST /dave/io → ANSWER (SPEC §1–3).
+
+Strategy: ``UipService.handle`` takes the raw body and the caller's network identity and returns
+(HTTP status, ANSWER bytes); it never raises. ``UipEndpoint`` is the thin ASGI shell around it
+that enforces the body limit while reading, so an oversized body is refused before it is buffered.
+
+The answer leaves only after the group-commit writer has committed the packet's messages and its
+debit (durable acceptance). A packet identical to one answered within the replay window gets the
+original answer back and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from cloudsms.api.accept import plan_packet
+from cloudsms.api.answers import answer
+from cloudsms.api.backlog import BacklogGauge
+from cloudsms.api.config_cache import ConfigCache
+from cloudsms.api.replay import ReplayCache, packet_key
+from cloudsms.config import Settings
+from cloudsms.domain.codes import ResultCode
+from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
+from cloudsms.domain.ids import UidGenerator
+from cloudsms.domain.models import Customer, PacketOutcome, PacketWrite
+from cloudsms.domain.packet import (
+    SEND_METHOD,
+    PacketError,
+    read_auth_key,
+    read_envelope,
+    read_send_request,
+    serial_of,
+)
+from cloudsms.domain.timefmt import utcnow
+from cloudsms.exceptions import StoreError
+
+log = logging.getLogger("cloudsms.api")
+security_log = logging.getLogger("cloudsms.security")
+
+Send = Any
+Receive = Any
+Scope = dict[str, Any]
+
+#: Platform default sender when neither the packet nor the customer names one (document example).
+PLATFORM_SENDER = "CloudSMS"
+
+
+class PacketWriter(Protocol):
+    async def write(self, packet: PacketWrite) -> PacketOutcome: ...
+    def pending(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is on the other end of the connection."""
+
+    ip: str | None
+    #: SHA-256 of the client certificate (mutual TLS), hex lower case.
+    cert_sha256: str | None = None
+
+
+class UipService:
+    def __init__(
+        self,
+        settings: Settings,
+        config: ConfigCache,
+        writer: PacketWriter,
+        backlog: BacklogGauge,
+        uids: UidGenerator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.writer = writer
+        self.backlog = backlog
+        self.uids = uids or UidGenerator()
+        self.replays = ReplayCache(settings.replay_window_s) if settings.replay_window_s else None
+        self.max_schedule = dt.timedelta(days=settings.max_schedule_days)
+        #: Set while shutting down: new packets get Busy.
+        self.draining = False
+
+    async def handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
+        """Answer one packet; any unexpected failure becomes Unknown_error, never a traceback."""
+        try:
+            return await self._handle(body, caller)
+        except Exception:
+            log.exception("unexpected failure while answering a packet")
+            return 200, answer(SEND_METHOD, 0, ResultCode.UNKNOWN_ERROR)
+
+    async def _handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
+        if not body.strip():
+            return 200, answer(SEND_METHOD, 0, ResultCode.EMPTY_BODY)
+        try:
+            packet = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return 200, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT)
+        serial = serial_of(packet)
+        try:
+            envelope = read_envelope(packet)
+            auth_key = read_auth_key(packet)
+        except PacketError as exc:
+            return 200, answer(SEND_METHOD, serial, exc.code)
+        config = self.config.current
+        customer = config.customer_for_key(auth_key)
+        if customer is None:
+            security_log.warning("unknown or disabled AUTH_KEY", extra={"client_ip": caller.ip})
+            return 200, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
+        refusal = self._refuse_caller(customer, caller)
+        if refusal is not None:
+            security_log.warning(
+                refusal, extra={"customer": customer.name, "client_ip": caller.ip}
+            )
+            return 403, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
+
+        key = packet_key(customer.id, body) if self.replays is not None else None
+        if key is not None and self.replays is not None:
+            previous = self.replays.get(key)
+            if previous is not None:
+                return 200, previous
+        if self.draining or self.writer.pending() > self.settings.pending_writes_limit:
+            return 200, answer(SEND_METHOD, serial, ResultCode.BUSY)
+
+        try:
+            request = read_send_request(
+                packet, envelope, now=utcnow(), max_schedule=self.max_schedule
+            )
+            route = config.snapshot.routes_by_name.get(request.route_id)
+            plan = plan_content(
+                request.content,
+                request.signature,
+                request.signature_type,
+                latin1_ok=route.latin1 if route is not None else False,
+            )
+            if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
+                raise PacketError(ResultCode.INVALID_CONTEXT, "content over 1600 bytes or 10 parts")
+        except PacketError as exc:
+            return 200, answer(SEND_METHOD, serial, exc.code)
+
+        if self._over_backlog(customer, len(request.recipients)):
+            return 200, answer(SEND_METHOD, serial, ResultCode.QUEUE_TOO_LARGE)
+
+        sender = request.original_addr or customer.default_sender or PLATFORM_SENDER
+        result = plan_packet(
+            request,
+            customer,
+            config,
+            plan,
+            route=route,
+            sender=sender,
+            uids=self.uids,
+            now_ms=int(utcnow().timestamp() * 1000),
+            packet_key=key,
+        )
+        if result.write is None:
+            return 200, result.answer
+        try:
+            outcome = await self.writer.write(result.write)
+        except StoreError:
+            log.exception("store write failed; packet refused with DB_not_find")
+            return 200, answer(SEND_METHOD, serial, ResultCode.DB_NOT_FIND)
+        if not outcome.replayed:
+            self.backlog.added(customer.id, result.accepted)
+        if key is not None and self.replays is not None:
+            self.replays.put(key, outcome.answer)
+        return 200, outcome.answer
+
+    def _refuse_caller(self, customer: Customer, caller: Caller) -> str | None:
+        """Why this connection may not use the key (source IP, client certificate), or None."""
+        if customer.networks:
+            try:
+                address = ipaddress.ip_address(caller.ip or "")
+            except ValueError:
+                return "source address unknown"
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            if not any(address in net for net in customer.networks):
+                return "source IP not whitelisted"
+        elif self.settings.require_whitelist:
+            return "key has no whitelist and the platform requires one"
+        if customer.client_cert_sha256 and caller.cert_sha256 != customer.client_cert_sha256:
+            return "client certificate does not match the key"
+        return None
+
+    def _over_backlog(self, customer: Customer, count: int) -> bool:
+        limit = customer.max_backlog or self.settings.customer_max_backlog
+        if self.backlog.customer(customer.id) + count > limit:
+            return True
+        return self.backlog.total() + count > self.settings.max_backlog
+
+
+class UipEndpoint:
+    """ASGI app for the UIP path: reads the body under a limit, then asks the service."""
+
+    def __init__(self, service: UipService, *, max_body_bytes: int) -> None:
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _respond(send, 405, answer(SEND_METHOD, 0, ResultCode.INVALID_PARAMETER),
+                           extra=[(b"allow", b"POST")])
+            return
+        body = await self._read_body(scope, receive)
+        if body is None:
+            await _respond(send, 413, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT),
+                           close=True)
+            return
+        client = scope.get("client")
+        tls = scope.get("extensions", {}).get("tls", {})
+        caller = Caller(client[0] if client else None, tls.get("client_cert_sha256"))
+        status, payload = await self.service.handle(body, caller)
+        await _respond(send, status, payload)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The body, or None as soon as it is known to exceed the limit."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    if int(value) > self.max_body_bytes:
+                        return None
+                except ValueError:
+                    return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+_JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    payload: bytes,
+    *,
+    close: bool = False,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

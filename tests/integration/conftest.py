@@ -1,0 +1,91 @@
+"""Fixtures that run the real platform: a migrated store and a uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from cloudsms.api.app import create_app
+from cloudsms.api.server import uvicorn_config
+from cloudsms.config import Settings
+from cloudsms.storage.store import Store
+
+
+class RunningServer:
+    """uvicorn serving the platform in a background thread, on an ephemeral port."""
+
+    def __init__(self, settings: Settings, **uvicorn_overrides: Any) -> None:
+        self.app = create_app(settings)
+        self.platform = self.app.state.platform
+        config = uvicorn_config(self.app, settings, port=0, log_config=None, **uvicorn_overrides)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.scheme = "https" if settings.tls_cert else "http"
+        self.settings = settings
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def port(self) -> int:
+        port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.settings.path}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+    def wait_config(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until the running server's configuration satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("configuration change not picked up in time")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.open(database_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def make_server(database_url: str) -> Iterator[Callable[..., RunningServer]]:
+    started: list[RunningServer] = []
+
+    def make(**settings_overrides: Any) -> RunningServer:
+        overrides = {"config_poll_s": 0.05, **settings_overrides}
+        settings = Settings.load(environ={}, database_url=database_url, **overrides)
+        server = RunningServer(settings).__enter__()
+        started.append(server)
+        return server
+
+    yield make
+    for server in reversed(started):
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client
