@@ -229,6 +229,12 @@ messages = Table(
     Column("currency", String(3), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    #: Submit attempts so far (retries after throttling or a lost link count too).
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    #: Connector that took the message, and when the last segment was acknowledged.
+    Column("connector_id", Integer, nullable=True),
+    Column("submitted_ms", BigInteger, nullable=True),
+    Column("final_ms", BigInteger, nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
 )
@@ -242,4 +248,116 @@ replays = Table(
     Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("answer", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False, index=True),
+)
+
+# --- carrier delivery (SMPP connectors, routing rules, segments, receipts) -------------------
+
+#: An SMPP client connection to a carrier (SMSC), configured by operators.
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("system_id", String(16), nullable=False),
+    Column("password", String(9), nullable=False),
+    Column("system_type", String(13), nullable=False, default=""),
+    #: "trx" (one transceiver bind) or "tx_rx" (a transmitter and a receiver bind).
+    Column("bind_mode", String(8), nullable=False, default="trx"),
+    #: Outstanding submit_sm without a response, at most.
+    Column("window", Integer, nullable=False, default=50),
+    #: Segments per second at most (0: unlimited).
+    Column("throughput", Integer, nullable=False, default=0),
+    Column("enquire_link_s", Integer, nullable=False, default=30),
+    Column("response_timeout_s", Integer, nullable=False, default=30),
+    Column("reconnect_max_s", Integer, nullable=False, default=30),
+    #: Long messages: "udh8", "udh16", "sar" or "payload".
+    Column("long_mode", String(8), nullable=False, default="udh8"),
+    #: data_coding values the carrier takes, comma-separated subset of "0,3,8".
+    Column("data_codings", String(16), nullable=False, default="0,8"),
+    Column("source_ton", Integer, nullable=True),
+    Column("source_npi", Integer, nullable=True),
+    Column("dest_ton", Integer, nullable=False, default=1),
+    Column("dest_npi", Integer, nullable=False, default=1),
+    #: How this carrier writes message ids (see cloudsms.smpp.receipt): receipt ↔ submit_sm_resp.
+    Column("id_mode", String(16), nullable=False, default="as_is"),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+#: Route policy: for a ROUTE_ID, which connectors serve which destinations.
+route_rules = Table(
+    "route_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("route_id", Integer, ForeignKey("routes.id", ondelete="CASCADE"), nullable=False),
+    #: E.164 digit prefix of the destination ("" matches every destination); longest match wins.
+    Column("prefix", String(16), nullable=False, default=""),
+    Column(
+        "connector_id", Integer, ForeignKey("connectors.id", ondelete="CASCADE"), nullable=False
+    ),
+    #: Lower is tried first; a connector that is down or rejecting fails over to the next group.
+    Column("priority", Integer, nullable=False, default=0),
+    #: Share of traffic among connectors of the same prefix and priority.
+    Column("weight", Integer, nullable=False, default=1),
+    UniqueConstraint("route_id", "prefix", "connector_id"),
+)
+
+#: One row per segment handed to a carrier: the carrier's id for it and what became of it.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column(
+        "sms_uid", String(32), ForeignKey("messages.sms_uid", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("connector_id", Integer, nullable=False),
+    #: Normalised per the connector's id_mode, so receipts match whatever form they use.
+    Column("carrier_id", String(64), nullable=True),
+    Column("submit_status", Integer, nullable=True),
+    #: Receipt stat (DELIVRD, UNDELIV, …) once known.
+    Column("receipt_stat", String(8), nullable=True),
+    Column("receipt_err", String(8), nullable=True),
+    Column("submitted_ms", BigInteger, nullable=True),
+    Column("done_ms", BigInteger, nullable=True),
+    Index("ix_message_parts_carrier", "connector_id", "carrier_id"),
+)
+
+#: Every carrier receipt as received, matched or not (operators look here for DLR problems).
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connector_id", Integer, nullable=False),
+    Column("carrier_id", String(64), nullable=False),
+    Column("stat", String(8), nullable=False),
+    Column("err", String(8), nullable=True),
+    Column("sms_uid", String(32), nullable=True),
+    Column("raw", Text, nullable=True),
+    Column("received_ms", BigInteger, nullable=False),
+    Index("ix_receipts_unmatched", "connector_id", "carrier_id"),
+)
+
+#: Delivery reports waiting to be pushed to customers (outbox: written with the state change).
+report_outbox = Table(
+    "report_outbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("sms_uid", String(32), nullable=False),
+    Column("customer_id", Integer, nullable=False),
+    Column("sms_state", Integer, nullable=False),
+    Column("result_desc", String(32), nullable=False),
+    #: When the carrier (or the platform) reported the state.
+    Column("report_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("done_ms", BigInteger, nullable=True),
+    Index("ix_report_outbox_due", "done_ms", "next_attempt_ms"),
+    Index("ix_report_outbox_uid", "sms_uid"),
 )
