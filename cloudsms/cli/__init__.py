@@ -1,0 +1,84 @@
+"""The operator CLI: ``cloudsms <group> <command> …`` (Typer + rich).
+
+Each command group lives in its own module and is registered below; importing this package
+opens nothing and reads nothing. Global options pick the store:
+
+    cloudsms --database-url sqlite:///cloudsms.db customers list
+    CLOUDSMS_DATABASE_URL=postgresql://… cloudsms prices show retail
+
+Errors print one line, ``error: …``, on stderr: exit code 2 when the input was refused (bad
+argument, unknown option), 1 when the action failed (no such customer, duplicate, database down).
+See ``cloudsms.cli._common``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudsms.cli import blacklist, customers, db, policies, prices, routes
+from cloudsms.cli._common import CliGroup, CliState
+from cloudsms.cli.registrations import registration_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="cloudsms",
+    cls=CliGroup,
+    help="CloudSMS platform: operator commands.",
+    no_args_is_help=True,
+    # Never print locals in a traceback: they would include AUTH_KEYs.
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="CLOUDSMS_DATABASE_URL",
+            show_envvar=True,
+            help="Store URL: sqlite:///FILE or postgresql://… (default: from settings).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="CLOUDSMS_CONFIG",
+            show_envvar=True,
+            help="TOML settings file.",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(database_url=database_url, config=config)
+    ctx.call_on_close(ctx.obj.close)
+
+
+# -- command groups: one module each --------------------------------------------------------
+_GROUPS: list[tuple[str, typer.Typer]] = [
+    ("customers", customers.app),
+    ("prices", prices.app),
+    ("routes", routes.app),
+    ("blacklist", blacklist.app),
+    ("signatures", registration_app("signature", "signature", with_country=False)),
+    ("templates", registration_app("template", "template", with_country=True)),
+    ("senders", registration_app("sender", "sender ID", with_country=True)),
+    ("policies", policies.app),
+    ("db", db.app),
+    # `serve` and `demo` come from cloudsms/cli/server.py: register them below the loop with
+    # `server.register(app)` (top-level commands, like `settings`).
+]
+for _name, _group in _GROUPS:
+    app.add_typer(_group, name=_name, no_args_is_help=True)
+app.command("settings")(db.settings)
+
+
+def main() -> None:
+    """Console-script entry point (``cloudsms``) and ``python -m cloudsms``."""
+    app(prog_name="cloudsms")

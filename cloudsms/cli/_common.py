@@ -1,0 +1,206 @@
+"""What every command group shares: the store, the output, and the error boundary.
+
+The error boundary is ``CliGroup.invoke`` on the root app: every command runs inside it, so a
+``CloudSMSError`` anywhere becomes one line on stderr and an exit code, never a traceback:
+
+* 2 — the input was refused (``ConfigError``, click usage errors: a bad argument or option);
+* 1 — the action failed (``NotFound``, ``Conflict``, ``StoreError``, the database unreachable).
+
+Nothing here runs at import: the store opens on a command's first use of ``state(ctx).operator``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from cloudsms.config import Settings
+from cloudsms.domain.money import format_amount
+from cloudsms.exceptions import CloudSMSError, ConfigError
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class CliGroup(typer.core.TyperGroup):
+    """The root group: translates errors into one readable line and an exit code."""
+
+    # ``ctx`` is Typer's (privately vendored) click Context, which Typer does not export.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.TyperException as exc:  # Typer's usage errors: bad option, missing argument
+            where = getattr(getattr(exc, "ctx", None), "command_path", None) or ctx.command_path
+            code = getattr(exc, "exit_code", EXIT_USAGE)
+            fail(f"{exc.format_message()} (see '{where} --help')", code)
+        except ConfigError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except CloudSMSError as exc:
+            fail(str(exc), EXIT_FAILED)
+        except SQLAlchemyError as exc:
+            text = str(getattr(exc, "orig", None) or exc).strip()
+            fail("database error: " + (text.splitlines()[0] if text else type(exc).__name__))
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print ``error: message`` on one line of stderr and exit with ``code``."""
+    typer.echo("error: " + " ".join(message.split()), err=True)
+    raise typer.Exit(code)
+
+
+@dataclass
+class CliState:
+    """The global options, and the store opened from them on first use."""
+
+    database_url: str | None = None
+    config: Path | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        return Settings.load(file=self.config, database_url=self.database_url)
+
+    def url(self) -> str:
+        return self.settings().database_url
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.url())
+        return self._store
+
+    @property
+    def operator(self) -> Operator:
+        return Operator(self.store, actor=operator_name())
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The root's CliState (a sub-app invoked on its own gets a default one)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState()
+        root.call_on_close(root.obj.close)
+    obj: CliState = root.obj
+    return obj
+
+
+def operator_name() -> str:
+    """Who the ledger records as the actor: ``cli:<login>``."""
+    import getpass
+
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name in some containers
+        login = "unknown"
+    return f"cli:{login}"[:64]
+
+
+def open_store(url: str) -> Store:
+    """Open the store, refusing a database whose schema is missing or out of date."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from cloudsms.storage.migrate import alembic_config
+
+    parsed = make_url_or_fail(url)
+    on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    if on_disk and not Path(parsed.database).exists():
+        raise ConfigError(
+            f"no database file {parsed.database}: create it with `cloudsms db upgrade`"
+        )
+    store = Store.open(url, migrate=False)
+    try:
+        head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
+        with store.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except BaseException:
+        store.close()
+        raise
+    if current != head:
+        store.close()
+        raise ConfigError(
+            f"database schema is at {current or 'nothing'}, this cloudsms needs {head}: "
+            "run `cloudsms db upgrade`"
+        )
+    return store
+
+
+def make_url_or_fail(url: str) -> Any:
+    from cloudsms.storage.engine import normalise_url
+
+    try:
+        return make_url(normalise_url(url))
+    except Exception as exc:
+        raise ConfigError(f"not a database URL: {safe_url(url)}") from exc
+
+
+def safe_url(url: str) -> str:
+    """A URL fit to print: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def console() -> Console:
+    """Rich output on the current stdout; wide when piped, so lines stay greppable."""
+    con = Console(highlight=False)
+    if not con.is_terminal:
+        con = Console(highlight=False, width=max(con.width, 200))
+    return con
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print a table; cells are plain text (never rich markup: ``[S]`` is a signature)."""
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column)
+    count = 0
+    for row in rows:
+        out.add_row(*(Text(cell_text(cell)) for cell in row))
+        count += 1
+    if count:
+        console().print(out)
+    else:
+        console().print(Text(f"{title}: none"))
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def money(micros: int, currency: str) -> str:
+    return f"{format_amount(micros)} {currency}"
+
+
+def say(message: str) -> None:
+    """A confirmation for people, on stderr, so stdout carries only data (keys, tables)."""
+    typer.echo(message, err=True)

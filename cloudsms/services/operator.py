@@ -1,0 +1,331 @@
+"""The operator service: what the CLI, the admin REST API and the web console call.
+
+Each method takes raw operator input (strings as typed), validates it with
+``cloudsms.services.validation`` (``ConfigError`` with a readable message for bad input), and
+calls one named store operation. The store then reports ``NotFound`` / ``Conflict``. Keeping the
+rules here, not in a front end, means every front end refuses the same input the same way.
+
+    >>> op = Operator(store, actor="alice")
+    >>> key = op.create_customer("acme", currency="HKD", balance="100").auth_key
+    >>> op.top_up("acme", "25.50", note="invoice 1234")
+    125500000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from cloudsms.domain.models import CountryPolicy
+from cloudsms.exceptions import ConfigError
+from cloudsms.services import validation as v
+from cloudsms.storage.config_ops import (
+    BlacklistEntry,
+    ConfigOps,
+    CustomerInfo,
+    PriceList,
+    Registration,
+    RegistrationKind,
+    RouteInfo,
+)
+
+#: What an operator types to clear an optional setting (callback, sender, price list, …).
+NONE_WORDS = frozenset({"none", "-"})
+
+
+def _optional(value: str | None) -> str | None:
+    """None, "", "none" and "-" all mean "no value"."""
+    if value is None or value.strip() == "" or value.strip().lower() in NONE_WORDS:
+        return None
+    return value
+
+
+class Operator:
+    """Operator actions on one store, recorded under ``actor`` where the store keeps an audit."""
+
+    def __init__(self, store: ConfigOps, actor: str = "operator") -> None:
+        self.store = store
+        self.actor = v.check_name(actor, "actor")
+
+    # -- customers --------------------------------------------------------------------------
+
+    def create_customer(
+        self,
+        name: str,
+        *,
+        currency: str,
+        price_list: str | None = None,
+        callback_url: str | None = None,
+        credit_limit: str = "0",
+        balance: str = "0",
+        default_sender: str | None = None,
+    ) -> CustomerInfo:
+        """Create a customer with a fresh AUTH_KEY (``.auth_key`` of the result)."""
+        key = v.generate_auth_key()
+        price_list = _optional(price_list)
+        callback_url = _optional(callback_url)
+        default_sender = _optional(default_sender)
+        return self.store.create_customer(
+            v.check_name(name),
+            auth_key=key,
+            currency=v.check_currency(currency),
+            price_list=None if price_list is None else v.check_name(price_list, "price list"),
+            callback_url=None if callback_url is None else v.check_callback_url(callback_url),
+            credit_limit_micros=v.parse_money(credit_limit, "credit limit"),
+            balance_micros=v.parse_money(balance, "opening balance"),
+            default_sender=None if default_sender is None else v.check_sender(default_sender),
+            actor=self.actor,
+        )
+
+    def customer(self, name: str) -> CustomerInfo:
+        return self.store.get_customer(name)
+
+    def customers(self) -> list[CustomerInfo]:
+        return self.store.list_customers()
+
+    def rotate_key(self, name: str) -> str:
+        """Give a customer a new AUTH_KEY; the old one stops working at the next reload."""
+        key = v.generate_auth_key()
+        self.store.set_auth_key(name, key)
+        return key
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self.store.set_customer_enabled(name, enabled)
+
+    def set_callback(self, name: str, url: str | None) -> None:
+        url = _optional(url)
+        self.store.set_callback_url(name, None if url is None else v.check_callback_url(url))
+
+    def set_credit_limit(self, name: str, amount: str) -> None:
+        self.store.set_credit_limit(name, v.parse_money(amount, "credit limit"))
+
+    def set_default_sender(self, name: str, sender: str | None) -> None:
+        sender = _optional(sender)
+        self.store.set_default_sender(name, None if sender is None else v.check_sender(sender))
+
+    def set_max_backlog(self, name: str, limit: str | None) -> None:
+        limit = _optional(limit)
+        self.store.set_max_backlog(name, None if limit is None else v.check_backlog(limit))
+
+    def set_report_intermediate(self, name: str, enabled: bool) -> None:
+        self.store.set_report_intermediate(name, enabled)
+
+    def set_client_cert(self, name: str, fingerprint: str | None) -> None:
+        fingerprint = _optional(fingerprint)
+        self.store.set_client_cert_sha256(
+            name, None if fingerprint is None else v.check_cert_sha256(fingerprint)
+        )
+
+    def set_price_list(self, name: str, price_list: str | None) -> None:
+        """Assign a price list (its currency must be the customer's); "none" removes it."""
+        self.store.set_customer_price_list(name, _optional(price_list))
+
+    def update_settings(
+        self,
+        name: str,
+        *,
+        default_sender: str | None = None,
+        max_backlog: str | None = None,
+        report_intermediate: bool | None = None,
+        client_cert_sha256: str | None = None,
+        price_list: str | None = None,
+    ) -> list[str]:
+        """Change the settings given (None: leave as is); returns what changed.
+
+        Everything is validated before anything is written, so a typo in one option leaves the
+        customer untouched.
+        """
+        self.store.get_customer(name)
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if default_sender is not None:
+            sender = _optional(default_sender)
+            checked_sender = None if sender is None else v.check_sender(sender)
+            steps.append(
+                ("default sender", lambda: self.store.set_default_sender(name, checked_sender))
+            )
+        if max_backlog is not None:
+            limit = _optional(max_backlog)
+            checked_limit = None if limit is None else v.check_backlog(limit)
+            steps.append(("max backlog", lambda: self.store.set_max_backlog(name, checked_limit)))
+        if report_intermediate is not None:
+            flag = report_intermediate
+            steps.append(
+                ("report intermediate", lambda: self.store.set_report_intermediate(name, flag))
+            )
+        if client_cert_sha256 is not None:
+            cert = _optional(client_cert_sha256)
+            checked_cert = None if cert is None else v.check_cert_sha256(cert)
+            steps.append(
+                (
+                    "client certificate",
+                    lambda: self.store.set_client_cert_sha256(name, checked_cert),
+                )
+            )
+        if price_list is not None:
+            plist = _optional(price_list)
+            steps.append(("price list", lambda: self.store.set_customer_price_list(name, plist)))
+        for _, apply in steps:
+            apply()
+        return [label for label, _ in steps]
+
+    def add_network(self, name: str, cidr: str) -> str:
+        network = v.parse_cidr(cidr)
+        self.store.add_network(name, network)
+        return network
+
+    def remove_network(self, name: str, cidr: str) -> str:
+        network = v.parse_cidr(cidr)
+        self.store.remove_network(name, network)
+        return network
+
+    # -- money ------------------------------------------------------------------------------
+
+    def top_up(self, name: str, amount: str, note: str | None = None) -> int:
+        """Credit a positive amount; returns the new balance in micro-units."""
+        micros = v.parse_money(amount, "top-up amount")
+        if micros == 0:
+            raise ConfigError("top-up amount must be more than 0")
+        return self.store.change_balance(name, micros, actor=self.actor, note=note)
+
+    def adjust_balance(self, name: str, amount: str, note: str | None = None) -> int:
+        """A correction, which may be negative (a refund reversed, a mistaken top-up)."""
+        micros = v.parse_money(amount, "adjustment", allow_negative=True)
+        if micros == 0:
+            raise ConfigError("an adjustment of 0 changes nothing")
+        return self.store.change_balance(name, micros, actor=self.actor, note=note)
+
+    # -- price lists ------------------------------------------------------------------------
+
+    def create_price_list(self, name: str, currency: str) -> PriceList:
+        return self.store.create_price_list(
+            v.check_name(name, "price list"), v.check_currency(currency)
+        )
+
+    def set_price(self, price_list: str, prefix: str, amount: str) -> tuple[str, int]:
+        """Price per segment for a prefix; returns the normalised prefix and micro-units."""
+        digits = v.check_prefix(prefix)
+        micros = v.parse_money(amount, "price")
+        self.store.set_price(price_list, digits, micros)
+        return digits, micros
+
+    def remove_price(self, price_list: str, prefix: str) -> None:
+        self.store.remove_price(price_list, v.check_prefix(prefix))
+
+    def price_list(self, name: str) -> PriceList:
+        return self.store.get_price_list(name)
+
+    def price_lists(self) -> list[PriceList]:
+        return self.store.list_price_lists()
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def create_route(
+        self, name: str, *, latin1: bool = False, description: str | None = None
+    ) -> RouteInfo:
+        return self.store.create_route(
+            v.check_route_name(name), latin1=latin1, description=_optional(description)
+        )
+
+    def routes(self) -> list[RouteInfo]:
+        return self.store.list_routes()
+
+    def grant_route(self, route: str, customer: str) -> None:
+        self.store.grant_route(route, customer)
+
+    def revoke_route(self, route: str, customer: str) -> None:
+        self.store.revoke_route(route, customer)
+
+    # -- blacklist --------------------------------------------------------------------------
+
+    def blacklist_add(
+        self, number: str, customer: str | None = None, note: str | None = None
+    ) -> str:
+        digits = v.check_number(number)
+        self.store.add_blacklist(digits, customer, _optional(note))
+        return digits
+
+    def blacklist_remove(self, number: str, customer: str | None = None) -> str:
+        digits = v.check_number(number)
+        self.store.remove_blacklist(digits, customer)
+        return digits
+
+    def blacklist(self, customer: str | None = None) -> list[BlacklistEntry]:
+        return self.store.list_blacklist(customer)
+
+    # -- country policies -------------------------------------------------------------------
+
+    def policies(self) -> list[CountryPolicy]:
+        return self.store.list_policies()
+
+    def set_policy(
+        self,
+        country_code: str,
+        *,
+        requires_template: bool | None = None,
+        requires_signature: bool | None = None,
+        requires_registered_sender: bool | None = None,
+        sender_format: str | None = None,
+        note: str | None = None,
+    ) -> CountryPolicy:
+        """Create or change a destination's rules; options left None keep their value."""
+        cc = v.check_country_code(country_code)
+        policy = self.store.get_policy(cc) or CountryPolicy(
+            country_code=cc,
+            region=v.region_of(cc),
+            requires_template=False,
+            requires_signature=False,
+            requires_registered_sender=False,
+            sender_format="any",
+        )
+        if requires_template is not None:
+            policy = replace(policy, requires_template=requires_template)
+        if requires_signature is not None:
+            policy = replace(policy, requires_signature=requires_signature)
+        if requires_registered_sender is not None:
+            policy = replace(policy, requires_registered_sender=requires_registered_sender)
+        if sender_format is not None:
+            policy = replace(policy, sender_format=v.check_sender_format(sender_format))
+        if note is not None:
+            policy = replace(policy, note=_optional(note))
+        self.store.upsert_policy(policy)
+        return policy
+
+    def delete_policy(self, country_code: str) -> None:
+        self.store.delete_policy(v.check_country_code(country_code))
+
+    # -- registrations ----------------------------------------------------------------------
+
+    def add_signature(self, customer: str, text: str) -> Registration:
+        return self.store.add_signature(customer, v.check_signature(text))
+
+    def add_template(
+        self, customer: str, body: str, country_code: str | None = None
+    ) -> Registration:
+        cc = None if _optional(country_code) is None else v.check_country_code(str(country_code))
+        return self.store.add_template(customer, v.check_template(body), cc)
+
+    def add_sender(
+        self, customer: str, sender: str, country_code: str | None = None
+    ) -> Registration:
+        cc = None if _optional(country_code) is None else v.check_country_code(str(country_code))
+        return self.store.add_sender(customer, v.check_sender(sender), cc)
+
+    def decide(
+        self, kind: RegistrationKind, id: int, approve: bool, note: str | None = None
+    ) -> Registration:
+        """Approve or reject a signature, template or sender ID (either may be reversed later)."""
+        note = _optional(note)
+        if kind == "signature":
+            op = self.store.approve_signature if approve else self.store.reject_signature
+        elif kind == "template":
+            op = self.store.approve_template if approve else self.store.reject_template
+        else:
+            op = self.store.approve_sender if approve else self.store.reject_sender
+        return op(id, note)
+
+    def registrations(
+        self, kind: RegistrationKind, customer: str | None = None, status: str | None = None
+    ) -> list[Registration]:
+        return self.store.list_registrations(
+            kind, customer, None if status is None else v.check_status(status)
+        )
