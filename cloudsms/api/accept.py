@@ -76,7 +76,9 @@ def plan_packet(
 
     details: list[dict[str, Any]] = []
     codes: list[ResultCode] = []
-    pending: list[tuple[int, int, str, int, str | None]] = []  # detail index, cc, msisdn, fee, cause
+    pending: list[
+        tuple[int, int, str, int, str | None]
+    ] = []  # detail index, cc, msisdn, fee, cause
     for entry in request.recipients:
         code, cc, msisdn = _check_structure(entry)
         if code is not ResultCode.OK:
@@ -110,7 +112,9 @@ def plan_packet(
             codes.append(code)
             continue
         cause = route_cause or numbers.local_reject_cause(cc, msisdn)
-        pending.append((len(details), cc, msisdn, 0 if cause else (price or 0) * plan.segments, cause))
+        pending.append(
+            (len(details), cc, msisdn, 0 if cause else (price or 0) * plan.segments, cause)
+        )
         details.append(detail(ResultCode.OK, cc, msisdn))
         codes.append(ResultCode.OK)
 

@@ -26,7 +26,7 @@ from cloudsms.storage.writer import GroupCommitWriter
 
 @dataclass
 class Platform:
-    """The running components, reachable from tests and other listeners as ``app.state.platform``."""
+    """The running components; tests and other listeners reach them as ``app.state.platform``."""
 
     settings: Settings
     store: Store

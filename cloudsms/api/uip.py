@@ -112,9 +112,7 @@ class UipService:
             return 200, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
         refusal = self._refuse_caller(customer, caller)
         if refusal is not None:
-            security_log.warning(
-                refusal, extra={"customer": customer.name, "client_ip": caller.ip}
-            )
+            security_log.warning(refusal, extra={"customer": customer.name, "client_ip": caller.ip})
             return 403, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
 
         key = packet_key(customer.id, body) if self.replays is not None else None
@@ -202,13 +200,18 @@ class UipEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await _respond(send, 405, answer(SEND_METHOD, 0, ResultCode.INVALID_PARAMETER),
-                           extra=[(b"allow", b"POST")])
+            await _respond(
+                send,
+                405,
+                answer(SEND_METHOD, 0, ResultCode.INVALID_PARAMETER),
+                extra=[(b"allow", b"POST")],
+            )
             return
         body = await self._read_body(scope, receive)
         if body is None:
-            await _respond(send, 413, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT),
-                           close=True)
+            await _respond(
+                send, 413, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT), close=True
+            )
             return
         client = scope.get("client")
         tls = scope.get("extensions", {}).get("tls", {})

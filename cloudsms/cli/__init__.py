@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from cloudsms.cli import blacklist, customers, db, policies, prices, routes
+from cloudsms.cli import blacklist, customers, db, policies, prices, routes, server
 from cloudsms.cli._common import CliGroup, CliState
 from cloudsms.cli.registrations import registration_app
 
@@ -71,12 +71,11 @@ _GROUPS: list[tuple[str, typer.Typer]] = [
     ("senders", registration_app("sender", "sender ID", with_country=True)),
     ("policies", policies.app),
     ("db", db.app),
-    # `serve` and `demo` come from cloudsms/cli/server.py: register them below the loop with
-    # `server.register(app)` (top-level commands, like `settings`).
 ]
 for _name, _group in _GROUPS:
     app.add_typer(_group, name=_name, no_args_is_help=True)
 app.command("settings")(db.settings)
+server.register(app)
 
 
 def main() -> None:

@@ -80,8 +80,8 @@ def serial_of(packet: object) -> int:
     """The SERIAL to echo: the packet's own when it is a valid one, else 0 (document: 1..65535)."""
     if isinstance(packet, dict):
         serial = packet.get("SERIAL")
-        if _is_int(serial) and 1 <= serial <= 65535:
-            return int(serial)
+        if isinstance(serial, int) and not isinstance(serial, bool) and 1 <= serial <= 65535:
+            return serial
     return 0
 
 
@@ -158,7 +158,9 @@ def read_send_request(
         # The document's own Java example sends one object instead of a list of one.
         recipients = [recipients]
     if not isinstance(recipients, list) or not recipients:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "MULTI_MSISDN_LIST must be a non-empty list")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER, "MULTI_MSISDN_LIST must be a non-empty list"
+        )
     if len(recipients) > MAX_RECIPIENTS:
         raise PacketError(ResultCode.INVALID_PARAMETER, "more than 200 recipients")
 

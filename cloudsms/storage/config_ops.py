@@ -639,7 +639,7 @@ class ConfigOps(StoreBase):
                 for r in conn.execute(select(t.customers).where(c.enabled.is_(True)))
             }
             routes = {
-                r.name: Route(id=r.id, name=r.name, latin1=r.latin1)
+                r.name: Route(id=r.id, name=r.name, latin1=r.latin1, enabled=r.enabled)
                 for r in conn.execute(select(t.routes))
             }
             grants = frozenset(

@@ -1,0 +1,115 @@
+"""`cloudsms serve` and `cloudsms demo`: running the platform.
+
+``demo`` is what ``make run`` calls on a fresh machine: a SQLite file store, a demo customer with a
+route and prices (created once, reused afterwards), its AUTH_KEY and a ready-to-paste curl command
+printed, then the server in the foreground.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import orjson
+import typer
+
+from cloudsms.cli._common import say, state
+from cloudsms.config import Settings
+from cloudsms.exceptions import NotFound
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+
+DEMO_CUSTOMER = "demo"
+DEMO_ROUTE = "DEMO"
+DEMO_PRICE_LIST = "demo-hkd"
+#: Demo prices per segment (HKD): Hong Kong, Macau, Taiwan, Singapore, UK, US/Canada, Australia.
+DEMO_PRICES = {
+    "852": "0.05",
+    "853": "0.06",
+    "886": "0.07",
+    "65": "0.04",
+    "44": "0.08",
+    "1": "0.03",
+    "61": "0.09",
+}
+
+
+def _settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
+    cli = state(ctx)
+    return Settings.load(file=cli.config, database_url=cli.database_url, host=host, port=port)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (CLOUDSMS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (CLOUDSMS_PORT).")] = None,
+) -> None:
+    """Run the platform: the UIP endpoint and everything behind it."""
+    from cloudsms.api.server import serve as run_server
+
+    settings = _settings(ctx, host, port)
+    Store.open(settings.database_url).close()  # migrate before the first request
+    run_server(settings)
+
+
+def demo(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print only.")] = False,
+) -> None:
+    """Set up a demo customer (once) and run the platform on the SQLite default."""
+    settings = _settings(ctx, host, port)
+    store = Store.open(settings.database_url)
+    try:
+        key = ensure_demo(Operator(store, actor="cli:demo"))
+    finally:
+        store.close()
+    scheme = "https" if settings.tls_cert else "http"
+    url = f"{scheme}://{settings.host}:{settings.port}{settings.path}"
+    packet = {
+        "METHOD": "SMS_SEND_REQUEST",
+        "TYPE": "REQUEST",
+        "SERIAL": 1,
+        "TIME": "2026-01-01 12:00:00",
+        "AUTH_KEY": key,
+        "ROUTE_ID": DEMO_ROUTE,
+        "MULTI_MSISDN_LIST": [{"DEST_MSISDN": "67000011", "COUNTRY_CODE": 852}],
+        "SMS_CONTENT": "Your verification code is 123456.",
+        "SIGNATURE": "CloudSMS",
+        "SIGNATURE_TYPE": 3,
+        "VERSION": "2021-01-01",
+    }
+    typer.echo(f"database:  {settings.database_url}")
+    typer.echo(f"customer:  {DEMO_CUSTOMER}   route: {DEMO_ROUTE}")
+    typer.echo(f"AUTH_KEY:  {key}")
+    typer.echo(f"endpoint:  {url}\n\nSend an SMS:\n")
+    body = orjson.dumps(packet).decode()
+    typer.echo(f"curl -s {shlex.quote(url)} -d {shlex.quote(body)}\n")
+    if not no_serve:
+        from cloudsms.api.server import serve as run_server
+
+        run_server(settings)
+
+
+def ensure_demo(operator: Operator) -> str:
+    """Create the demo customer, prices and route if missing; return the customer's AUTH_KEY."""
+    try:
+        return operator.customer(DEMO_CUSTOMER).auth_key
+    except NotFound:
+        pass
+    operator.create_price_list(DEMO_PRICE_LIST, "HKD")
+    for prefix, amount in DEMO_PRICES.items():
+        operator.set_price(DEMO_PRICE_LIST, prefix, amount)
+    operator.create_route(DEMO_ROUTE, description="Demo route (built-in SMSC simulator)")
+    created = operator.create_customer(
+        DEMO_CUSTOMER, currency="HKD", price_list=DEMO_PRICE_LIST, balance="1000"
+    )
+    operator.grant_route(DEMO_ROUTE, DEMO_CUSTOMER)
+    say(f"created demo customer {DEMO_CUSTOMER!r} with 1000.00 HKD")
+    return created.auth_key
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("demo")(demo)
