@@ -361,3 +361,28 @@ report_outbox = Table(
     Index("ix_report_outbox_due", "done_ms", "next_attempt_ms"),
     Index("ix_report_outbox_uid", "sms_uid"),
 )
+
+#: Live state of each connector, written every second by the process that owns it; the CLI, the
+#: console and other processes read it. ``owner``/``lease_until_ms`` are the ownership lease.
+connector_status = Table(
+    "connector_status",
+    metadata,
+    Column(
+        "connector_id",
+        Integer,
+        ForeignKey("connectors.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    #: "down", "connecting", "bound", "throttled" or "disabled".
+    Column("state", String(16), nullable=False),
+    Column("window_in_use", Integer, nullable=False, default=0),
+    Column("window_size", Integer, nullable=False, default=0),
+    #: Segments submitted per second over the last interval.
+    Column("submit_rate", Integer, nullable=False, default=0),
+    Column("submitted_total", BigInteger, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)

@@ -136,6 +136,26 @@ def upgrade() -> None:
             "ix_message_parts_carrier", ["connector_id", "carrier_id"], unique=False
         )
 
+    op.create_table(
+        "connector_status",
+        sa.Column("connector_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("window_in_use", sa.Integer(), nullable=False),
+        sa.Column("window_size", sa.Integer(), nullable=False),
+        sa.Column("submit_rate", sa.Integer(), nullable=False),
+        sa.Column("submitted_total", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until_ms", sa.BigInteger(), nullable=True),
+        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connector_id"],
+            ["connectors.id"],
+            name=op.f("fk_connector_status_connector_id_connectors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("connector_id", name=op.f("pk_connector_status")),
+    )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("connector_id", sa.Integer(), nullable=True))
@@ -164,4 +184,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_receipts_unmatched")
 
     op.drop_table("receipts")
+    op.drop_table("connector_status")
     op.drop_table("connectors")
