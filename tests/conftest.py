@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get(
-    "CLOUDSMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+if TYPE_CHECKING:
+    from cloudsms.storage.store import Store
+
+PG_ADMIN_URL = os.environ.get("CLOUDSMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 for _name in list(os.environ):
     if _name.startswith("CLOUDSMS_") and _name != "CLOUDSMS_TEST_PG_URL":
@@ -52,3 +54,54 @@ def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+# --- store fixtures (storage layer) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated Store on a fresh database, on each engine."""
+    from cloudsms.storage.store import Store  # here, so unit tests never import the store
+
+    s = Store.open(database_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+CustomerFactory = Callable[..., int]
+
+
+@pytest.fixture
+def add_customer(store: Store) -> CustomerFactory:
+    """Insert a customer row straight into the schema (no ConfigOps); returns its id.
+
+    ``add_customer(balance_micros=1_000_000, credit_limit_micros=0, currency="HKD")``
+    """
+    from cloudsms.storage import tables
+
+    counter = iter(range(1, 1_000_000))
+
+    def add(*, balance_micros: int = 0, credit_limit_micros: int = 0, currency: str = "HKD") -> int:
+        n = next(counter)
+        with store.engine.begin() as conn:
+            result = conn.execute(
+                tables.customers.insert().values(
+                    name=f"customer-{n}",
+                    auth_key=f"{n:0128d}",
+                    enabled=True,
+                    currency=currency,
+                    balance_micros=balance_micros,
+                    credit_limit_micros=credit_limit_micros,
+                    report_intermediate=False,
+                    created_ms=0,
+                    updated_ms=0,
+                )
+            )
+            pk = result.inserted_primary_key
+            assert pk is not None
+            return int(pk[0])
+
+    return add

@@ -1,0 +1,513 @@
+"""The accept path and the message queries: ``MessageOps``, one mixin of the store.
+
+Strategy for :meth:`MessageOps.accept_packets` (the hot path, called by the group-commit writer
+with every packet that arrived while the previous transaction was committing):
+
+1. One transaction for the whole batch, so one fsync covers many packets. On SQLite it opens with
+   ``BEGIN IMMEDIATE``: the write lock is taken before anything is read, so the balance read in
+   step 3 cannot go stale under another process (datasette ``_execute_writes`` does the same).
+   On PostgreSQL the customer rows are read ``FOR UPDATE``, ordered by id so two writers lock in
+   the same order and cannot deadlock.
+2. Replays: the batch's packet keys are looked up with one query. A stored answer younger than
+   the window is returned instead of writing anything for that packet; a second packet with the
+   same key inside the batch replays the first. Age is measured between the two packets'
+   ``created_ms`` (receipt times), so it does not depend on when the batch happens to commit.
+3. Money: messages ``ACCEPTED`` with a fee are debited in input order from a running balance per
+   customer that starts from the database value. The balance may reach ``-credit_limit_micros``;
+   a message that would go below is stored ``REJECTED`` / ``LOCAL_REJECTED`` /
+   ``insufficient_balance`` with fee 0 (SPEC §4: balance insufficient is a LOCAL_REJECTED cause;
+   the ANSWER stays OK, the customer learns it from the report). Each customer then gets one
+   ``UPDATE … SET balance_micros = balance_micros - :debit``: equal to writing the new balance
+   while we hold the lock, and still right if some other writer forgets to lock.
+4. All messages are inserted at once, by the fastest form measured per engine (``bench/
+   store_accept.py``): on SQLite a prepared INSERT with ``executemany`` of tuples (about 2x
+   SQLAlchemy Core dict inserts); on PostgreSQL ``COPY`` for batches of ``_COPY_MIN_ROWS`` rows
+   or more (about 1.6x a pipelined ``executemany``, 5x a multi-row VALUES) and ``executemany``
+   below that, where both cost one round trip.
+
+Any database error rolls the whole batch back and is raised as :class:`StoreError` (``from`` the
+cause); when the cause is the data itself (a constraint or a bad value) it is the subclass
+:class:`BatchRejected`, which tells the writer that the other packets of the batch may still go
+through alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import exc as sa_exc
+
+from cloudsms.domain.codes import LOCAL_REJECTED
+from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
+from cloudsms.domain.status import TRANSITIONS, MessageState
+from cloudsms.exceptions import NotFound, StoreError
+from cloudsms.storage import tables
+from cloudsms.storage.base import StoreBase
+
+#: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
+INSUFFICIENT_BALANCE = "insufficient_balance"
+
+#: States that count toward a customer's backlog (Queue_too_large): not yet handed to a carrier.
+BACKLOG_STATES = (MessageState.ACCEPTED, MessageState.QUEUED)
+
+#: PostgreSQL: from this many rows on, COPY beats a pipelined executemany.
+_COPY_MIN_ROWS = 16
+#: Bound parameters per IN (...) list: far under SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 500
+
+#: The columns the accept path writes, in ``_message_row`` order. Explicit, not derived from the
+#: table: columns later stages own (attempts, connector, …) keep their database defaults.
+_ACCEPT_COLUMNS: tuple[str, ...] = (
+    "sms_uid",
+    "customer_id",
+    "serial",
+    "country_code",
+    "dest_msisdn",
+    "route_name",
+    "sender",
+    "content",
+    "encoding",
+    "segments",
+    "priority",
+    "send_at_ms",
+    "customer_body",
+    "state",
+    "sms_state",
+    "result_desc",
+    "detail",
+    "fee_micros",
+    "currency",
+    "created_ms",
+    "updated_ms",
+)
+_COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
+
+
+def _per_engine(sql: str) -> dict[str, str]:
+    """qmark SQL for sqlite3 and the same with ``%s`` for psycopg (our SQL has no literal ``?``)."""
+    return {"sqlite": sql, "postgresql": sql.replace("?", "%s")}
+
+
+#: insert_messages: one prepared statement, executed with a list of tuples.
+_INSERT_MESSAGES = _per_engine(
+    f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_ACCEPT_COLUMNS))})"
+)
+#: copy_messages (PostgreSQL, large batches).
+_COPY_MESSAGES = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
+#: insert_replays.
+_INSERT_REPLAYS = _per_engine(
+    "INSERT INTO replays (packet_key, customer_id, answer, created_ms) VALUES (?, ?, ?, ?)"
+)
+#: debit_customer: executed with (debit, customer_id) pairs, one per paying customer.
+_DEBIT = _per_engine("UPDATE customers SET balance_micros = balance_micros - ? WHERE id = ?")
+#: Errors of either driver (COPY goes to psycopg directly, so its errors arrive unwrapped).
+_DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
+#: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
+_DATA_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
+
+_m = tables.messages.c
+
+
+class BatchRejected(StoreError):
+    """The database refused the batch's data (a constraint or a value): nothing was written."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRecord:
+    """One row of ``messages``, as the store's readers see it."""
+
+    sms_uid: str
+    customer_id: int
+    #: SERIAL of the packet that carried the message.
+    serial: int
+    country_code: int
+    dest_msisdn: str
+    route_name: str
+    sender: str
+    #: Final text, signature applied.
+    content: str
+    encoding: str
+    segments: int
+    priority: int
+    send_at_ms: int
+    #: CUSTOMER_BODY exactly as received (serialized JSON), or None.
+    customer_body: str | None
+    state: MessageState
+    #: SMS_STATE of the last report, None before any.
+    sms_state: int | None
+    result_desc: str | None
+    detail: str | None
+    #: Amount debited at acceptance, integer micro-units (0 when rejected locally).
+    fee_micros: int
+    currency: str
+    created_ms: int
+    updated_ms: int
+    # Delivery columns (migration 0003), written by the dispatcher, not by the accept path.
+    #: Submit attempts so far.
+    attempts: int = 0
+    #: Connector that took the message, and when it was submitted / reached a final state.
+    connector_id: int | None = None
+    submitted_ms: int | None = None
+    final_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:
+        """Map a ``messages`` row (``Row._mapping``) to a record.
+
+        Columns the record does not know are ignored and fields the row lacks keep their
+        defaults, so a record reads a schema one migration ahead of or behind this code.
+        """
+        values = {name: row[name] for name in _RECORD_FIELDS if name in row}
+        values["state"] = MessageState(values["state"])
+        return cls(**values)
+
+
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MessageRecord))
+
+
+class MessageOps(StoreBase):
+    """Named operations on messages, replays and balances. Mixed into ``store.Store``."""
+
+    # ----------------------------------------------------------------------------- accept path
+
+    def accept_packets(
+        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+    ) -> list[PacketOutcome]:
+        """Durably store a batch of packets in ONE transaction and say what happened to each.
+
+        Returns one :class:`PacketOutcome` per write, in input order. Raises
+        :class:`StoreError` (nothing of the batch written) if the database fails.
+
+        Example::
+
+            outcomes = store.accept_packets([write1, write2], replay_window_ms=86_400_000)
+            if outcomes[0].replayed:
+                ...  # a blind client retry: outcomes[0].answer is the original answer
+        """
+        if not writes:
+            return []
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return self._accept_in_transaction(conn, writes, replay_window_ms)
+        except StoreError:
+            raise
+        except _DATABASE_ERRORS as exc:
+            raise _translate(exc, "could not store the batch") from exc
+
+    def _accept_in_transaction(
+        self, conn: Connection, writes: Sequence[PacketWrite], replay_window_ms: int
+    ) -> list[PacketOutcome]:
+        outcomes: list[PacketOutcome | None] = [None] * len(writes)
+
+        # 1. Replays: one lookup for the whole batch.
+        keys = {w.packet_key for w in writes if w.packet_key is not None}
+        stored: dict[str, tuple[bytes, int]] = {}
+        for chunk in _chunks(sorted(keys)):
+            rows = conn.execute(
+                select(
+                    tables.replays.c.packet_key,
+                    tables.replays.c.answer,
+                    tables.replays.c.created_ms,
+                ).where(tables.replays.c.packet_key.in_(chunk))
+            )
+            for key, answer, created_ms in rows:
+                stored[key] = (bytes(answer), created_ms)
+
+        answers: dict[str, bytes] = {}  # key → answer to replay, for keys settled in this batch
+        stale: list[str] = []  # stored rows past the window, replaced by this batch
+        fresh: list[PacketWrite] = []  # writes whose messages are written
+        fresh_index: list[int] = []
+        for i, w in enumerate(writes):
+            key = w.packet_key
+            if key is not None:
+                if key in answers:
+                    outcomes[i] = PacketOutcome(answer=answers[key], replayed=True)
+                    continue
+                hit = stored.get(key)
+                if hit is not None:
+                    answer, created_ms = hit
+                    if w.created_ms - created_ms < replay_window_ms:
+                        answers[key] = answer
+                        outcomes[i] = PacketOutcome(answer=answer, replayed=True)
+                        continue
+                    stale.append(key)
+                answers[key] = w.answer
+            fresh.append(w)
+            fresh_index.append(i)
+
+        # 2. Money: lock the customers that pay, debit in order from a running balance.
+        payers = sorted(
+            {
+                m.customer_id
+                for w in fresh
+                for m in w.messages
+                if m.state is MessageState.ACCEPTED and m.fee_micros > 0
+            }
+        )
+        floor: dict[int, int] = {}
+        balance: dict[int, int] = {}
+        for chunk in _chunks(payers):
+            rows = conn.execute(
+                select(
+                    tables.customers.c.id,
+                    tables.customers.c.balance_micros,
+                    tables.customers.c.credit_limit_micros,
+                )
+                .where(tables.customers.c.id.in_(chunk))
+                .order_by(tables.customers.c.id)
+                .with_for_update()
+            )
+            for cid, bal, limit in rows:
+                balance[cid] = bal
+                floor[cid] = -limit
+        missing = [cid for cid in payers if cid not in balance]
+        if missing:
+            raise BatchRejected(f"unknown customer(s) {missing}: batch refused")
+        start = dict(balance)
+
+        rows_out: list[tuple[Any, ...]] = []
+        for w, i in zip(fresh, fresh_index, strict=True):
+            rejected: list[str] = []
+            for m in w.messages:
+                if m.state is MessageState.ACCEPTED and m.fee_micros > 0:
+                    cid = m.customer_id
+                    after = balance[cid] - m.fee_micros
+                    if after < floor[cid]:
+                        m = _reject_for_balance(m)
+                        rejected.append(m.sms_uid)
+                    else:
+                        balance[cid] = after
+                rows_out.append(_message_row(m))
+            outcomes[i] = PacketOutcome(
+                answer=w.answer, replayed=False, balance_rejected=tuple(rejected)
+            )
+
+        debits = [(start[cid] - balance[cid], cid) for cid in payers if balance[cid] != start[cid]]
+        if debits:
+            conn.exec_driver_sql(_DEBIT[self.dialect], debits)
+
+        # 3. Messages and replay rows.
+        self._insert_messages(conn, rows_out)
+        for chunk in _chunks(stale):
+            conn.execute(delete(tables.replays).where(tables.replays.c.packet_key.in_(chunk)))
+        replay_rows = [
+            (w.packet_key, w.customer_id, w.answer, w.created_ms)
+            for w in fresh
+            if w.packet_key is not None
+        ]
+        if replay_rows:
+            conn.exec_driver_sql(_INSERT_REPLAYS[self.dialect], replay_rows)
+
+        return [o for o in outcomes if o is not None]
+
+    def _insert_messages(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """insert_messages: the fastest bulk form for this engine (see the module docstring)."""
+        if not rows:
+            return
+        if self.dialect == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            with raw.cursor() as cur, cur.copy(_COPY_MESSAGES) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        conn.exec_driver_sql(_INSERT_MESSAGES[self.dialect], rows)
+
+    def purge_replays(self, older_than_ms: int) -> int:
+        """Delete replay answers created before the epoch time ``older_than_ms``; return how many.
+
+        ``older_than_ms`` is a cutoff timestamp, not an age: a janitor calls
+        ``store.purge_replays(store.now_ms() - replay_window_ms)``.
+        """
+        stmt = delete(tables.replays).where(tables.replays.c.created_ms < older_than_ms)
+        with self._connect(write=True) as conn:
+            return conn.execute(stmt).rowcount
+
+    # --------------------------------------------------------------------------------- queries
+
+    def get_message(self, sms_uid: str) -> MessageRecord | None:
+        with self._connect(write=False) as conn:
+            row = conn.execute(select(tables.messages).where(_m.sms_uid == sms_uid)).first()
+        return None if row is None else MessageRecord.from_row(row._mapping)
+
+    def count_messages(
+        self, *, customer_id: int | None = None, state: MessageState | None = None
+    ) -> int:
+        stmt = _filtered(select(func.count()).select_from(tables.messages), customer_id, state)
+        with self._connect(write=False) as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def list_messages(
+        self,
+        *,
+        customer_id: int | None = None,
+        state: MessageState | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        """Messages newest first (by creation time, then SMS_UID, which is time-ordered)."""
+        stmt = (
+            _filtered(select(tables.messages), customer_id, state)
+            .order_by(_m.created_ms.desc(), _m.sms_uid.desc())
+            .limit(limit)
+        )
+        with self._connect(write=False) as conn:
+            return [MessageRecord.from_row(r._mapping) for r in conn.execute(stmt)]
+
+    def backlog_by_customer(self) -> dict[int, int]:
+        """customer_id → messages not yet handed to a carrier (ACCEPTED or QUEUED)."""
+        stmt = (
+            select(_m.customer_id, func.count())
+            .where(_m.state.in_([s.value for s in BACKLOG_STATES]))
+            .group_by(_m.customer_id)
+        )
+        with self._connect(write=False) as conn:
+            return {cid: int(n) for cid, n in conn.execute(stmt)}
+
+    def customer_balance(self, customer_id: int) -> int:
+        """The balance in micro-units; :class:`NotFound` if there is no such customer."""
+        stmt = select(tables.customers.c.balance_micros).where(tables.customers.c.id == customer_id)
+        with self._connect(write=False) as conn:
+            value = conn.execute(stmt).scalar_one_or_none()
+        if value is None:
+            raise NotFound(f"no customer {customer_id}")
+        return int(value)
+
+    # ------------------------------------------------------------------------------ transitions
+
+    def transition(
+        self,
+        sms_uids: Sequence[str],
+        target: MessageState,
+        *,
+        expected: MessageState | None = None,
+        result_desc: str | None = None,
+        detail: str | None = None,
+        sms_state: int | None = None,
+    ) -> int:
+        """Move messages to ``target`` where ``status.TRANSITIONS`` allows it; return how many.
+
+        Only messages whose current state may go to ``target`` (and equals ``expected`` when
+        given) change, in one guarded UPDATE per chunk, so a concurrent change (a receipt racing
+        the dispatcher) is never overwritten. Messages in other states are left alone and not
+        counted. Asking for a move the table never allows raises ValueError (a caller bug).
+        ``result_desc``, ``detail`` and ``sms_state`` are set too when given.
+
+        Example::
+
+            claimed = store.transition(uids, MessageState.QUEUED, expected=MessageState.ACCEPTED)
+        """
+        sources = [s for s, nxt in TRANSITIONS.items() if target in nxt]
+        if expected is not None:
+            if target not in TRANSITIONS[expected]:
+                raise ValueError(f"transition {expected} → {target} is not allowed")
+            sources = [expected]
+        if not sources:
+            raise ValueError(f"no state may move to {target}")
+        values: dict[str, Any] = {"state": target.value, "updated_ms": self.now_ms()}
+        if result_desc is not None:
+            values["result_desc"] = result_desc
+        if detail is not None:
+            values["detail"] = detail
+        if sms_state is not None:
+            values["sms_state"] = sms_state
+        changed = 0
+        with self._connect(write=True) as conn:
+            for chunk in _chunks(list(dict.fromkeys(sms_uids))):
+                stmt = (
+                    update(tables.messages)
+                    .where(_m.sms_uid.in_(chunk), _m.state.in_([s.value for s in sources]))
+                    .values(**values)
+                )
+                changed += conn.execute(stmt).rowcount
+        return changed
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Connection]:
+        """A connection (in a write transaction when ``write``); database errors → StoreError.
+
+        SQLite writes start with ``BEGIN IMMEDIATE``: taking the write lock up front makes a busy
+        database wait (``busy_timeout``) instead of failing at once when a read lock would have
+        to be upgraded while another connection writes.
+        """
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                if write and self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        except StoreError:
+            raise
+        except _DATABASE_ERRORS as exc:
+            raise _translate(exc, "database error") from exc
+
+
+def _translate(exc: Exception, what: str) -> StoreError:
+    """StoreError for a database error; BatchRejected when the data itself was refused."""
+    if isinstance(exc, _DATA_ERRORS):
+        return BatchRejected(f"{what}: refused by the database: {exc}")
+    return StoreError(f"{what}: {exc}")
+
+
+def _filtered(stmt: Any, customer_id: int | None, state: MessageState | None) -> Any:
+    if customer_id is not None:
+        stmt = stmt.where(_m.customer_id == customer_id)
+    if state is not None:
+        stmt = stmt.where(_m.state == state.value)
+    return stmt
+
+
+def _reject_for_balance(m: NewMessage) -> NewMessage:
+    return dataclasses.replace(
+        m,
+        state=MessageState.REJECTED,
+        result_desc=LOCAL_REJECTED,
+        detail=INSUFFICIENT_BALANCE,
+        fee_micros=0,
+    )
+
+
+def _message_row(m: NewMessage) -> tuple[Any, ...]:
+    """A NewMessage as a tuple in ``_ACCEPT_COLUMNS`` order (sms_state None, updated = created)."""
+    return (
+        m.sms_uid,
+        m.customer_id,
+        m.serial,
+        m.country_code,
+        m.dest_msisdn,
+        m.route_name,
+        m.sender,
+        m.content,
+        m.encoding,
+        m.segments,
+        m.priority,
+        m.send_at_ms,
+        m.customer_body,
+        m.state.value,
+        None,
+        m.result_desc,
+        m.detail,
+        m.fee_micros,
+        m.currency,
+        m.created_ms,
+        m.created_ms,
+    )
+
+
+def _chunks(items: Sequence[Any] | Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _IN_CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,285 @@
+"""Group commit: one writer thread turns many concurrent packets into few durable transactions.
+
+Strategy: the API (on the asyncio event loop) calls ``await writer.write(packet)``, which queues
+the packet with a future and returns when the packet is durably stored. One thread per process
+(SQLite wants a single writer; datasette ``database.py::_execute_writes`` works the same way) takes
+*everything queued so far* (up to ``max_batch`` packets), stores it with one
+``store.accept_packets`` call, i.e. one transaction and one fsync, and resolves the futures on
+their loop with a single ``loop.call_soon_threadsafe`` per batch. While a transaction commits,
+new packets pile up and go into the next one, so the batch size adapts to the load by itself:
+an idle server commits a lone packet at once (no added latency), a busy one commits hundreds per
+fsync. No database call ever runs on the event loop thread.
+
+Failure policy (decided here, documented for operators):
+
+* A batch refused because of its data (``BatchRejected``: a constraint or a value, e.g. an
+  SMS_UID that already exists) is retried one packet per transaction, so one poison packet
+  fails alone instead of failing up to ``max_batch - 1`` innocent ones. The retries cost one
+  fsync each, but only on this rare path.
+* Any other ``StoreError`` (database down, disk full, lock timeout) is about the database, not the
+  packets: retrying 256 packets one by one would only multiply the wait. Every caller of that
+  batch gets the error (the API answers DB_not_find; the client may retry, and the replay key
+  makes the retry safe).
+* An unexpected exception (a bug) is logged with its traceback and given to every caller of the
+  batch as a ``StoreError`` whose cause is the bug, so the API still answers and the thread keeps
+  serving.
+
+A caller whose task is cancelled after queueing is not un-queued: its packet may still be
+committed (the client saw no answer; its retry is answered from the replay row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cloudsms.domain.models import PacketOutcome, PacketWrite
+from cloudsms.exceptions import StoreError
+from cloudsms.storage.messages import BatchRejected
+
+log = logging.getLogger(__name__)
+
+_Result = PacketOutcome | StoreError
+
+
+class WriterClosed(StoreError):
+    """The group-commit writer is stopped: the packet was not stored (answer Busy)."""
+
+
+class PacketSink(Protocol):
+    """What the writer needs of the store (``cloudsms.storage.store.Store`` is one)."""
+
+    def accept_packets(
+        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+    ) -> list[PacketOutcome]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters for observability (metrics, tests). Read with :meth:`GroupCommitWriter.stats`."""
+
+    #: Transactions attempted (batches and single-packet retries), committed or not.
+    transactions: int
+    #: Batches taken from the queue (each is one or, after BatchRejected, several transactions).
+    batches: int
+    #: Packets durably stored (replays included: they got their stored answer).
+    packets_committed: int
+    #: Packets whose caller got a StoreError.
+    packets_failed: int
+    #: Batches split into single-packet transactions after BatchRejected.
+    batches_split: int
+    #: The largest batch taken so far.
+    largest_batch: int
+
+
+@dataclass(slots=True)
+class _Job:
+    packet: PacketWrite
+    future: asyncio.Future[PacketOutcome]
+    loop: asyncio.AbstractEventLoop
+
+
+class GroupCommitWriter:
+    """Durable, batched ``accept_packets`` for asyncio callers.
+
+    Example::
+
+        writer = GroupCommitWriter(store, replay_window_ms=86_400_000)
+        writer.start()
+        outcome = await writer.write(packet)   # returns once the packet is committed
+        ...
+        await writer.close()                   # drains what is queued, then stops the thread
+    """
+
+    def __init__(self, store: PacketSink, *, replay_window_ms: int, max_batch: int = 256) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store = store
+        self._replay_window_ms = replay_window_ms
+        self._max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._in_flight = 0
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._transactions = 0
+        self._batches = 0
+        self._packets_committed = 0
+        self._packets_failed = 0
+        self._batches_split = 0
+        self._largest_batch = 0
+
+    # -------------------------------------------------------------------------------- public
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent). ``write`` starts it too if needed."""
+        with self._cond:
+            self._start_locked()
+
+    async def write(self, packet: PacketWrite) -> PacketOutcome:
+        """Store ``packet`` in the next group commit and return its outcome once durable.
+
+        Raises StoreError (or its subclass BatchRejected) if the packet could not be stored,
+        WriterClosed if the writer is stopping or stopped.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PacketOutcome] = loop.create_future()
+        with self._cond:
+            self._start_locked()
+            self._queue.append(_Job(packet, future, loop))
+            self._cond.notify()
+        return await future
+
+    def pending(self) -> int:
+        """Packets queued or being committed, not yet answered (the API sheds load above a limit).
+
+        A lock-free read: exact enough for a load-shedding threshold.
+        """
+        return len(self._queue) + self._in_flight
+
+    def stats(self) -> WriterStats:
+        with self._cond:
+            return WriterStats(
+                transactions=self._transactions,
+                batches=self._batches,
+                packets_committed=self._packets_committed,
+                packets_failed=self._packets_failed,
+                batches_split=self._batches_split,
+                largest_batch=self._largest_batch,
+            )
+
+    async def close(self) -> None:
+        """Refuse new packets, commit everything already queued, stop the thread.
+
+        The join runs in a worker thread so the event loop keeps resolving the drained futures.
+        """
+        self._begin_close()
+        await asyncio.to_thread(self._join)
+
+    def close_sync(self) -> None:
+        """:meth:`close` for code without an event loop (CLI, tests, atexit)."""
+        self._begin_close()
+        self._join()
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _start_locked(self) -> None:
+        if self._closing:
+            raise WriterClosed()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="cloudsms-group-commit", daemon=True
+            )
+            self._thread.start()
+
+    def _begin_close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    def _join(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return  # closing, and everything queued has been committed
+                count = min(len(self._queue), self._max_batch)
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._in_flight = count
+            results = self._commit(batch)
+            self._record(batch, results)
+            self._in_flight = 0
+            _deliver(batch, results)
+
+    def _commit(self, batch: list[_Job]) -> list[_Result]:
+        """Store the batch; one result per job (an outcome, or the error for that caller)."""
+        try:
+            return list(self._accept([job.packet for job in batch]))
+        except BatchRejected as exc:
+            if len(batch) == 1:
+                return [exc]
+            log.warning("batch of %d refused (%s): retrying packet by packet", len(batch), exc)
+            with self._cond:
+                self._batches_split += 1
+            return self._commit_one_by_one(batch)
+        except StoreError as exc:
+            log.error("group commit of %d packets failed: %s", len(batch), exc)
+            return [_copy_error(exc) for _ in batch]
+        except Exception as exc:
+            log.exception("bug in the group commit of %d packets", len(batch))
+            err = StoreError(f"internal error while storing: {exc!r}")
+            err.__cause__ = exc
+            return [_copy_error(err) for _ in batch]
+
+    def _commit_one_by_one(self, batch: list[_Job]) -> list[_Result]:
+        results: list[_Result] = []
+        for index, job in enumerate(batch):
+            try:
+                results.extend(self._accept([job.packet]))
+            except BatchRejected as exc:
+                results.append(exc)  # this packet is the poison
+            except Exception as exc:
+                # The database itself failed meanwhile: stop retrying, fail the rest.
+                err = exc if isinstance(exc, StoreError) else StoreError(repr(exc))
+                if err is not exc:
+                    err.__cause__ = exc
+                results.extend(_copy_error(err) for _ in batch[index:])
+                break
+        return results
+
+    def _accept(self, packets: list[PacketWrite]) -> list[PacketOutcome]:
+        with self._cond:
+            self._transactions += 1
+        outcomes = self._store.accept_packets(packets, replay_window_ms=self._replay_window_ms)
+        if len(outcomes) != len(packets):
+            raise StoreError(f"store returned {len(outcomes)} outcomes for {len(packets)} packets")
+        return outcomes
+
+    def _record(self, batch: list[_Job], results: list[_Result]) -> None:
+        failed = sum(1 for r in results if isinstance(r, StoreError))
+        with self._cond:
+            self._batches += 1
+            self._largest_batch = max(self._largest_batch, len(batch))
+            self._packets_failed += failed
+            self._packets_committed += len(results) - failed
+
+
+def _copy_error(exc: StoreError) -> StoreError:
+    """A fresh exception per caller (each ``raise`` adds its own traceback), same type and cause."""
+    err = type(exc)(str(exc))
+    err.__cause__ = exc.__cause__ if exc.__cause__ is not None else exc
+    return err
+
+
+def _deliver(batch: list[_Job], results: list[_Result]) -> None:
+    """Resolve the futures: one thread-safe wake-up per event loop, not one per packet."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[PacketOutcome], _Result]]]
+    by_loop = {}
+    for job, result in zip(batch, results, strict=True):
+        by_loop.setdefault(job.loop, []).append((job.future, result))
+    for loop, items in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting for these answers any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[tuple[asyncio.Future[PacketOutcome], _Result]]) -> None:
+    for future, result in items:
+        if future.done():  # the caller was cancelled
+            continue
+        if isinstance(result, StoreError):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
