@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from cloudsms.cli import blacklist, customers, db, policies, prices, routes, server
+from cloudsms.cli import blacklist, connectors, customers, db, policies, prices, routes, server
 from cloudsms.cli._common import CliGroup, CliState
 from cloudsms.cli.registrations import registration_app
 
@@ -65,6 +65,7 @@ _GROUPS: list[tuple[str, typer.Typer]] = [
     ("customers", customers.app),
     ("prices", prices.app),
     ("routes", routes.app),
+    ("connectors", connectors.app),
     ("blacklist", blacklist.app),
     ("signatures", registration_app("signature", "signature", with_country=False)),
     ("templates", registration_app("template", "template", with_country=True)),

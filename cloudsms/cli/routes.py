@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from cloudsms.cli._common import say, state, table
+from cloudsms.cli.connectors import carrier
 
 app = typer.Typer(help="Routes: the ROUTE_IDs customers send, and grants to customers.")
 
@@ -50,3 +51,65 @@ def revoke(ctx: typer.Context, route_id: RouteId, customer: Customer) -> None:
     """Stop a customer using this ROUTE_ID (its messages become LOCAL_REJECTED)."""
     state(ctx).operator.revoke_route(route_id, customer)
     say(f"route {route_id!r} revoked from {customer!r}")
+
+
+# -- route rules: which connectors serve which destinations --------------------------------
+
+rules = typer.Typer(
+    help="Route rules: destinations (by prefix) → connectors, with priority and weight."
+)
+app.add_typer(rules, name="rules", no_args_is_help=True)
+
+Connector = Annotated[str, typer.Argument(help="Connector name.")]
+Prefix = Annotated[
+    str | None,
+    typer.Option(help='E.164 prefix, calling code first (852, 8526); omit or "any" for all.'),
+]
+
+
+@rules.command("add")
+def rules_add(
+    ctx: typer.Context,
+    route_id: RouteId,
+    connector: Connector,
+    prefix: Prefix = None,
+    priority: Annotated[str, typer.Option(help="Lower is tried first (0-1000).")] = "0",
+    weight: Annotated[str, typer.Option(help="Share within the priority (1-10000).")] = "1",
+) -> None:
+    """Send the route's destinations matching the prefix through a connector.
+
+    The longest matching prefix wins; among its rules the lowest priority with a connector up
+    is used, and connectors of equal priority share traffic by weight.
+    """
+    rule = carrier(ctx).add_rule(
+        route_id, connector, prefix=prefix, priority=priority, weight=weight
+    )
+    say(
+        f"route {rule.route!r}: {rule.prefix or 'any destination'} → {rule.connector!r} "
+        f"(priority {rule.priority}, weight {rule.weight})"
+    )
+
+
+@rules.command("remove")
+def rules_remove(
+    ctx: typer.Context, route_id: RouteId, connector: Connector, prefix: Prefix = None
+) -> None:
+    """Remove the rule of a route, connector and prefix."""
+    carrier(ctx).remove_rule(route_id, connector, prefix=prefix)
+    say(f"rule removed from route {route_id!r}")
+
+
+@rules.command("list")
+def rules_list(
+    ctx: typer.Context,
+    route_id: Annotated[str | None, typer.Argument(help="Only this route.")] = None,
+) -> None:
+    """Rules in the order routing reads them: longest prefix first, then priority."""
+    table(
+        "Route rules",
+        ["route id", "prefix", "priority", "weight", "connector", "connector enabled"],
+        (
+            [r.route, r.prefix or "any", r.priority, r.weight, r.connector, r.connector_enabled]
+            for r in carrier(ctx).rules(route_id)
+        ),
+    )
