@@ -1,0 +1,238 @@
+"""UIP API benchmark: accepted packets/s, recipients/s and latency at a fixed rate, durable.
+
+Starts `cloudsms serve` on a fresh SQLite file (WAL, synchronous=FULL, group commit) in its own
+process, seeds a customer through the operator service layer, then drives the server from other
+processes:
+
+* throughput: `wrk` (Debian package `wrk`) with a Lua script that makes every packet unique
+  (SERIAL and TIME change per request, so the replay cache never answers for the store);
+* latency: an asyncio client sending at a fixed rate, reporting p50/p99/max.
+
+Afterwards it counts the stored messages to check that what was reported as accepted was stored.
+
+    .venv/bin/python bench/api.py [--duration 10] [--connections 64] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+
+CLOUDSMS = str(Path(sys.executable).with_name("cloudsms"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def seed(url: str) -> str:
+    store = Store.open(url)
+    try:
+        op = Operator(store, actor="bench")
+        op.create_price_list("bench", "HKD")
+        op.set_price("bench", "852", "0.05")
+        op.create_route("BENCH")
+        customer = op.create_customer(
+            "bench", currency="HKD", price_list="bench", balance="1000000000"
+        )
+        op.grant_route("BENCH", "bench")
+        op.update_settings("bench", max_backlog="100000000")
+        return customer.auth_key
+    finally:
+        store.close()
+
+
+def start(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CLOUDSMS_DATABASE_URL": url,
+        "CLOUDSMS_PORT": str(port),
+        "CLOUDSMS_LOG_LEVEL": "warning",
+        "CLOUDSMS_MAX_BACKLOG": "100000000",
+    }
+    proc = subprocess.Popen([CLOUDSMS, "serve"], env=env)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def wrk_script(key: str, recipients: int) -> str:
+    numbers = ",".join(
+        f'{{"DEST_MSISDN":"6{i:07d}","COUNTRY_CODE":852}}' for i in range(recipients)
+    )
+    return textwrap.dedent(f"""
+        local counter = 0
+        local tid = 0
+        function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+        function init(args) counter = 0 end
+        wrk.method = "POST"
+        wrk.headers["Content-Type"] = "application/json"
+        request = function()
+          counter = counter + 1
+          local body = '{{"METHOD":"SMS_SEND_REQUEST","TYPE":"REQUEST","SERIAL":' ..
+            (counter % 65535 + 1) .. ',"TIME":"t' .. tid .. '-' .. counter .. '",' ..
+            '"AUTH_KEY":"{key}","ROUTE_ID":"BENCH","VERSION":"2021-01-01",' ..
+            '"SMS_CONTENT":"Your verification code is 123456.",' ..
+            '"MULTI_MSISDN_LIST":[{numbers}]}}'
+          return wrk.format(nil, nil, nil, body)
+        end
+    """)
+
+
+def run_wrk(
+    port: int, key: str, recipients: int, duration: int, connections: int, workdir: Path
+) -> float:
+    script = workdir / f"send{recipients}.lua"
+    script.write_text(wrk_script(key, recipients))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/dave/io",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    latency = re.search(r"99%\s+(\S+)", out)
+    rate = float(match.group(1)) if match else 0.0
+    print(
+        f"  wrk: {rate:,.0f} packets/s, p99 under saturation {latency.group(1) if latency else '?'}"
+    )
+    if re.search(r"Non-2xx", out):
+        print("  wrk reported non-2xx responses:", re.search(r"Non-2xx.*", out).group(0))  # type: ignore[union-attr]
+    return rate
+
+
+async def fixed_rate(port: int, key: str, rate: int, duration: int) -> list[float]:
+    """Send at ``rate`` packets/s (open loop) and return each packet's latency in seconds."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}/dave/io"
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            body = orjson.dumps(
+                {
+                    "METHOD": "SMS_SEND_REQUEST",
+                    "TYPE": "REQUEST",
+                    "SERIAL": i % 65535 + 1,
+                    "TIME": f"lat-{i}",
+                    "AUTH_KEY": key,
+                    "ROUTE_ID": "BENCH",
+                    "VERSION": "2021-01-01",
+                    "SMS_CONTENT": "latency probe",
+                    "MULTI_MSISDN_LIST": [{"DEST_MSISDN": "67000011", "COUNTRY_CODE": 852}],
+                }
+            )
+            t0 = time.perf_counter()
+            async with session.post(url, data=body) as response:
+                payload = await response.read()
+            latencies.append(time.perf_counter() - t0)
+            if orjson.loads(payload)["RESULT_CODE"] != 1:
+                errors += 1
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(rate * duration):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    if errors:
+        print(f"  {errors} packets not OK during the latency run")
+    return latencies
+
+
+def count_messages(url: str) -> int:
+    store = Store.open(url)
+    try:
+        return store.count_messages()
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="cloudsms-bench-"))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    key = seed(url)
+    port = free_port()
+    proc = start(url, port)
+    try:
+        print(f"store: {url.split('@')[-1]}")
+        print(f"1-recipient packets, {args.connections} connections, {args.duration}s:")
+        before = count_messages(url)
+        single = run_wrk(port, key, 1, args.duration, args.connections, workdir)
+        stored_single = count_messages(url) - before
+        print(f"  stored {stored_single:,} messages")
+        print(f"200-recipient packets, 16 connections, {args.duration}s:")
+        before = count_messages(url)
+        bulk = run_wrk(port, key, 200, args.duration, 16, workdir)
+        stored_bulk = count_messages(url) - before
+        print(f"  = {bulk * 200:,.0f} recipients/s; stored {stored_bulk:,} messages")
+        print(f"fixed rate {args.rate}/s for {args.duration}s, 1-recipient packets:")
+        lat = sorted(asyncio.run(fixed_rate(port, key, args.rate, args.duration)))
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+        print(
+            f"  p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {lat[-1] * 1000:.2f} ms "
+            f"({len(lat)} packets)"
+        )
+        print("\nsummary:")
+        print(f"  accepted 1-recipient packets/s   {single:,.0f}")
+        print(f"  accepted recipients/s (200/pkt)  {bulk * 200:,.0f}")
+        print(f"  p50/p99 at {args.rate}/s            {p50:.2f} / {p99:.2f} ms")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
