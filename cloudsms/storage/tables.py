@@ -83,6 +83,8 @@ customers = Table(
     Column("report_intermediate", Boolean, nullable=False, default=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    #: Last SERIAL used for this customer's report pushes (1..65535, wraps; SPEC §1).
+    Column("report_serial", Integer, nullable=False, default=0, server_default="0"),
 )
 
 customer_networks = Table(
