@@ -15,7 +15,6 @@ import typer
 from cloudsms.cli._common import say, state, table
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
 from cloudsms.services.carrier import CarrierOperator
-from cloudsms.storage.carrier_ops import CarrierOps
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
 
@@ -24,16 +23,9 @@ app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and
 STALE_AFTER_MS = 10_000
 
 
-class _CarrierStore(CarrierOps):
-    """CarrierOps over the CLI store's engine (until ``Store`` includes the mixin itself)."""
-
-
 def carrier(ctx: typer.Context) -> CarrierOperator:
     """The carrier service on the CLI's store (opened on first use)."""
-    store: object = state(ctx).store
-    if not isinstance(store, CarrierOps):
-        store = _CarrierStore(state(ctx).store.engine)
-    return CarrierOperator(store)
+    return CarrierOperator(state(ctx).store)
 
 
 Name = Annotated[str, typer.Argument(help="Connector name.")]

@@ -70,6 +70,8 @@ class CustomerInfo:
     report_intermediate: bool
     created_ms: int
     updated_ms: int
+    #: Last SERIAL used for report pushes (advanced by the report pusher, not by operators).
+    report_serial: int = 0
     networks: tuple[str, ...] = ()
     routes: tuple[str, ...] = ()
 

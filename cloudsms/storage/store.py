@@ -2,8 +2,8 @@
 
 ``Store`` combines the operation groups (mixins over ``base.StoreBase``): ``MessageOps`` for the
 accept path and message queries, ``ConfigOps`` for operator configuration and the snapshot the API
-reads. Both engines (SQLite, PostgreSQL) sit behind the same names; an operation picks the fastest
-SQL form for its engine internally.
+reads, ``CarrierOps`` for connectors, route rules and connector status. Both engines (SQLite,
+PostgreSQL) sit behind the same names; an operation picks the fastest SQL form for its engine.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import migrate as _migrate
+from cloudsms.storage.carrier_ops import CarrierOps
 from cloudsms.storage.config_ops import ConfigOps
 from cloudsms.storage.engine import make_engine
 from cloudsms.storage.messages import MessageOps
 
 
-class Store(MessageOps, ConfigOps):
+class Store(MessageOps, ConfigOps, CarrierOps):
     """The single entry point to the database for the API, the workers, the CLI and the tests.
 
     Example::
