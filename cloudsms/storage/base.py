@@ -9,8 +9,29 @@ storage layer writes SQL or maps rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Engine
+import psycopg
+from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
+
+from cloudsms.exceptions import StoreError
+
+DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
+#: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
+DATA_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
+
+
+class BatchRejected(StoreError):
+    """The database refused the batch's data (a constraint or a value): nothing was written."""
+
+
+def translate_error(exc: Exception, what: str) -> StoreError:
+    """StoreError for a database error; BatchRejected when the data itself was refused."""
+    if isinstance(exc, DATA_ERRORS):
+        return BatchRejected(f"{what}: refused by the database: {exc}")
+    return StoreError(f"{what}: {exc}")
 
 
 class StoreBase:
@@ -25,3 +46,21 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Connection]:
+        """A connection (in a write transaction when ``write``); database errors → StoreError.
+
+        SQLite writes start with ``BEGIN IMMEDIATE``: taking the write lock up front makes a busy
+        database wait (``busy_timeout``) instead of failing at once when a read lock would have
+        to be upgraded while another connection writes.
+        """
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                if write and self.dialect == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        except StoreError:
+            raise
+        except DATABASE_ERRORS as exc:
+            raise translate_error(exc, "database error") from exc

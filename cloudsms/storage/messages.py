@@ -35,20 +35,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy import exc as sa_exc
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
 from cloudsms.domain.status import TRANSITIONS, MessageState
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.base import StoreBase
+from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
 
 #: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
 INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -107,15 +105,8 @@ _INSERT_REPLAYS = _per_engine(
 #: debit_customer: executed with (debit, customer_id) pairs, one per paying customer.
 _DEBIT = _per_engine("UPDATE customers SET balance_micros = balance_micros - ? WHERE id = ?")
 #: Errors of either driver (COPY goes to psycopg directly, so its errors arrive unwrapped).
-_DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
-#: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
-_DATA_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, psycopg.DataError)
 
 _m = tables.messages.c
-
-
-class BatchRejected(StoreError):
-    """The database refused the batch's data (a constraint or a value): nothing was written."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,8 +190,8 @@ class MessageOps(StoreBase):
                 return self._accept_in_transaction(conn, writes, replay_window_ms)
         except StoreError:
             raise
-        except _DATABASE_ERRORS as exc:
-            raise _translate(exc, "could not store the batch") from exc
+        except DATABASE_ERRORS as exc:
+            raise translate_error(exc, "could not store the batch") from exc
 
     def _accept_in_transaction(
         self, conn: Connection, writes: Sequence[PacketWrite], replay_window_ms: int
@@ -430,31 +421,6 @@ class MessageOps(StoreBase):
         return changed
 
     # ---------------------------------------------------------------------------------- helpers
-
-    @contextmanager
-    def _connect(self, *, write: bool) -> Iterator[Connection]:
-        """A connection (in a write transaction when ``write``); database errors → StoreError.
-
-        SQLite writes start with ``BEGIN IMMEDIATE``: taking the write lock up front makes a busy
-        database wait (``busy_timeout``) instead of failing at once when a read lock would have
-        to be upgraded while another connection writes.
-        """
-        try:
-            with self.engine.begin() if write else self.engine.connect() as conn:
-                if write and self.dialect == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
-        except StoreError:
-            raise
-        except _DATABASE_ERRORS as exc:
-            raise _translate(exc, "database error") from exc
-
-
-def _translate(exc: Exception, what: str) -> StoreError:
-    """StoreError for a database error; BatchRejected when the data itself was refused."""
-    if isinstance(exc, _DATA_ERRORS):
-        return BatchRejected(f"{what}: refused by the database: {exc}")
-    return StoreError(f"{what}: {exc}")
 
 
 def _filtered(stmt: Any, customer_id: int | None, state: MessageState | None) -> Any:

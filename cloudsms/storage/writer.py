@@ -41,7 +41,7 @@ from typing import Protocol
 
 from cloudsms.domain.models import PacketOutcome, PacketWrite
 from cloudsms.exceptions import StoreError
-from cloudsms.storage.messages import BatchRejected
+from cloudsms.storage.base import BatchRejected
 
 log = logging.getLogger(__name__)
 
