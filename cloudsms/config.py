@@ -57,6 +57,11 @@ class Settings:
     config_poll_s: float = _setting(
         0.5, "How often a running server checks for operator changes, in seconds."
     )
+    role: str = _setting(
+        "all",
+        "What this process runs: api (the UIP endpoint), worker (carriers, dispatch, reports) or all.",
+    )
+    dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     log_json: bool = _setting(False, "Write structured JSON log lines instead of text.")
 

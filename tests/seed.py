@@ -7,7 +7,7 @@ import string
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, select, update
 
 from cloudsms.storage import tables
 
@@ -47,9 +47,14 @@ def seed_customer(
     balance_micros: int = 1_000_000_000,
     route: str = "VerifyCode_516",
     prices: dict[str, int] | None = None,
+    with_carrier: bool = True,
     **customer_fields: object,
 ) -> Seeded:
-    """A customer with a price list (852 and 86 priced by default) and a granted route."""
+    """A customer with a price list (852, 86 and 65 priced), a granted route and a carrier.
+
+    The carrier is a connector row with a catch-all rule on the route; nothing listens at its
+    address, so API tests (role "api") accept messages that no dispatcher touches.
+    """
     key = new_key()
     prices = {"852": 50_000, "86": 40_000, "65": 30_000} if prices is None else prices
     with engine.begin() as conn:
@@ -88,5 +93,54 @@ def seed_customer(
         conn.execute(
             tables.route_grants.insert().values(customer_id=customer_id, route_id=route_id)
         )
+        if (
+            with_carrier
+            and not conn.execute(
+                select(tables.route_rules.c.id).where(tables.route_rules.c.route_id == route_id)
+            ).first()
+        ):
+            add_carrier(conn, int(route_id))
     bump(engine)
     return Seeded(int(customer_id), key, route, int(list_id))
+
+
+def add_carrier(
+    conn: Connection, route_id: int, *, name: str = "carrier-1", port: int = 9, prefix: str = ""
+) -> int:
+    """A connector (SMSC at 127.0.0.1:``port``) and a rule sending ``prefix`` of the route to it."""
+    existing = conn.execute(
+        select(tables.connectors.c.id).where(tables.connectors.c.name == name)
+    ).scalar()
+    connector_id = (
+        existing
+        or conn.execute(
+            tables.connectors.insert().values(
+                name=name,
+                host="127.0.0.1",
+                port=port,
+                system_id="cloudsms",
+                password="secret",
+                system_type="",
+                bind_mode="trx",
+                window=50,
+                throughput=0,
+                enquire_link_s=30,
+                response_timeout_s=5,
+                reconnect_max_s=2,
+                long_mode="udh8",
+                data_codings="0,8",
+                dest_ton=1,
+                dest_npi=1,
+                id_mode="as_is",
+                enabled=True,
+                created_ms=now_ms(),
+                updated_ms=now_ms(),
+            )
+        ).inserted_primary_key[0]
+    )
+    conn.execute(
+        tables.route_rules.insert().values(
+            route_id=route_id, prefix=prefix, connector_id=connector_id, priority=0, weight=1
+        )
+    )
+    return int(connector_id)

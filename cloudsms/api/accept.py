@@ -9,7 +9,8 @@ recipient is a handful of dict and string operations.
 Per recipient, in order: structure (Invalid_parameter / Lost_info) → blacklist (Intercept) →
 registration policy (Intercept) → price (Unpriced_area) → route suspended by an operator
 (Send_failed) → LOCAL_REJECTED causes (accepted with an
-SMS_UID, stored REJECTED, never charged: invalid Singapore number, unknown or ungranted ROUTE_ID).
+SMS_UID, stored REJECTED, never charged: unknown or ungranted ROUTE_ID, invalid Singapore number,
+no carrier on the route for the destination).
 The last cause, insufficient balance, is decided inside the store transaction.
 """
 
@@ -111,7 +112,11 @@ def plan_packet(
             details.append(detail(code, cc, msisdn))
             codes.append(code)
             continue
-        cause = route_cause or numbers.local_reject_cause(cc, msisdn)
+        cause = (
+            route_cause
+            or numbers.local_reject_cause(cc, msisdn)
+            or config.routing.reject_cause(request.route_id, number)
+        )
         pending.append(
             (len(details), cc, msisdn, 0 if cause else (price or 0) * plan.segments, cause)
         )

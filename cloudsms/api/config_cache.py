@@ -16,10 +16,12 @@ import contextlib
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cloudsms.domain.models import ConfigSnapshot, Customer
+from cloudsms.domain.routing import RoutingTable
 
 log = logging.getLogger("cloudsms.config")
 
@@ -27,6 +29,7 @@ log = logging.getLogger("cloudsms.config")
 class SnapshotSource(Protocol):
     def config_version(self) -> int: ...
     def load_snapshot(self) -> ConfigSnapshot: ...
+    def load_routing(self) -> RoutingTable: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +50,16 @@ class PriceTable:
 @dataclass(frozen=True, slots=True)
 class PreparedConfig:
     snapshot: ConfigSnapshot
+    #: Route rules and connectors (the dispatcher's table; the API asks it for reject causes).
+    routing: RoutingTable = field(default_factory=lambda: RoutingTable.build({}, [], {}))
     by_key_digest: dict[bytes, Customer] = field(default_factory=dict)
     price_tables: dict[int, PriceTable] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, snapshot: ConfigSnapshot) -> PreparedConfig:
+    def build(cls, snapshot: ConfigSnapshot, routing: RoutingTable) -> PreparedConfig:
         return cls(
             snapshot=snapshot,
+            routing=routing,
             by_key_digest={key_digest(k): c for k, c in snapshot.customers_by_key.items()},
             price_tables={
                 list_id: PriceTable(prices, max((len(p) for p in prices), default=0))
@@ -79,14 +85,22 @@ class ConfigCache:
         self._source = source
         self._poll_s = poll_s
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[PreparedConfig], None]] = []
         self.current = PreparedConfig(ConfigSnapshot(version=-1))
+
+    def subscribe(self, listener: Callable[[PreparedConfig], None]) -> None:
+        """Call ``listener`` (from the refreshing thread) with every new configuration."""
+        self._listeners.append(listener)
 
     def refresh(self) -> bool:
         """Reload if the version moved (blocking: call from a thread or at start-up)."""
         version = self._source.config_version()
         if version == self.current.snapshot.version:
             return False
-        self.current = PreparedConfig.build(self._source.load_snapshot())
+        snapshot = self._source.load_snapshot()
+        self.current = PreparedConfig.build(snapshot, self._source.load_routing())
+        for listener in self._listeners:
+            listener(self.current)
         log.info("configuration loaded", extra={"config_version": self.current.snapshot.version})
         return True
 

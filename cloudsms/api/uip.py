@@ -132,7 +132,10 @@ class UipService:
                 request.content,
                 request.signature,
                 request.signature_type,
-                latin1_ok=route.latin1 if route is not None else False,
+                # Latin-1 only where the operator allows it and every carrier behind takes DCS 3.
+                latin1_ok=route is not None
+                and route.latin1
+                and config.routing.latin1_capable(request.route_id),
             )
             if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
                 raise PacketError(ResultCode.INVALID_CONTEXT, "content over 1600 bytes or 10 parts")

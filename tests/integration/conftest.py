@@ -74,7 +74,7 @@ def make_server(database_url: str) -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
 
     def make(**settings_overrides: Any) -> RunningServer:
-        overrides = {"config_poll_s": 0.05, **settings_overrides}
+        overrides = {"config_poll_s": 0.05, "role": "api", **settings_overrides}
         settings = Settings.load(environ={}, database_url=database_url, **overrides)
         server = RunningServer(settings).__enter__()
         started.append(server)
