@@ -41,12 +41,13 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, delete, func, select, update
 
-from cloudsms.domain.codes import LOCAL_REJECTED
+from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
 from cloudsms.domain.status import TRANSITIONS, MessageState
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
+from cloudsms.storage.report_ops import NewReport, insert_fresh_reports
 
 #: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
 INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -265,6 +266,7 @@ class MessageOps(StoreBase):
         start = dict(balance)
 
         rows_out: list[tuple[Any, ...]] = []
+        local_rejects: list[NewReport] = []
         for w, i in zip(fresh, fresh_index, strict=True):
             rejected: list[str] = []
             for m in w.messages:
@@ -276,6 +278,8 @@ class MessageOps(StoreBase):
                         rejected.append(m.sms_uid)
                     else:
                         balance[cid] = after
+                if m.state is MessageState.REJECTED:
+                    local_rejects.append(_local_reject_report(m))
                 rows_out.append(_message_row(m))
             outcomes[i] = PacketOutcome(
                 answer=w.answer, replayed=False, balance_rejected=tuple(rejected)
@@ -285,8 +289,11 @@ class MessageOps(StoreBase):
         if debits:
             conn.exec_driver_sql(_DEBIT[self.dialect], debits)
 
-        # 3. Messages and replay rows.
+        # 3. Messages, their LOCAL_REJECTED reports (SPEC §4: pushed though never sent) and
+        # replay rows. Reports cost nothing when every recipient was accepted.
         self._insert_messages(conn, rows_out)
+        if local_rejects:
+            insert_fresh_reports(conn, self.dialect, local_rejects)
         for chunk in _chunks(stale):
             conn.execute(delete(tables.replays).where(tables.replays.c.packet_key.in_(chunk)))
         replay_rows = [
@@ -438,6 +445,17 @@ def _reject_for_balance(m: NewMessage) -> NewMessage:
         result_desc=LOCAL_REJECTED,
         detail=INSUFFICIENT_BALANCE,
         fee_micros=0,
+    )
+
+
+def _local_reject_report(m: NewMessage) -> NewReport:
+    """The report of a recipient rejected at acceptance: SMS_STATE 8 / LOCAL_REJECTED."""
+    return NewReport(
+        sms_uid=m.sms_uid,
+        customer_id=m.customer_id,
+        sms_state=int(SmsState.REJECTED),
+        result_desc=LOCAL_REJECTED,
+        report_ms=m.created_ms,
     )
 
 

@@ -1,0 +1,464 @@
+"""The report pusher: SMS_PUSH_REPORT to customers' callbacks, at least once, in order.
+
+Strategy (theory of operation):
+
+- The outbox (``storage.report_ops``) is the only schedule. The pusher claims due reports in a
+  worker thread (store calls block), which leases them for ``lease_s``; if this process dies, the
+  reports become due again when the lease runs out. Nothing is lost; a report may arrive twice.
+- Claimed reports are grouped by customer. Each customer has a semaphore of
+  ``concurrency_per_host`` pushes, and at most ``max_queued_per_customer`` reports claimed and
+  unfinished: a customer that is slow keeps its own reports waiting and is left out of further
+  claims, while every other customer goes on at full speed. One aiohttp session with one
+  ``TCPConnector`` (keep-alive, ``limit_per_host``) reuses connections (SPEC §7: Kannel reuses,
+  Jasmin does not, and it shows).
+- Failures come in two kinds. A *report* failure (HTTP 500 or 4xx, a wrong or malformed ANSWER)
+  retries that report alone, by the retry policy. An *endpoint* failure (connection refused or
+  dropped, timeout, TLS, HTTP 429/502/503/504) says the callback is unavailable: the report is
+  rescheduled by the policy and every pending report of the customer is deferred (persisted) to
+  the same time; the customer goes to probe mode, where one report is pushed alone and the rest
+  follow only once it succeeds. A callback that is down for an hour gets one request per backoff
+  step, and when it returns receives everything, oldest first, at its concurrency limit.
+- Outcomes are recorded in batches by a flusher task (one transaction per flush). A failed flush
+  keeps the outcomes and tries again; meanwhile the leases protect the rows.
+
+Lifecycle::
+
+    pusher = ReportPusher(store, WebhookSettings())
+    await pusher.start()
+    pusher.wake()          # after committing new reports (any thread)
+    await pusher.stop()    # finishes in-flight pushes within stop_grace_s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+
+from cloudsms.domain.reports import MAX_ANSWER_BYTES, ReportContent, build_report, read_answer
+from cloudsms.domain.retry import RetryPolicy
+from cloudsms.storage.report_ops import DueReport, ReportResult
+
+log = logging.getLogger("cloudsms.webhooks")
+
+#: HTTP statuses that mean "the endpoint is unavailable", not "this report is refused".
+_UNAVAILABLE = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookSettings:
+    """Knobs of the pusher and the expiry job (the integrator maps them onto ``Settings``)."""
+
+    #: Whole push (connect, send, answer), seconds.
+    push_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    #: Pushes in flight per customer (and connections per callback host).
+    concurrency_per_host: int = 8
+    #: Reports claimed and unfinished per customer, at most (bounds memory and lease use).
+    max_queued_per_customer: int = 64
+    #: Reports claimed per store round trip.
+    claim_batch: int = 500
+    #: How long a claim holds a report before another claim may take it again.
+    lease_s: float = 120.0
+    #: Idle poll interval; ``wake()`` cuts it short.
+    poll_s: float = 0.2
+    #: Outcomes are written at least this often (and at once past 200 pending).
+    flush_interval_s: float = 0.05
+    #: stop(): how long in-flight pushes may finish.
+    stop_grace_s: float = 5.0
+    keepalive_s: float = 30.0
+    retry_base_s: float = 5.0
+    retry_factor: float = 2.0
+    retry_max_delay_s: float = 1800.0
+    retry_give_up_after_s: float = 48 * 3600.0
+    retry_jitter: float = 0.2
+    #: SUBMITTED with no final receipt this long after submission → EXPIRED (document: 25 h).
+    expire_after_s: float = 25 * 3600.0
+    expiry_interval_s: float = 60.0
+    #: PEM client certificate and key presented to HTTPS callbacks ("" = none).
+    client_cert: str = ""
+    client_key: str = ""
+    #: PEM CA bundle to verify callbacks with ("" = the system trust store).
+    ca_file: str = ""
+    #: Per-customer CA bundles (customer id → PEM path), until the schema has a column.
+    customer_ca_files: Mapping[int, str] = field(default_factory=dict)
+    #: Source address for outbound callbacks ("" = chosen by the OS).
+    source_address: str = ""
+
+    def __post_init__(self) -> None:
+        if self.concurrency_per_host < 1 or self.max_queued_per_customer < 1:
+            raise ValueError("concurrency_per_host and max_queued_per_customer must be ≥ 1")
+        if self.lease_s <= 2 * self.push_timeout_s:
+            raise ValueError("lease_s must exceed twice push_timeout_s")
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_s=self.retry_base_s,
+            factor=self.retry_factor,
+            max_delay_s=self.retry_max_delay_s,
+            give_up_after_s=self.retry_give_up_after_s,
+            jitter=self.retry_jitter,
+        )
+
+
+class ReportStore(Protocol):
+    """The store operations the pusher uses (``storage.report_ops.ReportOps``)."""
+
+    def claim_due_reports(
+        self,
+        now_ms: int,
+        limit: int,
+        *,
+        lease_ms: int = ...,
+        exclude_customers: Sequence[int] = ...,
+    ) -> list[DueReport]: ...
+
+    def record_report_results(
+        self,
+        results: Sequence[ReportResult],
+        *,
+        now_ms: int,
+        defer: Mapping[int, int] | None = None,
+    ) -> None: ...
+
+
+@dataclass(slots=True)
+class _Customer:
+    """In-memory state per customer: a throttle only; the schedule is in the database."""
+
+    sem: asyncio.Semaphore
+    #: Claimed and not yet finished.
+    outstanding: int = 0
+    #: Probe mode: the last attempt failed at the endpoint; ``retry_at`` is its next time.
+    failing: bool = False
+    retry_at: int = 0
+
+
+class ReportPusher:
+    """Pushes due delivery reports; see the module docstring. One per process (or more on PG)."""
+
+    def __init__(
+        self,
+        store: ReportStore,
+        settings: WebhookSettings | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or WebhookSettings()
+        self.policy = self.settings.retry_policy
+        self._rng = rng or random.Random()
+        self._customers: dict[int, _Customer] = {}
+        self._inflight: set[int] = set()
+        self._results: list[ReportResult] = []
+        self._defer: dict[int, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ssl: dict[str, ssl.SSLContext] = {}
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
+        #: Counters for tests and metrics.
+        self.pushed = 0
+        self.failed = 0
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open the HTTP session and start claiming. Call from the event loop that will run it."""
+        s = self.settings
+        self._loop = asyncio.get_running_loop()
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=s.concurrency_per_host,
+            keepalive_timeout=s.keepalive_s,
+            local_addr=(s.source_address, 0) if s.source_address else None,
+        )
+        timeout = aiohttp.ClientTimeout(total=s.push_timeout_s, connect=s.connect_timeout_s)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=timeout,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+            skip_auto_headers=("User-Agent",),
+        )
+        self._runner = asyncio.create_task(self._run(), name="report-pusher")
+        self._flusher = asyncio.create_task(self._flush_loop(), name="report-flusher")
+
+    async def stop(self) -> None:
+        """Stop claiming, let in-flight pushes finish within ``stop_grace_s``, record, close.
+
+        Reports claimed but not finished by then are not lost: they are released (or, if even
+        that write fails, become due again when their lease runs out).
+        """
+        self._stopping = True
+        self._wake.set()
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.settings.stop_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._flusher is not None:
+            self._flush_now.set()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("could not record report outcomes at stop; their leases will expire")
+        if self._session is not None:
+            await self._session.close()
+
+    def wake(self) -> None:
+        """Look for due reports now (safe from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # ------------------------------------------------------------------------------ claiming
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                more = await self._claim_once()
+            except Exception:
+                log.exception("claiming due reports failed")
+                more = False
+                await asyncio.sleep(1.0)
+            if more:
+                await asyncio.sleep(0)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+
+    async def _claim_once(self) -> bool:
+        """Claim one batch and start pushing it; True when a full batch suggests more is due."""
+        s = self.settings
+        full = [
+            c for c, st in self._customers.items() if st.outstanding >= s.max_queued_per_customer
+        ]
+        now = _now_ms()
+        rows = await asyncio.to_thread(
+            self.store.claim_due_reports,
+            now,
+            s.claim_batch,
+            lease_ms=int(s.lease_s * 1000),
+            exclude_customers=full,
+        )
+        groups: dict[int, list[DueReport]] = {}
+        for row in rows:
+            if row.id in self._inflight:  # re-claimed after a lease ran out: already ours
+                continue
+            groups.setdefault(row.customer_id, []).append(row)
+        for cid, group in groups.items():
+            st = self._customer(cid)
+            room = max(0, s.max_queued_per_customer - st.outstanding)
+            take, excess = group[:room], group[room:]
+            # Over the customer's bound: back to where they were, no attempt counted.
+            self._record(
+                *(ReportResult(r.id, "release", r.next_attempt_ms, attempted=False) for r in excess)
+            )
+            if not take:
+                continue
+            st.outstanding += len(take)
+            self._inflight.update(r.id for r in take)
+            task = asyncio.create_task(self._push_group(st, take))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(rows) >= s.claim_batch
+
+    def _customer(self, cid: int) -> _Customer:
+        st = self._customers.get(cid)
+        if st is None:
+            st = self._customers[cid] = _Customer(
+                asyncio.Semaphore(self.settings.concurrency_per_host)
+            )
+        return st
+
+    # ------------------------------------------------------------------------------- pushing
+
+    async def _push_group(self, st: _Customer, rows: list[DueReport]) -> None:
+        """Push one customer's claimed reports, oldest first, within its concurrency bound."""
+        started: set[int] = set()
+        try:
+            if not rows[0].callback_url:
+                self._record(
+                    *(
+                        ReportResult(r.id, "give_up", error="no callback_url", attempted=False)
+                        for r in rows
+                    )
+                )
+                started.update(r.id for r in rows)
+                return
+            rest = rows
+            if st.failing:  # probe mode: the oldest goes alone
+                started.add(rows[0].id)
+                async with st.sem:
+                    await self._push_one(st, rows[0])
+                rest = rows[1:]
+            await asyncio.gather(*(self._push_queued(st, r, started) for r in rest))
+        finally:
+            # Cancelled by stop(), or skipped because the customer went into probe mode: back
+            # into the outbox without an attempt (the database already has the defer time).
+            for r in rows:
+                if r.id not in started:
+                    at = max(r.next_attempt_ms, st.retry_at) if st.failing else r.next_attempt_ms
+                    self._record(ReportResult(r.id, "release", at, attempted=False))
+                self._inflight.discard(r.id)
+            st.outstanding -= len(rows)
+            if self._results and not self._stopping:
+                self._wake.set()
+
+    async def _push_queued(self, st: _Customer, row: DueReport, started: set[int]) -> None:
+        async with st.sem:
+            if st.failing or self._stopping:
+                return
+            started.add(row.id)
+            await self._push_one(st, row)
+
+    async def _push_one(self, st: _Customer, row: DueReport) -> None:
+        """One POST; records the outcome and updates the customer's probe state."""
+        assert self._session is not None and row.callback_url
+        push_ms = _now_ms()
+        body = build_report(_content(row), push_ms=push_ms)
+        endpoint = False
+        try:
+            async with self._session.post(
+                row.callback_url, data=body, ssl=self._ssl_for(row)
+            ) as resp:
+                answer = await _read_bounded(resp)
+                ok, reason = read_answer(resp.status, answer)
+                endpoint = resp.status in _UNAVAILABLE
+        except TimeoutError:
+            ok, reason, endpoint = False, f"timeout after {self.settings.push_timeout_s:g} s", True
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            ok, reason, endpoint = False, f"{type(exc).__name__}: {exc}", True
+        now = _now_ms()
+        if ok:
+            st.failing = False
+            self.pushed += 1
+            self._record(ReportResult(row.id, "done"))
+            return
+        self.failed += 1
+        attempts = row.attempts + 1
+        at = self.policy.next_attempt(attempts, row.created_ms, now, self._rng)
+        log.info(
+            "report push failed: %s",
+            reason,
+            extra={"sms_uid": row.sms_uid, "customer_id": row.customer_id, "attempt": attempts},
+        )
+        if at is None:
+            self._record(ReportResult(row.id, "give_up", error=reason))
+            return
+        self._record(ReportResult(row.id, "retry", at, reason))
+        if endpoint:
+            st.retry_at = max(st.retry_at, at) if st.failing else at
+            st.failing = True
+            self._defer[row.customer_id] = max(self._defer.get(row.customer_id, 0), st.retry_at)
+
+    def _ssl_for(self, row: DueReport) -> ssl.SSLContext | bool:
+        """Verification context for an HTTPS callback: per-customer CA, platform client cert."""
+        assert row.callback_url is not None
+        if not row.callback_url.lower().startswith("https:"):
+            return True
+        s = self.settings
+        ca = s.customer_ca_files.get(row.customer_id, s.ca_file)
+        ctx = self._ssl.get(ca)
+        if ctx is None:
+            ctx = ssl.create_default_context(cafile=ca or None)
+            if s.client_cert:
+                ctx.load_cert_chain(s.client_cert, s.client_key or None)
+            self._ssl[ca] = ctx
+        return ctx
+
+    # ----------------------------------------------------------------------------- recording
+
+    def _record(self, *results: ReportResult) -> None:
+        self._results.extend(results)
+        if len(self._results) >= 200:
+            self._flush_now.set()
+
+    async def _flush_loop(self) -> None:
+        while not self._stopping or self._results:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.settings.flush_interval_s)
+            self._flush_now.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("recording report outcomes failed; retrying")
+                await asyncio.sleep(0.5)
+            if self._stopping:
+                return
+
+    async def _flush(self) -> None:
+        if not self._results and not self._defer:
+            return
+        results, defer = self._results, self._defer
+        self._results, self._defer = [], {}
+        try:
+            await asyncio.to_thread(
+                self.store.record_report_results, results, now_ms=_now_ms(), defer=defer
+            )
+        except BaseException:
+            self._results[:0] = results
+            for cid, until in defer.items():
+                self._defer[cid] = max(until, self._defer.get(cid, 0))
+            raise
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
+    """The answer body, at most MAX_ANSWER_BYTES (a hostile callback cannot flood us)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_ANSWER_BYTES:
+        chunk = await resp.content.read(MAX_ANSWER_BYTES - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _content(row: DueReport) -> ReportContent:
+    return ReportContent(
+        auth_key=row.auth_key,
+        serial=row.serial,
+        sms_uid=row.sms_uid,
+        sender=row.sender,
+        country_code=row.country_code,
+        dest_msisdn=row.dest_msisdn,
+        sms_state=row.sms_state,
+        result_desc=row.result_desc,
+        report_ms=row.report_ms,
+        customer_body=row.customer_body,
+        segments=row.segments,
+        fee_micros=row.fee_micros,
+        currency=row.currency,
+    )
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
