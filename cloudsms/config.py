@@ -59,7 +59,7 @@ class Settings:
     )
     role: str = _setting(
         "all",
-        "What this process runs: api (the UIP endpoint), worker (carriers, dispatch, reports) or all.",
+        "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports) or all.",
     )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")

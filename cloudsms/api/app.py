@@ -1,8 +1,13 @@
 """The platform's ASGI application: declared routes and a lifespan that owns every component.
 
-``create_app(settings)`` opens the store (running migrations), starts the group-commit writer, the
-configuration cache and the backlog gauge, and shuts them down in reverse order — draining the
-writer so no accepted packet is left behind.
+``create_app(settings)`` opens the store (running migrations) and starts, by ``settings.role``:
+
+* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP route;
+* ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts);
+* ``all`` (the default): both, in one process.
+
+Shutdown runs in reverse order: the API stops taking packets (Busy) and drains the writer before
+the dispatcher lets its links go, so no accepted packet is left behind.
 """
 
 from __future__ import annotations
@@ -14,14 +19,18 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
+from cloudsms.exceptions import ConfigError
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
+from cloudsms.workers.dispatcher import Dispatcher
+
+ROLES = ("all", "api", "worker")
 
 
 @dataclass
@@ -34,9 +43,16 @@ class Platform:
     config: ConfigCache
     backlog: BacklogGauge
     service: UipService
+    dispatcher: Dispatcher | None
+
+    @property
+    def serves_api(self) -> bool:
+        return self.settings.role in ("all", "api")
 
 
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
+    if settings.role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     store = store or Store.open(settings.database_url)
     writer = GroupCommitWriter(
         store,
@@ -45,8 +61,18 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     )
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
-    service = UipService(settings, config, writer, backlog)
-    return Platform(settings, store, writer, config, backlog, service)
+    dispatcher = None
+    if settings.role in ("all", "worker"):
+        dispatcher = Dispatcher(store, config, batch=settings.dispatch_batch)
+    service = UipService(
+        settings,
+        config,
+        writer,
+        backlog,
+        store=store,
+        on_accepted=dispatcher.wake if dispatcher is not None else None,
+    )
+    return Platform(settings, store, writer, config, backlog, service, dispatcher)
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
@@ -54,16 +80,23 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        platform.writer.start()
+        if platform.serves_api:
+            platform.writer.start()
         await platform.config.start()
-        await platform.backlog.start()
+        if platform.serves_api:
+            await platform.backlog.start()
+        if platform.dispatcher is not None:
+            await platform.dispatcher.start()
         try:
             yield
         finally:
             platform.service.draining = True
-            await platform.backlog.stop()
+            if platform.serves_api:
+                await platform.backlog.stop()
+                await platform.writer.close()
+            if platform.dispatcher is not None:
+                await platform.dispatcher.stop()
             await platform.config.stop()
-            await platform.writer.close()
             platform.store.close()
 
     async def health(request: Request) -> JSONResponse:
@@ -73,14 +106,13 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
         ok = platform.config.current.snapshot.version >= 0 and not platform.service.draining
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    endpoint = UipEndpoint(platform.service, max_body_bytes=settings.max_body_bytes)
-    app = Starlette(
-        routes=[
-            Route(settings.path, endpoint),
-            Route("/health", health, methods=["GET"]),
-            Route("/ready", ready, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+    ]
+    if platform.serves_api:
+        endpoint = UipEndpoint(platform.service, max_body_bytes=settings.max_body_bytes)
+        routes.insert(0, Route(settings.path, endpoint))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.platform = platform
     return app

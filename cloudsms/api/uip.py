@@ -11,9 +11,11 @@ original answer back and nothing is stored twice.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +39,7 @@ from cloudsms.domain.packet import (
     read_send_request,
     serial_of,
 )
+from cloudsms.domain.query import QUERY_METHOD, read_uid_list, result_entry
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 
@@ -49,6 +52,13 @@ Scope = dict[str, Any]
 
 #: Platform default sender when neither the packet nor the customer names one (document example).
 PLATFORM_SENDER = "CloudSMS"
+
+
+METHODS = frozenset({SEND_METHOD, QUERY_METHOD})
+
+
+class MessageQueries(Protocol):
+    def customer_messages(self, customer_id: int, sms_uids: Sequence[str]) -> list[Any]: ...
 
 
 class PacketWriter(Protocol):
@@ -73,12 +83,18 @@ class UipService:
         writer: PacketWriter,
         backlog: BacklogGauge,
         uids: UidGenerator | None = None,
+        *,
+        store: MessageQueries | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.writer = writer
         self.backlog = backlog
         self.uids = uids or UidGenerator()
+        self.store = store
+        #: Called after each newly stored packet (the dispatcher's wake-up in a single process).
+        self.on_accepted = on_accepted
         self.replays = ReplayCache(settings.replay_window_s) if settings.replay_window_s else None
         self.max_schedule = dt.timedelta(days=settings.max_schedule_days)
         #: Set while shutting down: new packets get Busy.
@@ -101,7 +117,7 @@ class UipService:
             return 200, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT)
         serial = serial_of(packet)
         try:
-            envelope = read_envelope(packet)
+            envelope = read_envelope(packet, METHODS)
             auth_key = read_auth_key(packet)
         except PacketError as exc:
             return 200, answer(SEND_METHOD, serial, exc.code)
@@ -114,6 +130,9 @@ class UipService:
         if refusal is not None:
             security_log.warning(refusal, extra={"customer": customer.name, "client_ip": caller.ip})
             return 403, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
+
+        if envelope.method == QUERY_METHOD:
+            return 200, await self._query(packet, customer, serial)
 
         key = packet_key(customer.id, body) if self.replays is not None else None
         if key is not None and self.replays is not None:
@@ -166,9 +185,30 @@ class UipService:
             return 200, answer(SEND_METHOD, serial, ResultCode.DB_NOT_FIND)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
+            if self.on_accepted is not None:
+                self.on_accepted()
         if key is not None and self.replays is not None:
             self.replays.put(key, outcome.answer)
         return 200, outcome.answer
+
+    async def _query(self, packet: dict[str, Any], customer: Customer, serial: int) -> bytes:
+        """DR_QUERY (an extension, see cloudsms.domain.query): the caller's own messages only."""
+        try:
+            read_envelope(packet, METHODS)
+            uids = read_uid_list(packet)
+        except PacketError as exc:
+            return answer(QUERY_METHOD, serial, exc.code, with_details=False)
+        if self.store is None:
+            return answer(QUERY_METHOD, serial, ResultCode.UNKNOWN_ERROR, with_details=False)
+        try:
+            records = await asyncio.to_thread(self.store.customer_messages, customer.id, uids)
+        except StoreError:
+            log.exception("report query failed")
+            return answer(QUERY_METHOD, serial, ResultCode.DB_NOT_FIND, with_details=False)
+        by_uid = {r.sms_uid: r for r in records}
+        body = orjson.loads(answer(QUERY_METHOD, serial, ResultCode.OK, with_details=False))
+        body["SMS_RESULT_LIST"] = [result_entry(uid, by_uid.get(uid)) for uid in uids]
+        return orjson.dumps(body)
 
     def _refuse_caller(self, customer: Customer, caller: Caller) -> str | None:
         """Why this connection may not use the key (source IP, client certificate), or None."""

@@ -85,14 +85,15 @@ def serial_of(packet: object) -> int:
     return 0
 
 
-def read_envelope(packet: object, method: str = SEND_METHOD) -> Envelope:
-    """Check METHOD, TYPE, SERIAL and TIME; ``packet`` is the decoded JSON body."""
+def read_envelope(packet: object, methods: frozenset[str] = frozenset({SEND_METHOD})) -> Envelope:
+    """Check METHOD (one of ``methods``), TYPE, SERIAL and TIME of the decoded JSON body."""
     if not isinstance(packet, dict) or not packet:
         raise PacketError(ResultCode.EMPTY_DATA, "body is not a non-empty JSON object")
     for name in ("METHOD", "TYPE", "SERIAL", "TIME"):
         if packet.get(name) is None:
             raise PacketError(ResultCode.LOST_INFO, f"{name} is missing")
-    if packet["METHOD"] != method:
+    method = packet["METHOD"]
+    if method not in methods:
         raise PacketError(ResultCode.INVALID_PARAMETER, "unknown METHOD")
     if packet["TYPE"] != "REQUEST":
         raise PacketError(ResultCode.INVALID_PARAMETER, "TYPE must be REQUEST")

@@ -53,6 +53,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from cloudsms.smpp.receipt import MessageIdMode
+
 BindMode = Literal["trx", "tx_rx"]
 LongMode = Literal["udh8", "udh16", "sar", "payload"]
 ConnectorState = Literal["down", "connecting", "bound", "throttled", "disabled"]
@@ -117,7 +119,7 @@ class ConnectorConfig:
     dest_ton: int = _TON_INTERNATIONAL
     dest_npi: int = _NPI_ISDN
     #: How the carrier writes message ids (a mode of ``cloudsms.smpp.receipt``).
-    id_mode: str = "as_is"
+    id_mode: MessageIdMode = "as_is"
     enabled: bool = True
     created_ms: int = 0
     updated_ms: int = 0

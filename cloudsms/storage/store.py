@@ -2,8 +2,10 @@
 
 ``Store`` combines the operation groups (mixins over ``base.StoreBase``): ``MessageOps`` for the
 accept path and message queries, ``ConfigOps`` for operator configuration and the snapshot the API
-reads, ``CarrierOps`` for connectors, route rules and connector status. Both engines (SQLite,
-PostgreSQL) sit behind the same names; an operation picks the fastest SQL form for its engine.
+reads, ``CarrierOps`` for connectors, route rules and connector status, ``DispatchOps`` (with
+``ReportOps``) for the carrier side and the report outbox, ``QueryOps`` for read-side queries.
+Both engines (SQLite, PostgreSQL) sit behind the same names; an operation picks the fastest SQL
+form for its engine.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from cloudsms.exceptions import StoreError
 from cloudsms.storage import migrate as _migrate
 from cloudsms.storage.carrier_ops import CarrierOps
 from cloudsms.storage.config_ops import ConfigOps
+from cloudsms.storage.dispatch_ops import DispatchOps
 from cloudsms.storage.engine import make_engine
 from cloudsms.storage.messages import MessageOps
+from cloudsms.storage.query_ops import QueryOps
 
 
-class Store(MessageOps, ConfigOps, CarrierOps):
+class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps):
     """The single entry point to the database for the API, the workers, the CLI and the tests.
 
     Example::

@@ -388,3 +388,51 @@ connector_status = Table(
     Column("lease_until_ms", BigInteger, nullable=True),
     Column("updated_ms", BigInteger, nullable=False),
 )
+
+# --- operations: admin tokens, audit trail, report push attempts ------------------------------
+
+#: Tokens of the admin REST API and console; only a SHA-256 of each token is stored.
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    #: "admin" (read and change) or "readonly".
+    Column("role", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_used_ms", BigInteger, nullable=True),
+)
+
+#: Who changed what, for every operator change made through the admin API, console or CLI.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=True),
+    #: JSON text of the change's arguments (secrets masked).
+    Column("detail", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False, index=True),
+)
+
+#: Every attempt to push a report, with what the customer's server answered.
+report_attempts = Table(
+    "report_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("outbox_id", BigInteger, nullable=False),
+    Column("sms_uid", String(32), nullable=False, index=True),
+    Column("attempted_ms", BigInteger, nullable=False),
+    Column("duration_ms", Integer, nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("ok", Boolean, nullable=False),
+    #: The first 500 characters of the answer body, or the transport error.
+    Column("answer", Text, nullable=True),
+)

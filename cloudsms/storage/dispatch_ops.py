@@ -1,0 +1,435 @@
+"""Store operations of the carrier side: claiming due messages, recording submits and receipts.
+
+Strategy: the dispatcher sends everything it learns — a message's submit outcome, a carrier
+receipt — through one ordered queue into :meth:`DispatchOps.record_dispatch`, which applies a
+batch of them in ONE transaction (group commit, like the accept path). Order inside a batch is
+outcomes first, then receipts, so a receipt that arrives right after its submit_sm_resp always
+finds the carrier-id mapping (SPEC §7: Jasmin lost such receipts). A receipt that still finds no
+mapping — the carrier answered on the RX link before the TX link's response, or the id is
+unknown — is stored unmatched in ``receipts``; when a later outcome records that carrier id, the
+waiting receipt is applied in the same transaction. Nothing is lost and nothing is matched twice.
+
+Final states enqueue the customer's report in the same transaction (outbox), so a state change
+and its report are one durable fact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Row, select, update
+
+from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
+from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
+from cloudsms.domain.models import Encoding
+from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
+from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
+from cloudsms.storage import tables
+from cloudsms.storage.report_ops import ReportOps
+
+_m = tables.messages.c
+_p = tables.message_parts.c
+_r = tables.receipts.c
+
+#: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage:
+    """A message claimed for submission, with what the connector needs to send it."""
+
+    sms_uid: str
+    customer_id: int
+    country_code: int
+    dest_msisdn: str
+    route_name: str
+    sender: str
+    content: str
+    encoding: Encoding
+    segments: int
+    priority: int
+    attempts: int
+    fee_micros: int
+
+    @property
+    def number(self) -> str:
+        return f"{self.country_code}{self.dest_msisdn}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    seq: int
+    #: Normalised carrier message id (None when the carrier refused the segment).
+    carrier_id: str | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitOutcome:
+    """What became of one claimed message."""
+
+    sms_uid: str
+    #: submitted: every segment acknowledged; failed: the carrier refused it permanently;
+    #: rejected: no carrier can take it any more (LOCAL_REJECTED, refunded); retry: try again later.
+    kind: Literal["submitted", "failed", "rejected", "retry"]
+    connector_id: int | None = None
+    parts: tuple[PartResult, ...] = ()
+    retry_at_ms: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptEvent:
+    connector_id: int
+    #: Normalised per the connector's id_mode.
+    carrier_id: str
+    sms_state: SmsState
+    stat: str
+    err: str | None
+    report_ms: int
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    matched: int = 0
+    unmatched: int = 0
+    #: SMS_UIDs whose report was enqueued in this transaction.
+    reported: list[str] = field(default_factory=list)
+
+
+class DispatchOps(ReportOps):
+    def recover_in_flight(self) -> int:
+        """Start-up: messages claimed by a process that died go back to ACCEPTED (resubmitted).
+
+        A message claimed and already handed to the carrier when the process died is sent
+        again: the documented at-least-once window for a crash (docs/delivery.md).
+        """
+        with self._connect(write=True) as conn:
+            result = conn.execute(
+                update(tables.messages)
+                .where(_m.state == MessageState.QUEUED.value)
+                .values(state=MessageState.ACCEPTED.value)
+            )
+            return result.rowcount or 0
+
+    def claim_due(self, now_ms: int, limit: int) -> list[OutboundMessage]:
+        """Up to ``limit`` due ACCEPTED messages, high PRIORITY first, moved to QUEUED."""
+        columns = (
+            _m.sms_uid, _m.customer_id, _m.country_code, _m.dest_msisdn, _m.route_name,
+            _m.sender, _m.content, _m.encoding, _m.segments, _m.priority, _m.attempts,
+            _m.fee_micros,
+        )  # fmt: skip
+        due = (
+            select(_m.sms_uid)
+            .where(_m.state == MessageState.ACCEPTED.value, _m.send_at_ms <= now_ms)
+            .order_by(_m.priority.desc(), _m.send_at_ms, _m.sms_uid)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with self._connect(write=True) as conn:
+            rows = conn.execute(
+                update(tables.messages)
+                .where(_m.sms_uid.in_(due.scalar_subquery()))
+                .values(
+                    state=MessageState.QUEUED.value,
+                    attempts=_m.attempts + 1,
+                    updated_ms=now_ms,
+                )
+                .returning(*columns)
+            ).all()
+        claimed = [OutboundMessage(**row._mapping) for row in rows]
+        claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
+        return claimed
+
+    def record_dispatch(
+        self,
+        outcomes: Sequence[SubmitOutcome],
+        receipts: Sequence[ReceiptEvent],
+        now_ms: int,
+    ) -> DispatchResult:
+        """Apply outcomes, then receipts, in one transaction (see the module docstring)."""
+        result = DispatchResult()
+        with self._connect(write=True) as conn:
+            new_ids = self._apply_outcomes(conn, outcomes, now_ms, result)
+            waiting = self._waiting_receipts(conn, new_ids)
+            self._apply_receipts(conn, receipts, waiting, now_ms, result)
+        return result
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _apply_outcomes(
+        self, conn: Connection, outcomes: Sequence[SubmitOutcome], now_ms: int,
+        result: DispatchResult,
+    ) -> list[tuple[int, str]]:  # fmt: skip
+        parts: list[dict[str, object]] = []
+        new_ids: list[tuple[int, str]] = []
+        for outcome in outcomes:
+            if outcome.kind == "submitted":
+                self._set_state(
+                    conn, outcome.sms_uid, MessageState.SUBMITTED, now_ms,
+                    expected=MessageState.QUEUED, connector_id=outcome.connector_id,
+                    submitted_ms=now_ms,
+                )  # fmt: skip
+                for part in outcome.parts:
+                    parts.append(
+                        {
+                            "sms_uid": outcome.sms_uid,
+                            "seq": part.seq,
+                            "connector_id": outcome.connector_id,
+                            "carrier_id": part.carrier_id,
+                            "submit_status": part.status,
+                            "submitted_ms": now_ms,
+                        }
+                    )
+                    if part.carrier_id is not None and outcome.connector_id is not None:
+                        new_ids.append((outcome.connector_id, part.carrier_id))
+            elif outcome.kind == "retry":
+                self._set_state(
+                    conn, outcome.sms_uid, MessageState.ACCEPTED, now_ms,
+                    expected=MessageState.QUEUED, send_at_ms=outcome.retry_at_ms or now_ms,
+                    detail=outcome.detail,
+                )  # fmt: skip
+            else:
+                final = MessageState.FAILED if outcome.kind == "failed" else MessageState.REJECTED
+                desc = LOCAL_REJECTED if outcome.kind == "rejected" else None
+                self._finish(
+                    conn, outcome.sms_uid, final, REPORTED_STATE[final], now_ms, now_ms,
+                    result, detail=outcome.detail, result_desc=desc,
+                    refund=outcome.kind == "rejected", connector_id=outcome.connector_id,
+                )  # fmt: skip
+        if parts:
+            conn.execute(tables.message_parts.insert(), parts)
+        return new_ids
+
+    # -- receipts ---------------------------------------------------------------------------
+
+    def _waiting_receipts(
+        self, conn: Connection, new_ids: list[tuple[int, str]]
+    ) -> list[ReceiptEvent]:
+        """Receipts stored unmatched earlier whose carrier id was just recorded."""
+        if not new_ids:
+            return []
+        found: list[ReceiptEvent] = []
+        by_connector: dict[int, list[str]] = defaultdict(list)
+        for connector_id, carrier_id in new_ids:
+            by_connector[connector_id].append(carrier_id)
+        for connector_id, ids in by_connector.items():
+            for chunk in _chunks(ids):
+                rows = conn.execute(
+                    select(tables.receipts).where(
+                        _r.sms_uid.is_(None),
+                        _r.connector_id == connector_id,
+                        _r.carrier_id.in_(chunk),
+                    )
+                ).all()
+                for row in rows:
+                    found.append(_receipt_from_row(row))
+                if rows:
+                    conn.execute(
+                        tables.receipts.delete().where(_r.id.in_([row.id for row in rows]))
+                    )
+        return found
+
+    def _apply_receipts(
+        self, conn: Connection, receipts: Sequence[ReceiptEvent],
+        waiting: Sequence[ReceiptEvent], now_ms: int, result: DispatchResult,
+    ) -> None:  # fmt: skip
+        events = [*waiting, *receipts]
+        if not events:
+            return
+        mapping = self._lookup_parts(conn, {(e.connector_id, e.carrier_id) for e in events})
+        stored: list[dict[str, object]] = []
+        touched: dict[str, ReceiptEvent] = {}
+        for event in events:
+            part = mapping.get((event.connector_id, event.carrier_id))
+            stored.append(
+                {
+                    "connector_id": event.connector_id,
+                    "carrier_id": event.carrier_id,
+                    "stat": event.stat,
+                    "err": event.err,
+                    "sms_uid": part[0] if part else None,
+                    "raw": event.raw,
+                    "received_ms": event.report_ms,
+                }
+            )
+            if part is None:
+                result.unmatched += 1
+                continue
+            result.matched += 1
+            conn.execute(
+                update(tables.message_parts)
+                .where(_p.sms_uid == part[0], _p.seq == part[1])
+                .values(receipt_stat=event.stat, receipt_err=event.err, done_ms=event.report_ms)
+            )
+            touched[part[0]] = event
+        conn.execute(tables.receipts.insert(), stored)
+        if touched:
+            self._settle(conn, touched, now_ms, result)
+
+    def _lookup_parts(
+        self, conn: Connection, keys: Iterable[tuple[int, str]]
+    ) -> dict[tuple[int, str], tuple[str, int]]:
+        by_connector: dict[int, list[str]] = defaultdict(list)
+        for connector_id, carrier_id in keys:
+            by_connector[connector_id].append(carrier_id)
+        found: dict[tuple[int, str], tuple[str, int]] = {}
+        for connector_id, ids in by_connector.items():
+            for chunk in _chunks(ids):
+                for row in conn.execute(
+                    select(_p.carrier_id, _p.sms_uid, _p.seq).where(
+                        _p.connector_id == connector_id, _p.carrier_id.in_(chunk)
+                    )
+                ):
+                    found[(connector_id, row.carrier_id)] = (row.sms_uid, row.seq)
+        return found
+
+    def _settle(
+        self, conn: Connection, touched: dict[str, ReceiptEvent], now_ms: int,
+        result: DispatchResult,
+    ) -> None:  # fmt: skip
+        """Decide each touched message from all its segments' receipts."""
+        uids = list(touched)
+        states: dict[str, tuple[str, int, int]] = {}
+        part_states: dict[str, list[SmsState | None]] = defaultdict(list)
+        for chunk in _chunks(uids):
+            for row in conn.execute(
+                select(_m.sms_uid, _m.state, _m.segments, _m.customer_id).where(
+                    _m.sms_uid.in_(chunk)
+                )
+            ):
+                states[row.sms_uid] = (row.state, row.segments, row.customer_id)
+            for part in conn.execute(
+                select(_p.sms_uid, _p.receipt_stat).where(_p.sms_uid.in_(chunk))
+            ):
+                part_states[part.sms_uid].append(_stat_state(part.receipt_stat))
+        for uid, event in touched.items():
+            state, segments, customer_id = states[uid]
+            if MessageState(state) in FINAL_STATES:
+                continue  # rule 4 of cloudsms.domain.dlr: recorded, never re-decided
+            outcome = message_outcome(segments, part_states[uid])
+            if outcome is not None:
+                self._finish(
+                    conn, uid, FINAL_MESSAGE_STATE[outcome], outcome, event.report_ms, now_ms,
+                    result, customer_id=customer_id,
+                )  # fmt: skip
+            elif event.sms_state in INTERMEDIATE:
+                conn.execute(
+                    update(tables.messages)
+                    .where(_m.sms_uid == uid)
+                    .values(sms_state=int(event.sms_state), updated_ms=now_ms)
+                )
+                if self.enqueue_report(
+                    conn, sms_uid=uid, customer_id=customer_id,
+                    sms_state=int(event.sms_state), result_desc=event.sms_state.name,
+                    report_ms=event.report_ms, now_ms=now_ms,
+                ):  # fmt: skip
+                    result.reported.append(uid)
+
+    # -- state changes ----------------------------------------------------------------------
+
+    def _set_state(
+        self, conn: Connection, uid: str, target: MessageState, now_ms: int, *,
+        expected: MessageState, **values: object,
+    ) -> bool:  # fmt: skip
+        changed = conn.execute(
+            update(tables.messages)
+            .where(_m.sms_uid == uid, _m.state == expected.value)
+            .values(state=target.value, updated_ms=now_ms, **values)
+        ).rowcount
+        return bool(changed)
+
+    def _finish(
+        self, conn: Connection, uid: str, final: MessageState, sms_state: SmsState,
+        report_ms: int, now_ms: int, result: DispatchResult, *, detail: str | None = None,
+        result_desc: str | None = None, refund: bool = False, connector_id: int | None = None,
+        customer_id: int | None = None,
+    ) -> None:  # fmt: skip
+        """Move a message to a final state and enqueue its report, once."""
+        row = conn.execute(
+            select(_m.customer_id, _m.fee_micros, _m.state).where(_m.sms_uid == uid)
+        ).one_or_none()
+        if row is None or MessageState(row.state) in FINAL_STATES:
+            return
+        values: dict[str, object] = {
+            "state": final.value,
+            "sms_state": int(sms_state),
+            "result_desc": result_desc or sms_state.name,
+            "final_ms": report_ms,
+            "updated_ms": now_ms,
+        }
+        if detail is not None:
+            values["detail"] = detail
+        if connector_id is not None:
+            values["connector_id"] = connector_id
+        if refund and row.fee_micros:
+            values["fee_micros"] = 0
+            conn.execute(
+                update(tables.customers)
+                .where(tables.customers.c.id == row.customer_id)
+                .values(balance_micros=tables.customers.c.balance_micros + row.fee_micros)
+            )
+        conn.execute(
+            update(tables.messages).where(_m.sms_uid == uid, _m.state == row.state).values(**values)
+        )
+        if self.enqueue_report(
+            conn, sms_uid=uid, customer_id=customer_id or row.customer_id,
+            sms_state=int(sms_state), result_desc=str(values["result_desc"]),
+            report_ms=report_ms, now_ms=now_ms,
+        ):  # fmt: skip
+            result.reported.append(uid)
+
+    def parts_of(self, sms_uid: str) -> list[dict[str, object]]:
+        """The segments of a message as stored (for operators and tests)."""
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                select(tables.message_parts).where(_p.sms_uid == sms_uid).order_by(_p.seq)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    def unmatched_receipts(self, limit: int = 100) -> list[dict[str, object]]:
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                select(tables.receipts)
+                .where(_r.sms_uid.is_(None))
+                .order_by(_r.id.desc())
+                .limit(limit)
+            )
+            return [dict(row._mapping) for row in rows]
+
+
+def _stat_state(stat: str | None) -> SmsState | None:
+    return STAT_TO_SMS_STATE.get(stat) if stat else None
+
+
+def _receipt_from_row(row: Row[Any]) -> ReceiptEvent:
+    return ReceiptEvent(
+        connector_id=row.connector_id,
+        carrier_id=row.carrier_id,
+        sms_state=_stat_state(row.stat) or SmsState.UNKNOWN,
+        stat=row.stat,
+        err=row.err,
+        report_ms=row.received_ms,
+        raw=row.raw,
+    )
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+__all__ = [
+    "DispatchOps",
+    "DispatchResult",
+    "OutboundMessage",
+    "PartResult",
+    "ReceiptEvent",
+    "SubmitOutcome",
+]

@@ -1,0 +1,368 @@
+"""The dispatcher: accepted messages out to carriers, carrier receipts back in (SPEC §5).
+
+Strategy:
+
+* **Links.** One ``Link`` per enabled connector: an ``SmppClient`` (window, throughput, keepalive,
+  reconnect are the client's job), a bounded queue, and ``window`` sender tasks, so the carrier's
+  window is kept full without a task per message. Links follow the configuration: a connector
+  added, changed, disabled or removed by an operator is started, restarted or stopped within a
+  second (``ConfigCache`` notifies).
+* **Feeding.** One task claims due messages (state ACCEPTED, ``send_at`` reached, PRIORITY 1
+  first) in batches no larger than the free queue space of the links that are up, routes each
+  through the ``RoutingTable`` (longest prefix, priority, weighted share, failover) and puts it on
+  its link's queue. The API calls :meth:`Dispatcher.wake` after each accepted packet, so a new
+  message is claimed at once instead of at the next poll.
+* **Outcomes.** Every submit outcome and every receipt goes through the ``DispatchRecorder``
+  (ordered group commit). A receipt is acknowledged to the carrier only once stored.
+* **Retries.** Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) are retried on the link after
+  the client's back-off; a lost link or a missing response gives the message back to the queue
+  with a growing delay (it may reach the carrier twice: the documented in-flight window); other
+  error statuses fail the message with the carrier's status recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cloudsms.api.config_cache import ConfigCache, PreparedConfig
+from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
+from cloudsms.domain.submit import build_submits
+from cloudsms.smpp.constants import CommandStatus
+from cloudsms.smpp.pdu import DataSm, DeliverSm
+from cloudsms.smpp.receipt import normalise_message_id, receipt_from_pdu
+from cloudsms.storage.dispatch_ops import (
+    DispatchResult,
+    OutboundMessage,
+    PartResult,
+    ReceiptEvent,
+    SubmitOutcome,
+)
+from cloudsms.storage.store import Store
+from cloudsms.transport.client import (
+    ConnectionLost,
+    NotBound,
+    SmppClient,
+    SubmitError,
+    SubmitTimeout,
+)
+from cloudsms.workers.recorder import DispatchRecorder
+
+log = logging.getLogger("cloudsms.dispatch")
+
+THROTTLED = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+#: Submits of one segment answered "throttled" before the message goes back to the queue.
+THROTTLE_TRIES = 5
+#: Submit attempts (claims) after which a message that keeps failing transiently is given up.
+MAX_ATTEMPTS = 100
+ClientFactory = Callable[..., SmppClient]
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def retry_delay_ms(attempts: int) -> int:
+    """Back-off for a message given back after a transient failure: 1 s doubling to 5 min."""
+    return int(min(1000 * 2 ** max(attempts - 1, 0), 300_000))
+
+
+@dataclass
+class LinkStats:
+    submitted: int = 0
+    last_rate: int = 0
+    _window_count: int = 0
+    _window_start: float = 0.0
+
+
+class Link:
+    """One connector: its client, its queue and its sender tasks."""
+
+    def __init__(self, config: ConnectorConfig, dispatcher: Dispatcher) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.client = dispatcher.client_factory(config, on_deliver=self._on_deliver)
+        self.queue: asyncio.Queue[OutboundMessage] = asyncio.Queue(maxsize=config.window * 4)
+        self.stats = LinkStats(_window_start=time.monotonic())
+        self._references = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def available(self) -> bool:
+        return self.client.available and not self.queue.full()
+
+    def free_slots(self) -> int:
+        return self.queue.maxsize - self.queue.qsize() if self.client.available else 0
+
+    async def start(self) -> None:
+        await self.client.start()
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name=f"send-{self.config.name}-{i}")
+            for i in range(self.config.window)
+        ]
+
+    async def stop(self) -> list[OutboundMessage]:
+        """Stop sending; return the messages still waiting in the queue."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.stop()
+        left = []
+        while not self.queue.empty():
+            left.append(self.queue.get_nowait())
+        return left
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.queue.get()
+            try:
+                outcome = await self._submit(message)
+            except asyncio.CancelledError:
+                self.dispatcher.give_back(message, detail="link stopped")
+                raise
+            except Exception as exc:  # a bug must not kill the sender
+                log.exception("submit of %s failed unexpectedly", message.sms_uid)
+                outcome = self.dispatcher.retry(message, f"internal error: {exc!r}")
+            self.dispatcher.recorder.record(outcome)
+
+    async def _submit(self, message: OutboundMessage) -> SubmitOutcome:
+        cfg = self.config
+        pdus = build_submits(
+            sender=message.sender,
+            destination=message.number,
+            text=message.content,
+            encoding=message.encoding,
+            connector=cfg,
+            reference=next(self._references),
+        )
+        parts: list[PartResult] = []
+        for seq, pdu in enumerate(pdus, start=1):
+            for _ in range(THROTTLE_TRIES):
+                try:
+                    resp = await self.client.submit(pdu)
+                except NotBound:
+                    return self.dispatcher.retry(message, "link down", delay_ms=1000)
+                except (SubmitTimeout, ConnectionLost) as exc:
+                    return self.dispatcher.retry(message, f"outcome unknown: {exc}")
+                except SubmitError as exc:
+                    return self.dispatcher.retry(message, f"submit error: {exc}")
+                status = resp.command_status
+                if status == CommandStatus.ESME_ROK:
+                    carrier_id = normalise_message_id(resp.message_id, cfg.id_mode)
+                    parts.append(PartResult(seq, carrier_id, 0))
+                    self._count()
+                    break
+                if status not in THROTTLED:
+                    return SubmitOutcome(
+                        sms_uid=message.sms_uid,
+                        kind="failed",
+                        connector_id=cfg.id,
+                        detail=f"carrier status 0x{status:08X}",
+                    )
+            else:
+                return self.dispatcher.retry(message, "throttled", delay_ms=2000)
+        return SubmitOutcome(
+            sms_uid=message.sms_uid, kind="submitted", connector_id=cfg.id, parts=tuple(parts)
+        )
+
+    def _count(self) -> None:
+        stats = self.stats
+        stats.submitted += 1
+        stats._window_count += 1
+        elapsed = time.monotonic() - stats._window_start
+        if elapsed >= 1.0:
+            stats.last_rate = int(stats._window_count / elapsed)
+            stats._window_count, stats._window_start = 0, time.monotonic()
+
+    async def _on_deliver(self, pdu: DeliverSm | DataSm) -> None:
+        receipt = receipt_from_pdu(pdu)
+        if receipt is None:
+            log.info("mobile-originated message ignored", extra={"connector": self.config.name})
+            return
+        event = ReceiptEvent(
+            connector_id=self.config.id,
+            carrier_id=normalise_message_id(receipt.message_id, self.config.id_mode,
+                                            source="receipt"),
+            sms_state=receipt.sms_state,
+            stat=receipt.state,
+            err=receipt.error_code,
+            report_ms=now_ms(),
+            raw=pdu.payload.decode("latin-1")[:255],
+        )  # fmt: skip
+        await self.dispatcher.recorder.record(event)
+
+    def status(self) -> ConnectorStatus:
+        return ConnectorStatus(
+            connector_id=self.config.id,
+            name=self.config.name,
+            state="down" if self.client.state == "stopped" else self.client.state,
+            window_in_use=self.client.window_in_use,
+            window_size=self.config.window,
+            submit_rate=self.stats.last_rate,
+            submitted_total=self.stats.submitted,
+            last_error=self.client.stats().last_error,
+            updated_ms=now_ms(),
+        )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        config: ConfigCache,
+        *,
+        batch: int = 500,
+        client_factory: ClientFactory = SmppClient,
+        on_committed: Callable[[DispatchResult], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.batch = batch
+        self.client_factory = client_factory
+        self.recorder = DispatchRecorder(store, on_committed=on_committed)
+        self.links: dict[int, Link] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconfigure = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New work may be due (called by the API after an accept)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        recovered = await asyncio.to_thread(self.store.recover_in_flight)
+        if recovered:
+            log.warning("%d messages were in flight at the last stop; resubmitting", recovered)
+        self.recorder.start()
+        loop = asyncio.get_running_loop()
+
+        def changed(config: PreparedConfig) -> None:
+            loop.call_soon_threadsafe(self._schedule_reconfigure, config)
+
+        self.config.subscribe(changed)
+        await self._apply(self.config.current)
+        self._tasks = [
+            asyncio.create_task(self._feed(), name="dispatch-feed"),
+            asyncio.create_task(self._publish_status(), name="connector-status"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for link in list(self.links.values()):
+            for message in await link.stop():
+                self.give_back(message, detail="dispatcher stopped", delay_ms=0)
+        self.links.clear()
+        await self.recorder.close()
+
+    # -- outcomes shared by the links --------------------------------------------------------
+
+    def retry(
+        self, message: OutboundMessage, detail: str, delay_ms: int | None = None
+    ) -> SubmitOutcome:
+        if message.attempts >= MAX_ATTEMPTS:
+            return SubmitOutcome(
+                sms_uid=message.sms_uid, kind="failed", detail=f"gave up: {detail}"
+            )
+        delay = retry_delay_ms(message.attempts) if delay_ms is None else delay_ms
+        return SubmitOutcome(
+            sms_uid=message.sms_uid, kind="retry", retry_at_ms=now_ms() + delay, detail=detail
+        )
+
+    def give_back(self, message: OutboundMessage, *, detail: str, delay_ms: int = 0) -> None:
+        self.recorder.record(
+            SubmitOutcome(
+                sms_uid=message.sms_uid, kind="retry", retry_at_ms=now_ms() + delay_ms,
+                detail=detail,
+            )
+        )  # fmt: skip
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _schedule_reconfigure(self, config: PreparedConfig) -> None:
+        if not self._stopping:
+            task = asyncio.create_task(self._apply(config))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _apply(self, config: PreparedConfig) -> None:
+        """Start, restart or stop links so they match the configured connectors."""
+        async with self._reconfigure:
+            wanted = {cid: cfg for cid, cfg in config.routing.connectors.items() if cfg.enabled}
+            for cid in list(self.links):
+                link = self.links[cid]
+                if wanted.get(cid) != link.config:
+                    del self.links[cid]
+                    for message in await link.stop():
+                        self.give_back(message, detail="connector reconfigured")
+            for cid, cfg in wanted.items():
+                if cid not in self.links:
+                    link = Link(cfg, self)
+                    self.links[cid] = link
+                    await link.start()
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    async def _feed(self) -> None:
+        while True:
+            free = sum(link.free_slots() for link in self.links.values())
+            if free <= 0:
+                await self._idle(0.05)
+                continue
+            try:
+                claimed = await asyncio.to_thread(
+                    self.store.claim_due, now_ms(), min(free, self.batch)
+                )
+            except Exception:
+                log.exception("claiming due messages failed")
+                await asyncio.sleep(1)
+                continue
+            if not claimed:
+                await self._idle(0.25)
+                continue
+            routing = self.config.current.routing
+            for message in claimed:
+                decision = routing.select(
+                    message.route_name, message.number, available=self._available
+                )
+                if isinstance(decision, int):
+                    self.links[decision].queue.put_nowait(message)
+                elif decision == ALL_DOWN:
+                    self.give_back(message, detail="all carriers down", delay_ms=1000)
+                else:
+                    self.recorder.record(
+                        SubmitOutcome(sms_uid=message.sms_uid, kind="rejected", detail=decision)
+                    )
+
+    def _available(self, connector_id: int) -> bool:
+        link = self.links.get(connector_id)
+        return link is not None and link.available
+
+    async def _idle(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    async def _publish_status(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            rows = [link.status() for link in self.links.values()]
+            if rows:
+                try:
+                    await asyncio.to_thread(self.store.write_connector_status, rows)
+                except Exception:
+                    log.exception("could not write connector status")

@@ -1,0 +1,110 @@
+"""Group commit for the carrier side: submit outcomes and receipts, in order, few transactions.
+
+Strategy: one asyncio task owns the store calls. It takes every event queued so far, applies them
+with a single ``store.record_dispatch`` in a worker thread (one transaction, one fsync), then
+resolves each event's future. Events are applied in the order they were queued, which is what
+makes a receipt find the carrier id that its submit_sm_resp recorded just before it.
+
+A receipt's deliver_sm_resp waits for its future, so the carrier is told "received" only once the
+receipt is durably stored (SPEC: the deliver_sm_resp is sent only after the receipt is stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from cloudsms.storage.dispatch_ops import DispatchResult, ReceiptEvent, SubmitOutcome
+
+log = logging.getLogger("cloudsms.dispatch")
+
+Event = SubmitOutcome | ReceiptEvent
+
+
+class DispatchSink(Protocol):
+    def record_dispatch(
+        self,
+        outcomes: list[SubmitOutcome],
+        receipts: list[ReceiptEvent],
+        now_ms: int,
+    ) -> DispatchResult: ...
+
+
+class DispatchRecorder:
+    def __init__(
+        self,
+        store: DispatchSink,
+        *,
+        max_batch: int = 2000,
+        on_committed: Callable[[DispatchResult], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._on_committed = on_committed
+        self._queue: list[tuple[Event, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.transactions = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dispatch-recorder")
+
+    def record(self, event: Event) -> asyncio.Future[None]:
+        """Queue an event; the future completes when it is committed (or fails with the error)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, future))
+        self._wakeup.set()
+        return future
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._queue[: self._max_batch]
+            outcomes = [e for e, _ in batch if isinstance(e, SubmitOutcome)]
+            receipts = [e for e, _ in batch if isinstance(e, ReceiptEvent)]
+            try:
+                result = await asyncio.to_thread(
+                    self._store.record_dispatch, outcomes, receipts, time.time_ns() // 1_000_000
+                )
+            except Exception as exc:
+                # Keep the batch and try again: events are facts we must not drop. While the
+                # store is down, receipts stay unacknowledged (the carrier redelivers them) and
+                # claimed messages stay QUEUED (recovered at the next start).
+                log.exception("could not record %d dispatch events; retrying", len(batch))
+                if self._closing:
+                    del self._queue[: len(batch)]
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                await asyncio.sleep(0.5)
+                continue
+            del self._queue[: len(batch)]
+            self.transactions += 1
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+            if self._on_committed is not None:
+                self._on_committed(result)

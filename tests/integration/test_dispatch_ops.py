@@ -1,0 +1,158 @@
+"""The carrier side of the store on both engines: claims, outcomes, receipts and their races."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from seed import Seeded, seed_customer
+from sqlalchemy import select
+
+from cloudsms.domain.codes import SmsState
+from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.status import MessageState
+from cloudsms.storage import tables
+from cloudsms.storage.dispatch_ops import PartResult, ReceiptEvent, SubmitOutcome
+from cloudsms.storage.store import Store
+
+
+def now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def accept(store: Store, seeded: Seeded, uids: list[str], *, segments: int = 1,
+           priority: int = 0, send_at: int | None = None, fee: int = 50_000) -> None:  # fmt: skip
+    stamp = now()
+    messages = tuple(
+        NewMessage(
+            sms_uid=uid, customer_id=seeded.customer_id, serial=1, country_code=852,
+            dest_msisdn=f"6700{i:04d}", route_name=seeded.route, sender="CloudSMS",
+            content="hello", encoding="gsm7", segments=segments, priority=priority,
+            send_at_ms=send_at if send_at is not None else stamp, customer_body=None,
+            state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=fee,
+            currency="HKD", created_ms=stamp,
+        )
+        for i, uid in enumerate(uids)
+    )  # fmt: skip
+    store.accept_packets(
+        [PacketWrite(customer_id=seeded.customer_id, packet_key=None, messages=messages,
+                     answer=b"{}", created_ms=stamp)],
+        replay_window_ms=0,
+    )  # fmt: skip
+
+
+def receipt(carrier_id: str, state: SmsState, stat: str, connector: int = 1) -> ReceiptEvent:
+    return ReceiptEvent(connector_id=connector, carrier_id=carrier_id, sms_state=state,
+                        stat=stat, err="000", report_ms=now())  # fmt: skip
+
+
+def outbox(store: Store) -> list[tuple[str, int, str]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                tables.report_outbox.c.sms_uid,
+                tables.report_outbox.c.sms_state,
+                tables.report_outbox.c.result_desc,
+            ).order_by(tables.report_outbox.c.id)
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+@pytest.fixture
+def seeded(store: Store) -> Seeded:
+    return seed_customer(store.engine)
+
+
+def test_claim_order_and_schedule(store: Store, seeded: Seeded) -> None:
+    accept(store, seeded, ["A1", "A2"])
+    accept(store, seeded, ["B1"], priority=1)
+    accept(store, seeded, ["C1"], send_at=now() + 3_600_000)
+    claimed = store.claim_due(now(), 10)
+    assert [m.sms_uid for m in claimed] == ["B1", "A1", "A2"]
+    assert all(m.attempts == 1 for m in claimed)
+    assert store.claim_due(now(), 10) == []
+    assert store.get_message("A1").state == MessageState.QUEUED  # type: ignore[union-attr]
+    assert store.recover_in_flight() == 3
+    assert len(store.claim_due(now(), 2)) == 2
+
+
+def test_submitted_then_delivered_reports_once(store: Store, seeded: Seeded) -> None:
+    accept(store, seeded, ["M1"])
+    store.claim_due(now(), 10)
+    result = store.record_dispatch(
+        [SubmitOutcome(sms_uid="M1", kind="submitted", connector_id=1,
+                       parts=(PartResult(1, "abc", 0),))],
+        [receipt("abc", SmsState.DELIVERED, "DELIVRD")],
+        now(),
+    )  # fmt: skip
+    assert (result.matched, result.unmatched, result.reported) == (1, 0, ["M1"])
+    message = store.get_message("M1")
+    assert message is not None and message.state == MessageState.DELIVERED
+    assert message.sms_state == 2 and message.result_desc == "DELIVERED"
+    # A duplicate receipt is recorded but changes nothing and reports nothing.
+    again = store.record_dispatch([], [receipt("abc", SmsState.UNDELIVERABLE, "UNDELIV")], now())
+    assert again.reported == []
+    assert store.get_message("M1").state == MessageState.DELIVERED  # type: ignore[union-attr]
+    assert outbox(store) == [("M1", 2, "DELIVERED")]
+
+
+def test_receipt_before_mapping_waits_then_applies(store: Store, seeded: Seeded) -> None:
+    accept(store, seeded, ["R1"])
+    store.claim_due(now(), 10)
+    early = store.record_dispatch([], [receipt("x-1", SmsState.DELIVERED, "DELIVRD")], now())
+    assert (early.matched, early.unmatched) == (0, 1)
+    assert len(store.unmatched_receipts()) == 1
+    late = store.record_dispatch(
+        [SubmitOutcome(sms_uid="R1", kind="submitted", connector_id=1,
+                       parts=(PartResult(1, "x-1", 0),))],
+        [], now(),
+    )  # fmt: skip
+    assert late.matched == 1 and late.reported == ["R1"]
+    assert store.get_message("R1").state == MessageState.DELIVERED  # type: ignore[union-attr]
+    assert store.unmatched_receipts() == []
+
+
+def test_multipart_needs_every_segment(store: Store, seeded: Seeded) -> None:
+    accept(store, seeded, ["L1", "L2"], segments=2)
+    store.claim_due(now(), 10)
+    store.record_dispatch(
+        [SubmitOutcome(sms_uid=u, kind="submitted", connector_id=1,
+                       parts=(PartResult(1, f"{u}-a", 0), PartResult(2, f"{u}-b", 0)))
+         for u in ("L1", "L2")],
+        [receipt("L1-a", SmsState.DELIVERED, "DELIVRD"),
+         receipt("L2-a", SmsState.DELIVERED, "DELIVRD"),
+         receipt("L2-b", SmsState.UNDELIVERABLE, "UNDELIV")],
+        now(),
+    )  # fmt: skip
+    assert store.get_message("L1").state == MessageState.SUBMITTED  # type: ignore[union-attr]
+    assert store.get_message("L2").state == MessageState.UNDELIVERABLE  # type: ignore[union-attr]
+    store.record_dispatch([], [receipt("L1-b", SmsState.DELIVERED, "DELIVRD")], now())
+    assert store.get_message("L1").state == MessageState.DELIVERED  # type: ignore[union-attr]
+    assert [p["seq"] for p in store.parts_of("L1")] == [1, 2]
+
+
+def test_failed_retry_and_rejected_with_refund(store: Store, seeded: Seeded) -> None:
+    accept(store, seeded, ["F1", "T1", "X1"])
+    before = store.customer_balance(seeded.customer_id)
+    store.claim_due(now(), 10)
+    store.record_dispatch(
+        [
+            SubmitOutcome(sms_uid="F1", kind="failed", connector_id=1,
+                          detail="carrier status 0x0000000B"),
+            SubmitOutcome(sms_uid="T1", kind="retry", retry_at_ms=now() + 60_000,
+                          detail="throttled"),
+            SubmitOutcome(sms_uid="X1", kind="rejected", detail="no_carrier"),
+        ],
+        [], now(),
+    )  # fmt: skip
+    failed = store.get_message("F1")
+    assert failed is not None and failed.state == MessageState.FAILED
+    assert failed.detail == "carrier status 0x0000000B" and failed.fee_micros == 50_000
+    retry = store.get_message("T1")
+    assert retry is not None and retry.state == MessageState.ACCEPTED
+    assert retry.send_at_ms > now() + 50_000
+    rejected = store.get_message("X1")
+    assert rejected is not None and rejected.state == MessageState.REJECTED
+    assert rejected.result_desc == "LOCAL_REJECTED" and rejected.fee_micros == 0
+    assert store.customer_balance(seeded.customer_id) == before + 50_000
+    assert sorted(outbox(store)) == [("F1", 5, "UNDELIVERABLE"), ("X1", 8, "LOCAL_REJECTED")]
