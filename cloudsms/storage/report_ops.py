@@ -173,7 +173,8 @@ def _guarded_insert(intermediate: bool) -> Any:
         bindparam("now_ms", type_=BigInteger),
         literal(0, Integer),
     ).where(and_(*conditions))
-    return insert(_o).from_select(_INSERT_COLUMNS, source)
+    # preserve_rowcount: SQLAlchemy reports an INSERT's rowcount only when asked to.
+    return insert(_o).from_select(_INSERT_COLUMNS, source).execution_options(preserve_rowcount=True)
 
 
 _ENQUEUE_FINAL = _guarded_insert(intermediate=False)
