@@ -21,6 +21,7 @@ import typer
 from cloudsms.cli import blacklist, connectors, customers, db, policies, prices, routes, server
 from cloudsms.cli._common import CliGroup, CliState
 from cloudsms.cli.registrations import registration_app
+from cloudsms.cli.simulator import smsc_sim
 
 __all__ = ["app", "main"]
 
@@ -77,6 +78,7 @@ for _name, _group in _GROUPS:
     app.add_typer(_group, name=_name, no_args_is_help=True)
 app.command("settings")(db.settings)
 server.register(app)
+app.command("smsc-sim")(smsc_sim)
 
 
 def main() -> None:

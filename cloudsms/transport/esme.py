@@ -1,0 +1,225 @@
+"""The ESME end of one SMPP link: bind, keepalive, and incoming deliver_sm / data_sm.
+
+Strategy: :class:`EsmeLink` knows one connection and nothing of windows, throughput or
+reconnection (that is :class:`cloudsms.transport.client.SmppClient`'s job). It
+
+* binds (:meth:`EsmeLink.bind`, §4.1) and unbinds gracefully (:meth:`EsmeLink.unbind`, §4.2);
+* answers the SMSC's enquire_link (§4.11) and unbind (§4.2.1: unbind_resp, then close);
+* sends enquire_link when the link has been idle ``enquire_link_s``; the response is a normal
+  outstanding request, so a missing enquire_link_resp times out like any request and the link is
+  declared dead (closed, in-flight requests fail with ConnectionLost);
+* runs the ``on_deliver`` callback of each deliver_sm / data_sm as its own task (the read loop
+  never waits for it) and sends deliver_sm_resp / data_sm_resp **only after it returns**:
+  ESME_ROK, or ESME_RX_T_APPN ("temporary application error", §5.1.3) if it raised, so the SMSC
+  redelivers. At most ``max_callbacks`` callbacks run at once; above that, reading pauses
+  (TCP back-pressure on the SMSC instead of unbounded tasks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from cloudsms.smpp.constants import CommandStatus
+from cloudsms.smpp.errors import LocalProtocolError
+from cloudsms.smpp.pdu import (
+    AlertNotification,
+    BindReceiver,
+    BindTransceiver,
+    BindTransmitter,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    DeliverSmResp,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    Pdu,
+    Unbind,
+    UnbindResp,
+)
+from cloudsms.smpp.session import Role
+from cloudsms.transport.connection import SmppConnection
+from cloudsms.transport.errors import BindFailed, TransportError, status_name
+
+log = logging.getLogger(__name__)
+
+DeliverCallback = Callable[[DeliverSm | DataSm], Awaitable[None]]
+BindPdu = BindTransmitter | BindReceiver | BindTransceiver
+
+#: Callbacks running at once before the link stops reading.
+DEFAULT_MAX_CALLBACKS: Final = 1000
+
+
+class EsmeLink(SmppConnection):
+    """One ESME connection. Create it with ``loop.create_connection(lambda: EsmeLink(...))``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        on_deliver: DeliverCallback,
+        response_timeout_s: float,
+        enquire_link_s: float,
+        on_timeout: Callable[[EsmeLink, int], None] | None = None,
+        on_closed: Callable[[EsmeLink], None] | None = None,
+        max_callbacks: int = DEFAULT_MAX_CALLBACKS,
+    ) -> None:
+        super().__init__(Role.ESME, response_timeout_s=response_timeout_s)
+        self.name = name
+        self._on_deliver = on_deliver
+        self._on_timeout = on_timeout
+        self._on_closed = on_closed
+        self.enquire_link_s = float(enquire_link_s)
+        self.max_callbacks = max_callbacks
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._reading_paused = False
+        self._keepalive: asyncio.TimerHandle | None = None
+        #: deliver_sm / data_sm received, and how many callbacks raised.
+        self.delivered = 0
+        self.deliver_errors = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.enquire_link_s > 0:
+            self._keepalive = self.loop.call_later(self.enquire_link_s, self._check_idle)
+
+    def link_closed(self, exc: Exception | None) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    async def bind(self, pdu: BindPdu) -> str:
+        """Send the bind and wait for its response; returns the SMSC's system_id.
+
+        Raises BindFailed (the SMSC refused: ``command_status`` says why), SubmitTimeout or
+        ConnectionLost.
+        """
+        bind = dataclasses.replace(pdu, sequence_number=self.session.sequence.next())
+        resp = await self.send_request(bind)
+        if resp.command_status != 0 or isinstance(resp, GenericNack):
+            status = resp.command_status
+            raise BindFailed(
+                f"{type(pdu).__name__} refused by {self.peer}: {status_name(status)}",
+                command_status=status,
+            )
+        system_id: str = getattr(resp, "system_id", "")
+        return system_id
+
+    async def unbind(self, grace: float) -> None:
+        """Send unbind, wait (at most ``grace`` seconds) for unbind_resp, then close (§4.2)."""
+        if self.bound:
+            try:
+                fut = self.send_request(Unbind(sequence_number=self.session.sequence.next()))
+                await asyncio.wait_for(fut, grace)
+            except (TimeoutError, TransportError, LocalProtocolError):
+                pass
+        self.close()
+
+    # -- incoming requests ----------------------------------------------------------------------
+
+    def request_received(self, pdu: Pdu) -> None:
+        cls = type(pdu)
+        if cls is DeliverSm or cls is DataSm:
+            assert isinstance(pdu, DeliverSm | DataSm)
+            self._start_callback(pdu)
+        elif cls is EnquireLink:
+            self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))
+        elif cls is Unbind:  # §4.2: answer, then the connection closes
+            self.send(UnbindResp(sequence_number=pdu.sequence_number))
+            self.close()
+        elif cls is AlertNotification:  # §4.12: no response PDU exists
+            pass
+        else:
+            resp = _response_or_nack(pdu, CommandStatus.ESME_RINVCMDID)
+            with contextlib.suppress(LocalProtocolError):  # Rule 4 allows error responses
+                self.send(resp)
+
+    def _start_callback(self, pdu: DeliverSm | DataSm) -> None:
+        self.delivered += 1
+        task = self.loop.create_task(self._run_callback(pdu))
+        self._callbacks.add(task)
+        task.add_done_callback(self._callback_done)
+        if len(self._callbacks) >= self.max_callbacks and not self._reading_paused:
+            self._reading_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    async def _run_callback(self, pdu: DeliverSm | DataSm) -> None:
+        status = CommandStatus.ESME_ROK
+        try:
+            await self._on_deliver(pdu)
+        except Exception:
+            # §5.1.3 ESME_RX_T_APPN: temporary application error, the SMSC retries later.
+            self.deliver_errors += 1
+            status = CommandStatus.ESME_RX_T_APPN
+            log.exception("%s: on_deliver failed; answering ESME_RX_T_APPN", self.name)
+        if not self.is_open:
+            return  # the SMSC will redeliver on another connection
+        resp: Pdu
+        if type(pdu) is DeliverSm:
+            resp = DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status)
+        else:
+            resp = DataSmResp(sequence_number=pdu.sequence_number, command_status=status)
+        try:
+            self.send(resp)
+        except LocalProtocolError:
+            log.debug("%s: cannot answer deliver_sm in state %s", self.name, self.session.state)
+
+    def _callback_done(self, task: asyncio.Task[None]) -> None:
+        self._callbacks.discard(task)
+        if self._reading_paused and len(self._callbacks) < self.max_callbacks // 2:
+            self._reading_paused = False
+            if self.transport is not None and self.is_open:
+                self.transport.resume_reading()
+
+    async def drain_callbacks(self, grace: float) -> None:
+        """Wait (bounded) for running on_deliver callbacks, so their responses go out."""
+        if self._callbacks:
+            await asyncio.wait(set(self._callbacks), timeout=grace)
+
+    # -- keepalive and timeouts -----------------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        self._keepalive = None
+        if not self.is_open:
+            return
+        idle = self.loop.time() - self.last_received
+        if idle >= self.enquire_link_s and self.bound:
+            try:
+                fut = self.send_request(EnquireLink(sequence_number=self.session.sequence.next()))
+                fut.add_done_callback(_consume)
+            except (LocalProtocolError, TransportError):  # pragma: no cover - closing
+                pass
+            delay = self.enquire_link_s
+        else:
+            delay = max(0.05, self.enquire_link_s - idle)
+        self._keepalive = self.loop.call_later(delay, self._check_idle)
+
+    def requests_timed_out(self, count: int) -> None:
+        # A missing response means the SMSC (or the path to it) is stuck: recycle the link
+        # rather than keep a window slot's worth of doubt per request.
+        log.warning("%s: %d request(s) timed out; closing the link", self.name, count)
+        if self._on_timeout is not None:
+            self._on_timeout(self, count)
+        self.abort()
+
+
+def _consume(fut: asyncio.Future[Pdu]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _response_or_nack(pdu: Pdu, status: int) -> Pdu:
+    try:
+        return pdu.response(status)
+    except LocalProtocolError:
+        return GenericNack(sequence_number=pdu.sequence_number, command_status=status)
