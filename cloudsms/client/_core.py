@@ -143,8 +143,11 @@ def ssl_context(verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext |
     ``cert`` is ``(certfile, keyfile)`` or one PEM file holding both.
     """
     if isinstance(verify, ssl.SSLContext):
-        context = verify
-    elif verify is False:
+        # The caller's own context is used as given (its TLS versions are the caller's choice).
+        if cert is not None:
+            _load_cert(verify, cert)
+        return verify
+    if verify is False:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -162,11 +165,15 @@ def ssl_context(verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext |
             context = ssl.create_default_context(cafile=str(path))
     context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
     if cert is not None:
-        if isinstance(cert, tuple):
-            context.load_cert_chain(str(cert[0]), str(cert[1]))
-        else:
-            context.load_cert_chain(str(cert))
+        _load_cert(context, cert)
     return context
+
+
+def _load_cert(context: ssl.SSLContext, cert: CertTypes) -> None:
+    if isinstance(cert, tuple):
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    else:
+        context.load_cert_chain(str(cert))
 
 
 def check_url(url: str) -> str:
