@@ -48,6 +48,8 @@ class Behaviour:
 
     #: The name the CLI uses (``--behaviour NAME[:ARGS]``).
     name = "happy"
+    #: False: enquire_link goes unanswered too (a dead SMSC whose socket is still open).
+    answers_enquire_link = True
 
     def bind_status(self, system_id: str) -> int:
         """0 to go on with the password check, or the command_status to refuse with."""
@@ -101,12 +103,16 @@ class Throttling(Behaviour):
 
 
 class NoResponse(Behaviour):
-    """Answers the first ``after_n`` submits, then never answers a submit again."""
+    """Answers the first ``after_n`` submits, then never answers a submit again.
+
+    With ``enquire_link=False`` it ignores enquire_link as well: the SMSC looks dead.
+    """
 
     name = "noresponse"
 
-    def __init__(self, after_n: int = 0) -> None:
+    def __init__(self, after_n: int = 0, *, enquire_link: bool = True) -> None:
         self.after_n = after_n
+        self.answers_enquire_link = enquire_link
 
     def on_submit(self, index: int) -> Decision:
         return REPLY_OK if index <= self.after_n else _NO_REPLY

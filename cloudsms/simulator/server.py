@@ -71,6 +71,8 @@ class DeliveryRecord:
     receipt_id: str
     system_id: str
     outcome: str
+    #: How the link it went out on was bound ("rx" or "trx"), for the last attempt.
+    via: str = ""
     #: command_status of each deliver_sm_resp (None: timeout or link lost), in attempt order.
     statuses: list[int | None] = field(default_factory=list)
     #: time.monotonic() when the last attempt was sent, and when its response arrived.
@@ -149,6 +151,8 @@ class SmscSimulator(SmppServer):
         self.receipts_sent = 0
         self.receipts_acked = 0
         self.receipts_expired = 0
+        #: enquire_link received (answered or not, per the behaviour).
+        self.enquire_links = 0
         #: The most submits ever outstanding (received, not yet answered) on one connection.
         self.max_outstanding = 0
         self._next_id = self.rng.randrange(0x10000000, 0x7FFFFFFF)
@@ -172,6 +176,11 @@ class SmscSimulator(SmppServer):
         if expected != bind.password:
             return CommandStatus.ESME_RINVPASWD
         return 0
+
+    def on_enquire_link(self, conn: SmscConnection, pdu: Pdu) -> None:
+        self.enquire_links += 1
+        if self.behaviour.answers_enquire_link:
+            super().on_enquire_link(conn, pdu)
 
     def on_bound(self, conn: SmscConnection) -> None:
         if conn.can_receive:
@@ -328,6 +337,7 @@ class SmscSimulator(SmppServer):
         fut = conn.expect(seq, with_sequence(job.data, seq))
         if job.record is not None:
             job.record.sent_at = time.monotonic()
+            job.record.via = conn.bind_kind or ""
         fut.add_done_callback(partial(self._delivered, conn, job))
 
     def _delivered(self, conn: SmscConnection, job: _Job, fut: asyncio.Future[Pdu]) -> None:

@@ -408,6 +408,11 @@ class SmppClient:
 
     def _link_timed_out(self, link: EsmeLink, count: int) -> None:
         self._stats.last_error = f"{link.name}: {count} request(s) timed out, link recycled"
+        for slot in self._slots:  # the link is being aborted: not bound from now on
+            if slot.link is link:
+                slot.bound_event.clear()
+                slot.state = "down"
+        self._emit_state()
 
     def _fold_link_stats(self, link: EsmeLink) -> None:
         self._stats.delivered += link.delivered

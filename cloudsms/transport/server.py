@@ -117,7 +117,7 @@ class SmscConnection(SmppConnection):
             assert isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver)
             self._bind(pdu)
         elif cls is EnquireLink:
-            self.send(EnquireLinkResp(sequence_number=pdu.sequence_number))
+            self.server.on_enquire_link(self, pdu)
         elif cls is Unbind:  # §4.2: answer, then close
             self.send(UnbindResp(sequence_number=pdu.sequence_number))
             self.close()
@@ -232,6 +232,10 @@ class SmppServer:
             conn.answer(pdu, CommandStatus.ESME_RINVCMDID)
         else:
             conn.send(GenericNack(sequence_number=pdu.sequence_number, command_status=3))
+
+    def on_enquire_link(self, conn: SmscConnection, pdu: Pdu) -> None:
+        """An enquire_link (§4.11). Default: answer it."""
+        conn.send(EnquireLinkResp(sequence_number=pdu.sequence_number))
 
     def on_bound(self, conn: SmscConnection) -> None:
         """``conn`` has just bound."""
