@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import select, update
@@ -35,7 +35,7 @@ class ReportStore(Store, ReportOps):  # until the integrator mixes ReportOps int
 @pytest.fixture
 def rs(database_url: str, store: Store) -> Iterator[ReportStore]:
     """A store with ReportOps on the same (migrated) database as ``store``."""
-    s = ReportStore.open(database_url, migrate=False)
+    s = cast(ReportStore, ReportStore.open(database_url, migrate=False))
     try:
         yield s
     finally:
@@ -260,7 +260,7 @@ def test_concurrent_claimers_never_share_a_report(
     cid = add_customer()
     for uid in store_messages(rs, [new_message(cid) for _ in range(200)]):
         enqueue(rs, uid, cid, 2, "DELIVERED")
-    other = ReportStore.open(database_url, migrate=False)
+    other = cast(ReportStore, ReportStore.open(database_url, migrate=False))
     got: list[list[int]] = [[], []]
 
     def claim(s: ReportStore, out: list[int]) -> None:
