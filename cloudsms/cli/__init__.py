@@ -18,7 +18,17 @@ from typing import Annotated
 
 import typer
 
-from cloudsms.cli import blacklist, connectors, customers, db, policies, prices, routes, server
+from cloudsms.cli import (
+    blacklist,
+    connectors,
+    customer,
+    customers,
+    db,
+    policies,
+    prices,
+    routes,
+    server,
+)
 from cloudsms.cli._common import CliGroup, CliState
 from cloudsms.cli.registrations import registration_app
 from cloudsms.cli.simulator import smsc_sim
@@ -78,6 +88,7 @@ for _name, _group in _GROUPS:
     app.add_typer(_group, name=_name, no_args_is_help=True)
 app.command("settings")(db.settings)
 server.register(app)
+customer.register(app)
 app.command("smsc-sim")(smsc_sim)
 
 
