@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean install
+.PHONY: run test lint typecheck check bench clean install system-deps
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,8 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/cloudsms demo
 
+## System packages the interop tests need: Net::SMPP (Perl) for SMPP interop (Debian, as root).
+system-deps:
+	@perl -MNet::SMPP -e1 2>/dev/null || (apt-get update -qq && apt-get install -y -qq libnet-smpp-perl)
+
 ## Install everything and run the whole test suite (lint and types first).
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/ruff check cloudsms tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
