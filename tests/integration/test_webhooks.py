@@ -77,6 +77,7 @@ class Callback:
     max_in_flight: int = 0
     server: asyncio.Server | None = None
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    peers: set[str] = field(default_factory=set)
 
     async def start(self) -> Callback:
         self.server = await asyncio.start_server(
@@ -100,6 +101,7 @@ class Callback:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self.writers.add(writer)
+        self.peers.add(writer.get_extra_info("peername")[0])
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -515,6 +517,25 @@ async def test_expired_messages_are_reported(
     # A late receipt after EXPIRED is not a second final report.
     report(srs, old, cid, 2, "DELIVERED")
     assert len(outbox(srs)) == 1
+
+
+async def test_outbound_source_address_and_wake_from_another_thread(
+    srs: ReportStore, callbacks: Callable[..., Any]
+) -> None:
+    cb = await callbacks()
+    cid = customer(srs, cb.url)
+    slow_poll = {**_fields(FAST), "source_address": "127.0.0.2", "poll_s": 30.0}
+    pusher = await run_pusher(srs, WebhookSettings(**slow_poll))
+    try:
+        await asyncio.sleep(0.1)  # the pusher is now idle, polling only every 30 s
+        [uid] = messages(srs, cid, 1)
+        report(srs, uid, cid)
+        await asyncio.to_thread(pusher.wake)  # the dispatcher's nudge, from its own thread
+        await until(lambda: bool(cb.accepted), within=3.0)
+    finally:
+        await pusher.stop()
+    assert cb.uids() == [uid]
+    assert cb.peers == {"127.0.0.2"}
 
 
 # ------------------------------------------------------------------------------ mutual TLS
