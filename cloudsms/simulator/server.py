@@ -161,6 +161,7 @@ class SmscSimulator(SmppServer):
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._heap_counter = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._stopped = False
 
     # -- binding --------------------------------------------------------------------------------
 
@@ -341,6 +342,8 @@ class SmscSimulator(SmppServer):
         fut.add_done_callback(partial(self._delivered, conn, job))
 
     def _delivered(self, conn: SmscConnection, job: _Job, fut: asyncio.Future[Pdu]) -> None:
+        if self._stopped:
+            return
         status: int | None = None
         if not fut.cancelled() and fut.exception() is None:
             status = fut.result().command_status
@@ -379,6 +382,7 @@ class SmscSimulator(SmppServer):
             self._timer = loop.call_at(heap[0][0], self._fire)
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
