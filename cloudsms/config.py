@@ -62,6 +62,30 @@ class Settings:
         "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports) or all.",
     )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
+    report_push_timeout_s: float = _setting(
+        10.0, "Delivery report push: whole-request timeout (connect, send, answer), seconds."
+    )
+    report_concurrency_per_host: int = _setting(
+        8, "Report pushes in flight per customer callback host (connections are reused)."
+    )
+    report_retry_base_s: float = _setting(5.0, "First retry delay of a failed report push.")
+    report_retry_max_delay_s: float = _setting(1800.0, "Longest delay between report retries.")
+    report_retry_give_up_after_s: float = _setting(
+        172_800.0, "Report pushes are retried for this long (at least 24 h) before giving up."
+    )
+    report_expire_after_s: float = _setting(
+        90_000.0, "A submitted message with no final carrier report after this is EXPIRED (25 h)."
+    )
+    report_client_cert: str = _setting(
+        "", "PEM client certificate presented to HTTPS callbacks (mutual TLS); empty: none."
+    )
+    report_client_key: str = _setting("", "PEM key of report_client_cert.")
+    report_ca_file: str = _setting(
+        "", "PEM CA bundle to verify customers' HTTPS callbacks (empty: the system store)."
+    )
+    report_source_address: str = _setting(
+        "", "Local address report pushes leave from (customers whitelist it); empty: any."
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     log_json: bool = _setting(False, "Write structured JSON log lines instead of text.")
 

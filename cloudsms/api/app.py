@@ -3,7 +3,8 @@
 ``create_app(settings)`` opens the store (running migrations) and starts, by ``settings.role``:
 
 * ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP route;
-* ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts);
+* ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
+  report pusher and the expiry job;
 * ``all`` (the default): both, in one process.
 
 Shutdown runs in reverse order: the API stops taking packets (Busy) and drains the writer before
@@ -29,6 +30,8 @@ from cloudsms.exceptions import ConfigError
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
+from cloudsms.workers.expiry import ExpiryWorker
+from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
 ROLES = ("all", "api", "worker")
 
@@ -44,6 +47,8 @@ class Platform:
     backlog: BacklogGauge
     service: UipService
     dispatcher: Dispatcher | None
+    pusher: ReportPusher | None
+    expiry: ExpiryWorker | None
 
     @property
     def serves_api(self) -> bool:
@@ -61,9 +66,18 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     )
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
-    dispatcher = None
+    dispatcher = pusher = expiry = None
     if settings.role in ("all", "worker"):
-        dispatcher = Dispatcher(store, config, batch=settings.dispatch_batch)
+        hooks = webhook_settings(settings)
+        pusher = ReportPusher(store, hooks)
+        expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
+        wake = pusher.wake
+        dispatcher = Dispatcher(
+            store,
+            config,
+            batch=settings.dispatch_batch,
+            on_committed=lambda result: wake() if result.reported else None,
+        )
     service = UipService(
         settings,
         config,
@@ -72,7 +86,25 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         store=store,
         on_accepted=dispatcher.wake if dispatcher is not None else None,
     )
-    return Platform(settings, store, writer, config, backlog, service, dispatcher)
+    return Platform(settings, store, writer, config, backlog, service, dispatcher, pusher, expiry)
+
+
+def webhook_settings(settings: Settings) -> WebhookSettings:
+    """The report pusher's knobs from the platform settings."""
+    return WebhookSettings(
+        push_timeout_s=settings.report_push_timeout_s,
+        lease_s=max(120.0, 3 * settings.report_push_timeout_s),
+        concurrency_per_host=settings.report_concurrency_per_host,
+        retry_base_s=settings.report_retry_base_s,
+        retry_max_delay_s=settings.report_retry_max_delay_s,
+        retry_give_up_after_s=settings.report_retry_give_up_after_s,
+        expire_after_s=settings.report_expire_after_s,
+        expiry_interval_s=min(60.0, max(0.2, settings.report_expire_after_s / 10)),
+        client_cert=settings.report_client_cert,
+        client_key=settings.report_client_key,
+        ca_file=settings.report_ca_file,
+        source_address=settings.report_source_address,
+    )
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
@@ -87,6 +119,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             await platform.backlog.start()
         if platform.dispatcher is not None:
             await platform.dispatcher.start()
+        if platform.pusher is not None:
+            await platform.pusher.start()
+        if platform.expiry is not None:
+            await platform.expiry.start()
         try:
             yield
         finally:
@@ -96,6 +132,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
                 await platform.writer.close()
             if platform.dispatcher is not None:
                 await platform.dispatcher.stop()
+            if platform.expiry is not None:
+                await platform.expiry.stop()
+            if platform.pusher is not None:
+                await platform.pusher.stop()
             await platform.config.stop()
             platform.store.close()
 
