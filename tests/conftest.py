@@ -105,3 +105,8 @@ def add_customer(store: Store) -> CustomerFactory:
             return int(pk[0])
 
     return add
+
+
+# --- the running platform (uvicorn on 127.0.0.1), shared by integration and acceptance tests ----
+
+from platform_fixtures import RunningServer, http, make_server  # noqa: E402, F401

@@ -1,4 +1,4 @@
-"""Fixtures that run the real platform: a migrated store and a uvicorn server on 127.0.0.1."""
+"""Fixtures that run the real platform: a uvicorn server on 127.0.0.1 (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import uvicorn
 from cloudsms.api.app import create_app
 from cloudsms.api.server import uvicorn_config
 from cloudsms.config import Settings
-from cloudsms.storage.store import Store
 
 
 class RunningServer:
@@ -58,15 +57,6 @@ class RunningServer:
             if time.monotonic() > deadline:
                 raise AssertionError("configuration change not picked up in time")
             time.sleep(0.02)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    s = Store.open(database_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
