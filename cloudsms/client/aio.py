@@ -64,7 +64,8 @@ class AsyncClient:
     or charged twice. Retries stop well inside that window (``_core.REPLAY_SAFE_S``).
 
     ``verify``: True (public CAs), a CA bundle path or an ``ssl.SSLContext``; ``cert``: a client
-    certificate as ``(certfile, keyfile)`` or one PEM file, for mutual TLS.
+    certificate as ``(certfile, keyfile)`` or one PEM file, for mutual TLS; ``proxy``: an HTTP(S)
+    proxy URL (environment variables such as HTTPS_PROXY are not read).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class AsyncClient:
         signature: str | None = None,
         signature_type: int | None = None,
         sender: str | None = None,
+        proxy: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = check_url(url)
@@ -98,6 +100,8 @@ class AsyncClient:
             verify=ssl_context(verify, cert),
             headers=HEADERS,
             transport=transport,
+            proxy=proxy,
+            # Proxies and CA bundles come from the arguments, never silently from the environment.
             trust_env=False,
         )
         #: Awaited with each delay before a retry; tests hook it. Default: asyncio.sleep.

@@ -62,7 +62,8 @@ class Client:
     or charged twice. Retries stop well inside that window (``_core.REPLAY_SAFE_S``).
 
     ``verify``: True (public CAs), a CA bundle path or an ``ssl.SSLContext``; ``cert``: a client
-    certificate as ``(certfile, keyfile)`` or one PEM file, for mutual TLS.
+    certificate as ``(certfile, keyfile)`` or one PEM file, for mutual TLS; ``proxy``: an HTTP(S)
+    proxy URL (environment variables such as HTTPS_PROXY are not read).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class Client:
         signature: str | None = None,
         signature_type: int | None = None,
         sender: str | None = None,
+        proxy: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = check_url(url)
@@ -96,6 +98,8 @@ class Client:
             verify=ssl_context(verify, cert),
             headers=HEADERS,
             transport=transport,
+            proxy=proxy,
+            # Proxies and CA bundles come from the arguments, never silently from the environment.
             trust_env=False,
         )
         #: Called with each delay before a retry; tests and CLIs hook it. Default: time.sleep.
