@@ -86,6 +86,12 @@ class Settings:
     report_source_address: str = _setting(
         "", "Local address report pushes leave from (customers whitelist it); empty: any."
     )
+    simulator_port: int = _setting(
+        0, "Run the built-in SMSC simulator inside the platform on this port (0: off; demo: 2775)."
+    )
+    simulator_account: str = _setting(
+        "demo:demo", "system_id:password the embedded simulator accepts."
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     log_json: bool = _setting(False, "Write structured JSON log lines instead of text.")
 

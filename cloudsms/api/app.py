@@ -27,6 +27,7 @@ from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
+from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
@@ -89,6 +90,16 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     return Platform(settings, store, writer, config, backlog, service, dispatcher, pusher, expiry)
 
 
+async def start_simulator(settings: Settings) -> SmscSimulator | None:
+    """The embedded SMSC simulator (sandbox carrier), when ``simulator_port`` is set."""
+    if not settings.simulator_port:
+        return None
+    system_id, _, password = settings.simulator_account.partition(":")
+    simulator = SmscSimulator("127.0.0.1", settings.simulator_port, accounts={system_id: password})
+    await simulator.start()
+    return simulator
+
+
 def webhook_settings(settings: Settings) -> WebhookSettings:
     """The report pusher's knobs from the platform settings."""
     return WebhookSettings(
@@ -112,6 +123,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        simulator = await start_simulator(settings)
         if platform.serves_api:
             platform.writer.start()
         await platform.config.start()
@@ -138,6 +150,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
                 await platform.pusher.stop()
             await platform.config.stop()
             platform.store.close()
+            if simulator is not None:
+                await simulator.stop()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -7,6 +7,7 @@ printed, then the server in the foreground.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import Annotated
 
@@ -16,12 +17,15 @@ import typer
 from cloudsms.cli._common import say, state
 from cloudsms.config import Settings
 from cloudsms.exceptions import NotFound
+from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
 DEMO_CUSTOMER = "demo"
 DEMO_ROUTE = "DEMO"
 DEMO_PRICE_LIST = "demo-hkd"
+DEMO_CONNECTOR = "demo-simulator"
+DEMO_SMSC_PORT = 2775
 #: Demo prices per segment (HKD): Hong Kong, Macau, Taiwan, Singapore, UK, US/Canada, Australia.
 DEMO_PRICES = {
     "852": "0.05",
@@ -60,9 +64,11 @@ def demo(
 ) -> None:
     """Set up a demo customer (once) and run the platform on the SQLite default."""
     settings = _settings(ctx, host, port)
+    if not settings.simulator_port:
+        settings = dataclasses.replace(settings, simulator_port=DEMO_SMSC_PORT)
     store = Store.open(settings.database_url)
     try:
-        key = ensure_demo(Operator(store, actor="cli:demo"))
+        key = ensure_demo(store, settings)
     finally:
         store.close()
     scheme = "https" if settings.tls_cert else "http"
@@ -86,14 +92,26 @@ def demo(
     typer.echo(f"endpoint:  {url}\n\nSend an SMS:\n")
     body = orjson.dumps(packet).decode()
     typer.echo(f"curl -s {shlex.quote(url)} -d {shlex.quote(body)}\n")
+    typer.echo(
+        "Messages go to the built-in SMSC simulator on port "
+        f"{settings.simulator_port} and come back DELIVERED. To receive the delivery reports:\n"
+        f"  cloudsms listen --port 8080 --key {key[:8]}… &\n"
+        f"  cloudsms --database-url {settings.database_url} customers set-callback "
+        f"{DEMO_CUSTOMER} http://127.0.0.1:8080/\n"
+    )
     if not no_serve:
         from cloudsms.api.server import serve as run_server
 
         run_server(settings)
 
 
-def ensure_demo(operator: Operator) -> str:
-    """Create the demo customer, prices and route if missing; return the customer's AUTH_KEY."""
+def ensure_demo(store: Store, settings: Settings) -> str:
+    """Create the demo customer, prices, route and simulator carrier if missing.
+
+    Returns the customer's AUTH_KEY. The route DEMO sends every destination to the embedded SMSC
+    simulator, so a fresh install accepts, submits, gets receipts and reports end to end.
+    """
+    operator = Operator(store, actor="cli:demo")
     try:
         return operator.customer(DEMO_CUSTOMER).auth_key
     except NotFound:
@@ -102,6 +120,16 @@ def ensure_demo(operator: Operator) -> str:
     for prefix, amount in DEMO_PRICES.items():
         operator.set_price(DEMO_PRICE_LIST, prefix, amount)
     operator.create_route(DEMO_ROUTE, description="Demo route (built-in SMSC simulator)")
+    system_id, _, password = settings.simulator_account.partition(":")
+    carrier = CarrierOperator(store)
+    carrier.add_connector(
+        DEMO_CONNECTOR,
+        host="127.0.0.1",
+        port=str(settings.simulator_port),
+        system_id=system_id,
+        password=password,
+    )
+    carrier.add_rule(DEMO_ROUTE, DEMO_CONNECTOR)
     created = operator.create_customer(
         DEMO_CUSTOMER, currency="HKD", price_list=DEMO_PRICE_LIST, balance="1000"
     )
