@@ -184,7 +184,9 @@ def build_receipt(
     """The deliver_sm receipt for one segment (sequence_number 0: the sender assigns it)."""
     stat, state, err = _STAT[outcome]
     dlvrd = "001" if outcome == "delivered" else "000"
-    snippet = "".join(c if " " <= c <= "~" else "?" for c in text[:20])
+    snippet = text[:20]
+    if not (snippet.isascii() and snippet.isprintable()):
+        snippet = "".join(c if " " <= c <= "~" else "?" for c in snippet)
     body = (
         f"id:{message_id} sub:001 dlvrd:{dlvrd} submit date:{submit_date} "
         f"done date:{receipt_date()} stat:{stat} err:{err} text:{snippet}"

@@ -295,7 +295,7 @@ class SmscSimulator(SmppServer):
             original_source=pdu.source_addr[:20],
             original_destination=pdu.destination_addr[:20],
             submit_date=receipt_date(),
-            text=decode_text(payload[:40], pdu.data_coding),
+            text=_snippet(payload, pdu.data_coding),
             source_ton=pdu.dest_addr_ton,
             source_npi=pdu.dest_addr_npi,
             dest_ton=pdu.source_addr_ton,
@@ -401,6 +401,24 @@ class SmscSimulator(SmppServer):
             "receipts_waiting": sum(len(b) for b in self._backlog.values()) + len(self._heap),
             "max_outstanding": self.max_outstanding,
         }
+
+
+#: Octets that mean the same character in GSM 03.38 (unpacked), IA5, Latin-1 and ASCII.
+_PLAIN: Final = bytes(
+    c for c in range(0x20, 0x7B) if c not in (0x24, 0x40) and not 0x5B <= c <= 0x60
+)
+
+
+def _snippet(payload: bytes, data_coding: int) -> str:
+    """The first 20 characters of the text, for the receipt's ``text:`` field (Appendix B).
+
+    Plain ASCII letters, digits and punctuation read the same in data codings 0, 1 and 3, so
+    they skip the (slow) GSM codec; anything else is decoded properly.
+    """
+    head = payload[:20]
+    if data_coding in (0, 1, 3) and not head.translate(None, _PLAIN):
+        return head.decode("ascii")
+    return decode_text(payload[:40], data_coding)[:20]
 
 
 def _format_id(number: int, fmt: IdFormat) -> str:
