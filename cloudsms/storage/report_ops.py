@@ -123,6 +123,13 @@ class ReportResult:
     error: str = ""
     #: Whether an HTTP attempt was made (counts in ``attempts``); release never counts.
     attempted: bool = True
+    #: The attempt as operators see it in a message's lifecycle (``report_attempts``).
+    sms_uid: str | None = None
+    attempted_ms: int = 0
+    duration_ms: int | None = None
+    http_status: int | None = None
+    #: The start of the customer's answer body, or the transport error.
+    answer: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -469,6 +476,21 @@ class ReportOps(StoreBase):
                 conn.execute(
                     update(_o).where(this, pending).values(next_attempt_ms=bindparam("at")), release
                 )
+            attempts_log = [
+                {
+                    "outbox_id": r.id,
+                    "sms_uid": r.sms_uid,
+                    "attempted_ms": r.attempted_ms or now_ms,
+                    "duration_ms": r.duration_ms,
+                    "http_status": r.http_status,
+                    "ok": r.outcome == "done",
+                    "answer": (r.answer or r.error or "")[:500],
+                }
+                for r in results
+                if r.attempted and r.sms_uid is not None
+            ]
+            if attempts_log:
+                conn.execute(tables.report_attempts.insert(), attempts_log)
             for cid, until in sorted((defer or {}).items()):
                 conn.execute(
                     update(_o)

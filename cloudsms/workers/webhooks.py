@@ -45,7 +45,7 @@ import aiohttp
 
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, ReportContent, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
-from cloudsms.storage.report_ops import DueReport, ReportResult
+from cloudsms.storage.report_ops import DueReport, Outcome, ReportResult
 
 log = logging.getLogger("cloudsms.webhooks")
 
@@ -344,10 +344,13 @@ class ReportPusher:
         push_ms = _now_ms()
         body = build_report(_content(row), push_ms=push_ms)
         endpoint = False
+        status: int | None = None
+        answer = b""
         try:
             async with self._session.post(
                 row.callback_url, data=body, ssl=self._ssl_for(row)
             ) as resp:
+                status = resp.status
                 answer = await _read_bounded(resp)
                 ok, reason = read_answer(resp.status, answer)
                 endpoint = resp.status in _UNAVAILABLE
@@ -356,10 +359,18 @@ class ReportPusher:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             ok, reason, endpoint = False, f"{type(exc).__name__}: {exc}", True
         now = _now_ms()
+        seen = answer[:500].decode("utf-8", "replace") if answer else reason
+
+        def result(outcome: Outcome, at: int = 0, error: str = "") -> ReportResult:
+            return ReportResult(
+                row.id, outcome, at, error, sms_uid=row.sms_uid, attempted_ms=push_ms,
+                duration_ms=now - push_ms, http_status=status, answer=seen,
+            )  # fmt: skip
+
         if ok:
             st.failing = False
             self.pushed += 1
-            self._record(ReportResult(row.id, "done"))
+            self._record(result("done"))
             return
         self.failed += 1
         attempts = row.attempts + 1
@@ -370,9 +381,9 @@ class ReportPusher:
             extra={"sms_uid": row.sms_uid, "customer_id": row.customer_id, "attempt": attempts},
         )
         if at is None:
-            self._record(ReportResult(row.id, "give_up", error=reason))
+            self._record(result("give_up", error=reason))
             return
-        self._record(ReportResult(row.id, "retry", at, reason))
+        self._record(result("retry", at, reason))
         if endpoint:
             st.retry_at = max(st.retry_at, at) if st.failing else at
             st.failing = True

@@ -160,3 +160,23 @@ def test_send_deliver_report_end_to_end(store: Store, make_server: Any, sink: Ca
         assert statuses == ["bound"]
     with store.engine.begin() as conn:
         conn.execute(update(tables.customers).values(enabled=True))
+
+
+def test_report_attempts_are_logged(store: Store, make_server: Any, sink: CallbackSink) -> None:
+    """Each push attempt is kept with the customer's answer (the console's lifecycle page)."""
+    seeded = seed_customer(store.engine, callback_url=sink.url)
+    server = make_server(role="all")
+    with httpx.Client(timeout=10) as client:
+        answer = send(client, server.url, seeded.auth_key, seeded.route, 1, ["65-71234567"], "hi")
+    uid = answer["DETAIL_LIST"][0]["SMS_UID"]
+    assert sink.wait_for(1, timeout=15)[0]["SMS_UID"] == uid  # LOCAL_REJECTED report
+    deadline = time.monotonic() + 5
+    rows: list[Any] = []
+    while not rows and time.monotonic() < deadline:
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(tables.report_attempts).where(tables.report_attempts.c.sms_uid == uid)
+            ).all()
+        time.sleep(0.05)
+    assert len(rows) == 1 and rows[0].ok and rows[0].http_status == 200
+    assert '"RESULT_CODE": 1' in rows[0].answer
