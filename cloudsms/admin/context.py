@@ -1,0 +1,85 @@
+"""What every admin handler shares: the store, the session signer, the platform, and time.
+
+``AdminStore`` is the platform's ``Store`` plus ``AdminOps``. ``admin_store(store)`` builds one
+over an existing store's engine (the same connection pool, which the platform keeps owning and
+closes), so the admin listener needs nothing from the platform but its store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudsms.admin.auth import SessionSigner
+from cloudsms.domain.money import format_amount
+from cloudsms.domain.timefmt import UIP_TZ
+from cloudsms.exceptions import ConfigError
+from cloudsms.storage.admin_ops import AdminOps
+from cloudsms.storage.store import Store
+
+if TYPE_CHECKING:
+    from cloudsms.api.app import Platform
+
+
+class AdminStore(Store, AdminOps):
+    """The store with the admin operations."""
+
+
+def admin_store(store: Store) -> AdminStore:
+    """``store`` with the admin operations, over the same engine (not a second pool)."""
+    if isinstance(store, AdminStore):
+        return store
+    return AdminStore(store.engine)
+
+
+@dataclass
+class AdminContext:
+    store: AdminStore
+    signer: SessionSigner = field(default_factory=SessionSigner)
+    #: The running platform, when the admin app is served beside it (live config, backlog).
+    platform: Platform | None = None
+    #: Send the session cookies with ``Secure`` (set when the console is served over HTTPS).
+    secure_cookies: bool = False
+    #: Balance (micro-units) below which the dashboard and the metrics flag a customer.
+    low_balance_micros: int = 10_000_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- formatting shared by the API, the console and the portal ---------------------------------
+
+
+def fmt_time(ms: int | None) -> str:
+    """Epoch ms → ``YYYY-MM-DD HH:MM:SS.mmm`` in UTC+8, the platform's wall clock (SPEC §1)."""
+    if ms is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(ms / 1000, UIP_TZ)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+
+
+def fmt_money(micros: int | None, currency: str = "") -> str:
+    if micros is None:
+        return ""
+    return f"{format_amount(micros)} {currency}".strip()
+
+
+def parse_time(value: str | None, what: str = "time") -> int | None:
+    """Epoch ms from ``1767225600000`` or ``2026-01-01 12:00[:00]`` / ``2026-01-01T12:00``.
+
+    A date without an offset is UTC+8, like every time the platform shows; ``…Z`` or ``+hh:mm``
+    are honoured. Empty means "not given".
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{what} {value!r}: give epoch milliseconds or a date like 2026-01-01 12:00 (UTC+8)"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UIP_TZ)
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,643 @@
+"""Every admin operation, as one table: ``OPERATIONS`` (see ``cloudsms.admin.api``).
+
+Each ``run`` function is a few lines over the service layer (``Operator``, ``CarrierOperator``)
+that the CLI uses, so the admin API, the console and the CLI accept and refuse the same input
+with the same messages. Results are plain JSON-ready dicts; amounts are decimal strings (never
+floats) next to their integer micro-units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cloudsms.admin.api import Call, Operation, Param
+from cloudsms.admin.context import fmt_money, parse_time
+from cloudsms.domain.status import MessageState
+from cloudsms.exceptions import ConfigError
+from cloudsms.services import validation as v
+from cloudsms.services.carrier import SETTING_NAMES
+from cloudsms.storage.admin_ops import SERIES_KEYS, FoundMessage, Lifecycle, MessageQuery
+from cloudsms.storage.config_ops import CustomerInfo, Registration, RegistrationKind
+
+KINDS: dict[str, RegistrationKind] = {
+    "signatures": "signature",
+    "templates": "template",
+    "senders": "sender",
+}
+STATES = tuple(s.value for s in MessageState)
+
+# -- JSON shapes ------------------------------------------------------------------------------
+
+
+def customer_json(c: CustomerInfo, *, with_key: bool = False) -> dict[str, Any]:
+    data = dataclasses.asdict(c)
+    data.pop("auth_key")
+    data["balance"] = fmt_money(c.balance_micros)
+    data["credit_limit"] = fmt_money(c.credit_limit_micros)
+    if with_key:
+        data["auth_key"] = c.auth_key
+    return data
+
+
+def registration_json(r: Registration) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def message_json(found: FoundMessage) -> dict[str, Any]:
+    data = dataclasses.asdict(found.record)
+    data["state"] = found.record.state.value
+    data["customer"] = found.customer
+    data["connector"] = found.connector
+    data["number"] = f"{found.record.country_code}{found.record.dest_msisdn}"
+    data["fee"] = fmt_money(found.record.fee_micros)
+    return data
+
+
+def lifecycle_json(life: Lifecycle) -> dict[str, Any]:
+    return {
+        "message": message_json(life.message),
+        "parts": life.parts,
+        "receipts": life.receipts,
+        "reports": life.reports,
+        "attempts": life.attempts,
+    }
+
+
+def _asdict(items: Any) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(x) for x in items]
+
+
+def _connector_json(c: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(c)
+    data["password"] = "***" if c.password else ""
+    data["data_codings"] = sorted(c.data_codings)
+    return data
+
+
+# -- customers --------------------------------------------------------------------------------
+
+
+def _customers(call: Call) -> Any:
+    return [customer_json(c) for c in call.operator.customers()]
+
+
+def _customer(call: Call) -> Any:
+    return customer_json(call.operator.customer(call.path["name"]))
+
+
+def _create_customer(call: Call) -> Any:
+    a = call.args
+    created = call.operator.create_customer(
+        a["name"],
+        currency=a["currency"],
+        price_list=a.get("price_list"),
+        callback_url=a.get("callback_url"),
+        credit_limit=call.arg("credit_limit", "0"),
+        balance=call.arg("balance", "0"),
+        default_sender=a.get("default_sender"),
+    )
+    return customer_json(created, with_key=True)
+
+
+def _update_customer(call: Call) -> Any:
+    name, a, op = call.path["name"], call.args, call.operator
+    if not a:
+        raise ConfigError("nothing to change: give at least one setting")
+    # Check everything before changing anything (update_settings does the same for its part).
+    if a.get("callback_url") not in (None, "", "none", "-"):
+        v.check_callback_url(a["callback_url"])
+    if "credit_limit" in a:
+        v.parse_money(a["credit_limit"], "credit limit")
+    op.customer(name)
+    changed = op.update_settings(
+        name,
+        default_sender=a.get("default_sender"),
+        max_backlog=None if a.get("max_backlog") is None else str(a["max_backlog"]),
+        report_intermediate=a.get("report_intermediate"),
+        client_cert_sha256=a.get("client_cert_sha256"),
+        price_list=a.get("price_list"),
+    )
+    if "callback_url" in a:
+        op.set_callback(name, a["callback_url"])
+        changed.append("callback url")
+    if "credit_limit" in a:
+        op.set_credit_limit(name, a["credit_limit"])
+        changed.append("credit limit")
+    if "enabled" in a:
+        op.set_enabled(name, a["enabled"])
+        changed.append("enabled")
+    return {"changed": changed, "customer": customer_json(op.customer(name))}
+
+
+def _rotate_key(call: Call) -> Any:
+    return {"auth_key": call.operator.rotate_key(call.path["name"])}
+
+
+def _money(call: Call, adjust: bool) -> Any:
+    name, op = call.path["name"], call.operator
+    change = op.adjust_balance if adjust else op.top_up
+    balance = change(name, call.args["amount"], call.args.get("note"))
+    currency = op.customer(name).currency
+    return {"balance": fmt_money(balance), "balance_micros": balance, "currency": currency}
+
+
+def _ledger(call: Call) -> Any:
+    entries = call.store.ledger(call.path["name"], limit=call.arg("limit", 100))
+    return [
+        {**dataclasses.asdict(e), "delta": fmt_money(e.delta_micros)}
+        | {"balance_after": fmt_money(e.balance_after_micros)}
+        for e in entries
+    ]
+
+
+def _add_network(call: Call) -> Any:
+    return {"cidr": call.operator.add_network(call.path["name"], call.args["cidr"])}
+
+
+def _remove_network(call: Call) -> Any:
+    return {"cidr": call.operator.remove_network(call.path["name"], call.args["cidr"])}
+
+
+# -- price lists ------------------------------------------------------------------------------
+
+
+def _price_list_json(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "currency": p.currency,
+        "prices": {prefix: fmt_money(m) for prefix, m in p.prices.items()},
+    }
+
+
+def _price_lists(call: Call) -> Any:
+    return [_price_list_json(p) for p in call.operator.price_lists()]
+
+
+def _price_list(call: Call) -> Any:
+    return _price_list_json(call.operator.price_list(call.path["name"]))
+
+
+def _create_price_list(call: Call) -> Any:
+    return _price_list_json(
+        call.operator.create_price_list(call.args["name"], call.args["currency"])
+    )
+
+
+def _set_price(call: Call) -> Any:
+    prefix, micros = call.operator.set_price(
+        call.path["name"], call.path["prefix"], call.args["amount"]
+    )
+    return {"prefix": prefix, "amount": fmt_money(micros), "amount_micros": micros}
+
+
+def _remove_price(call: Call) -> Any:
+    call.operator.remove_price(call.path["name"], call.path["prefix"])
+    return {"removed": call.path["prefix"]}
+
+
+# -- routes and rules -------------------------------------------------------------------------
+
+
+def _routes(call: Call) -> Any:
+    enabled = call.store.route_states()
+    rules = call.carrier.rules()
+    return [
+        {
+            **dataclasses.asdict(r),
+            "enabled": enabled.get(r.name, True),
+            "rules": [dataclasses.asdict(x) for x in rules if x.route == r.name],
+        }
+        for r in call.operator.routes()
+    ]
+
+
+def _create_route(call: Call) -> Any:
+    a = call.args
+    route = call.operator.create_route(
+        a["name"], latin1=call.arg("latin1", False), description=a.get("description")
+    )
+    return dataclasses.asdict(route)
+
+
+def _update_route(call: Call) -> Any:
+    if "enabled" not in call.args:
+        raise ConfigError("nothing to change: give enabled")
+    call.store.set_route_enabled(call.path["name"], call.args["enabled"])
+    return {"name": call.path["name"], "enabled": call.args["enabled"]}
+
+
+def _grant(call: Call) -> Any:
+    call.operator.grant_route(call.path["name"], call.args["customer"])
+    return {"route": call.path["name"], "customer": call.args["customer"]}
+
+
+def _revoke(call: Call) -> Any:
+    call.operator.revoke_route(call.path["name"], call.path["customer"])
+    return {"route": call.path["name"], "customer": call.path["customer"]}
+
+
+def _rules(call: Call) -> Any:
+    return _asdict(call.carrier.rules(call.path["name"]))
+
+
+def _add_rule(call: Call) -> Any:
+    a = call.args
+    rule = call.carrier.add_rule(
+        call.path["name"],
+        a["connector"],
+        prefix=a.get("prefix"),
+        priority=call.arg("priority", 0),
+        weight=call.arg("weight", 1),
+    )
+    return dataclasses.asdict(rule)
+
+
+def _remove_rule(call: Call) -> Any:
+    a = call.args
+    call.carrier.remove_rule(call.path["name"], a["connector"], prefix=a.get("prefix"))
+    return {"removed": True}
+
+
+# -- connectors -------------------------------------------------------------------------------
+
+_INT_SETTINGS = frozenset(
+    {"window", "throughput", "enquire_link", "response_timeout", "reconnect_max"}
+)
+_CONNECTOR_OPTIONS = tuple(
+    Param(n, "integer" if n in _INT_SETTINGS else "string")
+    for n in SETTING_NAMES
+    if n not in ("name", "host", "port", "system_id", "password")
+)
+
+
+def _connectors(call: Call) -> Any:
+    return [_connector_json(c) for c in call.carrier.connectors()]
+
+
+def _connector(call: Call) -> Any:
+    return _connector_json(call.carrier.connector(call.path["name"]))
+
+
+def _create_connector(call: Call) -> Any:
+    a = dict(call.args)
+    created = call.carrier.add_connector(
+        a.pop("name"),
+        host=a.pop("host"),
+        port=a.pop("port"),
+        system_id=a.pop("system_id"),
+        password=a.pop("password"),
+        **a,
+    )
+    return _connector_json(created)
+
+
+def _update_connector(call: Call) -> Any:
+    a = dict(call.args)
+    name = call.path["name"]
+    enabled = a.pop("enabled", None)
+    changed: list[str] = []
+    if a:
+        changed = call.carrier.set_connector(name, **a)
+    elif enabled is None:
+        raise ConfigError("nothing to change: give at least one setting")
+    if enabled is not None:
+        call.carrier.set_enabled(a.get("rename") or name, enabled)
+        changed.append("enabled")
+    current = call.carrier.connector(a.get("rename") or name)
+    return {"changed": changed, "connector": _connector_json(current)}
+
+
+def _remove_connector(call: Call) -> Any:
+    rules = call.carrier.remove_connector(call.path["name"], force=call.arg("force", False))
+    return {"removed": call.path["name"], "rules_removed": rules}
+
+
+def _statuses(call: Call) -> Any:
+    return _asdict(call.carrier.statuses())
+
+
+# -- blacklist, policies ----------------------------------------------------------------------
+
+
+def _blacklist(call: Call) -> Any:
+    return _asdict(call.operator.blacklist(call.args.get("customer")))
+
+
+def _blacklist_add(call: Call) -> Any:
+    a = call.args
+    number = call.operator.blacklist_add(a["number"], a.get("customer"), a.get("note"))
+    return {"number": number, "customer": a.get("customer")}
+
+
+def _blacklist_remove(call: Call) -> Any:
+    a = call.args
+    return {"number": call.operator.blacklist_remove(a["number"], a.get("customer"))}
+
+
+def _policies(call: Call) -> Any:
+    return _asdict(call.operator.policies())
+
+
+def _set_policy(call: Call) -> Any:
+    a = call.args
+    policy = call.operator.set_policy(
+        call.path["country_code"],
+        requires_template=a.get("requires_template"),
+        requires_signature=a.get("requires_signature"),
+        requires_registered_sender=a.get("requires_registered_sender"),
+        sender_format=a.get("sender_format"),
+        note=a.get("note"),
+    )
+    return dataclasses.asdict(policy)
+
+
+def _delete_policy(call: Call) -> Any:
+    call.operator.delete_policy(call.path["country_code"])
+    return {"removed": call.path["country_code"]}
+
+
+# -- registrations ----------------------------------------------------------------------------
+
+
+def _kind(call: Call) -> RegistrationKind:
+    kind = KINDS.get(call.path["kind"])
+    if kind is None:
+        raise ConfigError(f"{call.path['kind']!r}: one of {', '.join(KINDS)}")
+    return kind
+
+
+def _registrations(call: Call) -> Any:
+    found = call.operator.registrations(
+        _kind(call), call.args.get("customer"), call.args.get("status")
+    )
+    return [registration_json(r) for r in found]
+
+
+def _register(call: Call) -> Any:
+    kind, a, op = _kind(call), call.args, call.operator
+    if kind == "signature":
+        if a.get("country_code") is not None:
+            raise ConfigError("signatures are valid for every destination: no country_code")
+        created = op.add_signature(a["customer"], a["text"])
+    elif kind == "template":
+        created = op.add_template(a["customer"], a["text"], a.get("country_code"))
+    else:
+        created = op.add_sender(a["customer"], a["text"], a.get("country_code"))
+    return registration_json(created)
+
+
+def _decide(approve: bool) -> Any:
+    def run(call: Call) -> Any:
+        reg_id = v.check_backlog(call.path["id"])  # a whole number ≥ 0
+        decided = call.operator.decide(_kind(call), reg_id, approve, call.args.get("note"))
+        return registration_json(decided)
+
+    return run
+
+
+# -- messages, statistics, audit --------------------------------------------------------------
+
+
+def message_query(call: Call, customer_id: int | None = None) -> MessageQuery:
+    a = call.args
+    if customer_id is None and a.get("customer"):
+        customer_id = call.operator.customer(a["customer"]).id
+    state = a.get("state")
+    return MessageQuery(
+        sms_uid=a.get("sms_uid") or None,
+        number=a.get("number") or None,
+        customer_id=customer_id,
+        state=MessageState(state) if state else None,
+        since_ms=parse_time(a.get("since"), "since"),
+        until_ms=parse_time(a.get("until"), "until"),
+        before=a.get("before") or None,
+        limit=call.arg("limit", 50),
+    )
+
+
+def _messages(call: Call) -> Any:
+    return [message_json(m) for m in call.store.search_messages(message_query(call))]
+
+
+def _message(call: Call) -> Any:
+    return lifecycle_json(call.store.message_lifecycle(call.path["sms_uid"]))
+
+
+def _summary(call: Call) -> Any:
+    s = call.store.summary(window_ms=call.arg("window_s", 60) * 1000)
+    return {
+        **dataclasses.asdict(s),
+        "throughput": round(s.throughput, 3),
+        "delivery_rate": s.delivery_rate,
+        "connectors": _asdict(call.carrier.statuses()),
+    }
+
+
+def _series(call: Call) -> Any:
+    now = call.store.now_ms()
+    since = parse_time(call.args.get("since"), "since") or now - 3_600_000
+    customer = call.args.get("customer")
+    series = call.store.message_series(
+        call.args.get("by", "state"),
+        since_ms=since,
+        until_ms=parse_time(call.args.get("until"), "until") or now,
+        bucket_ms=call.arg("bucket_s", 60) * 1000,
+        customer_id=None if not customer else call.operator.customer(customer).id,
+    )
+    return dataclasses.asdict(series)
+
+
+def _audit(call: Call) -> Any:
+    a = call.args
+    entries = call.store.list_audit(
+        limit=call.arg("limit", 100),
+        before_id=a.get("before"),
+        actor=a.get("actor"),
+        target=a.get("target"),
+    )
+    return _asdict(entries)
+
+
+def _whoami(call: Call) -> Any:
+    p = call.principal
+    return {"name": p.name, "role": p.role, "can_change": p.can_change}
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def _q(name: str, kind: Any = "string", help: str = "", **kw: Any) -> Param:
+    return Param(name, kind, help=help, where="query", **kw)
+
+
+_S = Param
+_NOTE = _S("note", help="Recorded with the change.")
+_TIME_HELP = "Epoch ms or a date like 2026-01-01 12:00 (UTC+8)."
+_CUSTOMER_SETTINGS = (
+    _S("enabled", "boolean", help="false: the AUTH_KEY stops working (Channel_not_exist)."),
+    _S("callback_url", help='http(s) URL for delivery reports; "none" removes it.'),
+    _S("credit_limit", "money", help="How far below 0 the balance may go."),
+    _S("default_sender", help='Sender ID for packets without ORIGINAL_ADDR; "none" clears.'),
+    _S("max_backlog", "integer", help="Queue_too_large above this many waiting messages."),
+    _S("report_intermediate", "boolean", help="Also push ENROUTE / ACCEPTED reports."),
+    _S("client_cert_sha256", help="Client certificate fingerprint the key must come with."),
+    _S("price_list", help='Price list (same currency); "none" removes it.'),
+)
+
+OPERATIONS: list[Operation] = [
+    Operation("whoami", "GET", "/whoami", "The calling token's name and role.", _whoami,
+              tag="auth"),
+    # customers
+    Operation("customers.list", "GET", "/customers", "All customers.", _customers, tag="customers"),
+    Operation(
+        "customers.create", "POST", "/customers",
+        "Create a customer; the answer holds its new AUTH_KEY (shown once).",
+        _create_customer,
+        (
+            _S("name", required=True), _S("currency", required=True, help="CNY HKD TWD EUR USD …"),
+            _S("price_list"), _S("callback_url"), _S("credit_limit", "money"),
+            _S("balance", "money", help="Opening balance (ledgered)."), _S("default_sender"),
+        ),
+        tag="customers", creates=True,
+    ),
+    Operation("customers.get", "GET", "/customers/{name}", "One customer.", _customer,
+              tag="customers"),
+    Operation("customers.update", "PATCH", "/customers/{name}",
+              "Change settings (all checked before any is written).", _update_customer,
+              _CUSTOMER_SETTINGS, tag="customers"),
+    Operation("customers.rotate_key", "POST", "/customers/{name}/rotate-key",
+              "New AUTH_KEY (shown once); the old one stops within a second.", _rotate_key,
+              tag="customers"),
+    Operation("customers.top_up", "POST", "/customers/{name}/top-up",
+              "Credit a positive amount (ledgered with the token's name).",
+              lambda c: _money(c, adjust=False),
+              (_S("amount", "money", required=True), _NOTE), tag="money"),
+    Operation("customers.adjust", "POST", "/customers/{name}/adjust",
+              "A correction, may be negative (ledgered).", lambda c: _money(c, adjust=True),
+              (_S("amount", "money", required=True), _NOTE), tag="money"),
+    Operation("customers.ledger", "GET", "/customers/{name}/ledger",
+              "Balance changes, newest first.", _ledger, (_q("limit", "integer"),), tag="money"),
+    Operation("customers.whitelist_add", "POST", "/customers/{name}/networks",
+              "Allow a source IP or CIDR for the customer's key.", _add_network,
+              (_S("cidr", required=True),), tag="customers"),
+    Operation("customers.whitelist_remove", "DELETE", "/customers/{name}/networks",
+              "Remove a source IP or CIDR.", _remove_network,
+              (_q("cidr", required=True),), tag="customers"),
+    # price lists
+    Operation("prices.list", "GET", "/price-lists", "All price lists.", _price_lists,
+              tag="prices"),
+    Operation("prices.create", "POST", "/price-lists", "Create a price list.", _create_price_list,
+              (_S("name", required=True), _S("currency", required=True)), tag="prices",
+              creates=True),
+    Operation("prices.get", "GET", "/price-lists/{name}", "One price list.", _price_list,
+              tag="prices"),
+    Operation("prices.set", "PUT", "/price-lists/{name}/prices/{prefix}",
+              "Price per segment for a destination prefix (longest match wins).", _set_price,
+              (_S("amount", "money", required=True),), tag="prices"),
+    Operation("prices.remove", "DELETE", "/price-lists/{name}/prices/{prefix}",
+              "Remove a prefix's price.", _remove_price, tag="prices"),
+    # routes
+    Operation("routes.list", "GET", "/routes", "Routes with grants and rules.", _routes,
+              tag="routes"),
+    Operation("routes.create", "POST", "/routes", "Create a route (a ROUTE_ID).", _create_route,
+              (_S("name", required=True), _S("latin1", "boolean"), _S("description")),
+              tag="routes", creates=True),
+    Operation("routes.update", "PATCH", "/routes/{name}", "Suspend (enabled=false) or resume.",
+              _update_route, (_S("enabled", "boolean"),), tag="routes"),
+    Operation("routes.grant", "POST", "/routes/{name}/grants", "Grant the route to a customer.",
+              _grant, (_S("customer", required=True),), tag="routes"),
+    Operation("routes.revoke", "DELETE", "/routes/{name}/grants/{customer}",
+              "Revoke a customer's grant.", _revoke, tag="routes"),
+    Operation("routes.rules", "GET", "/routes/{name}/rules", "The route's rules.", _rules,
+              tag="routes"),
+    Operation("routes.rule_add", "POST", "/routes/{name}/rules",
+              "Send destinations starting with prefix (none: all) via a connector.", _add_rule,
+              (_S("connector", required=True), _S("prefix"), _S("priority", "integer"),
+               _S("weight", "integer")), tag="routes"),
+    Operation("routes.rule_remove", "DELETE", "/routes/{name}/rules", "Remove a rule.",
+              _remove_rule, (_q("connector", required=True), _q("prefix")), tag="routes"),
+    # connectors
+    Operation("connectors.list", "GET", "/connectors", "All connectors (passwords masked).",
+              _connectors, tag="connectors"),
+    Operation("connectors.status", "GET", "/connector-status",
+              "Live state of every connector.", _statuses, tag="connectors"),
+    Operation("connectors.create", "POST", "/connectors", "Add an SMPP connector.",
+              _create_connector,
+              (_S("name", required=True), _S("host", required=True),
+               _S("port", "integer", required=True), _S("system_id", required=True),
+               _S("password", required=True), *_CONNECTOR_OPTIONS),
+              tag="connectors", creates=True),
+    Operation("connectors.get", "GET", "/connectors/{name}", "One connector.", _connector,
+              tag="connectors"),
+    Operation("connectors.update", "PATCH", "/connectors/{name}",
+              "Change settings (all checked first), rename, enable or disable.",
+              _update_connector,
+              (_S("rename"), _S("host"), _S("port", "integer"), _S("system_id"),
+               _S("password"), *_CONNECTOR_OPTIONS, _S("enabled", "boolean")),
+              tag="connectors"),
+    Operation("connectors.remove", "DELETE", "/connectors/{name}",
+              "Remove a connector (force: with its route rules).", _remove_connector,
+              (_q("force", "boolean"),), tag="connectors"),
+    # blacklist
+    Operation("blacklist.list", "GET", "/blacklist", "Blacklisted numbers.", _blacklist,
+              (_q("customer", help="Only this customer's own list."),), tag="blacklist"),
+    Operation("blacklist.add", "POST", "/blacklist",
+              "Blacklist a number (platform-wide without customer).", _blacklist_add,
+              (_S("number", required=True), _S("customer"), _NOTE), tag="blacklist",
+              creates=True),
+    Operation("blacklist.remove", "DELETE", "/blacklist", "Remove a blacklisted number.",
+              _blacklist_remove, (_q("number", required=True), _q("customer")), tag="blacklist"),
+    # policies
+    Operation("policies.list", "GET", "/policies", "Country registration policies.", _policies,
+              tag="policies"),
+    Operation("policies.set", "PUT", "/policies/{country_code}",
+              "Create or change a destination's rules (fields left out keep their value).",
+              _set_policy,
+              (_S("requires_template", "boolean"), _S("requires_signature", "boolean"),
+               _S("requires_registered_sender", "boolean"),
+               _S("sender_format", enum=("any", "numeric", "alpha")), _NOTE),
+              tag="policies"),
+    Operation("policies.delete", "DELETE", "/policies/{country_code}", "Remove a policy.",
+              _delete_policy, tag="policies"),
+    # registrations
+    Operation("registrations.list", "GET", "/registrations/{kind}",
+              "Signatures, templates or senders (kind), by customer and status.", _registrations,
+              (_q("customer"), _q("status", enum=("pending", "approved", "rejected"))),
+              tag="registrations"),
+    Operation("registrations.add", "POST", "/registrations/{kind}",
+              "Register a signature, template (with {slots}) or sender ID (pending).", _register,
+              (_S("customer", required=True), _S("text", required=True),
+               _S("country_code", help="Templates and senders: one destination only.")),
+              tag="registrations", creates=True),
+    Operation("registrations.approve", "POST", "/registrations/{kind}/{id}/approve",
+              "Approve: the accept path honours it within a second.", _decide(True), (_NOTE,),
+              tag="registrations"),
+    Operation("registrations.reject", "POST", "/registrations/{kind}/{id}/reject",
+              "Reject (also withdraws an approved one).", _decide(False), (_NOTE,),
+              tag="registrations"),
+    # messages and statistics
+    Operation("messages.search", "GET", "/messages",
+              "Search messages, newest first (page with before=<last SMS_UID>).", _messages,
+              (_q("sms_uid"), _q("number", help="DEST_MSISDN, or calling code + number."),
+               _q("customer"), _q("state", enum=STATES), _q("since", help=_TIME_HELP),
+               _q("until", help=_TIME_HELP), _q("before"), _q("limit", "integer")),
+              tag="messages"),
+    Operation("messages.get", "GET", "/messages/{sms_uid}",
+              "A message's whole lifecycle: parts, receipts, reports, push attempts.", _message,
+              tag="messages"),
+    Operation("stats.summary", "GET", "/stats/summary",
+              "Throughput, delivery rate, backlog, connector states.", _summary,
+              (_q("window_s", "integer"),), tag="stats"),
+    Operation("stats.series", "GET", "/stats/series",
+              "Messages per time bucket by state, country, connector or customer.", _series,
+              (_q("by", enum=SERIES_KEYS), _q("since", help=_TIME_HELP),
+               _q("until", help=_TIME_HELP), _q("bucket_s", "integer"), _q("customer")),
+              tag="stats"),
+    Operation("audit.list", "GET", "/audit", "Who changed what, newest first.", _audit,
+              (_q("actor"), _q("target"), _q("before", "integer"), _q("limit", "integer")),
+              tag="audit"),
+]  # fmt: skip
+
+BY_ID: dict[str, Operation] = {op.id: op for op in OPERATIONS}
