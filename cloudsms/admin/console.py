@@ -87,7 +87,7 @@ def page(template: str) -> Callable[[View], Handler]:
                 return render(
                     request,
                     "console/error.html",
-                    status=status,
+                    status_code=status,
                     principal=principal,
                     csrf=data["csrf"],
                     error=message_of(exc),

@@ -60,12 +60,12 @@ env.filters["tojson_safe"] = _tojson
 env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f}%"
 
 
-def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     flash = read_flash(request)
     html = env.get_template(template).render(
         request=request, flash=flash, charts=chart_js_path() is not None, **values
     )
-    response = HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status_code)
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response

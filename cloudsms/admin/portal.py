@@ -85,7 +85,7 @@ def page(template: str) -> Callable[[View], Handler]:
                 if status == 500:
                     raise
                 return render(
-                    request, "portal/error.html", status=status, error=message_of(exc),
+                    request, "portal/error.html", status_code=status, error=message_of(exc),
                     csrf=s.csrf, customer=None,
                 )  # fmt: skip
             return render(request, template, customer=customer, csrf=s.csrf, **values)
