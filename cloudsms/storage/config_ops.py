@@ -70,6 +70,8 @@ class CustomerInfo:
     report_intermediate: bool
     created_ms: int
     updated_ms: int
+    #: PEM CA bundle for the customer's HTTPS callback (None: the system trust store).
+    callback_ca_pem: str | None = None
     #: Last SERIAL used for report pushes (advanced by the report pusher, not by operators).
     report_serial: int = 0
     networks: tuple[str, ...] = ()

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
@@ -28,7 +28,7 @@ from cloudsms.domain.models import Encoding
 from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
-from cloudsms.storage.report_ops import ReportOps
+from cloudsms.storage.report_ops import NewReport, ReportOps
 
 _m = tables.messages.c
 _p = tables.message_parts.c
@@ -124,25 +124,38 @@ class DispatchOps(ReportOps):
             _m.sender, _m.content, _m.encoding, _m.segments, _m.priority, _m.attempts,
             _m.fee_micros,
         )  # fmt: skip
-        due = (
-            select(_m.sms_uid)
-            .where(_m.state == MessageState.ACCEPTED.value, _m.send_at_ms <= now_ms)
-            .order_by(_m.priority.desc(), _m.send_at_ms, _m.sms_uid)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        rows: list[Row[Any]] = []
         with self._connect(write=True) as conn:
-            rows = conn.execute(
-                update(tables.messages)
-                .where(_m.sms_uid.in_(due.scalar_subquery()))
-                .values(
-                    state=MessageState.QUEUED.value,
-                    attempts=_m.attempts + 1,
-                    updated_ms=now_ms,
+            # One range scan of ix_messages_dispatch (state, priority, send_at_ms) per priority,
+            # high first: no sort of the whole backlog, however long it is.
+            for priority in (1, 0):
+                want = limit - len(rows)
+                if want <= 0:
+                    break
+                due = (
+                    select(_m.sms_uid)
+                    .where(
+                        _m.state == MessageState.ACCEPTED.value,
+                        _m.priority == priority,
+                        _m.send_at_ms <= now_ms,
+                    )
+                    .order_by(_m.send_at_ms)
+                    .limit(want)
                 )
-                .returning(*columns)
-            ).all()
+                if self.dialect == "postgresql":
+                    due = due.with_for_update(skip_locked=True)
+                rows.extend(
+                    conn.execute(
+                        update(tables.messages)
+                        .where(_m.sms_uid.in_(due.scalar_subquery()))
+                        .values(
+                            state=MessageState.QUEUED.value,
+                            attempts=_m.attempts + 1,
+                            updated_ms=now_ms,
+                        )
+                        .returning(*columns)
+                    ).all()
+                )
         claimed = [OutboundMessage(**row._mapping) for row in rows]
         claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
         return claimed
@@ -169,13 +182,11 @@ class DispatchOps(ReportOps):
     ) -> list[tuple[int, str]]:  # fmt: skip
         parts: list[dict[str, object]] = []
         new_ids: list[tuple[int, str]] = []
+        submitted: list[dict[str, object]] = []
+        retries: list[dict[str, object]] = []
         for outcome in outcomes:
             if outcome.kind == "submitted":
-                self._set_state(
-                    conn, outcome.sms_uid, MessageState.SUBMITTED, now_ms,
-                    expected=MessageState.QUEUED, connector_id=outcome.connector_id,
-                    submitted_ms=now_ms,
-                )  # fmt: skip
+                submitted.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
                 for part in outcome.parts:
                     parts.append(
                         {
@@ -190,11 +201,13 @@ class DispatchOps(ReportOps):
                     if part.carrier_id is not None and outcome.connector_id is not None:
                         new_ids.append((outcome.connector_id, part.carrier_id))
             elif outcome.kind == "retry":
-                self._set_state(
-                    conn, outcome.sms_uid, MessageState.ACCEPTED, now_ms,
-                    expected=MessageState.QUEUED, send_at_ms=outcome.retry_at_ms or now_ms,
-                    detail=outcome.detail,
-                )  # fmt: skip
+                retries.append(
+                    {
+                        "b_uid": outcome.sms_uid,
+                        "b_at": outcome.retry_at_ms or now_ms,
+                        "b_detail": outcome.detail,
+                    }
+                )
             else:
                 final = MessageState.FAILED if outcome.kind == "failed" else MessageState.REJECTED
                 desc = LOCAL_REJECTED if outcome.kind == "rejected" else None
@@ -203,6 +216,31 @@ class DispatchOps(ReportOps):
                     result, detail=outcome.detail, result_desc=desc,
                     refund=outcome.kind == "rejected", connector_id=outcome.connector_id,
                 )  # fmt: skip
+        queued = (_m.sms_uid == bindparam("b_uid")) & (_m.state == MessageState.QUEUED.value)
+        if submitted:
+            conn.execute(
+                update(tables.messages)
+                .where(queued)
+                .values(
+                    state=MessageState.SUBMITTED.value,
+                    connector_id=bindparam("b_cid"),
+                    submitted_ms=now_ms,
+                    updated_ms=now_ms,
+                ),
+                submitted,
+            )
+        if retries:
+            conn.execute(
+                update(tables.messages)
+                .where(queued)
+                .values(
+                    state=MessageState.ACCEPTED.value,
+                    send_at_ms=bindparam("b_at"),
+                    detail=bindparam("b_detail"),
+                    updated_ms=now_ms,
+                ),
+                retries,
+            )
         if parts:
             conn.execute(tables.message_parts.insert(), parts)
         return new_ids
@@ -245,6 +283,7 @@ class DispatchOps(ReportOps):
             return
         mapping = self._lookup_parts(conn, {(e.connector_id, e.carrier_id) for e in events})
         stored: list[dict[str, object]] = []
+        part_updates: list[dict[str, object]] = []
         touched: dict[str, ReceiptEvent] = {}
         for event in events:
             part = mapping.get((event.connector_id, event.carrier_id))
@@ -263,13 +302,28 @@ class DispatchOps(ReportOps):
                 result.unmatched += 1
                 continue
             result.matched += 1
-            conn.execute(
-                update(tables.message_parts)
-                .where(_p.sms_uid == part[0], _p.seq == part[1])
-                .values(receipt_stat=event.stat, receipt_err=event.err, done_ms=event.report_ms)
+            part_updates.append(
+                {
+                    "b_uid": part[0],
+                    "b_seq": part[1],
+                    "b_stat": event.stat,
+                    "b_err": event.err,
+                    "b_done": event.report_ms,
+                }
             )
             touched[part[0]] = event
         conn.execute(tables.receipts.insert(), stored)
+        if part_updates:
+            conn.execute(
+                update(tables.message_parts)
+                .where(_p.sms_uid == bindparam("b_uid"), _p.seq == bindparam("b_seq"))
+                .values(
+                    receipt_stat=bindparam("b_stat"),
+                    receipt_err=bindparam("b_err"),
+                    done_ms=bindparam("b_done"),
+                ),
+                part_updates,
+            )
         if touched:
             self._settle(conn, touched, now_ms, result)
 
@@ -309,15 +363,27 @@ class DispatchOps(ReportOps):
                 select(_p.sms_uid, _p.receipt_stat).where(_p.sms_uid.in_(chunk))
             ):
                 part_states[part.sms_uid].append(_stat_state(part.receipt_stat))
+        finals: list[dict[str, object]] = []
+        reports: list[NewReport] = []
         for uid, event in touched.items():
             state, segments, customer_id = states[uid]
             if MessageState(state) in FINAL_STATES:
                 continue  # rule 4 of cloudsms.domain.dlr: recorded, never re-decided
             outcome = message_outcome(segments, part_states[uid])
             if outcome is not None:
-                self._finish(
-                    conn, uid, FINAL_MESSAGE_STATE[outcome], outcome, event.report_ms, now_ms,
-                    result, customer_id=customer_id,
+                finals.append(
+                    {
+                        "b_uid": uid,
+                        "b_from": state,
+                        "b_state": FINAL_MESSAGE_STATE[outcome].value,
+                        "b_sms": int(outcome),
+                        "b_desc": outcome.name,
+                        "b_final": event.report_ms,
+                    }
+                )
+                reports.append(
+                    NewReport(sms_uid=uid, customer_id=customer_id, sms_state=int(outcome),
+                              result_desc=outcome.name, report_ms=event.report_ms)
                 )  # fmt: skip
             elif event.sms_state in INTERMEDIATE:
                 conn.execute(
@@ -331,19 +397,23 @@ class DispatchOps(ReportOps):
                     report_ms=event.report_ms, now_ms=now_ms,
                 ):  # fmt: skip
                     result.reported.append(uid)
+        if finals:
+            conn.execute(
+                update(tables.messages)
+                .where(_m.sms_uid == bindparam("b_uid"), _m.state == bindparam("b_from"))
+                .values(
+                    state=bindparam("b_state"),
+                    sms_state=bindparam("b_sms"),
+                    result_desc=bindparam("b_desc"),
+                    final_ms=bindparam("b_final"),
+                    updated_ms=now_ms,
+                ),
+                finals,
+            )
+            self.enqueue_reports(conn, reports, now_ms=now_ms)
+            result.reported.extend(r.sms_uid for r in reports)
 
     # -- state changes ----------------------------------------------------------------------
-
-    def _set_state(
-        self, conn: Connection, uid: str, target: MessageState, now_ms: int, *,
-        expected: MessageState, **values: object,
-    ) -> bool:  # fmt: skip
-        changed = conn.execute(
-            update(tables.messages)
-            .where(_m.sms_uid == uid, _m.state == expected.value)
-            .values(state=target.value, updated_ms=now_ms, **values)
-        ).rowcount
-        return bool(changed)
 
     def _finish(
         self, conn: Connection, uid: str, final: MessageState, sms_state: SmsState,

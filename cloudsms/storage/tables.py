@@ -83,6 +83,8 @@ customers = Table(
     Column("report_intermediate", Boolean, nullable=False, default=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    #: PEM CA bundle that signs the customer's HTTPS callback certificate (None: system store).
+    Column("callback_ca_pem", Text, nullable=True),
     #: Last SERIAL used for this customer's report pushes (1..65535, wraps; SPEC §1).
     Column("report_serial", Integer, nullable=False, default=0, server_default="0"),
 )
@@ -238,6 +240,8 @@ messages = Table(
     Column("submitted_ms", BigInteger, nullable=True),
     Column("final_ms", BigInteger, nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
+    #: Backlog per customer (Queue_too_large) counted from the index alone.
+    Index("ix_messages_state_customer", "state", "customer_id"),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
 )
 
@@ -362,6 +366,7 @@ report_outbox = Table(
     Column("done_ms", BigInteger, nullable=True),
     Index("ix_report_outbox_due", "done_ms", "next_attempt_ms"),
     Index("ix_report_outbox_uid", "sms_uid"),
+    Index("ix_report_outbox_customer_due", "customer_id", "next_attempt_ms"),
 )
 
 #: Live state of each connector, written every second by the process that owns it; the CLI, the

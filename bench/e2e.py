@@ -1,0 +1,196 @@
+"""End-to-end benchmark: packets in over HTTP → dispatcher → SMPP simulator → receipts → reports
+into a callback sink, all durable on SQLite (WAL, synchronous=FULL), on this machine.
+
+Four processes on 127.0.0.1: the platform (`cloudsms serve`, role all), the SMSC simulator
+(`cloudsms smsc-sim`, another process like a real carrier), a callback sink (aiohttp, answers the
+UIP ANSWER and notes when each SMS_UID's report arrived), and `wrk` sending unique packets.
+
+It prints: accepted messages/s while loading, end-to-end messages/s (reports received over the
+time from the first acceptance to the last report), and the time from acceptance to report
+(p50/p99), once for 1-recipient packets and once for 200-recipient packets.
+
+    .venv/bin/python bench/e2e.py [--duration 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from cloudsms.services.carrier import CarrierOperator
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from api import wrk_script  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+SINK = r'''
+import asyncio, sys, time, orjson, uvloop
+from aiohttp import web
+arrived = {}
+async def report(request):
+    body = orjson.loads(await request.read())
+    arrived.setdefault(body["SMS_UID"], time.time())
+    return web.Response(body=orjson.dumps({"METHOD": "SMS_PUSH_REPORT", "TYPE": "ANSWER",
+        "SERIAL": body["SERIAL"], "TIME": "", "RESULT_CODE": 1, "RESULT_DESC": "OK"}),
+        content_type="application/json")
+async def stats(request):
+    if request.query.get("dump"):
+        return web.Response(body=orjson.dumps(arrived))
+    return web.json_response({"count": len(arrived)})
+app = web.Application()
+app.add_routes([web.post("/dr", report), web.get("/stats", stats)])
+uvloop.install()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process {proc.args} died")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def seed(url: str, sim_port: int, sink_url: str) -> str:
+    store = Store.open(url)
+    try:
+        op = Operator(store, actor="bench")
+        op.create_price_list("bench", "HKD")
+        op.set_price("bench", "852", "0.05")
+        op.create_route("BENCH")
+        carrier = CarrierOperator(store)
+        carrier.add_connector("sim", host="127.0.0.1", port=str(sim_port), system_id="bench",
+                              password="bench", window="100")  # fmt: skip
+        carrier.add_rule("BENCH", "sim")
+        customer = op.create_customer("bench", currency="HKD", price_list="bench",
+                                      balance="1000000000", callback_url=sink_url)  # fmt: skip
+        op.grant_route("BENCH", "bench")
+        op.update_settings("bench", max_backlog="100000000")
+        return customer.auth_key
+    finally:
+        store.close()
+
+
+def sink_count(port: int) -> int:
+    count: int = httpx.get(f"http://127.0.0.1:{port}/stats", timeout=10).json()["count"]
+    return count
+
+
+def run_case(recipients: int, connections: int, duration: int, workdir: Path) -> None:
+    url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
+    sim_port, sink_port, api_port = free_port(), free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        sim = subprocess.Popen([str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port),
+                                "--account", "bench:bench", "--quiet", "--record-limit", "0"])  # fmt: skip
+        procs.append(sim)
+        sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
+        procs.append(sink)
+        wait_port(sim_port, sim)
+        wait_port(sink_port, sink)
+        key = seed(url, sim_port, f"http://127.0.0.1:{sink_port}/dr")
+        env = {**os.environ, "CLOUDSMS_DATABASE_URL": url, "CLOUDSMS_PORT": str(api_port),
+               "CLOUDSMS_LOG_LEVEL": "warning", "CLOUDSMS_MAX_BACKLOG": "100000000"}  # fmt: skip
+        api = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
+        procs.append(api)
+        wait_port(api_port, api)
+        time.sleep(1.0)  # links bind
+        script = workdir / f"e2e{recipients}.lua"
+        script.write_text(wrk_script(key, recipients).replace('"BENCH"', '"BENCH"'))
+        started = time.time()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script),
+             f"http://127.0.0.1:{api_port}/dave/io"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        load_end = time.time()
+        packets = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        store = Store.open(url)
+        accepted = store.count_messages()
+        # Wait for the pipeline to drain: every accepted message reported.
+        deadline = time.time() + 300
+        last, last_change = -1, time.time()
+        while time.time() < deadline:
+            got = sink_count(sink_port)
+            if got >= accepted:
+                break
+            if got != last:
+                last, last_change = got, time.time()
+            elif time.time() - last_change > 20:
+                break
+            time.sleep(0.25)
+        arrived: dict[str, float] = orjson.loads(
+            httpx.get(f"http://127.0.0.1:{sink_port}/stats?dump=1", timeout=60).content
+        )
+        created = {m.sms_uid: m.created_ms / 1000 for m in store.list_messages(limit=10**7)}
+        store.close()
+        latencies = sorted(arrived[u] - created[u] for u in arrived if u in created)
+        finished = max(arrived.values()) if arrived else load_end
+        print(f"{recipients}-recipient packets, {connections} connections, {duration}s of load:")
+        print(f"  accepted {accepted:,} messages ({packets * recipients:,.0f}/s while loading)")
+        print(f"  reported {len(arrived):,} ({len(arrived) / max(accepted, 1):.1%})")
+        print(f"  end to end: {len(arrived) / (finished - started):,.0f} messages/s "
+              f"({finished - started:.1f} s from first packet to last report)")  # fmt: skip
+        if latencies:
+            p50 = statistics.median(latencies)
+            p99 = latencies[int(len(latencies) * 0.99) - 1]
+            print(f"  acceptance → report: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms")
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", choices=["1", "200"], default=None)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
+    try:
+        if args.only in (None, "1"):
+            run_case(1, args.connections, args.duration, workdir)
+        if args.only in (None, "200"):
+            run_case(200, 8, args.duration, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
