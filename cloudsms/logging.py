@@ -36,6 +36,7 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 def _current() -> dict[str, Any]:
     return _context.get() or {}
 
+
 #: Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}

@@ -90,6 +90,9 @@ def create_admin_app(
             raise HTTPException(404, "Chart.js is not installed: run `make assets`")
         return FileResponse(path, media_type="text/javascript")
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/console/", 307)
 
@@ -98,6 +101,7 @@ def create_admin_app(
         Route("/openapi.json", openapi_json),
         Route("/metrics", metrics_endpoint),
         Route("/health", health),
+        Route("/favicon.ico", favicon),
         Route("/vendor/chart.js", chart_js),
         Mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static"),
         *api_routes(ctx, OPERATIONS),

@@ -13,7 +13,7 @@ function label(ms, bucket) {
   // UTC+8, like every time the platform shows.
   const d = new Date(ms + 8 * 3600 * 1000);
   const hm = d.toISOString().slice(11, 16);
-  return bucket >= 86400000 || bucket >= 3 * 3600000 ? d.toISOString().slice(5, 10) + " " + hm : hm;
+  return bucket >= 3 * 3600000 ? d.toISOString().slice(5, 10) + " " + hm : hm;
 }
 
 function rangeParams(canvas) {

@@ -48,7 +48,7 @@ def test_console_login_pages_and_actions(admin: Admin) -> None:
                 "path.name": "acme",
                 "amount": "10",
                 "note": "from the console",
-            },  # fmt: skip
+            },
             follow_redirects=True,
         )
         assert done.status_code == 200 and "done:" in done.text and "1009.95" in done.text
@@ -63,7 +63,7 @@ def test_console_login_pages_and_actions(admin: Admin) -> None:
                 "next": "/console/customers/acme",
                 "path.name": "acme",
                 "amount": "ten",
-            },  # fmt: skip
+            },
             follow_redirects=True,
         )
         assert "is not a decimal number" in bad.text
@@ -83,7 +83,7 @@ def test_console_login_pages_and_actions(admin: Admin) -> None:
                 "next": "https://evil.example/",
                 "path.name": "acme",
                 "amount": "1",
-            },  # fmt: skip
+            },
         )
         assert away.headers["location"] == "/console/"
 
@@ -117,7 +117,7 @@ def test_console_read_only_and_revoked_sessions(admin: Admin) -> None:
                 "next": "/console/",
                 "path.name": "acme",
                 "amount": "5",
-            },  # fmt: skip
+            },
             follow_redirects=True,
         )
         assert "read-only" in refused.text

@@ -29,7 +29,7 @@ def _two_customers_with_traffic(admin: Admin) -> tuple[object, object, list[str]
 
 
 def test_customer_sees_only_its_own_data(admin: Admin) -> None:
-    a, b, a_uids, b_uids = _two_customers_with_traffic(admin)
+    a, _b, a_uids, b_uids = _two_customers_with_traffic(admin)
     with admin.client() as web:
         home = login(web, "portal", a.auth_key)  # type: ignore[attr-defined]
         assert home.status_code == 200 and "acme" in home.text
