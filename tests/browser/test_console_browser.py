@@ -278,7 +278,7 @@ def test_console_in_chromium(live: Live, page: Any) -> None:
     page.click("button[type=submit]")
     page.wait_for_url(base + "/portal/")
     assert "balance" in page.locator("main").inner_text().lower()
-    page.wait_for_function("() => (%s)('chart-state') > 0" % CHART_TOTAL)
+    page.wait_for_function(f"() => ({CHART_TOTAL})('chart-state') > 0")
     page.click("nav >> text=Messages")
     page.fill("input[name=sms_uid]", target)
     page.click("form.search button[type=submit]")
