@@ -66,7 +66,10 @@ class Settings:
         10.0, "Delivery report push: whole-request timeout (connect, send, answer), seconds."
     )
     report_concurrency_per_host: int = _setting(
-        8, "Report pushes in flight per customer callback host (connections are reused)."
+        16, "Report pushes in flight per customer callback host (connections are reused)."
+    )
+    report_queue_per_customer: int = _setting(
+        2000, "Reports claimed and waiting for a push slot per customer, at most."
     )
     report_retry_base_s: float = _setting(5.0, "First retry delay of a failed report push.")
     report_retry_max_delay_s: float = _setting(1800.0, "Longest delay between report retries.")

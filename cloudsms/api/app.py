@@ -106,6 +106,8 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
         push_timeout_s=settings.report_push_timeout_s,
         lease_s=max(120.0, 3 * settings.report_push_timeout_s),
         concurrency_per_host=settings.report_concurrency_per_host,
+        max_queued_per_customer=settings.report_queue_per_customer,
+        claim_batch=max(500, settings.report_queue_per_customer),
         retry_base_s=settings.report_retry_base_s,
         retry_max_delay_s=settings.report_retry_max_delay_s,
         retry_give_up_after_s=settings.report_retry_give_up_after_s,
