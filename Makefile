@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean install system-deps
+.PHONY: run test lint typecheck check bench clean install system-deps assets
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,16 +14,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Console assets (Chart.js) from npm into cloudsms/admin/node_modules (ignored by git).
+ASSETS := cloudsms/admin/node_modules/.package-lock.json
+$(ASSETS): cloudsms/admin/package.json cloudsms/admin/package-lock.json
+	npm ci --prefix cloudsms/admin --no-audit --no-fund --loglevel=error
+assets: $(ASSETS)
+
 ## Run the platform: SQLite file store, built-in SMSC simulator, a demo customer printed with curl.
-run: $(STAMP)
+run: $(STAMP) $(ASSETS)
 	$(BIN)/cloudsms demo
 
-## System packages the interop tests need: Net::SMPP (Perl) for SMPP interop (Debian, as root).
+## System packages the tests need (Debian, as root): Net::SMPP for SMPP interop, Chromium for
+## the console's browser tests, wrk for the benchmarks.
 system-deps:
-	@perl -MNet::SMPP -e1 2>/dev/null || (apt-get update -qq && apt-get install -y -qq libnet-smpp-perl)
+	@(perl -MNet::SMPP -e1 2>/dev/null && command -v chromium >/dev/null && command -v wrk >/dev/null) || \
+	 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  libnet-smpp-perl chromium wrk >/dev/null)
 
 ## Install everything and run the whole test suite (lint and types first).
-test: $(STAMP) system-deps
+test: $(STAMP) $(ASSETS) system-deps
 	$(BIN)/ruff check cloudsms tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -95,6 +95,17 @@ class Settings:
     simulator_account: str = _setting(
         "demo:demo", "system_id:password the embedded simulator accepts."
     )
+    admin_enabled: bool = _setting(
+        True, "Serve the admin REST API, the web console and /metrics on their own listener."
+    )
+    admin_host: str = _setting("127.0.0.1", "Address of the admin listener (keep it private).")
+    admin_port: int = _setting(1816, "Port of the admin listener.")
+    admin_session_secret: str = _setting(
+        "", "Hex key signing console sessions (empty: random per process; set it for several)."
+    )
+    admin_secure_cookies: bool = _setting(
+        False, "Mark console cookies Secure (when the admin listener is behind HTTPS)."
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     log_json: bool = _setting(False, "Write structured JSON log lines instead of text.")
 

@@ -78,7 +78,21 @@ def _harden(config: uvicorn.Config) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Run the platform in the foreground until interrupted."""
+    """Run the platform (and, unless disabled, its admin listener) until interrupted."""
+    from cloudsms.logging import configure
+
+    configure(settings.log_level, json=settings.log_json)
+    if settings.admin_enabled:
+        from cloudsms.admin.server import serve_with_admin
+
+        serve_with_admin(
+            settings,
+            admin_host=settings.admin_host,
+            admin_port=settings.admin_port,
+            session_secret=bytes.fromhex(settings.admin_session_secret) or None,
+            secure_cookies=settings.admin_secure_cookies,
+        )
+        return
     from cloudsms.api.app import create_app
 
     config = uvicorn_config(create_app(settings), settings)

@@ -21,8 +21,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from cloudsms import metrics
 from cloudsms.api.accept import plan_packet
-from cloudsms.api.answers import answer
+from cloudsms.api.answers import answer, top_level_code
 from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.replay import ReplayCache, packet_key
@@ -55,6 +56,8 @@ PLATFORM_SENDER = "CloudSMS"
 
 
 METHODS = frozenset({SEND_METHOD, QUERY_METHOD})
+#: (HTTP status, ANSWER bytes, top-level RESULT_CODE, recipients in the packet)
+Reply = tuple[int, bytes, int, int]
 
 
 class MessageQueries(Protocol):
@@ -103,44 +106,46 @@ class UipService:
     async def handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
         """Answer one packet; any unexpected failure becomes Unknown_error, never a traceback."""
         try:
-            return await self._handle(body, caller)
+            status, payload, code, recipients = await self._handle(body, caller)
         except Exception:
             log.exception("unexpected failure while answering a packet")
-            return 200, answer(SEND_METHOD, 0, ResultCode.UNKNOWN_ERROR)
+            status, payload, code, recipients = _refusal(ResultCode.UNKNOWN_ERROR, 0)
+        metrics.packet_answered(code, recipients)
+        return status, payload
 
-    async def _handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
+    async def _handle(self, body: bytes, caller: Caller) -> Reply:
         if not body.strip():
-            return 200, answer(SEND_METHOD, 0, ResultCode.EMPTY_BODY)
+            return _refusal(ResultCode.EMPTY_BODY, 0)
         try:
             packet = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return 200, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT)
+            return _refusal(ResultCode.INVALID_CONTEXT, 0)
         serial = serial_of(packet)
         try:
             envelope = read_envelope(packet, METHODS)
             auth_key = read_auth_key(packet)
         except PacketError as exc:
-            return 200, answer(SEND_METHOD, serial, exc.code)
+            return _refusal(exc.code, serial)
         config = self.config.current
         customer = config.customer_for_key(auth_key)
         if customer is None:
             security_log.warning("unknown or disabled AUTH_KEY", extra={"client_ip": caller.ip})
-            return 200, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
         refusal = self._refuse_caller(customer, caller)
         if refusal is not None:
             security_log.warning(refusal, extra={"customer": customer.name, "client_ip": caller.ip})
-            return 403, answer(SEND_METHOD, serial, ResultCode.CHANNEL_NOT_EXIST)
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, status=403)
 
         if envelope.method == QUERY_METHOD:
-            return 200, await self._query(packet, customer, serial)
+            return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
         key = packet_key(customer.id, body) if self.replays is not None else None
         if key is not None and self.replays is not None:
             previous = self.replays.get(key)
             if previous is not None:
-                return 200, previous
+                return 200, previous, ResultCode(orjson.loads(previous)["RESULT_CODE"]), 0
         if self.draining or self.writer.pending() > self.settings.pending_writes_limit:
-            return 200, answer(SEND_METHOD, serial, ResultCode.BUSY)
+            return _refusal(ResultCode.BUSY, serial)
 
         try:
             request = read_send_request(
@@ -159,10 +164,10 @@ class UipService:
             if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
                 raise PacketError(ResultCode.INVALID_CONTEXT, "content over 1600 bytes or 10 parts")
         except PacketError as exc:
-            return 200, answer(SEND_METHOD, serial, exc.code)
+            return _refusal(exc.code, serial)
 
         if self._over_backlog(customer, len(request.recipients)):
-            return 200, answer(SEND_METHOD, serial, ResultCode.QUEUE_TOO_LARGE)
+            return _refusal(ResultCode.QUEUE_TOO_LARGE, serial)
 
         sender = request.original_addr or customer.default_sender or PLATFORM_SENDER
         result = plan_packet(
@@ -177,19 +182,20 @@ class UipService:
             packet_key=key,
         )
         if result.write is None:
-            return 200, result.answer
+            return 200, result.answer, top_level_code(list(result.codes)), len(result.codes)
         try:
             outcome = await self.writer.write(result.write)
         except StoreError:
             log.exception("store write failed; packet refused with DB_not_find")
-            return 200, answer(SEND_METHOD, serial, ResultCode.DB_NOT_FIND)
+            return _refusal(ResultCode.DB_NOT_FIND, serial)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
+            _count_accepted(result.write, outcome.balance_rejected, customer.name)
             if self.on_accepted is not None:
                 self.on_accepted()
         if key is not None and self.replays is not None:
             self.replays.put(key, outcome.answer)
-        return 200, outcome.answer
+        return 200, outcome.answer, top_level_code(list(result.codes)), len(result.codes)
 
     async def _query(self, packet: dict[str, Any], customer: Customer, serial: int) -> bytes:
         """DR_QUERY (an extension, see cloudsms.domain.query): the caller's own messages only."""
@@ -232,6 +238,23 @@ class UipService:
         if self.backlog.customer(customer.id) + count > limit:
             return True
         return self.backlog.total() + count > self.settings.max_backlog
+
+
+def _refusal(code: ResultCode, serial: int, *, status: int = 200) -> Reply:
+    return status, answer(SEND_METHOD, serial, code), code, 0
+
+
+def _count_accepted(write: PacketWrite, balance_rejected: Sequence[str], customer: str) -> None:
+    """Metrics for a stored packet: messages per state and destination, balance refusals."""
+    per_country: dict[tuple[str, int], list[int]] = {}
+    for message in write.messages:
+        entry = per_country.setdefault((message.state.value, message.country_code), [0, 0])
+        entry[0] += 1
+        entry[1] += message.segments
+    for (state, country), (count, segments) in per_country.items():
+        metrics.message_states(state, country, count, segments)
+    if balance_rejected:
+        metrics.balance_low(customer, len(balance_rejected))
 
 
 class UipEndpoint:

@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from cloudsms.cli import (
+    admin,
     blacklist,
     connectors,
     customer,
@@ -83,6 +84,7 @@ _GROUPS: list[tuple[str, typer.Typer]] = [
     ("senders", registration_app("sender", "sender ID", with_country=True)),
     ("policies", policies.app),
     ("db", db.app),
+    ("admin", admin.app),
 ]
 for _name, _group in _GROUPS:
     app.add_typer(_group, name=_name, no_args_is_help=True)

@@ -3,7 +3,8 @@
 ``Store`` combines the operation groups (mixins over ``base.StoreBase``): ``MessageOps`` for the
 accept path and message queries, ``ConfigOps`` for operator configuration and the snapshot the API
 reads, ``CarrierOps`` for connectors, route rules and connector status, ``DispatchOps`` (with
-``ReportOps``) for the carrier side and the report outbox, ``QueryOps`` for read-side queries.
+``ReportOps``) for the carrier side and the report outbox, ``QueryOps`` for read-side queries,
+``AdminOps`` for admin tokens, the audit trail and the console's searches.
 Both engines (SQLite, PostgreSQL) sit behind the same names; an operation picks the fastest SQL
 form for its engine.
 """
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import migrate as _migrate
+from cloudsms.storage.admin_ops import AdminOps
 from cloudsms.storage.carrier_ops import CarrierOps
 from cloudsms.storage.config_ops import ConfigOps
 from cloudsms.storage.dispatch_ops import DispatchOps
@@ -22,7 +24,7 @@ from cloudsms.storage.messages import MessageOps
 from cloudsms.storage.query_ops import QueryOps
 
 
-class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps):
+class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps, AdminOps):
     """The single entry point to the database for the API, the workers, the CLI and the tests.
 
     Example::

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cloudsms import metrics
 from cloudsms.api.config_cache import ConfigCache, PreparedConfig
 from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
 from cloudsms.domain.submit import build_submits
@@ -145,6 +146,7 @@ class Link:
         parts: list[PartResult] = []
         for seq, pdu in enumerate(pdus, start=1):
             for _ in range(THROTTLE_TRIES):
+                sent = time.monotonic()
                 try:
                     resp = await self.client.submit(pdu)
                 except NotBound:
@@ -154,6 +156,7 @@ class Link:
                 except SubmitError as exc:
                     return self.dispatcher.retry(message, f"submit error: {exc}")
                 status = resp.command_status
+                metrics.submit_answered(cfg.name, status, time.monotonic() - sent)
                 if status == CommandStatus.ESME_ROK:
                     carrier_id = normalise_message_id(resp.message_id, cfg.id_mode)
                     parts.append(PartResult(seq, carrier_id, 0))
@@ -186,6 +189,7 @@ class Link:
         if receipt is None:
             log.info("mobile-originated message ignored", extra={"connector": self.config.name})
             return
+        metrics.receipt_received(self.config.name, receipt.state, None)
         event = ReceiptEvent(
             connector_id=self.config.id,
             carrier_id=normalise_message_id(receipt.message_id, self.config.id_mode,

@@ -43,6 +43,7 @@ from typing import Protocol
 
 import aiohttp
 
+from cloudsms import metrics
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, ReportContent, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
 from cloudsms.storage.report_ops import DueReport, Outcome, ReportResult
@@ -360,6 +361,7 @@ class ReportPusher:
             ok, reason, endpoint = False, f"{type(exc).__name__}: {exc}", True
         now = _now_ms()
         seen = answer[:500].decode("utf-8", "replace") if answer else reason
+        metrics.report_pushed(ok, (now - push_ms) / 1000, transport_error=status is None)
 
         def result(outcome: Outcome, at: int = 0, error: str = "") -> ReportResult:
             return ReportResult(
