@@ -35,11 +35,11 @@ from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import wrk_script  # noqa: E402
+from api import wrk_script
 
 BIN = Path(sys.executable).parent
 
-SINK = r'''
+SINK = r"""
 import asyncio, sys, time, orjson, uvloop
 from aiohttp import web
 arrived = {}
@@ -57,7 +57,7 @@ app = web.Application()
 app.add_routes([web.post("/dr", report), web.get("/stats", stats)])
 uvloop.install()
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
-'''
+"""
 
 
 def free_port() -> int:
@@ -88,11 +88,18 @@ def seed(url: str, sim_port: int, sink_url: str) -> str:
         op.set_price("bench", "852", "0.05")
         op.create_route("BENCH")
         carrier = CarrierOperator(store)
-        carrier.add_connector("sim", host="127.0.0.1", port=str(sim_port), system_id="bench",
-                              password="bench", window="100")  # fmt: skip
+        carrier.add_connector(
+            "sim",
+            host="127.0.0.1",
+            port=str(sim_port),
+            system_id="bench",
+            password="bench",
+            window="100",
+        )
         carrier.add_rule("BENCH", "sim")
-        customer = op.create_customer("bench", currency="HKD", price_list="bench",
-                                      balance="1000000000", callback_url=sink_url)  # fmt: skip
+        customer = op.create_customer(
+            "bench", currency="HKD", price_list="bench", balance="1000000000", callback_url=sink_url
+        )
         op.grant_route("BENCH", "bench")
         op.update_settings("bench", max_backlog="100000000")
         return customer.auth_key
@@ -110,16 +117,32 @@ def run_case(recipients: int, connections: int, duration: int, workdir: Path) ->
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        sim = subprocess.Popen([str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port),
-                                "--account", "bench:bench", "--quiet", "--record-limit", "0"])  # fmt: skip
+        sim = subprocess.Popen(
+            [
+                str(BIN / "cloudsms"),
+                "smsc-sim",
+                "--port",
+                str(sim_port),
+                "--account",
+                "bench:bench",
+                "--quiet",
+                "--record-limit",
+                "0",
+            ]
+        )
         procs.append(sim)
         sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)])
         procs.append(sink)
         wait_port(sim_port, sim)
         wait_port(sink_port, sink)
         key = seed(url, sim_port, f"http://127.0.0.1:{sink_port}/dr")
-        env = {**os.environ, "CLOUDSMS_DATABASE_URL": url, "CLOUDSMS_PORT": str(api_port),
-               "CLOUDSMS_LOG_LEVEL": "warning", "CLOUDSMS_MAX_BACKLOG": "100000000"}  # fmt: skip
+        env = {
+            **os.environ,
+            "CLOUDSMS_DATABASE_URL": url,
+            "CLOUDSMS_PORT": str(api_port),
+            "CLOUDSMS_LOG_LEVEL": "warning",
+            "CLOUDSMS_MAX_BACKLOG": "100000000",
+        }
         api = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
         procs.append(api)
         wait_port(api_port, api)
@@ -128,10 +151,19 @@ def run_case(recipients: int, connections: int, duration: int, workdir: Path) ->
         script.write_text(wrk_script(key, recipients).replace('"BENCH"', '"BENCH"'))
         started = time.time()
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script),
-             f"http://127.0.0.1:{api_port}/dave/io"],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{api_port}/dave/io",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         load_end = time.time()
         packets = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         store = Store.open(url)
@@ -158,8 +190,10 @@ def run_case(recipients: int, connections: int, duration: int, workdir: Path) ->
         print(f"{recipients}-recipient packets, {connections} connections, {duration}s of load:")
         print(f"  accepted {accepted:,} messages ({packets * recipients:,.0f}/s while loading)")
         print(f"  reported {len(arrived):,} ({len(arrived) / max(accepted, 1):.1%})")
-        print(f"  end to end: {len(arrived) / (finished - started):,.0f} messages/s "
-              f"({finished - started:.1f} s from first packet to last report)")  # fmt: skip
+        print(
+            f"  end to end: {len(arrived) / (finished - started):,.0f} messages/s "
+            f"({finished - started:.1f} s from first packet to last report)"
+        )
         if latencies:
             p50 = statistics.median(latencies)
             p99 = latencies[int(len(latencies) * 0.99) - 1]
