@@ -44,7 +44,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the sync API holds an event loop: end it with the module
 def browser() -> Iterator[Any]:
     reason = _missing()
     if reason:
