@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cloudsms.cli._common import EXIT_USAGE, fail, money, say, state, table
+from cloudsms.exceptions import ConfigError
 
 app = typer.Typer(help="Customers: accounts, AUTH_KEYs, whitelists, balance, settings.")
 whitelist = typer.Typer(help="Source networks (IPs / CIDRs) allowed to use a customer's key.")
@@ -159,6 +161,23 @@ def set_callback(
     """Set the URL delivery reports are pushed to ("none" to stop pushing)."""
     state(ctx).operator.set_callback(name, url)
     say(f"callback of {name!r} set")
+
+
+@app.command("set-callback-ca")
+def set_callback_ca(
+    ctx: typer.Context,
+    name: Name,
+    pem_file: Annotated[str, typer.Argument(help='PEM CA bundle file, or "none".')],
+) -> None:
+    """Verify the customer's HTTPS callback with this CA ("none": the system trust store)."""
+    pem: str | None = None
+    if pem_file.strip().lower() not in ("none", "-"):
+        try:
+            pem = Path(pem_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {pem_file}: {exc.strerror}") from exc
+    state(ctx).operator.set_callback_ca(name, pem)
+    say(f"callback CA of {name!r} set")
 
 
 @app.command("top-up")

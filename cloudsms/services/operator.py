@@ -13,6 +13,7 @@ rules here, not in a front end, means every front end refuses the same input the
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -95,6 +96,16 @@ class Operator:
     def set_callback(self, name: str, url: str | None) -> None:
         url = _optional(url)
         self.store.set_callback_url(name, None if url is None else v.check_callback_url(url))
+
+    def set_callback_ca(self, name: str, pem: str | None) -> None:
+        """The CA that signs the customer's HTTPS callback certificate (None: system store)."""
+        pem = _optional(pem)
+        if pem is not None:
+            try:
+                ssl.create_default_context(cadata=pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise ConfigError(f"not a PEM CA certificate bundle: {exc}") from exc
+        self.store.set_callback_ca(name, pem)
 
     def set_credit_limit(self, name: str, amount: str) -> None:
         self.store.set_credit_limit(name, v.parse_money(amount, "credit limit"))

@@ -248,6 +248,9 @@ class ConfigOps(StoreBase):
     def set_default_sender(self, ref: CustomerRef, sender: str | None) -> None:
         self._set_customer(ref, default_sender=sender)
 
+    def set_callback_ca(self, ref: CustomerRef, pem: str | None) -> None:
+        self._set_customer(ref, callback_ca_pem=pem)
+
     def set_client_cert_sha256(self, ref: CustomerRef, fingerprint: str | None) -> None:
         self._set_customer(ref, client_cert_sha256=fingerprint)
 

@@ -108,6 +108,8 @@ class DueReport:
     segments: int
     fee_micros: int
     currency: str
+    #: PEM CA bundle for the customer's HTTPS callback (None: the platform's trust store).
+    callback_ca_pem: str | None = None
 
 
 Outcome = Literal["done", "retry", "give_up", "release"]
@@ -325,6 +327,7 @@ class ReportOps(StoreBase):
                 _m.c.currency,
                 _c.c.callback_url,
                 _c.c.auth_key,
+                _c.c.callback_ca_pem,
             )
             .select_from(
                 _o.outerjoin(_m, _m.c.sms_uid == _o.c.sms_uid).outerjoin(
@@ -384,6 +387,7 @@ class ReportOps(StoreBase):
                     segments=r.segments,
                     fee_micros=r.fee_micros,
                     currency=r.currency,
+                    callback_ca_pem=r.callback_ca_pem,
                 )
                 for r in live
             ]

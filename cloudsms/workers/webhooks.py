@@ -397,13 +397,18 @@ class ReportPusher:
         if not row.callback_url.lower().startswith("https:"):
             return True
         s = self.settings
-        ca = s.customer_ca_files.get(row.customer_id, s.ca_file)
-        ctx = self._ssl.get(ca)
+        # The customer's own CA (stored PEM) wins over a configured file, then the system store.
+        key = row.callback_ca_pem or s.customer_ca_files.get(row.customer_id, s.ca_file)
+        ctx = self._ssl.get(key)
         if ctx is None:
-            ctx = ssl.create_default_context(cafile=ca or None)
+            if row.callback_ca_pem:
+                ctx = ssl.create_default_context(cadata=row.callback_ca_pem)
+            else:
+                ctx = ssl.create_default_context(cafile=key or None)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             if s.client_cert:
                 ctx.load_cert_chain(s.client_cert, s.client_key or None)
-            self._ssl[ca] = ctx
+            self._ssl[key] = ctx
         return ctx
 
     # ----------------------------------------------------------------------------- recording

@@ -180,3 +180,32 @@ def test_report_attempts_are_logged(store: Store, make_server: Any, sink: Callba
         time.sleep(0.05)
     assert len(rows) == 1 and rows[0].ok and rows[0].http_status == 200
     assert '"RESULT_CODE": 1' in rows[0].answer
+
+
+def test_https_callback_verified_with_the_customers_ca(
+    store: Store, make_server: Any, tmp_path: Any
+) -> None:
+    """A callback whose certificate comes from the customer's own CA is refused until an operator
+    stores that CA for the customer; then the waiting report arrives."""
+    import ssl
+
+    import trustme
+
+    from cloudsms.services.operator import Operator
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    with CallbackSink() as sink:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(ctx)
+        sink.server.socket = ctx.wrap_socket(sink.server.socket, server_side=True)
+        https_url = sink.url.replace("http://", "https://")
+        seeded = seed_customer(store.engine, callback_url=https_url)
+        server = make_server(role="all", report_retry_base_s=0.2, report_retry_max_delay_s=0.5)
+        with httpx.Client(timeout=10) as client:
+            send(client, server.url, seeded.auth_key, seeded.route, 1, ["65-71234567"], "hi")
+        time.sleep(1.5)
+        assert sink.reports == []  # unknown CA: the push fails verification and is retried
+        Operator(store).set_callback_ca("acme", ca.cert_pem.bytes().decode())
+        reports = sink.wait_for(1, timeout=15)
+        assert len(reports) == 1 and reports[0]["SMS_RESULT_LIST"][0]["SMS_STATE"] == 8
