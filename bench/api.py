@@ -1,8 +1,8 @@
 """UIP API benchmark: accepted packets/s, recipients/s and latency at a fixed rate, durable.
 
-Starts `cloudsms serve` on a fresh SQLite file (WAL, synchronous=FULL, group commit) in its own
-process, seeds a customer through the operator service layer, then drives the server from other
-processes:
+Starts `cloudsms serve --role api` on a fresh SQLite file (WAL, synchronous=FULL, group commit)
+in its own process, seeds a customer through the operator service layer, then drives the server
+from other processes:
 
 * throughput: `wrk` (Debian package `wrk`) with a Lua script that makes every packet unique
   (SERIAL and TIME change per request, so the replay cache never answers for the store);
@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
@@ -53,6 +54,11 @@ def seed(url: str) -> str:
         op.create_price_list("bench", "HKD")
         op.set_price("bench", "852", "0.05")
         op.create_route("BENCH")
+        # A carrier rule, so messages are accepted (not LOCAL_REJECTED for want of a carrier);
+        # the server runs the API role only, so nothing is dispatched during the measurement.
+        carrier = CarrierOperator(store)
+        carrier.add_connector("sim", host="127.0.0.1", port="2775", system_id="x", password="x")
+        carrier.add_rule("BENCH", "sim")
         customer = op.create_customer(
             "bench", currency="HKD", price_list="bench", balance="1000000000"
         )
@@ -70,6 +76,8 @@ def start(url: str, port: int) -> subprocess.Popen[bytes]:
         "CLOUDSMS_PORT": str(port),
         "CLOUDSMS_LOG_LEVEL": "warning",
         "CLOUDSMS_MAX_BACKLOG": "100000000",
+        "CLOUDSMS_ROLE": "api",
+        "CLOUDSMS_ADMIN_ENABLED": "false",
     }
     proc = subprocess.Popen([CLOUDSMS, "serve"], env=env)
     for _ in range(300):
@@ -206,6 +214,14 @@ def main() -> None:
     proc = start(url, port)
     try:
         print(f"store: {url.split('@')[-1]}")
+        print(f"fixed rate {args.rate}/s for {args.duration}s, 1-recipient packets:")
+        lat = sorted(asyncio.run(fixed_rate(port, key, args.rate, args.duration)))
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
+        print(
+            f"  p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {lat[-1] * 1000:.2f} ms "
+            f"({len(lat)} packets)"
+        )
         print(f"1-recipient packets, {args.connections} connections, {args.duration}s:")
         before = count_messages(url)
         single = run_wrk(port, key, 1, args.duration, args.connections, workdir)
@@ -216,14 +232,6 @@ def main() -> None:
         bulk = run_wrk(port, key, 200, args.duration, 16, workdir)
         stored_bulk = count_messages(url) - before
         print(f"  = {bulk * 200:,.0f} recipients/s; stored {stored_bulk:,} messages")
-        print(f"fixed rate {args.rate}/s for {args.duration}s, 1-recipient packets:")
-        lat = sorted(asyncio.run(fixed_rate(port, key, args.rate, args.duration)))
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-        print(
-            f"  p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {lat[-1] * 1000:.2f} ms "
-            f"({len(lat)} packets)"
-        )
         print("\nsummary:")
         print(f"  accepted 1-recipient packets/s   {single:,.0f}")
         print(f"  accepted recipients/s (200/pkt)  {bulk * 200:,.0f}")
