@@ -54,6 +54,39 @@ class Settings:
     customer_max_backlog: int = _setting(
         200_000, "Default per-customer backlog limit (a customer's own setting overrides it)."
     )
+    customer_packets_per_s: float = _setting(
+        0.0, "Default per-customer limit on packets/s, per API process; over it: Busy (0: none)."
+    )
+    customer_messages_per_s: float = _setting(
+        0.0, "Default per-customer limit on recipients/s, per API process; over it: Busy (0: none)."
+    )
+    customer_rate_overrides: str = _setting(
+        "", "Per-customer rate limits by name: 'acme=50/500, bulk=0/20000' (packets/s/messages/s)."
+    )
+    max_inflight_packets: int = _setting(
+        512, "Packets being answered at once per process; more get Busy at once (0: no cap)."
+    )
+    max_connections: int = _setting(
+        1000, "Open HTTP connections per process; more get HTTP 503 + Busy and are closed."
+    )
+    header_timeout_s: float = _setting(
+        10.0, "Seconds a client has from connecting (or a request's first byte) to its last header."
+    )
+    body_timeout_s: float = _setting(
+        30.0, "Seconds a client has from the end of the headers to the last byte of the body."
+    )
+    max_header_bytes: int = _setting(
+        32_768, "Largest request line + headers accepted, in bytes (more: HTTP 431, closed)."
+    )
+    key_guess_limit: int = _setting(
+        20, "Unknown AUTH_KEYs from one source address (IPv6: /64) that start a cool-down (0: off)."
+    )
+    key_guess_window_s: float = _setting(
+        60.0, "Window in which key_guess_limit unknown AUTH_KEYs start a cool-down, seconds."
+    )
+    key_guess_cooldown_s: float = _setting(
+        300.0, "Cool-down during which a guessing source gets Channel_not_exist without lookup."
+    )
     config_poll_s: float = _setting(
         0.5, "How often a running server checks for operator changes, in seconds."
     )

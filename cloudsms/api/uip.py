@@ -22,10 +22,13 @@ from typing import Any, Protocol
 import orjson
 
 from cloudsms import metrics
+from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.answers import answer, top_level_code
 from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.config_cache import ConfigCache
+from cloudsms.api.guard import EVENTS, GuessThrottle
+from cloudsms.api.limits import RateLimits, parse_overrides
 from cloudsms.api.replay import ReplayCache, packet_key
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
@@ -45,7 +48,6 @@ from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 
 log = logging.getLogger("cloudsms.api")
-security_log = logging.getLogger("cloudsms.security")
 
 Send = Any
 Receive = Any
@@ -102,14 +104,32 @@ class UipService:
         self.max_schedule = dt.timedelta(days=settings.max_schedule_days)
         #: Set while shutting down: new packets get Busy.
         self.draining = False
+        #: Packets inside ``handle`` now; over ``max_inflight`` a packet gets Busy at once
+        #: instead of joining the queue for the store (load shedding, issue 6 point 4).
+        self.inflight = 0
+        self.max_inflight = settings.max_inflight_packets or 1 << 62
+        self.rates = RateLimits(
+            settings.customer_packets_per_s,
+            settings.customer_messages_per_s,
+            parse_overrides(settings.customer_rate_overrides),
+        )
+        self._rates_on = self.rates.enabled
+        self.guesses = GuessThrottle(
+            limit=settings.key_guess_limit,
+            window_s=settings.key_guess_window_s,
+            cooldown_s=settings.key_guess_cooldown_s,
+        )
 
     async def handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
         """Answer one packet; any unexpected failure becomes Unknown_error, never a traceback."""
+        self.inflight += 1
         try:
             status, payload, code, recipients = await self._handle(body, caller)
         except Exception:
             log.exception("unexpected failure while answering a packet")
             status, payload, code, recipients = _refusal(ResultCode.UNKNOWN_ERROR, 0)
+        finally:
+            self.inflight -= 1
         metrics.packet_answered(code, recipients)
         return status, payload
 
@@ -121,6 +141,9 @@ class UipService:
         except orjson.JSONDecodeError:
             return _refusal(ResultCode.INVALID_CONTEXT, 0)
         serial = serial_of(packet)
+        if self.guesses.blocked(caller.ip):
+            # In its cool-down after guessing keys: no lookup, no log line (logged at the start).
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
         try:
             envelope = read_envelope(packet, METHODS)
             auth_key = read_auth_key(packet)
@@ -129,14 +152,22 @@ class UipService:
         config = self.config.current
         customer = config.customer_for_key(auth_key)
         if customer is None:
-            security_log.warning("unknown or disabled AUTH_KEY", extra={"client_ip": caller.ip})
+            self._unknown_key(caller)
             return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
         refusal = self._refuse_caller(customer, caller)
         if refusal is not None:
-            security_log.warning(refusal, extra={"customer": customer.name, "client_ip": caller.ip})
+            event, reason = refusal
+            EVENTS.emit(event, reason, client_ip=caller.ip, customer=customer.name)
             return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, status=403)
 
         if envelope.method == QUERY_METHOD:
+            if self._rates_on and not self.rates.allow(customer.id, customer.name, 0):
+                return (
+                    200,
+                    answer(QUERY_METHOD, serial, ResultCode.BUSY, with_details=False),
+                    ResultCode.BUSY,
+                    0,
+                )
             return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
         key = packet_key(customer.id, body) if self.replays is not None else None
@@ -144,7 +175,11 @@ class UipService:
             previous = self.replays.get(key)
             if previous is not None:
                 return 200, previous, ResultCode(orjson.loads(previous)["RESULT_CODE"]), 0
-        if self.draining or self.writer.pending() > self.settings.pending_writes_limit:
+        if (
+            self.draining
+            or self.inflight > self.max_inflight
+            or self.writer.pending() > self.settings.pending_writes_limit
+        ):
             return _refusal(ResultCode.BUSY, serial)
 
         try:
@@ -166,6 +201,12 @@ class UipService:
         except PacketError as exc:
             return _refusal(exc.code, serial)
 
+        # Per-customer rate (Busy: retry later) before the backlog (Queue_too_large): a packet
+        # over its rate must not count against anything.
+        if self._rates_on and not self.rates.allow(
+            customer.id, customer.name, len(request.recipients)
+        ):
+            return _refusal(ResultCode.BUSY, serial)
         if self._over_backlog(customer, len(request.recipients)):
             return _refusal(ResultCode.QUEUE_TOO_LARGE, serial)
 
@@ -216,21 +257,36 @@ class UipService:
         body["SMS_RESULT_LIST"] = [result_entry(uid, by_uid.get(uid)) for uid in uids]
         return orjson.dumps(body)
 
-    def _refuse_caller(self, customer: Customer, caller: Caller) -> str | None:
-        """Why this connection may not use the key (source IP, client certificate), or None."""
+    def _unknown_key(self, caller: Caller) -> None:
+        """Log an unknown key and count it towards the source's guessing throttle."""
+        if self.guesses.failed(caller.ip):
+            EVENTS.emit(
+                guard.GUESSING_THROTTLED,
+                "AUTH_KEY guessing: source blocked",
+                client_ip=caller.ip,
+                source=guard.source_key(caller.ip),
+                unknown_keys=self.guesses.limit,
+                window_s=self.guesses.window_s,
+                cooldown_s=self.guesses.cooldown_s,
+            )
+        else:
+            EVENTS.emit(guard.UNKNOWN_KEY, "unknown or disabled AUTH_KEY", client_ip=caller.ip)
+
+    def _refuse_caller(self, customer: Customer, caller: Caller) -> tuple[str, str] | None:
+        """(security event, reason) why this connection may not use the key, or None."""
         if customer.networks:
             try:
                 address = ipaddress.ip_address(caller.ip or "")
             except ValueError:
-                return "source address unknown"
+                return guard.UNKNOWN_SOURCE, "source address unknown"
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 address = address.ipv4_mapped
             if not any(address in net for net in customer.networks):
-                return "source IP not whitelisted"
+                return guard.NOT_WHITELISTED, "source IP not whitelisted"
         elif self.settings.require_whitelist:
-            return "key has no whitelist and the platform requires one"
+            return guard.NO_WHITELIST, "key has no whitelist and the platform requires one"
         if customer.client_cert_sha256 and caller.cert_sha256 != customer.client_cert_sha256:
-            return "client certificate does not match the key"
+            return guard.CERT_MISMATCH, "client certificate does not match the key"
         return None
 
     def _over_backlog(self, customer: Customer, count: int) -> bool:
@@ -275,6 +331,13 @@ class UipEndpoint:
             return
         body = await self._read_body(scope, receive)
         if body is None:
+            client = scope.get("client")
+            EVENTS.emit(
+                guard.OVERSIZED_BODY,
+                "request body over max_body_bytes",
+                client_ip=client[0] if client else None,
+                limit=self.max_body_bytes,
+            )
             await _respond(
                 send, 413, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT), close=True
             )
