@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from cloudsms.exceptions import StoreError
+from cloudsms.exceptions import Conflict, StoreError
+from cloudsms.storage import tables
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
 #: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
@@ -25,6 +27,12 @@ DATA_ERRORS = (sa_exc.IntegrityError, sa_exc.DataError, psycopg.IntegrityError, 
 
 class BatchRejected(StoreError):
     """The database refused the batch's data (a constraint or a value): nothing was written."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The database's own message, first line only (no SQL, no parameters)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return "database error: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
 def translate_error(exc: Exception, what: str) -> StoreError:
@@ -46,6 +54,34 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _config_change(
+        self, conflict: str = "the change conflicts with existing data"
+    ) -> Iterator[Connection]:
+        """An operator change: one transaction that bumps ``config_version`` first (so running
+        servers reload within a second); duplicates become ``Conflict``, other errors
+        ``StoreError`` with the database's first line."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(tables.config_version)
+                    .where(tables.config_version.c.id == 1)
+                    .values(version=tables.config_version.c.version + 1)
+                )
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(conflict) from exc
+        except DBAPIError as exc:
+            raise StoreError(first_line(exc)) from exc
+
+    @contextmanager
+    def _config_read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StoreError(first_line(exc)) from exc
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Connection]:

@@ -15,19 +15,18 @@ transaction, executemany over the rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus, RouteRule, RoutingTable
 from cloudsms.exceptions import Conflict, NotFound, StoreError
 from cloudsms.storage import tables as t
-from cloudsms.storage.base import StoreBase
+from cloudsms.storage.base import StoreBase, first_line
 
 #: Columns an operator may change with ``update_connector`` (``id`` and the times are ours).
 CONNECTOR_FIELDS: frozenset[str] = frozenset(
@@ -63,32 +62,6 @@ class RouteRuleInfo:
 
 class CarrierOps(StoreBase):
     """Named operations on carrier connectors, route rules and connector status."""
-
-    # -- plumbing (names distinct from ConfigOps', with which this is mixed) -----------------
-
-    @contextmanager
-    def _carrier_change(self, conflict: str) -> Iterator[Connection]:
-        """One transaction that bumps the config version first; duplicates become ``Conflict``."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(t.config_version)
-                    .where(t.config_version.c.id == 1)
-                    .values(version=t.config_version.c.version + 1)
-                )
-                yield conn
-        except IntegrityError as exc:
-            raise Conflict(conflict) from exc
-        except DBAPIError as exc:
-            raise StoreError(_first_line(exc)) from exc
-
-    @contextmanager
-    def _carrier_read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            raise StoreError(_first_line(exc)) from exc
 
     # -- connectors -------------------------------------------------------------------------
 
@@ -142,7 +115,7 @@ class CarrierOps(StoreBase):
             "created_ms": now,
             "updated_ms": now,
         }
-        with self._carrier_change(f"connector {name!r} already exists") as conn:
+        with self._config_change(f"connector {name!r} already exists") as conn:
             if conn.scalar(select(t.connectors.c.id).where(t.connectors.c.name == name)):
                 raise Conflict(f"connector {name!r} already exists")
             new_id = conn.execute(
@@ -161,7 +134,7 @@ class CarrierOps(StoreBase):
         if "data_codings" in fields:
             fields["data_codings"] = _codings_text(fields["data_codings"])
         new_name = fields.get("name", name)
-        with self._carrier_change(f"connector {new_name!r} already exists") as conn:
+        with self._config_change(f"connector {new_name!r} already exists") as conn:
             connector_id = _connector_id(conn, name)
             if fields:
                 conn.execute(
@@ -176,11 +149,11 @@ class CarrierOps(StoreBase):
         self.update_connector(name, enabled=enabled)
 
     def get_connector(self, name: str) -> ConnectorConfig:
-        with self._carrier_read() as conn:
+        with self._config_read() as conn:
             return _connector(conn, t.connectors.c.name == name, name)
 
     def list_connectors(self) -> list[ConnectorConfig]:
-        with self._carrier_read() as conn:
+        with self._config_read() as conn:
             rows = conn.execute(select(t.connectors).order_by(t.connectors.c.name))
             return [_connector_from_row(r) for r in rows]
 
@@ -190,7 +163,7 @@ class CarrierOps(StoreBase):
         A connector still named by route rules is refused (``Conflict``) unless ``force``:
         removing it silently could leave a destination with no carrier.
         """
-        with self._carrier_change(f"connector {name!r} is still in use") as conn:
+        with self._config_change(f"connector {name!r} is still in use") as conn:
             connector_id = _connector_id(conn, name)
             r = t.route_rules.c
             used = list(
@@ -223,7 +196,7 @@ class CarrierOps(StoreBase):
         """Let ``route`` send destinations starting with ``prefix`` through ``connector``."""
         where = f"for prefix {prefix}" if prefix else "for any destination"
         duplicate = f"route {route!r} already uses connector {connector!r} {where}"
-        with self._carrier_change(duplicate) as conn:
+        with self._config_change(duplicate) as conn:
             route_id = _route_id(conn, route)
             connector_id = _connector_id(conn, connector)
             r = t.route_rules.c
@@ -246,7 +219,7 @@ class CarrierOps(StoreBase):
             return _rules(conn, *added)[0]
 
     def remove_route_rule(self, route: str, connector: str, *, prefix: str = "") -> None:
-        with self._carrier_change("the rule could not be removed") as conn:
+        with self._config_change("the rule could not be removed") as conn:
             r = t.route_rules.c
             gone = conn.execute(
                 delete(t.route_rules).where(
@@ -261,7 +234,7 @@ class CarrierOps(StoreBase):
 
     def list_route_rules(self, route: str | None = None) -> list[RouteRuleInfo]:
         """Rules in the order routing reads them: route, longest prefix first, priority."""
-        with self._carrier_read() as conn:
+        with self._config_read() as conn:
             if route is None:
                 return _rules(conn)
             return _rules(conn, t.route_rules.c.route_id == _route_id(conn, route))
@@ -274,7 +247,7 @@ class CarrierOps(StoreBase):
         As in ``load_snapshot``, the version is read FIRST: a change committed meanwhile bumps
         the version past it, so the next poll reloads again and no change is missed.
         """
-        with self._carrier_read() as conn:
+        with self._config_read() as conn:
             version = conn.scalar(
                 select(t.config_version.c.version).where(t.config_version.c.id == 1)
             )
@@ -315,7 +288,7 @@ class CarrierOps(StoreBase):
             .outerjoin(t.connector_status, s.connector_id == c.id)
             .order_by(c.name)
         )
-        with self._carrier_read() as conn:
+        with self._config_read() as conn:
             rows = conn.execute(query).all()
         out = []
         for row in rows:
@@ -369,15 +342,10 @@ class CarrierOps(StoreBase):
                     conn.execute(stmt, params)
                 return len(params)
         except DBAPIError as exc:
-            raise StoreError(_first_line(exc)) from exc
+            raise StoreError(first_line(exc)) from exc
 
 
 # -- row helpers (module level: they take the connection of the caller's transaction) --------
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return "database error: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _codings_text(codings: Iterable[int]) -> str:

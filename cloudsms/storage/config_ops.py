@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, and_, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloudsms.domain.models import (
     ApprovalStatus,
@@ -140,33 +137,9 @@ class ConfigOps(StoreBase):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    @contextmanager
-    def _change(self, conflict: str = "the change conflicts with existing data") -> Iterator[Any]:
-        """One transaction that bumps the config version first; duplicates become ``Conflict``."""
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(t.config_version)
-                    .where(t.config_version.c.id == 1)
-                    .values(version=t.config_version.c.version + 1)
-                )
-                yield conn
-        except IntegrityError as exc:
-            raise Conflict(conflict) from exc
-        except DBAPIError as exc:
-            raise StoreError(_first_line(exc)) from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DBAPIError as exc:
-            raise StoreError(_first_line(exc)) from exc
-
     def config_version(self) -> int:
         """The number running servers compare to decide whether to reload."""
-        with self._read() as conn:
+        with self._config_read() as conn:
             version = conn.scalar(
                 select(t.config_version.c.version).where(t.config_version.c.id == 1)
             )
@@ -191,7 +164,7 @@ class ConfigOps(StoreBase):
     ) -> CustomerInfo:
         """Create a customer; an opening balance is written to the ledger like any top-up."""
         now = self.now_ms()
-        with self._change(f"customer {name!r} or its auth key already exists") as conn:
+        with self._config_change(f"customer {name!r} or its auth key already exists") as conn:
             if conn.scalar(select(t.customers.c.id).where(t.customers.c.name == name)):
                 raise Conflict(f"customer {name!r} already exists")
             list_id = None
@@ -229,14 +202,14 @@ class ConfigOps(StoreBase):
             return _customer_infos(conn, t.customers.c.id == customer_id)[0]
 
     def get_customer(self, ref: CustomerRef) -> CustomerInfo:
-        with self._read() as conn:
+        with self._config_read() as conn:
             found = _customer_infos(conn, _customer_match(ref))
         if not found:
             raise NotFound(f"no customer {ref!r}")
         return found[0]
 
     def list_customers(self) -> list[CustomerInfo]:
-        with self._read() as conn:
+        with self._config_read() as conn:
             return _customer_infos(conn, None)
 
     def set_customer_enabled(self, ref: CustomerRef, enabled: bool) -> None:
@@ -269,7 +242,7 @@ class ConfigOps(StoreBase):
 
     def set_customer_price_list(self, ref: CustomerRef, price_list: str | None) -> None:
         """Assign a price list (None: none); its currency must be the customer's."""
-        with self._change() as conn:
+        with self._config_change() as conn:
             customer_id = _customer_id(conn, ref)
             list_id = None
             if price_list is not None:
@@ -280,19 +253,19 @@ class ConfigOps(StoreBase):
             _update_customer(conn, customer_id, price_list_id=list_id, updated_ms=self.now_ms())
 
     def _set_customer(self, ref: CustomerRef, **values: Any) -> None:
-        with self._change("that auth key is already in use") as conn:
+        with self._config_change("that auth key is already in use") as conn:
             _update_customer(conn, _customer_id(conn, ref), updated_ms=self.now_ms(), **values)
 
     # -- networks ---------------------------------------------------------------------------
 
     def add_network(self, ref: CustomerRef, cidr: str) -> None:
-        with self._change(f"{cidr} is already whitelisted for {ref!r}") as conn:
+        with self._config_change(f"{cidr} is already whitelisted for {ref!r}") as conn:
             conn.execute(
                 insert(t.customer_networks).values(customer_id=_customer_id(conn, ref), cidr=cidr)
             )
 
     def remove_network(self, ref: CustomerRef, cidr: str) -> None:
-        with self._change() as conn:
+        with self._config_change() as conn:
             c = t.customer_networks.c
             deleted = conn.execute(
                 delete(t.customer_networks).where(
@@ -309,7 +282,7 @@ class ConfigOps(StoreBase):
     ) -> int:
         """Add ``delta_micros`` (negative to deduct) and write the ledger row; new balance."""
         now = self.now_ms()
-        with self._change() as conn:
+        with self._config_change() as conn:
             customer_id = _customer_id(conn, ref)
             c = t.customers.c
             balance = conn.execute(
@@ -332,7 +305,7 @@ class ConfigOps(StoreBase):
 
     def ledger(self, ref: CustomerRef, limit: int = 100) -> list[LedgerEntry]:
         """The newest ``limit`` balance changes of a customer, newest first."""
-        with self._read() as conn:
+        with self._config_read() as conn:
             customer_id = _customer_id(conn, ref)
             rows = conn.execute(
                 select(t.balance_ledger)
@@ -345,7 +318,7 @@ class ConfigOps(StoreBase):
     # -- price lists ------------------------------------------------------------------------
 
     def create_price_list(self, name: str, currency: str) -> PriceList:
-        with self._change(f"price list {name!r} already exists") as conn:
+        with self._config_change(f"price list {name!r} already exists") as conn:
             list_id = conn.execute(
                 insert(t.price_lists)
                 .values(name=name, currency=currency)
@@ -355,7 +328,7 @@ class ConfigOps(StoreBase):
 
     def set_price(self, price_list: str, prefix: str, micros: int) -> None:
         """Set (insert or replace) the per-segment price of a destination prefix."""
-        with self._change() as conn:
+        with self._config_change() as conn:
             list_id, _ = _price_list_row(conn, price_list)
             c = t.prices.c
             where = and_(c.price_list_id == list_id, c.prefix == prefix)
@@ -367,7 +340,7 @@ class ConfigOps(StoreBase):
                 )
 
     def remove_price(self, price_list: str, prefix: str) -> None:
-        with self._change() as conn:
+        with self._config_change() as conn:
             list_id, _ = _price_list_row(conn, price_list)
             c = t.prices.c
             gone = conn.execute(
@@ -377,14 +350,14 @@ class ConfigOps(StoreBase):
                 raise NotFound(f"price list {price_list!r} has no price for prefix {prefix}")
 
     def get_price_list(self, name: str) -> PriceList:
-        with self._read() as conn:
+        with self._config_read() as conn:
             list_id, currency = _price_list_row(conn, name)
             return PriceList(
                 id=list_id, name=name, currency=currency, prices=_prices(conn).get(list_id, {})
             )
 
     def list_price_lists(self) -> list[PriceList]:
-        with self._read() as conn:
+        with self._config_read() as conn:
             prices = _prices(conn)
             rows = conn.execute(select(t.price_lists).order_by(t.price_lists.c.name))
             return [
@@ -397,7 +370,7 @@ class ConfigOps(StoreBase):
     def create_route(
         self, name: str, *, latin1: bool = False, description: str | None = None
     ) -> RouteInfo:
-        with self._change(f"route {name!r} already exists") as conn:
+        with self._config_change(f"route {name!r} already exists") as conn:
             route_id = conn.execute(
                 insert(t.routes)
                 .values(name=name, latin1=latin1, description=description)
@@ -406,7 +379,7 @@ class ConfigOps(StoreBase):
         return RouteInfo(id=route_id, name=name, description=description, latin1=latin1)
 
     def list_routes(self) -> list[RouteInfo]:
-        with self._read() as conn:
+        with self._config_read() as conn:
             granted: dict[int, list[str]] = defaultdict(list)
             grants = select(t.route_grants.c.route_id, t.customers.c.name).join(t.customers)
             for route_id, customer in conn.execute(grants.order_by(t.customers.c.name)):
@@ -423,7 +396,7 @@ class ConfigOps(StoreBase):
             ]
 
     def grant_route(self, route: str, ref: CustomerRef) -> None:
-        with self._change(f"route {route!r} is already granted to {ref!r}") as conn:
+        with self._config_change(f"route {route!r} is already granted to {ref!r}") as conn:
             conn.execute(
                 insert(t.route_grants).values(
                     customer_id=_customer_id(conn, ref), route_id=_route_id(conn, route)
@@ -431,7 +404,7 @@ class ConfigOps(StoreBase):
             )
 
     def revoke_route(self, route: str, ref: CustomerRef) -> None:
-        with self._change() as conn:
+        with self._config_change() as conn:
             c = t.route_grants.c
             gone = conn.execute(
                 delete(t.route_grants).where(
@@ -448,7 +421,7 @@ class ConfigOps(StoreBase):
     ) -> None:
         """Blacklist a number for one customer, or platform-wide when ``customer`` is None."""
         scope = "platform-wide" if customer is None else f"for customer {customer!r}"
-        with self._change(f"{number} is already blacklisted {scope}") as conn:
+        with self._config_change(f"{number} is already blacklisted {scope}") as conn:
             customer_id = None if customer is None else _customer_id(conn, customer)
             # NULL customer_id escapes the unique constraint: check (serialised, see above).
             if conn.scalar(select(t.blacklist.c.id).where(*_blacklist_match(number, customer_id))):
@@ -460,7 +433,7 @@ class ConfigOps(StoreBase):
             )
 
     def remove_blacklist(self, number: str, customer: CustomerRef | None = None) -> None:
-        with self._change() as conn:
+        with self._config_change() as conn:
             customer_id = None if customer is None else _customer_id(conn, customer)
             gone = conn.execute(delete(t.blacklist).where(*_blacklist_match(number, customer_id)))
             if gone.rowcount == 0:
@@ -469,7 +442,7 @@ class ConfigOps(StoreBase):
 
     def list_blacklist(self, customer: CustomerRef | None = None) -> list[BlacklistEntry]:
         """Every entry, or only those of one customer (its own list, not the platform's)."""
-        with self._read() as conn:
+        with self._config_read() as conn:
             b = t.blacklist.c
             query = select(t.blacklist, t.customers.c.name).outerjoin(t.customers)
             if customer is not None:
@@ -489,11 +462,11 @@ class ConfigOps(StoreBase):
     # -- country policies -------------------------------------------------------------------
 
     def list_policies(self) -> list[CountryPolicy]:
-        with self._read() as conn:
+        with self._config_read() as conn:
             return list(_policies(conn).values())
 
     def get_policy(self, country_code: int) -> CountryPolicy | None:
-        with self._read() as conn:
+        with self._config_read() as conn:
             return _policies(conn, country_code).get(country_code)
 
     def upsert_policy(self, policy: CountryPolicy) -> None:
@@ -505,7 +478,7 @@ class ConfigOps(StoreBase):
             "sender_format": policy.sender_format,
             "note": policy.note,
         }
-        with self._change() as conn:
+        with self._config_change() as conn:
             c = t.country_policies.c
             where = c.country_code == policy.country_code
             if not conn.execute(update(t.country_policies).where(where).values(values)).rowcount:
@@ -514,7 +487,7 @@ class ConfigOps(StoreBase):
                 )
 
     def delete_policy(self, country_code: int) -> None:
-        with self._change() as conn:
+        with self._config_change() as conn:
             c = t.country_policies.c
             gone = conn.execute(delete(t.country_policies).where(c.country_code == country_code))
             if gone.rowcount == 0:
@@ -561,7 +534,7 @@ class ConfigOps(StoreBase):
     ) -> list[Registration]:
         """Signatures, templates or sender IDs, optionally of one customer and/or one status."""
         table, _ = _REGISTRATIONS[kind]
-        with self._read() as conn:
+        with self._config_read() as conn:
             conditions = []
             if customer is not None:
                 conditions.append(table.c.customer_id == _customer_id(conn, customer))
@@ -575,7 +548,7 @@ class ConfigOps(StoreBase):
         table, column = _REGISTRATIONS[kind]
         duplicate = f"customer {ref!r} already has this {kind}"
         now = self.now_ms()
-        with self._change(duplicate) as conn:
+        with self._config_change(duplicate) as conn:
             customer_id = _customer_id(conn, ref)
             match = [table.c.customer_id == customer_id, table.c[column] == text]
             if kind != "signature":
@@ -596,7 +569,7 @@ class ConfigOps(StoreBase):
         self, kind: RegistrationKind, id: int, status: ApprovalStatus, note: str | None
     ) -> Registration:
         table, _ = _REGISTRATIONS[kind]
-        with self._change() as conn:
+        with self._config_change() as conn:
             current = conn.scalar(select(table.c.status).where(table.c.id == id))
             if current is None:
                 raise NotFound(f"no {kind} with id {id}")
@@ -617,7 +590,7 @@ class ConfigOps(StoreBase):
         The version is read FIRST: a change committed while the rest is read bumps the version
         past it, so the next poll reloads again and no change is ever missed.
         """
-        with self._read() as conn:
+        with self._config_read() as conn:
             version = conn.scalar(
                 select(t.config_version.c.version).where(t.config_version.c.id == 1)
             )
@@ -703,11 +676,6 @@ class ConfigOps(StoreBase):
 
 
 # -- row helpers (module level: they take the connection of the caller's transaction) --------
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return "database error: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _is(column: Any, value: Any) -> Any:
