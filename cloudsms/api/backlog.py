@@ -9,13 +9,10 @@ the hot path (SPEC: Queue_too_large).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections import Counter
 from typing import Protocol
 
-log = logging.getLogger("cloudsms.backlog")
+from cloudsms.api.periodic import Periodic
 
 
 class BacklogSource(Protocol):
@@ -25,12 +22,12 @@ class BacklogSource(Protocol):
 class BacklogGauge:
     def __init__(self, source: BacklogSource, *, refresh_s: float = 1.0) -> None:
         self._source = source
-        self._refresh_s = refresh_s
         self._stored: dict[int, int] = {}
         self._stored_total = 0
         self._since: Counter[int] = Counter()
         self._since_total = 0
-        self._task: asyncio.Task[None] | None = None
+        # Messages accepted between a read and its swap are counted twice for one interval.
+        self._periodic = Periodic(self.refresh, refresh_s, "backlog-refresh")
 
     def customer(self, customer_id: int) -> int:
         return self._stored.get(customer_id, 0) + self._since[customer_id]
@@ -49,25 +46,7 @@ class BacklogGauge:
         self._since_total = 0
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.refresh)
-        self._task = asyncio.create_task(self._poll(), name="backlog-poll")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_s)
-            try:
-                counts = await asyncio.to_thread(self._source.backlog_by_customer)
-            except Exception:
-                log.exception("backlog refresh failed")
-                continue
-            # Accepted between the read and now are counted twice for one interval: safe side.
-            self._stored, self._stored_total = counts, sum(counts.values())
-            self._since.clear()
-            self._since_total = 0
+        await self._periodic.stop()

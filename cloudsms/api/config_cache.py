@@ -11,8 +11,6 @@ lookup reveals nothing about the key, and the final comparison is constant-time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -20,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cloudsms.api.periodic import Periodic
 from cloudsms.domain.models import ConfigSnapshot, Customer
 from cloudsms.domain.routing import RoutingTable
 
@@ -83,8 +82,8 @@ def key_digest(auth_key: str) -> bytes:
 class ConfigCache:
     def __init__(self, source: SnapshotSource, *, poll_s: float = 0.5) -> None:
         self._source = source
-        self._poll_s = poll_s
-        self._task: asyncio.Task[None] | None = None
+        # A failed reload keeps serving the last good configuration.
+        self._periodic = Periodic(self.refresh, poll_s, "config-poll")
         self._listeners: list[Callable[[PreparedConfig], None]] = []
         self.current = PreparedConfig(ConfigSnapshot(version=-1))
 
@@ -105,20 +104,7 @@ class ConfigCache:
         return True
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.refresh)
-        self._task = asyncio.create_task(self._poll(), name="config-poll")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_s)
-            try:
-                await asyncio.to_thread(self.refresh)
-            except Exception:  # keep serving the last good configuration
-                log.exception("configuration reload failed; keeping the previous one")
+        await self._periodic.stop()
