@@ -84,6 +84,11 @@ class SecurityEvents:
         self.logger.warning(message, extra={"event": event, "client_ip": client_ip, **fields})
 
 
+    def reset(self) -> None:
+        """Forget the budgets (tests that count events start from a clean window)."""
+        self._windows.clear()
+
+
 #: The process-wide event log: the HTTP protocol and the UIP service share the budgets.
 EVENTS = SecurityEvents()
 

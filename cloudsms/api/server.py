@@ -173,7 +173,9 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
             timeout_s=delay,
             received=self._request_bytes,
         )
-        if self._request_bytes and (self.cycle is None or not self.cycle.response_started):
+        # While in the headers, self.cycle is still the previous request's (keep-alive).
+        answering = not self._in_headers and self.cycle is not None and self.cycle.response_started
+        if self._request_bytes and not answering:
             self._refuse(408, ResultCode.INVALID_CONTEXT)
         else:  # nothing sent (an idle connection), or an answer already under way
             self.transport.close()

@@ -37,6 +37,7 @@ from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import Customer, PacketOutcome, PacketWrite
 from cloudsms.domain.packet import (
     SEND_METHOD,
+    Envelope,
     PacketError,
     read_auth_key,
     read_envelope,
@@ -145,7 +146,7 @@ class UipService:
             # In its cool-down after guessing keys: no lookup, no log line (logged at the start).
             return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
         try:
-            envelope = read_envelope(packet, METHODS)
+            envelope = _read_envelope(packet)
             auth_key = read_auth_key(packet)
         except PacketError as exc:
             return _refusal(exc.code, serial)
@@ -296,6 +297,19 @@ class UipService:
         return self.backlog.total() + count > self.settings.max_backlog
 
 
+def _read_envelope(packet: object) -> Envelope:
+    """``read_envelope``, with an unhashable METHOD (a list, an object) as Invalid_parameter.
+
+    Found by the hostile-input fuzz (tests/integration/test_hostile_http.py): ``METHOD: []``
+    made the set lookup raise TypeError, answered Unknown_error with a logged traceback.
+    Catching it here keeps read_envelope's order of checks (missing fields first) intact.
+    """
+    try:
+        return read_envelope(packet, METHODS)
+    except TypeError as exc:
+        raise PacketError(ResultCode.INVALID_PARAMETER, "METHOD must be a string") from exc
+
+
 def _refusal(code: ResultCode, serial: int, *, status: int = 200) -> Reply:
     return status, answer(SEND_METHOD, serial, code), code, 0
 
@@ -330,6 +344,8 @@ class UipEndpoint:
             )
             return
         body = await self._read_body(scope, receive)
+        if body is _DISCONNECTED:
+            return  # the client left (or a read deadline closed the connection): no answer
         if body is None:
             client = scope.get("client")
             EVENTS.emit(
@@ -349,7 +365,7 @@ class UipEndpoint:
         await _respond(send, status, payload)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The body, or None as soon as it is known to exceed the limit."""
+        """The body, None as soon as it is known to exceed the limit, or _DISCONNECTED."""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -362,7 +378,7 @@ class UipEndpoint:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return b""
+                return _DISCONNECTED
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
@@ -371,6 +387,9 @@ class UipEndpoint:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
+
+#: What ``_read_body`` returns when the client went away before the body was complete.
+_DISCONNECTED = b"\0disconnected"
 
 _JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 
