@@ -95,8 +95,21 @@ class Settings:
         "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports) or all.",
     )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
+    lease_s: float = _setting(
+        5.0,
+        "Worker lease (renewed every lease_s/5): a worker silent this long is dead, and its "
+        "connectors and in-flight messages move to live workers.",
+    )
+    pg_notify: bool = _setting(
+        True, "On PostgreSQL, wake other processes with LISTEN/NOTIFY (polling is the fallback)."
+    )
     report_push_timeout_s: float = _setting(
         10.0, "Delivery report push: whole-request timeout (connect, send, answer), seconds."
+    )
+    report_lease_s: float = _setting(
+        120.0,
+        "A claimed report is reserved this long (at least 3 × report_push_timeout_s) for the "
+        "process that claimed it: after a crash its unpushed reports go out after this.",
     )
     report_concurrency_per_host: int = _setting(
         16, "Report pushes in flight per customer callback host (connections are reused)."

@@ -7,14 +7,22 @@
   report pusher and the expiry job;
 * ``all`` (the default): both, in one process.
 
+On PostgreSQL any number of processes of any role share one database (docs/operations.md): each
+worker owns a fair share of the carrier connectors by lease (``cloudsms.workers.leases``), and
+processes wake each other with ``LISTEN``/``NOTIFY`` (``cloudsms.storage.notify``): an API process
+notifies the workers after each accepted packet is committed, a worker notifies the others after
+handing messages to their connectors. Polling stays as the fallback (and is the only mechanism on
+SQLite, where everything is one process and wakes up in memory).
+
 Shutdown runs in reverse order: the API stops taking packets (Busy) and drains the writer before
 the dispatcher lets its links go, so no accepted packet is left behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -28,6 +36,7 @@ from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
 from cloudsms.simulator.server import SmscSimulator
+from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
@@ -50,6 +59,10 @@ class Platform:
     dispatcher: Dispatcher | None
     pusher: ReportPusher | None
     expiry: ExpiryWorker | None
+    #: PostgreSQL only (and with ``pg_notify``): cross-process wake-ups.
+    notifier: Notifier | None = None
+    listener_url: str | None = None
+    listener: Listener | None = None
 
     @property
     def serves_api(self) -> bool:
@@ -68,6 +81,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
     dispatcher = pusher = expiry = None
+    url = libpq_url(store.engine) if settings.pg_notify else None
+    notifier = Notifier(url) if url else None
     if settings.role in ("all", "worker"):
         hooks = webhook_settings(settings)
         pusher = ReportPusher(store, hooks)
@@ -78,6 +93,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
             config,
             batch=settings.dispatch_batch,
             on_committed=lambda result: wake() if result.reported else None,
+            role=settings.role,
+            lease_s=settings.lease_s,
+            renew_s=settings.lease_s / 5,
+            notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
         )
     service = UipService(
         settings,
@@ -85,9 +104,28 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         writer,
         backlog,
         store=store,
-        on_accepted=dispatcher.wake if dispatcher is not None else None,
+        on_accepted=_on_accepted(dispatcher, notifier),
     )
-    return Platform(settings, store, writer, config, backlog, service, dispatcher, pusher, expiry)
+    return Platform(
+        settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
+        notifier=notifier, listener_url=url,
+    )  # fmt: skip
+
+
+def _on_accepted(
+    dispatcher: Dispatcher | None, notifier: Notifier | None
+) -> Callable[[], None] | None:
+    """After each stored packet: wake our dispatcher, and (PostgreSQL) every other worker."""
+    if notifier is None:
+        return dispatcher.wake if dispatcher is not None else None
+    if dispatcher is None:
+        return lambda: notifier.notify(DISPATCH)
+
+    def both() -> None:
+        dispatcher.wake()
+        notifier.notify(DISPATCH)
+
+    return both
 
 
 async def start_simulator(settings: Settings) -> SmscSimulator | None:
@@ -104,7 +142,7 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
     """The report pusher's knobs from the platform settings."""
     return WebhookSettings(
         push_timeout_s=settings.report_push_timeout_s,
-        lease_s=max(120.0, 3 * settings.report_push_timeout_s),
+        lease_s=max(settings.report_lease_s, 3 * settings.report_push_timeout_s),
         concurrency_per_host=settings.report_concurrency_per_host,
         max_queued_per_customer=settings.report_queue_per_customer,
         claim_batch=max(500, settings.report_queue_per_customer),
@@ -120,12 +158,30 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
     )
 
 
+def _listen(url: str, platform: Platform) -> Listener:
+    """LISTEN for work meant for this process's dispatcher and pusher (call on its loop)."""
+    loop = asyncio.get_running_loop()
+    dispatcher, pusher = platform.dispatcher, platform.pusher
+    callbacks: dict[str, Callable[[], None]] = {}
+    if dispatcher is not None:
+
+        def wake_dispatcher() -> None:
+            loop.call_soon_threadsafe(dispatcher.wake)
+
+        callbacks[DISPATCH] = wake_dispatcher
+    if pusher is not None:
+        callbacks[REPORTS] = pusher.wake
+    return Listener(url, callbacks)
+
+
 def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
     platform = platform or build_platform(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         simulator = await start_simulator(settings)
+        if platform.notifier is not None:
+            platform.notifier.start()
         if platform.serves_api:
             platform.writer.start()
         await platform.config.start()
@@ -137,10 +193,15 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             await platform.pusher.start()
         if platform.expiry is not None:
             await platform.expiry.start()
+        if platform.listener_url and platform.dispatcher is not None:
+            platform.listener = _listen(platform.listener_url, platform)
+            platform.listener.start()
         try:
             yield
         finally:
             platform.service.draining = True
+            if platform.listener is not None:
+                await asyncio.to_thread(platform.listener.close)
             if platform.serves_api:
                 await platform.backlog.stop()
                 await platform.writer.close()
@@ -151,6 +212,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             if platform.pusher is not None:
                 await platform.pusher.stop()
             await platform.config.stop()
+            if platform.notifier is not None:
+                await asyncio.to_thread(platform.notifier.close)
             platform.store.close()
             if simulator is not None:
                 await simulator.stop()

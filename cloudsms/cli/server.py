@@ -1,5 +1,10 @@
 """`cloudsms serve` and `cloudsms demo`: running the platform.
 
+``serve --role api|worker|all`` picks what the process runs (docs/operations.md shows the
+multi-process deployment on PostgreSQL). ``--reuse-port`` binds the UIP port with
+``SO_REUSEPORT``, so several API processes on one host share one port and the kernel spreads
+connections across them (a process that dies takes only its own connections with it).
+
 ``demo`` is what ``make run`` calls on a fresh machine: a SQLite file store, a demo customer with a
 route and prices (created once, reused afterwards), its AUTH_KEY and a ready-to-paste curl command
 printed, then the server in the foreground.
@@ -9,14 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from typing import Annotated
+import socket
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from cloudsms.cli._common import say, state
 from cloudsms.config import Settings
-from cloudsms.exceptions import NotFound
+from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
@@ -38,22 +44,87 @@ DEMO_PRICES = {
 }
 
 
-def _settings(ctx: typer.Context, host: str | None, port: int | None) -> Settings:
+def _settings(ctx: typer.Context, host: str | None, port: int | None, **overrides: Any) -> Settings:
     cli = state(ctx)
-    return Settings.load(file=cli.config, database_url=cli.database_url, host=host, port=port)
+    return Settings.load(
+        file=cli.config, database_url=cli.database_url, host=host, port=port, **overrides
+    )
 
 
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (CLOUDSMS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (CLOUDSMS_PORT).")] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="api, worker or all (CLOUDSMS_ROLE): what this process runs."),
+    ] = None,
+    reuse_port: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-port",
+            help="Bind with SO_REUSEPORT: several API processes on one host share the port.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the platform: the UIP endpoint and everything behind it."""
+    """Run the platform: the UIP endpoint and everything behind it (or part of it, by role)."""
+    from cloudsms.api.app import ROLES
     from cloudsms.api.server import serve as run_server
 
-    settings = _settings(ctx, host, port)
+    settings = _settings(ctx, host, port, role=role)
+    if settings.role not in ROLES:
+        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     Store.open(settings.database_url).close()  # migrate before the first request
-    run_server(settings)
+    if reuse_port:
+        serve_reuse_port(settings)
+    else:
+        run_server(settings)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with SO_REUSEPORT (Linux ≥ 3.9): one per process, same port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_reuse_port(settings: Settings) -> None:
+    """Like ``cloudsms.api.server.serve``, on a socket bound with SO_REUSEPORT."""
+    import uvicorn
+
+    from cloudsms.admin.server import admin_uvicorn_config, run_with_admin
+    from cloudsms.api.app import create_app
+    from cloudsms.api.server import uvicorn_config
+    from cloudsms.logging import configure
+
+    configure(settings.log_level, json=settings.log_json)
+    sock = reuse_port_socket(settings.host, settings.port)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, settings, fd=sock.fileno()))
+    if not settings.admin_enabled:
+        server.run()
+        return
+    from cloudsms.admin.app import create_admin_app
+
+    admin = create_admin_app(
+        app.state.platform.store,
+        session_secret=bytes.fromhex(settings.admin_session_secret) or None,
+        secure_cookies=settings.admin_secure_cookies,
+        platform=app.state.platform,
+    )
+    admin_server = uvicorn.Server(
+        admin_uvicorn_config(
+            admin, host=settings.admin_host, port=settings.admin_port, log_level=settings.log_level
+        )
+    )
+    import uvloop
+
+    uvloop.run(run_with_admin(server, admin_server))
 
 
 def demo(

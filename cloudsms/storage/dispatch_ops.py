@@ -16,11 +16,12 @@ and its report are one durable fact.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
@@ -28,11 +29,16 @@ from cloudsms.domain.models import Encoding
 from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
+from cloudsms.storage.lease_ops import db_now
 from cloudsms.storage.report_ops import NewReport, ReportOps
 
 _m = tables.messages.c
 _p = tables.message_parts.c
 _r = tables.receipts.c
+_CLAIM_COLUMNS = (
+    _m.sms_uid, _m.customer_id, _m.country_code, _m.dest_msisdn, _m.route_name, _m.sender,
+    _m.content, _m.encoding, _m.segments, _m.priority, _m.attempts, _m.fee_micros,
+)  # fmt: skip
 
 #: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
 _CHUNK = 500
@@ -74,8 +80,9 @@ class SubmitOutcome:
 
     sms_uid: str
     #: submitted: every segment acknowledged; failed: the carrier refused it permanently;
-    #: rejected: no carrier can take it any more (LOCAL_REJECTED, refunded); retry: try again later.
-    kind: Literal["submitted", "failed", "rejected", "retry"]
+    #: rejected: no carrier can take it any more (LOCAL_REJECTED, refunded); retry: try again later;
+    #: handoff: routed to ``connector_id``, owned by another worker, which is to submit it.
+    kind: Literal["submitted", "failed", "rejected", "retry", "handoff"]
     connector_id: int | None = None
     parts: tuple[PartResult, ...] = ()
     retry_at_ms: int | None = None
@@ -100,31 +107,57 @@ class DispatchResult:
     unmatched: int = 0
     #: SMS_UIDs whose report was enqueued in this transaction.
     reported: list[str] = field(default_factory=list)
+    #: Messages handed to connectors of other workers (they are to be woken).
+    handed_off: int = 0
+    #: Messages given back to the queue (retry) in this transaction.
+    requeued: int = 0
 
 
 class DispatchOps(ReportOps):
     def recover_in_flight(self) -> int:
-        """Start-up: messages claimed by a process that died go back to ACCEPTED (resubmitted).
+        """Claims of dead workers go back to the queue: QUEUED → ACCEPTED (resubmitted).
 
-        A message claimed and already handed to the carrier when the process died is sent
-        again: the documented at-least-once window for a crash (docs/delivery.md).
+        A claim is dead when its worker's lease (``workers.lease_until_ms``, database clock) has
+        run out, or when it has no claimer (claimed before schema 0007, or by ``claim_due``
+        without a claimer). Claims of live workers are never touched, so every worker may call
+        this at any time (each does, every second). A message its dead claimer had already
+        handed to the carrier is sent again: the documented at-least-once window for a crash
+        (docs/operations.md).
         """
+        live = select(tables.workers.c.id).where(
+            tables.workers.c.lease_until_ms > db_now(self.dialect)
+        )
         with self._connect(write=True) as conn:
             result = conn.execute(
                 update(tables.messages)
-                .where(_m.state == MessageState.QUEUED.value)
-                .values(state=MessageState.ACCEPTED.value)
+                .where(
+                    _m.state == MessageState.QUEUED.value,
+                    or_(_m.claimed_by.is_(None), _m.claimed_by.not_in(live.scalar_subquery())),
+                )
+                .values(state=MessageState.ACCEPTED.value, claimed_by=None)
             )
             return result.rowcount or 0
 
-    def claim_due(self, now_ms: int, limit: int) -> list[OutboundMessage]:
-        """Up to ``limit`` due ACCEPTED messages, high PRIORITY first, moved to QUEUED."""
-        columns = (
-            _m.sms_uid, _m.customer_id, _m.country_code, _m.dest_msisdn, _m.route_name,
-            _m.sender, _m.content, _m.encoding, _m.segments, _m.priority, _m.attempts,
-            _m.fee_micros,
-        )  # fmt: skip
+    def claim_due(
+        self,
+        now_ms: int,
+        limit: int,
+        *,
+        claimer: int | None = None,
+        leave_to: Collection[int] = (),
+    ) -> list[OutboundMessage]:
+        """Up to ``limit`` due ACCEPTED messages, high PRIORITY first, moved to QUEUED.
+
+        ``claimer`` (a ``workers.id``) is recorded on each message: only that worker's outcomes
+        apply to it, and it is recovered if that worker dies. Messages handed to one of the
+        connectors in ``leave_to`` (live and owned by another worker) are left for that owner
+        (:meth:`claim_handed_off`); hand-offs to any other connector are claimed and routed
+        again.
+        """
         rows: list[Row[Any]] = []
+        left: list[Any] = []
+        if leave_to:
+            left.append(or_(_m.via_connector.is_(None), _m.via_connector.not_in(list(leave_to))))
         with self._connect(write=True) as conn:
             # One range scan of ix_messages_dispatch (state, priority, send_at_ms) per priority,
             # high first: no sort of the whole backlog, however long it is.
@@ -138,38 +171,82 @@ class DispatchOps(ReportOps):
                         _m.state == MessageState.ACCEPTED.value,
                         _m.priority == priority,
                         _m.send_at_ms <= now_ms,
+                        *left,
                     )
                     .order_by(_m.send_at_ms)
                     .limit(want)
                 )
-                if self.dialect == "postgresql":
-                    due = due.with_for_update(skip_locked=True)
-                rows.extend(
-                    conn.execute(
-                        update(tables.messages)
-                        .where(_m.sms_uid.in_(due.scalar_subquery()))
-                        .values(
-                            state=MessageState.QUEUED.value,
-                            attempts=_m.attempts + 1,
-                            updated_ms=now_ms,
-                        )
-                        .returning(*columns)
-                    ).all()
-                )
+                rows.extend(self._take(conn, due, now_ms, claimer))
         claimed = [OutboundMessage(**row._mapping) for row in rows]
         claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
         return claimed
+
+    def claim_handed_off(
+        self, now_ms: int, claimer: int, limits: Mapping[int, int]
+    ) -> dict[int, list[OutboundMessage]]:
+        """Messages other workers routed to our connectors: up to ``limits[connector]`` each.
+
+        Uses the small partial index ix_messages_handoff (only hand-offs are in it).
+        """
+        found: dict[int, list[OutboundMessage]] = {}
+        with self._connect(write=True) as conn:
+            for connector_id, limit in sorted(limits.items()):
+                if limit <= 0:
+                    continue
+                due = (
+                    select(_m.sms_uid)
+                    .where(
+                        _m.via_connector == connector_id,
+                        _m.state == MessageState.ACCEPTED.value,
+                        _m.send_at_ms <= now_ms,
+                    )
+                    .order_by(_m.send_at_ms)
+                    .limit(limit)
+                )
+                rows = self._take(conn, due, now_ms, claimer)
+                if rows:
+                    found[connector_id] = [OutboundMessage(**row._mapping) for row in rows]
+        return found
+
+    def _take(
+        self, conn: Connection, due: Select[Any], now_ms: int, claimer: int | None
+    ) -> list[Row[Any]]:
+        """Claim the rows ``due`` selects: QUEUED, one more attempt, ours; returns the columns."""
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return list(
+            conn.execute(
+                update(tables.messages)
+                .where(_m.sms_uid.in_(due.scalar_subquery()))
+                .values(
+                    state=MessageState.QUEUED.value,
+                    attempts=_m.attempts + 1,
+                    claimed_by=claimer,
+                    via_connector=None,
+                    updated_ms=now_ms,
+                )
+                .returning(*_CLAIM_COLUMNS)
+            ).all()
+        )
 
     def record_dispatch(
         self,
         outcomes: Sequence[SubmitOutcome],
         receipts: Sequence[ReceiptEvent],
         now_ms: int,
+        *,
+        claimer: int | None = None,
     ) -> DispatchResult:
-        """Apply outcomes, then receipts, in one transaction (see the module docstring)."""
+        """Apply outcomes, then receipts, in one transaction (see the module docstring).
+
+        With ``claimer``, an outcome applies only to a message still QUEUED under that claim: a
+        worker that lost its lease (its claims recovered, perhaps claimed again by another
+        worker) cannot overwrite what the new claimer does. Its submitted segments are still
+        kept (``message_parts``, first submission wins), so their receipts still match.
+        """
         result = DispatchResult()
         with self._connect(write=True) as conn:
-            new_ids = self._apply_outcomes(conn, outcomes, now_ms, result)
+            new_ids = self._apply_outcomes(conn, outcomes, now_ms, result, claimer)
             waiting = self._waiting_receipts(conn, new_ids)
             self._apply_receipts(conn, receipts, waiting, now_ms, result)
         return result
@@ -178,12 +255,13 @@ class DispatchOps(ReportOps):
 
     def _apply_outcomes(
         self, conn: Connection, outcomes: Sequence[SubmitOutcome], now_ms: int,
-        result: DispatchResult,
+        result: DispatchResult, claimer: int | None,
     ) -> list[tuple[int, str]]:  # fmt: skip
         parts: list[dict[str, object]] = []
         new_ids: list[tuple[int, str]] = []
         submitted: list[dict[str, object]] = []
         retries: list[dict[str, object]] = []
+        handoffs: list[dict[str, object]] = []
         for outcome in outcomes:
             if outcome.kind == "submitted":
                 submitted.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
@@ -208,6 +286,8 @@ class DispatchOps(ReportOps):
                         "b_detail": outcome.detail,
                     }
                 )
+            elif outcome.kind == "handoff":
+                handoffs.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
             else:
                 final = MessageState.FAILED if outcome.kind == "failed" else MessageState.REJECTED
                 desc = LOCAL_REJECTED if outcome.kind == "rejected" else None
@@ -215,8 +295,11 @@ class DispatchOps(ReportOps):
                     conn, outcome.sms_uid, final, REPORTED_STATE[final], now_ms, now_ms,
                     result, detail=outcome.detail, result_desc=desc,
                     refund=outcome.kind == "rejected", connector_id=outcome.connector_id,
+                    claimer=claimer,
                 )  # fmt: skip
         queued = (_m.sms_uid == bindparam("b_uid")) & (_m.state == MessageState.QUEUED.value)
+        if claimer is not None:
+            queued = queued & (_m.claimed_by == claimer)
         if submitted:
             conn.execute(
                 update(tables.messages)
@@ -241,8 +324,25 @@ class DispatchOps(ReportOps):
                 ),
                 retries,
             )
+            result.requeued += len(retries)
+        if handoffs:
+            # The claim is undone (one attempt less): the owner's claim counts the attempt.
+            conn.execute(
+                update(tables.messages)
+                .where(queued)
+                .values(
+                    state=MessageState.ACCEPTED.value,
+                    via_connector=bindparam("b_cid"),
+                    claimed_by=None,
+                    attempts=_m.attempts - 1,
+                ),
+                handoffs,
+            )
+            result.handed_off += len(handoffs)
         if parts:
-            conn.execute(tables.message_parts.insert(), parts)
+            # First submission wins: after a lost lease, two workers may both have submitted.
+            dialect = postgresql if self.dialect == "postgresql" else sqlite
+            conn.execute(dialect.insert(tables.message_parts).on_conflict_do_nothing(), parts)
         return new_ids
 
     # -- receipts ---------------------------------------------------------------------------
@@ -419,13 +519,20 @@ class DispatchOps(ReportOps):
         self, conn: Connection, uid: str, final: MessageState, sms_state: SmsState,
         report_ms: int, now_ms: int, result: DispatchResult, *, detail: str | None = None,
         result_desc: str | None = None, refund: bool = False, connector_id: int | None = None,
-        customer_id: int | None = None,
+        customer_id: int | None = None, claimer: int | None = None,
     ) -> None:  # fmt: skip
-        """Move a message to a final state and enqueue its report, once."""
+        """Move a message to a final state and enqueue its report, once.
+
+        With ``claimer``: only if the message is still QUEUED under that worker's claim.
+        """
         row = conn.execute(
-            select(_m.customer_id, _m.fee_micros, _m.state).where(_m.sms_uid == uid)
+            select(_m.customer_id, _m.fee_micros, _m.state, _m.claimed_by).where(_m.sms_uid == uid)
         ).one_or_none()
         if row is None or MessageState(row.state) in FINAL_STATES:
+            return
+        if claimer is not None and (
+            row.state != MessageState.QUEUED.value or row.claimed_by != claimer
+        ):
             return
         values: dict[str, object] = {
             "state": final.value,

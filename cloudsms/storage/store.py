@@ -4,7 +4,8 @@
 accept path and message queries, ``ConfigOps`` for operator configuration and the snapshot the API
 reads, ``CarrierOps`` for connectors, route rules and connector status, ``DispatchOps`` (with
 ``ReportOps``) for the carrier side and the report outbox, ``QueryOps`` for read-side queries,
-``AdminOps`` for admin tokens, the audit trail and the console's searches.
+``AdminOps`` for admin tokens, the audit trail and the console's searches, ``LeaseOps`` for
+worker liveness and connector ownership (several worker processes on one PostgreSQL).
 Both engines (SQLite, PostgreSQL) sit behind the same names; an operation picks the fastest SQL
 form for its engine.
 """
@@ -20,11 +21,12 @@ from cloudsms.storage.carrier_ops import CarrierOps
 from cloudsms.storage.config_ops import ConfigOps
 from cloudsms.storage.dispatch_ops import DispatchOps
 from cloudsms.storage.engine import make_engine
+from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
 from cloudsms.storage.query_ops import QueryOps
 
 
-class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps, AdminOps):
+class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps, AdminOps, LeaseOps):
     """The single entry point to the database for the API, the workers, the CLI and the tests.
 
     Example::

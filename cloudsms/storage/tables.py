@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -239,7 +240,21 @@ messages = Table(
     Column("connector_id", Integer, nullable=True),
     Column("submitted_ms", BigInteger, nullable=True),
     Column("final_ms", BigInteger, nullable=True),
+    #: The worker process (``workers.id``) whose claim holds the message while it is QUEUED: only
+    #: that process records its outcome, and the claim is recovered when that process dies.
+    Column("claimed_by", Integer, nullable=True),
+    #: A connector chosen by another process's routing, whose owner is to submit the message
+    #: (ACCEPTED only; cleared by the claim). See ``cloudsms.workers.leases``.
+    Column("via_connector", Integer, nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
+    #: Hand-offs waiting for their connector's owner: few rows, so a partial index.
+    Index(
+        "ix_messages_handoff",
+        "via_connector",
+        "send_at_ms",
+        sqlite_where=text("via_connector IS NOT NULL"),
+        postgresql_where=text("via_connector IS NOT NULL"),
+    ),
     #: Backlog per customer (Queue_too_large) counted from the index alone.
     Index("ix_messages_state_customer", "state", "customer_id"),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
@@ -392,6 +407,41 @@ connector_status = Table(
     Column("owner", String(64), nullable=True),
     Column("lease_until_ms", BigInteger, nullable=True),
     Column("updated_ms", BigInteger, nullable=False),
+)
+
+#: Worker processes (role worker or all) and their liveness lease, renewed every second. A
+#: message claim (``messages.claimed_by``) lives as long as its worker's lease.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: host:pid, for operators (and to spot a dead process of the same host at start).
+    Column("name", String(128), nullable=False),
+    Column("host", String(64), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    #: Database clock (ms): the worker is alive while this is in the future.
+    Column("lease_until_ms", BigInteger, nullable=False),
+)
+
+#: Which worker owns (runs the link of) each connector, until when, and whether its link can
+#: take messages now (so other processes' routing can hand messages to it).
+connector_leases = Table(
+    "connector_leases",
+    metadata,
+    Column(
+        "connector_id",
+        Integer,
+        ForeignKey("connectors.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    #: ``workers.id`` (no foreign key: a stopped worker's row is deleted, its leases run out).
+    Column("owner", Integer, nullable=True),
+    #: Database clock (ms); an owner whose lease ran out owns nothing.
+    Column("lease_until_ms", BigInteger, nullable=False, default=0),
+    Column("available", Boolean, nullable=False, default=False),
 )
 
 # --- operations: admin tokens, audit trail, report push attempts ------------------------------

@@ -7,11 +7,22 @@ Strategy:
   window is kept full without a task per message. Links follow the configuration: a connector
   added, changed, disabled or removed by an operator is started, restarted or stopped within a
   second (``ConfigCache`` notifies).
+* **Ownership.** Only the connectors this process owns get links (``cloudsms.workers.leases``:
+  one owner per connector among the live worker processes, fair share, moved within seconds
+  when an owner dies). With one process (SQLite, or one worker on PostgreSQL) it owns them all.
 * **Feeding.** One task claims due messages (state ACCEPTED, ``send_at`` reached, PRIORITY 1
-  first) in batches no larger than the free queue space of the links that are up, routes each
+  first) in batches no larger than the free queue space of our links that are up, routes each
   through the ``RoutingTable`` (longest prefix, priority, weighted share, failover) and puts it on
-  its link's queue. The API calls :meth:`Dispatcher.wake` after each accepted packet, so a new
+  its link's queue. Routing sees every live connector: ours (our links' state) and those of other
+  workers (their ``available`` flag, renewed every second). A message routed to a connector owned
+  elsewhere is *handed off*: back to ACCEPTED with ``via_connector`` set, and that owner claims it
+  (``claim_handed_off``, before its own routing claims); so priority, failover and weighted shares
+  hold across processes, at the cost of one more write for hand-offs. Hand-offs to a connector
+  that is no longer live are routed again by anyone. The API calls :meth:`Dispatcher.wake` (in
+  one process) or sends a ``NOTIFY`` (across processes) after each accepted packet, so a new
   message is claimed at once instead of at the next poll.
+* **Claims.** Each claim records this worker's id (``messages.claimed_by``); only this worker's
+  outcomes apply to its claims, and if it dies its claims are recovered by the others.
 * **Outcomes.** Every submit outcome and every receipt goes through the ``DispatchRecorder``
   (ordered group commit). A receipt is acknowledged to the carrier only once stored.
 * **Retries.** Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) are retried on the link after
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -52,7 +64,8 @@ from cloudsms.transport.client import (
     SubmitError,
     SubmitTimeout,
 )
-from cloudsms.workers.recorder import DispatchRecorder
+from cloudsms.workers.leases import LeaseKeeper
+from cloudsms.workers.recorder import FENCED, DispatchRecorder
 
 log = logging.getLogger("cloudsms.dispatch")
 
@@ -225,12 +238,24 @@ class Dispatcher:
         batch: int = 500,
         client_factory: ClientFactory = SmppClient,
         on_committed: Callable[[DispatchResult], None] | None = None,
+        role: str = "all",
+        lease_s: float = 5.0,
+        renew_s: float = 1.0,
+        notify_others: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.batch = batch
         self.client_factory = client_factory
-        self.recorder = DispatchRecorder(store, on_committed=on_committed)
+        self._on_committed = on_committed
+        #: Wakes the other workers (PostgreSQL NOTIFY) after hand-offs and give-backs commit.
+        self.notify_others = notify_others
+        self.recorder = DispatchRecorder(store, on_committed=self._committed)
+        self.leases = LeaseKeeper(store, role=role, lease_s=lease_s, renew_s=renew_s)
+        self.renew_s = renew_s
+        #: Connectors we own, so run links for (see cloudsms.workers.leases).
+        self.owned: frozenset[int] = frozenset()
+        self._registered = False
         self.links: dict[int, Link] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -242,7 +267,14 @@ class Dispatcher:
         """New work may be due (called by the API after an accept)."""
         self._wake.set()
 
+    def _committed(self, result: DispatchResult) -> None:
+        if (result.handed_off or result.requeued) and self.notify_others is not None:
+            self.notify_others()
+        if self._on_committed is not None:
+            self._on_committed(result)
+
     async def start(self) -> None:
+        await self._register()
         recovered = await asyncio.to_thread(self.store.recover_in_flight)
         if recovered:
             log.warning("%d messages were in flight at the last stop; resubmitting", recovered)
@@ -253,10 +285,11 @@ class Dispatcher:
             loop.call_soon_threadsafe(self._schedule_reconfigure, config)
 
         self.config.subscribe(changed)
-        await self._apply(self.config.current)
+        await self._tick()
         self._tasks = [
             asyncio.create_task(self._feed(), name="dispatch-feed"),
             asyncio.create_task(self._publish_status(), name="connector-status"),
+            asyncio.create_task(self._keep_leases(), name="leases"),
         ]
 
     async def stop(self) -> None:
@@ -266,11 +299,69 @@ class Dispatcher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for link in list(self.links.values()):
-            for message in await link.stop():
-                self.give_back(message, detail="dispatcher stopped", delay_ms=0)
-        self.links.clear()
+        await self._stop_links(list(self.links), detail="dispatcher stopped")
         await self.recorder.close()
+        if self._registered:
+            try:
+                await asyncio.to_thread(self.leases.retire)
+            except Exception:
+                log.exception("could not retire this worker; its leases will run out")
+
+    async def _stop_links(self, connector_ids: list[int], *, detail: str) -> None:
+        for cid in connector_ids:
+            link = self.links.pop(cid, None)
+            if link is not None:
+                for message in await link.stop():
+                    self.give_back(message, detail=detail, delay_ms=0)
+
+    # -- leases -----------------------------------------------------------------------------
+
+    async def _register(self) -> None:
+        worker_id = await asyncio.to_thread(self.leases.register)
+        self.recorder.claimer = worker_id
+        self._registered = True
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_s)
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("lease tick failed")
+
+    async def _tick(self) -> None:
+        """Renew our leases, take or give up connectors, start or stop links to match."""
+        if not self._registered:
+            await self._register()
+        available = {cid: link.client.available for cid, link in self.links.items()}
+        if not await asyncio.to_thread(self.leases.renew, available):
+            await self._fence()
+            return
+        enabled = [c.id for c in self.config.current.routing.connectors.values() if c.enabled]
+        keep, give_up = await asyncio.to_thread(self.leases.balance, enabled)
+        async with self._reconfigure:
+            if give_up:
+                await self._stop_links(sorted(give_up), detail="connector moved to another worker")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5):
+                        await self.recorder.flush()
+                await asyncio.to_thread(self.leases.release, give_up)
+            changed = keep != self.owned
+            self.owned = keep
+        if changed or give_up:
+            await self._apply(self.config.current)
+
+    async def _fence(self) -> None:
+        """Our lease is lost: others may own our connectors and hold our claims. Stop them all."""
+        async with self._reconfigure:
+            await self._stop_links(list(self.links), detail="lease lost")
+            self.owned = frozenset()
+            self._registered = False
+        self.recorder.claimer = FENCED  # our outcomes from now on must not apply to anything
+        try:
+            await self._register()
+        except Exception:
+            log.exception("could not register again; retrying")
 
     # -- outcomes shared by the links --------------------------------------------------------
 
@@ -305,7 +396,11 @@ class Dispatcher:
     async def _apply(self, config: PreparedConfig) -> None:
         """Start, restart or stop links so they match the configured connectors."""
         async with self._reconfigure:
-            wanted = {cid: cfg for cid, cfg in config.routing.connectors.items() if cfg.enabled}
+            wanted = {
+                cid: cfg
+                for cid, cfg in config.routing.connectors.items()
+                if cfg.enabled and cid in self.owned
+            }
             for cid in list(self.links):
                 link = self.links[cid]
                 if wanted.get(cid) != link.config:
@@ -322,38 +417,72 @@ class Dispatcher:
 
     async def _feed(self) -> None:
         while True:
-            free = sum(link.free_slots() for link in self.links.values())
-            if free <= 0:
-                await self._idle(0.05)
-                continue
             try:
-                claimed = await asyncio.to_thread(
-                    self.store.claim_due, now_ms(), min(free, self.batch)
-                )
+                got = await self._feed_once()
             except Exception:
                 log.exception("claiming due messages failed")
                 await asyncio.sleep(1)
                 continue
-            if not claimed:
+            if got is None:
+                await self._idle(0.05)
+            elif got == 0:
                 await self._idle(0.25)
-                continue
-            routing = self.config.current.routing
-            for message in claimed:
-                decision = routing.select(
-                    message.route_name, message.number, available=self._available
-                )
-                if isinstance(decision, int):
-                    self.links[decision].queue.put_nowait(message)
-                elif decision == ALL_DOWN:
-                    self.give_back(message, detail="all carriers down", delay_ms=1000)
+
+    async def _feed_once(self) -> int | None:
+        """One round: hand-offs for our links, then a routing claim. None: no room at all."""
+        worker = self.recorder.claimer
+        free = {cid: link.free_slots() for cid, link in self.links.items()}
+        if worker is None or worker == FENCED or sum(free.values()) <= 0:
+            return None
+        got = 0
+        if self.leases.others:
+            handed = await asyncio.to_thread(
+                self.store.claim_handed_off, now_ms(), worker, {c: n for c, n in free.items() if n}
+            )
+            for cid, messages in handed.items():
+                link = self.links.get(cid)
+                for message in messages:
+                    if link is not None and not link.queue.full():
+                        link.queue.put_nowait(message)
+                    else:  # the link went away meanwhile: route it again
+                        self.give_back(message, detail="connector moved")
+                got += len(messages)
+        room = sum(link.free_slots() for link in self.links.values())
+        if room <= 0:
+            return got
+        claimed = await asyncio.to_thread(
+            self.store.claim_due,
+            now_ms(),
+            min(room, self.batch),
+            claimer=worker,
+            leave_to=self.leases.available_elsewhere,
+        )
+        routing = self.config.current.routing
+        for message in claimed:
+            decision = routing.select(message.route_name, message.number, available=self._available)
+            if isinstance(decision, int):
+                link = self.links.get(decision)
+                if link is not None:
+                    link.queue.put_nowait(message)
                 else:
                     self.recorder.record(
-                        SubmitOutcome(sms_uid=message.sms_uid, kind="rejected", detail=decision)
+                        SubmitOutcome(
+                            sms_uid=message.sms_uid, kind="handoff", connector_id=decision
+                        )
                     )
+            elif decision == ALL_DOWN:
+                self.give_back(message, detail="all carriers down", delay_ms=1000)
+            else:
+                self.recorder.record(
+                    SubmitOutcome(sms_uid=message.sms_uid, kind="rejected", detail=decision)
+                )
+        return got + len(claimed)
 
     def _available(self, connector_id: int) -> bool:
         link = self.links.get(connector_id)
-        return link is not None and link.available
+        if link is not None:
+            return link.available
+        return connector_id in self.leases.available_elsewhere
 
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
@@ -364,7 +493,14 @@ class Dispatcher:
     async def _publish_status(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            rows = [link.status() for link in self.links.values()]
+            rows = [
+                dataclasses.replace(
+                    link.status(),
+                    owner=self.leases.name,
+                    lease_until_ms=self.leases.lease_until_ms or None,
+                )
+                for link in self.links.values()
+            ]
             if rows:
                 try:
                     await asyncio.to_thread(self.store.write_connector_status, rows)

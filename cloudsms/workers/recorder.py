@@ -7,12 +7,17 @@ makes a receipt find the carrier id that its submit_sm_resp recorded just before
 
 A receipt's deliver_sm_resp waits for its future, so the carrier is told "received" only once the
 receipt is durably stored (SPEC: the deliver_sm_resp is sent only after the receipt is stored).
+
+Outcomes are applied under :attr:`DispatchRecorder.claimer`, this worker's id: the store applies an
+outcome only to a message still claimed by it, so after a lost lease (``claimer`` set to
+:data:`FENCED`) nothing this process still reports can overwrite another worker's claim.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +28,8 @@ from cloudsms.storage.dispatch_ops import DispatchResult, ReceiptEvent, SubmitOu
 log = logging.getLogger("cloudsms.dispatch")
 
 Event = SubmitOutcome | ReceiptEvent
+#: A claimer id no worker has (ids start at 1): outcomes recorded under it apply to nothing.
+FENCED = 0
 
 
 class DispatchSink(Protocol):
@@ -31,6 +38,8 @@ class DispatchSink(Protocol):
         outcomes: list[SubmitOutcome],
         receipts: list[ReceiptEvent],
         now_ms: int,
+        *,
+        claimer: int | None = None,
     ) -> DispatchResult: ...
 
 
@@ -50,6 +59,8 @@ class DispatchRecorder:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.transactions = 0
+        #: The worker id whose claims our outcomes apply to (None: no check, single use).
+        self.claimer: int | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-recorder")
@@ -63,6 +74,16 @@ class DispatchRecorder:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed (or failed).
+
+        Callers bound the wait themselves (``asyncio.timeout``): while the store is down this
+        waits for it.
+        """
+        futures = [future for _, future in self._queue]
+        if futures:
+            await asyncio.gather(*futures, return_exceptions=True)
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""
@@ -86,7 +107,13 @@ class DispatchRecorder:
             receipts = [e for e, _ in batch if isinstance(e, ReceiptEvent)]
             try:
                 result = await asyncio.to_thread(
-                    self._store.record_dispatch, outcomes, receipts, time.time_ns() // 1_000_000
+                    functools.partial(
+                        self._store.record_dispatch,
+                        outcomes,
+                        receipts,
+                        time.time_ns() // 1_000_000,
+                        claimer=self.claimer,
+                    )
                 )
             except Exception as exc:
                 # Keep the batch and try again: events are facts we must not drop. While the
