@@ -83,7 +83,6 @@ class SecurityEvents:
         window[1] += 1
         self.logger.warning(message, extra={"event": event, "client_ip": client_ip, **fields})
 
-
     def reset(self) -> None:
         """Forget the budgets (tests that count events start from a clean window)."""
         self._windows.clear()
