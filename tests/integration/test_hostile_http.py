@@ -718,7 +718,7 @@ def test_many_slowloris_clients_do_not_starve_a_normal_one(
         with httpx.Client(timeout=5) as client:
             started = time.monotonic()
             response = client.post(server.url, content=b"[]")
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 1.0
         assert check_answer(response.status_code, response.content) == ResultCode.EMPTY_DATA
         # ... and every slow client is cut off by its deadline.
         for s in socks:

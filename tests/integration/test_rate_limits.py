@@ -105,21 +105,25 @@ def test_packets_per_second_over_the_limit_get_busy_and_are_not_stored(
     seeded = platform.customer("acme")
     server = platform.serve(customer_packets_per_s=5)
     with httpx.Client(timeout=10) as client:
+        started = time.monotonic()
         answers = [send(client, server, packet(seeded, serial)) for serial in range(1, 21)]
+        refilled = 5 * (time.monotonic() - started)  # tokens that came back meanwhile
         codes = [a["RESULT_CODE"] for a in answers]
         # A burst of one second's worth (5) passes, the rest of the burst is Busy.
-        assert 5 <= codes.count(ResultCode.OK) <= 6, codes
-        assert codes.count(BUSY) == 20 - codes.count(ResultCode.OK)
+        assert 5 <= codes.count(ResultCode.OK) <= 5 + refilled + 1, codes
+        assert codes.count(BUSY) == 20 - codes.count(ResultCode.OK) >= 10
         for a in answers:
             if a["RESULT_CODE"] == BUSY:
                 assert a["DETAIL_LIST"] == [] and a["SERIAL"] >= 1  # SERIAL echoed, nothing kept
             else:
                 assert platform.stored(a["DETAIL_LIST"][0]["SMS_UID"])
         assert platform.store.count_messages(customer_id=seeded.customer_id) == codes.count(1)
-        # The bucket refills at the rate: after 0.5 s about 2 more packets pass.
+        # The bucket refills at the rate: after 0.5 s about 2.5 more packets pass.
         time.sleep(0.5)
+        started = time.monotonic()
         later = [send(client, server, packet(seeded, s))["RESULT_CODE"] for s in range(30, 36)]
-        assert 2 <= later.count(ResultCode.OK) <= 4, later
+        refilled = 5 * (time.monotonic() - started)
+        assert 2 <= later.count(ResultCode.OK) <= 3 + refilled + 1, later
 
 
 def test_messages_per_second_counts_recipients(platform: Platform) -> None:
@@ -190,7 +194,7 @@ def test_overload_is_shed_fast_and_nothing_accepted_is_lost(platform: Platform) 
     seeded = platform.customer("acme")
     server = platform.serve(max_inflight_packets=4)
     service = server.platform.service
-    service.writer = SlowWriter(service.writer, delay=0.8)
+    service.writer = SlowWriter(service.writer, delay=1.5)
     results: list[tuple[int, float, dict[str, Any]]] = []
     lock = threading.Lock()
     clients = [httpx.Client(timeout=10) for _ in range(40)]
@@ -216,9 +220,9 @@ def test_overload_is_shed_fast_and_nothing_accepted_is_lost(platform: Platform) 
     assert len(ok) + len(busy) == 40
     assert 1 <= len(ok) <= 4 < len(busy), (len(ok), len(busy))
     # Shed packets are answered without waiting for the slow store ...
-    assert max(busy) < 0.5, sorted(busy)[-5:]
+    assert max(busy) < 1.0, sorted(busy)[-5:]
     # ... accepted ones waited for it and are stored: nothing acknowledged is lost.
-    assert min(lat for lat, _ in ok) >= 0.8
+    assert min(lat for lat, _ in ok) >= 1.5
     for _, a in ok:
         assert platform.stored(a["DETAIL_LIST"][0]["SMS_UID"])
     assert platform.store.count_messages(customer_id=seeded.customer_id) == len(ok)
@@ -258,7 +262,7 @@ def test_key_guessing_is_throttled_per_source(
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
     seeded = platform.customer("acme")
-    server = platform.serve(key_guess_limit=5, key_guess_window_s=60, key_guess_cooldown_s=1.0)
+    server = platform.serve(key_guess_limit=5, key_guess_window_s=60, key_guess_cooldown_s=3.0)
     counting = CountingConfig(server.platform.service.config)
     server.platform.service.config = counting
     caplog.set_level(logging.WARNING, logger="cloudsms.security")
@@ -275,7 +279,7 @@ def test_key_guessing_is_throttled_per_source(
         # Another source with the right key is not affected.
         assert send(honest, server, packet(seeded, 100))["RESULT_CODE"] == ResultCode.OK
         # After the cool-down the source is served again.
-        time.sleep(1.1)
+        time.sleep(3.1)
         assert send(attacker, server, packet(seeded, 200))["RESULT_CODE"] == ResultCode.OK
     records = [r for r in caplog.records if r.name == "cloudsms.security"]
     throttled = [r for r in records if getattr(r, "event", "") == "key_guessing_throttled"]
