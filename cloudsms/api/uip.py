@@ -37,7 +37,6 @@ from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import Customer, PacketOutcome, PacketWrite
 from cloudsms.domain.packet import (
     SEND_METHOD,
-    Envelope,
     PacketError,
     read_auth_key,
     read_envelope,
@@ -142,24 +141,27 @@ class UipService:
         except orjson.JSONDecodeError:
             return _refusal(ResultCode.INVALID_CONTEXT, 0)
         serial = serial_of(packet)
+        method = packet.get("METHOD") if isinstance(packet, dict) else None
+        if not (isinstance(method, str) and method in METHODS):
+            method = SEND_METHOD  # echo the packet's METHOD only when it is one we know
         if self.guesses.blocked(caller.ip):
             # In its cool-down after guessing keys: no lookup, no log line (logged at the start).
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, method=method)
         try:
-            envelope = _read_envelope(packet)
+            envelope = read_envelope(packet, METHODS)
             auth_key = read_auth_key(packet)
         except PacketError as exc:
-            return _refusal(exc.code, serial)
+            return _refusal(exc.code, serial, method=method)
         config = self.config.current
         customer = config.customer_for_key(auth_key)
         if customer is None:
             self._unknown_key(caller)
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial)
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, method=method)
         refusal = self._refuse_caller(customer, caller)
         if refusal is not None:
             event, reason = refusal
             EVENTS.emit(event, reason, client_ip=caller.ip, customer=customer.name)
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, status=403)
+            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, status=403, method=method)
 
         if envelope.method == QUERY_METHOD:
             if self._rates_on and not self.rates.allow(customer.id, customer.name, 0):
@@ -181,7 +183,7 @@ class UipService:
             or self.inflight > self.max_inflight
             or self.writer.pending() > self.settings.pending_writes_limit
         ):
-            return _refusal(ResultCode.BUSY, serial)
+            return _refusal(ResultCode.BUSY, serial, method=method)
 
         try:
             request = read_send_request(
@@ -200,16 +202,16 @@ class UipService:
             if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
                 raise PacketError(ResultCode.INVALID_CONTEXT, "content over 1600 bytes or 10 parts")
         except PacketError as exc:
-            return _refusal(exc.code, serial)
+            return _refusal(exc.code, serial, method=method)
 
         # Per-customer rate (Busy: retry later) before the backlog (Queue_too_large): a packet
         # over its rate must not count against anything.
         if self._rates_on and not self.rates.allow(
             customer.id, customer.name, len(request.recipients)
         ):
-            return _refusal(ResultCode.BUSY, serial)
+            return _refusal(ResultCode.BUSY, serial, method=method)
         if self._over_backlog(customer, len(request.recipients)):
-            return _refusal(ResultCode.QUEUE_TOO_LARGE, serial)
+            return _refusal(ResultCode.QUEUE_TOO_LARGE, serial, method=method)
 
         sender = request.original_addr or customer.default_sender or PLATFORM_SENDER
         result = plan_packet(
@@ -229,7 +231,7 @@ class UipService:
             outcome = await self.writer.write(result.write)
         except StoreError:
             log.exception("store write failed; packet refused with DB_not_find")
-            return _refusal(ResultCode.DB_NOT_FIND, serial)
+            return _refusal(ResultCode.DB_NOT_FIND, serial, method=method)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
             _count_accepted(result.write, outcome.balance_rejected, customer.name)
@@ -297,21 +299,10 @@ class UipService:
         return self.backlog.total() + count > self.settings.max_backlog
 
 
-def _read_envelope(packet: object) -> Envelope:
-    """``read_envelope``, with an unhashable METHOD (a list, an object) as Invalid_parameter.
-
-    Found by the hostile-input fuzz (tests/integration/test_hostile_http.py): ``METHOD: []``
-    made the set lookup raise TypeError, answered Unknown_error with a logged traceback.
-    Catching it here keeps read_envelope's order of checks (missing fields first) intact.
-    """
-    try:
-        return read_envelope(packet, METHODS)
-    except TypeError as exc:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "METHOD must be a string") from exc
-
-
-def _refusal(code: ResultCode, serial: int, *, status: int = 200) -> Reply:
-    return status, answer(SEND_METHOD, serial, code), code, 0
+def _refusal(
+    code: ResultCode, serial: int, *, status: int = 200, method: str = SEND_METHOD
+) -> Reply:
+    return status, answer(method, serial, code, with_details=method == SEND_METHOD), code, 0
 
 
 def _count_accepted(write: PacketWrite, balance_rejected: Sequence[str], customer: str) -> None:

@@ -93,7 +93,7 @@ def read_envelope(packet: object, methods: frozenset[str] = frozenset({SEND_METH
         if packet.get(name) is None:
             raise PacketError(ResultCode.LOST_INFO, f"{name} is missing")
     method = packet["METHOD"]
-    if method not in methods:
+    if not isinstance(method, str) or method not in methods:
         raise PacketError(ResultCode.INVALID_PARAMETER, "unknown METHOD")
     if packet["TYPE"] != "REQUEST":
         raise PacketError(ResultCode.INVALID_PARAMETER, "TYPE must be REQUEST")

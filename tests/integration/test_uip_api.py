@@ -583,3 +583,25 @@ def test_java_example_single_object_list(
         packet(seeded, MULTI_MSISDN_LIST={"DEST_MSISDN": "67000011", "COUNTRY_CODE": 852}),
     )
     assert ans["RESULT_CODE"] == 1 and len(ans["DETAIL_LIST"]) == 1
+
+
+def test_dr_query_answers_and_refusals_echo_its_method(
+    store: Store, seeded: Seeded, make_server: Any, http: httpx.Client
+) -> None:
+    server = make_server()
+    _, sent = post(http, server.url, packet(seeded))
+    uid = sent["DETAIL_LIST"][0]["SMS_UID"]
+    query = {
+        "METHOD": "DR_QUERY", "TYPE": "REQUEST", "SERIAL": 3, "TIME": "t",
+        "AUTH_KEY": seeded.auth_key, "VERSION": "2021-01-01", "SMS_UID_LIST": [uid, "NOPE"],
+    }  # fmt: skip
+    _, ans = post(http, server.url, query)
+    assert (ans["METHOD"], ans["RESULT_CODE"], ans["SERIAL"]) == ("DR_QUERY", 1, 3)
+    first, missing = ans["SMS_RESULT_LIST"]
+    assert first["SMS_UID"] == uid and first["SMS_STATE"] == 9 and first["SMS_COUNT"] == 1
+    assert missing["RESULT_CODE"] == ResultCode.DB_NOT_FIND
+    _, refused = post(http, server.url, {**query, "AUTH_KEY": "k" * 128})
+    assert (refused["METHOD"], refused["RESULT_CODE"]) == ("DR_QUERY", ResultCode.CHANNEL_NOT_EXIST)
+    assert "DETAIL_LIST" not in refused
+    _, odd = post(http, server.url, {**query, "METHOD": ["DR_QUERY"]})
+    assert (odd["METHOD"], odd["RESULT_CODE"]) == ("SMS_SEND_REQUEST", ResultCode.INVALID_PARAMETER)
