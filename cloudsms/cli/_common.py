@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloudsms.config import Settings
 from cloudsms.domain.money import format_amount
 from cloudsms.exceptions import CloudSMSError, ConfigError
+from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
@@ -81,7 +82,12 @@ class CliState:
 
     @property
     def operator(self) -> Operator:
-        return Operator(self.store, actor=operator_name())
+        """The operator services; every change is also written to the audit log."""
+        actor = operator_name()
+        audited: Any = Audited(
+            Operator(self.store, actor=actor), AuditTrail(self.store, actor), "cli"
+        )
+        return cast(Operator, audited)
 
     def close(self) -> None:
         if self._store is not None:

@@ -8,12 +8,13 @@ when ``--password`` is not given, which keeps it out of shell history.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
-from cloudsms.cli._common import say, state, table
+from cloudsms.cli._common import operator_name, say, state, table
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
+from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.carrier import CarrierOperator
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
@@ -25,7 +26,9 @@ STALE_AFTER_MS = 10_000
 
 def carrier(ctx: typer.Context) -> CarrierOperator:
     """The carrier service on the CLI's store (opened on first use)."""
-    return CarrierOperator(state(ctx).store)
+    store = state(ctx).store
+    audited: Any = Audited(CarrierOperator(store), AuditTrail(store, operator_name()), "cli")
+    return cast(CarrierOperator, audited)
 
 
 Name = Annotated[str, typer.Argument(help="Connector name.")]

@@ -39,3 +39,40 @@ class AuditTrail:
 
     def record(self, action: str, target: str | None, detail: dict[str, Any] | None = None) -> int:
         return self.sink.record_audit(self.actor, action, target, mask(detail))
+
+
+#: Service methods that change something, by the start of their name; the rest only read.
+CHANGING_PREFIXES = (
+    "create", "set", "top_up", "adjust", "rotate", "add", "remove", "grant", "revoke",
+    "decide", "delete", "update", "enable", "disable", "approve", "reject",
+)  # fmt: skip
+
+
+class Audited:
+    """A service object (``Operator``, ``CarrierOperator``) whose changing calls are recorded.
+
+    The CLI wraps its services in this, so a change made from the command line lands in the
+    same audit log as one made through the admin API or the console:
+
+        >>> ops = Audited(Operator(store), AuditTrail(store, "cli:alice"), "customer")
+        >>> ops.top_up("acme", "25")          # recorded as customer.top_up on "acme"
+    """
+
+    def __init__(self, service: Any, trail: AuditTrail, area: str) -> None:
+        self._service = service
+        self._trail = trail
+        self._area = area
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._service, name)
+        if not callable(attr) or not name.startswith(CHANGING_PREFIXES):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            target = str(args[0]) if args else None
+            detail = {f"arg{i}": a for i, a in enumerate(args[1:], start=1)} | kwargs
+            self._trail.record(f"{self._area}.{name}", target, detail or None)
+            return result
+
+        return call

@@ -278,3 +278,30 @@ def test_installed_console_script(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert module.returncode == 0 and "Routes: none" in module.stdout
+
+
+def test_cli_changes_are_in_the_audit_log(tmp_path: Path) -> None:
+    """Every changing CLI command is recorded (actor cli:<login>); reads are not."""
+    from cloudsms.storage.store import Store
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    Store.open(url).close()
+    runner = CliRunner()
+    for args in (
+        ["customers", "create", "acme", "--currency", "HKD"],
+        ["customers", "top-up", "acme", "25", "--note", "invoice 7"],
+        ["customers", "list"],
+        ["connectors", "add", "c1", "--host", "127.0.0.1", "--port", "2775",
+         "--system-id", "u", "--password", "secret"],
+    ):  # fmt: skip
+        assert runner.invoke(app, ["--database-url", url, *args]).exit_code == 0
+    store = Store.open(url)
+    try:
+        entries = store.list_audit(limit=10)
+    finally:
+        store.close()
+    actions = sorted(e.action for e in entries)
+    assert actions == ["cli.add_connector", "cli.create_customer", "cli.top_up"]
+    assert all(e.actor.startswith("cli:") for e in entries)
+    connector = next(e for e in entries if e.action == "cli.add_connector")
+    assert "secret" not in str(connector.detail)
