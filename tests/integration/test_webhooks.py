@@ -427,7 +427,12 @@ async def test_slow_customer_slows_only_itself_and_connections_are_reused(
         report(srs, uid, slow_cid)
     for uid in fast_uids:
         report(srs, uid, fast_cid)
-    pusher = await run_pusher(srs)
+    # A push timeout well above the slow answer, so a loaded machine cannot turn slowness into
+    # timeouts (each closes its connection, which would hide whether connections are reused).
+    patient = WebhookSettings(
+        **{**_fields(FAST), "push_timeout_s": 3.0, "lease_s": max(FAST.lease_s, 10.0)}
+    )
+    pusher = await run_pusher(srs, patient)
     try:
         # The slow customer needs 16 x 0.3 s / 4 = 1.2 s; the fast one must not wait for it.
         await until(lambda: len(fast.accepted) == len(fast_uids), within=1.0)
