@@ -104,15 +104,18 @@ class LeaseOps(StoreBase):
     def renew_leases(self, worker_id: int, lease_ms: int, available: Mapping[int, bool]) -> bool:
         """Extend the worker's lease and those of its connectors (with their availability).
 
-        Returns False when the worker's lease had already run out: it is considered dead, its
-        claims may have been recovered and its connectors taken, so the caller must stop its
-        links and register again. Nothing is renewed then.
+        Returns False when the worker's lease had already run out while another worker was
+        alive: it is considered dead, its claims may have been recovered and its connectors
+        taken, so the caller must stop its links and register again; nothing is renewed then.
+        A lease that ran out with no other live worker (a lone process slowed down, e.g. SQLite's
+        write lock under heavy load) is simply renewed: nobody can have taken anything over.
         """
         now = self.db_now_expr()
+        others = select(_w.id).where(_w.id != worker_id, _w.lease_until_ms > now).exists()
         with self._connect(write=True) as conn:
             renewed = conn.execute(
                 update(tables.workers)
-                .where(_w.id == worker_id, _w.lease_until_ms >= now)
+                .where(_w.id == worker_id, or_(_w.lease_until_ms >= now, ~others))
                 .values(lease_until_ms=now + lease_ms)
             ).rowcount
             if not renewed:

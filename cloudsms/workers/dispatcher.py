@@ -34,6 +34,7 @@ Strategy:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import itertools
@@ -41,6 +42,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cloudsms import metrics
 from cloudsms.api.config_cache import ConfigCache, PreparedConfig
@@ -75,6 +77,7 @@ THROTTLE_TRIES = 5
 #: Submit attempts (claims) after which a message that keeps failing transiently is given up.
 MAX_ATTEMPTS = 100
 ClientFactory = Callable[..., SmppClient]
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -253,6 +256,9 @@ class Dispatcher:
         self.recorder = DispatchRecorder(store, on_committed=self._committed)
         self.leases = LeaseKeeper(store, role=role, lease_s=lease_s, renew_s=renew_s)
         self.renew_s = renew_s
+        #: Lease calls get a thread of their own: behind the default executor's queue (claims,
+        #: outcomes, the API's writes) a renewal could wait past the lease under heavy load.
+        self._lease_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lease")
         #: Connectors we own, so run links for (see cloudsms.workers.leases).
         self.owned: frozenset[int] = frozenset()
         self._registered = False
@@ -303,9 +309,10 @@ class Dispatcher:
         await self.recorder.close()
         if self._registered:
             try:
-                await asyncio.to_thread(self.leases.retire)
+                await self._in_lease_thread(self.leases.retire)
             except Exception:
                 log.exception("could not retire this worker; its leases will run out")
+        self._lease_thread.shutdown(wait=False)
 
     async def _stop_links(self, connector_ids: list[int], *, detail: str) -> None:
         for cid in connector_ids:
@@ -316,8 +323,11 @@ class Dispatcher:
 
     # -- leases -----------------------------------------------------------------------------
 
+    async def _in_lease_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, fn, *args)
+
     async def _register(self) -> None:
-        worker_id = await asyncio.to_thread(self.leases.register)
+        worker_id = await self._in_lease_thread(self.leases.register)
         self.recorder.claimer = worker_id
         self._registered = True
 
@@ -334,18 +344,18 @@ class Dispatcher:
         if not self._registered:
             await self._register()
         available = {cid: link.client.available for cid, link in self.links.items()}
-        if not await asyncio.to_thread(self.leases.renew, available):
+        if not await self._in_lease_thread(self.leases.renew, available):
             await self._fence()
             return
         enabled = [c.id for c in self.config.current.routing.connectors.values() if c.enabled]
-        keep, give_up = await asyncio.to_thread(self.leases.balance, enabled)
+        keep, give_up = await self._in_lease_thread(self.leases.balance, enabled)
         async with self._reconfigure:
             if give_up:
                 await self._stop_links(sorted(give_up), detail="connector moved to another worker")
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(5):
                         await self.recorder.flush()
-                await asyncio.to_thread(self.leases.release, give_up)
+                await self._in_lease_thread(self.leases.release, give_up)
             changed = keep != self.owned
             self.owned = keep
         if changed or give_up:
@@ -357,6 +367,9 @@ class Dispatcher:
             await self._stop_links(list(self.links), detail="lease lost")
             self.owned = frozenset()
             self._registered = False
+        with contextlib.suppress(TimeoutError):  # give-backs of claims that may still be ours
+            async with asyncio.timeout(2):
+                await self.recorder.flush()
         self.recorder.claimer = FENCED  # our outcomes from now on must not apply to anything
         try:
             await self._register()

@@ -1,0 +1,180 @@
+"""Soak: a steady load (e.g. 70 % of the measured end-to-end capacity) for a long time, watching
+the platform process's memory (RSS) and its backlog.
+
+Processes on 127.0.0.1: the platform (`cloudsms serve`, role all, SQLite by default), the SMSC
+simulator and the callback sink of ``bench/e2e.py``. This process paces packets of
+``--recipients`` numbers at ``--rate`` messages/s with aiohttp (keep-alive), samples the
+platform's RSS (``/proc/PID/status``) and the pipeline's backlog (accepted − reported) every
+``--every`` seconds, and prints RSS at the start of the load (after ``--warmup``) and at the end.
+
+    .venv/bin/python bench/soak.py --rate 1400 --minutes 10 [--recipients 10]
+        [--database-url postgresql://…]
+
+Flat memory means: RSS at the end within a few MB of RSS after warm-up, no steady climb in the
+samples, and a backlog that stays small (the load is below capacity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from e2e import SINK, free_port, seed, sink_count, wait_port
+
+BIN = Path(sys.executable).parent
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Pacer:
+    """Sends ``rate`` messages/s in packets of ``recipients``, from ``clients`` connections."""
+
+    def __init__(self, url: str, key: str, rate: float, recipients: int, clients: int) -> None:
+        self.url, self.key = url, key
+        self.interval = recipients / rate * clients
+        self.recipients, self.clients = recipients, clients
+        self.sent = self.ok = self.failed = 0
+        self._numbers = itertools.count(1)
+        self._stop = asyncio.Event()
+
+    async def run(self, seconds: float) -> None:
+        connector = aiohttp.TCPConnector(limit=self.clients)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            tasks = [asyncio.create_task(self._client(session, i)) for i in range(self.clients)]
+            await asyncio.sleep(seconds)
+            self._stop.set()
+            await asyncio.gather(*tasks)
+
+    async def _client(self, session: aiohttp.ClientSession, index: int) -> None:
+        serial = 0
+        next_at = time.monotonic() + index * self.interval / self.clients
+        while not self._stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at += self.interval
+            serial = serial % 65535 + 1
+            numbers = [f"6{next(self._numbers) % 10_000_000:07d}" for _ in range(self.recipients)]
+            body = orjson.dumps({
+                "METHOD": "SMS_SEND_REQUEST", "TYPE": "REQUEST", "SERIAL": serial,
+                "TIME": f"s{index}-{serial}-{time.monotonic_ns()}", "AUTH_KEY": self.key,
+                "ROUTE_ID": "BENCH", "VERSION": "2021-01-01", "SMS_CONTENT": "soak test",
+                "MULTI_MSISDN_LIST": [{"COUNTRY_CODE": 852, "DEST_MSISDN": n} for n in numbers],
+            })  # fmt: skip
+            try:
+                async with session.post(self.url, data=body) as resp:
+                    answer = orjson.loads(await resp.read())
+            except (aiohttp.ClientError, OSError):
+                self.failed += 1
+                continue
+            self.sent += self.recipients
+            if answer.get("RESULT_CODE") == 1:
+                self.ok += self.recipients
+            else:
+                self.failed += 1
+
+
+async def soak(args: argparse.Namespace, api_port: int, sink_port: int, key: str, pid: int) -> None:
+    url = f"http://127.0.0.1:{api_port}/dave/io"
+    pacer = Pacer(url, key, args.rate, args.recipients, args.clients)
+    total = args.minutes * 60
+    load = asyncio.create_task(pacer.run(total))
+    started = time.monotonic()
+    baseline = None
+    samples: list[float] = []
+    print(f"platform pid {pid}: RSS {rss_mb(pid):.1f} MB before the load", flush=True)
+    while not load.done():
+        await asyncio.sleep(args.every)
+        elapsed = time.monotonic() - started
+        rss = rss_mb(pid)
+        samples.append(rss)
+        reported = await asyncio.to_thread(sink_count, sink_port)
+        if baseline is None and elapsed >= args.warmup:
+            baseline = rss
+            print(f"after {elapsed:.0f} s of warm-up: RSS {rss:.1f} MB (the baseline)", flush=True)
+        print(
+            f"{elapsed:6.0f} s  RSS {rss:7.1f} MB  accepted {pacer.ok:>10,}  reported "
+            f"{reported:>10,}  backlog {pacer.ok - reported:>7,}  ({pacer.ok / elapsed:,.0f}/s)",
+            flush=True,
+        )
+    await load
+    end = rss_mb(pid)
+    print(
+        f"\n{args.minutes:g} min at {args.rate:g} messages/s target: {pacer.ok:,} accepted "
+        f"({pacer.ok / total:,.0f}/s), {pacer.failed} failed packets"
+    )
+    print(f"RSS: {baseline or samples[0]:.1f} MB after warm-up → {end:.1f} MB at the end "
+          f"(max {max(samples):.1f} MB)")  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        reported = await asyncio.to_thread(sink_count, sink_port)
+        if reported >= pacer.ok:
+            break
+        await asyncio.sleep(0.5)
+    print(f"reported {reported:,} of {pacer.ok:,} after the load stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, required=True, help="messages/s to hold")
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--recipients", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--every", type=float, default=30, help="seconds between samples")
+    parser.add_argument("--warmup", type=float, default=60)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="cloudsms-soak-"))
+    db = args.database_url or f"sqlite:///{workdir / 'soak.db'}"
+    sim_port, sink_port, api_port = free_port(), free_port(), free_port()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([
+            str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port), "--account",
+            "bench:bench", "--quiet", "--record-limit", "0",
+        ]))  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)]))
+        wait_port(sim_port, procs[0])
+        wait_port(sink_port, procs[1])
+        key = seed(db, sim_port, f"http://127.0.0.1:{sink_port}/dr")
+        env = {
+            **os.environ, "CLOUDSMS_DATABASE_URL": db, "CLOUDSMS_PORT": str(api_port),
+            "CLOUDSMS_LOG_LEVEL": "warning", "CLOUDSMS_ADMIN_ENABLED": "false",
+            "CLOUDSMS_MAX_BACKLOG": "100000000",
+        }  # fmt: skip
+        platform = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
+        procs.append(platform)
+        wait_port(api_port, platform)
+        time.sleep(1.5)
+        asyncio.run(soak(args, api_port, sink_port, key, platform.pid))
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
