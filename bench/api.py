@@ -97,8 +97,8 @@ def wrk_script(key: str, recipients: int) -> str:
     )
     return textwrap.dedent(f"""
         local counter = 0
-        local tid = 0
-        function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+        local threads = 0
+        function setup(thread) threads = threads + 1; thread:set("tid", threads) end
         function init(args) counter = 0 end
         wrk.method = "POST"
         wrk.headers["Content-Type"] = "application/json"
