@@ -208,8 +208,11 @@ class GroupCommitWriter:
         try:
             return list(self._accept([job.packet for job in batch]))
         except BatchRejected as exc:
-            if len(batch) == 1:
+            if len(batch) == 1 and batch[0].packet.packet_key is None:
                 return [exc]
+            # A lone packet with a replay key is retried once too: another process may have
+            # committed the same packet meanwhile (the key's unique index refused ours), and
+            # the retry then finds that row and answers with the original ANSWER.
             log.warning("batch of %d refused (%s): retrying packet by packet", len(batch), exc)
             with self._cond:
                 self._batches_split += 1

@@ -243,3 +243,33 @@ async def test_replay_through_the_writer(store: Store, add_customer: CustomerFac
     assert sorted([o1.replayed, o2.replayed]) == [False, True] and o3.replayed
     assert o1.answer == o2.answer == o3.answer == p.answer
     assert store.count_messages() == 1
+
+
+async def test_same_packet_racing_from_another_process_is_replayed(
+    store: Store, add_customer: CustomerFactory
+) -> None:
+    """PostgreSQL: another process stores the same packet while ours is in flight; ours must get
+    that packet's ANSWER (a replay), not an error, and nothing is stored twice."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite takes the write lock before the replay lookup: no such race")
+    from sqlalchemy import text
+
+    cid = add_customer(balance_micros=10**9)
+    p = make_packet(cid)
+    other = store.engine.connect()  # "the other process": its insert is not committed yet
+    other.begin()
+    other.execute(
+        text("INSERT INTO replays (packet_key, customer_id, answer, created_ms) "
+             "VALUES (:k, :c, :a, :t)"),
+        {"k": p.packet_key, "c": cid, "a": b"the other answer", "t": T0},
+    )  # fmt: skip
+    writer = GroupCommitWriter(store, replay_window_ms=WINDOW)
+    pending = asyncio.ensure_future(writer.write(p))
+    await asyncio.sleep(0.5)  # ours has looked up the key (not there yet) and now waits on it
+    assert not pending.done()
+    other.commit()
+    other.close()
+    outcome = await asyncio.wait_for(pending, 10)
+    await writer.close()
+    assert outcome.replayed and outcome.answer == b"the other answer"
+    assert store.count_messages() == 0
