@@ -57,6 +57,19 @@ IdMode = Annotated[
 ]
 
 
+#: Options ``add`` and ``set`` share, passed through to the carrier service as given.
+OPTIONAL_SETTINGS = (
+    "system_type", "bind", "window", "throughput", "enquire_link", "response_timeout",
+    "reconnect_max", "long_mode", "data_codings", "source_ton", "source_npi", "dest_ton",
+    "dest_npi", "id_mode",
+)  # fmt: skip
+
+
+def _optional_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The shared optional settings among a command's arguments (``locals()``)."""
+    return {key: values[key] for key in OPTIONAL_SETTINGS}
+
+
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -89,20 +102,7 @@ def add(
         port=port,
         system_id=system_id,
         password=password,
-        system_type=system_type,
-        bind=bind,
-        window=window,
-        throughput=throughput,
-        enquire_link=enquire_link,
-        response_timeout=response_timeout,
-        reconnect_max=reconnect_max,
-        long_mode=long_mode,
-        data_codings=data_codings,
-        source_ton=source_ton,
-        source_npi=source_npi,
-        dest_ton=dest_ton,
-        dest_npi=dest_npi,
-        id_mode=id_mode,
+        **_optional_settings(locals()),
     )
     say(f"connector {created.name!r} added (id {created.id}, {created.host}:{created.port})")
 
@@ -139,20 +139,7 @@ def set_(
         port=port,
         system_id=system_id,
         password=password,
-        system_type=system_type,
-        bind=bind,
-        window=window,
-        throughput=throughput,
-        enquire_link=enquire_link,
-        response_timeout=response_timeout,
-        reconnect_max=reconnect_max,
-        long_mode=long_mode,
-        data_codings=data_codings,
-        source_ton=source_ton,
-        source_npi=source_npi,
-        dest_ton=dest_ton,
-        dest_npi=dest_npi,
-        id_mode=id_mode,
+        **_optional_settings(locals()),
     )
     say(f"{', '.join(c.replace('_', ' ') for c in changed)} of connector {name!r} set")
 
