@@ -1,0 +1,214 @@
+"""Carrier-delivery benchmark: accepted → submitted over SMPP → receipt stored, messages/s.
+
+Issue 3's figure, isolated from the HTTP API and from report pushing:
+
+1. ``cloudsms serve --role api`` accepts a backlog of 200-recipient packets over HTTP (no
+   worker runs, so nothing is dispatched yet), then stops;
+2. ``cloudsms serve --role worker`` starts against the simulator (``cloudsms smsc-sim``, another
+   process, a receipt per message) and drains the backlog: claim, submit_sm, submit_sm_resp,
+   deliver_sm receipt, receipt stored and matched, message final — all durable (SQLite WAL,
+   synchronous=FULL, or PostgreSQL with ``--pg``);
+3. the rate is read back from the store's own timestamps: messages made final divided by the
+   time from the first submission to the last final state, and the same over the middle 80 %
+   (steady state, without start-up and tail).
+
+The customer has no callback URL, so the reports the worker enqueues are closed without a push
+(report pushing is measured by ``bench/e2e.py``).
+
+    .venv/bin/python bench/pipeline.py [--messages 100000] [--pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from concurrent.futures import ThreadPoolExecutor
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from sqlalchemy import text
+
+from cloudsms.services.carrier import CarrierOperator
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+
+sys.path.insert(0, str(Path(__file__).parent))
+from e2e import free_port, wait_port
+from scale import drop_pg, fresh_pg, serve
+
+BIN = Path(sys.executable).parent
+RECIPIENTS = 200
+
+
+def seed(url: str, sim_port: int, window: int) -> str:
+    store = Store.open(url)
+    try:
+        op = Operator(store, actor="bench")
+        op.create_price_list("bench", "HKD")
+        op.set_price("bench", "852", "0.05")
+        op.create_route("BENCH")
+        CarrierOperator(store).add_connector(
+            "sim", host="127.0.0.1", port=str(sim_port), system_id="bench", password="bench",
+            window=str(window),
+        )  # fmt: skip
+        CarrierOperator(store).add_rule("BENCH", "sim")
+        customer = op.create_customer(
+            "bench", currency="HKD", price_list="bench", balance="1000000000"
+        )
+        op.grant_route("BENCH", "bench")
+        op.update_settings("bench", max_backlog="100000000")
+        return customer.auth_key
+    finally:
+        store.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def load_backlog(url: str, key: str, messages: int) -> int:
+    """Accept about ``messages`` messages with the API alone; returns how many were stored."""
+    port = free_port()
+    api = serve(url, "api", port)
+    packets = max(1, messages // RECIPIENTS)
+    template = {
+        "METHOD": "SMS_SEND_REQUEST", "TYPE": "REQUEST", "AUTH_KEY": key, "ROUTE_ID": "BENCH",
+        "VERSION": "2021-01-01", "SMS_CONTENT": "Your verification code is 123456.",
+        "MULTI_MSISDN_LIST": [
+            {"DEST_MSISDN": f"6{i:07d}", "COUNTRY_CODE": 852} for i in range(RECIPIENTS)
+        ],
+    }  # fmt: skip
+
+    def send(first: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            for n in range(first, packets, 4):
+                body = {**template, "SERIAL": n % 65535 + 1, "TIME": f"p{n}"}
+                answer = client.post(f"http://127.0.0.1:{port}/dave/io", content=orjson.dumps(body))
+                if answer.json().get("RESULT_CODE") != 1:
+                    raise SystemExit(f"packet refused: {answer.text[:200]}")
+
+    try:
+        wait_port(port, api)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(send, range(4)))
+    finally:
+        stop(api)
+    store = Store.open(url)
+    try:
+        return store.count_messages()
+    finally:
+        store.close()
+
+
+def final_count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(text("SELECT count(*) FROM messages WHERE final_ms IS NOT NULL")).scalar()
+            or 0
+        )
+
+
+def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> None:
+    port = free_port()
+    store = Store.open(url)
+    worker = serve(url, "worker", port)
+    spy = None
+    if profile:  # py-spy samples the worker while it drains
+        spy = subprocess.Popen(
+            [str(BIN / "py-spy"), "record", "--nonblocking", *os.environ.get("PYSPY_ARGS", "").split(), "-o", profile, "-p", str(worker.pid),
+             *(["--format", "raw"] if not profile.endswith(".svg") else [])],
+            stdout=subprocess.DEVNULL,
+        )
+    started = time.monotonic()
+    try:
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            done = final_count(store)
+            if done >= accepted:
+                break
+            if done != last:
+                last, last_change = done, time.monotonic()
+            elif time.monotonic() - last_change > 20:
+                print(f"  stalled at {done:,} of {accepted:,}")
+                break
+            time.sleep(0.25)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        stop(worker)
+    with store.engine.connect() as conn:
+        submitted = sorted(
+            r[0] for r in conn.execute(text("SELECT submitted_ms FROM messages "
+                                            "WHERE submitted_ms IS NOT NULL"))
+        )  # fmt: skip
+        finals = sorted(
+            r[0] for r in conn.execute(text("SELECT final_ms FROM messages "
+                                            "WHERE final_ms IS NOT NULL"))
+        )  # fmt: skip
+        receipts = conn.execute(text("SELECT count(*) FROM receipts")).scalar() or 0
+        states = dict(
+            conn.execute(text("SELECT state, count(*) FROM messages GROUP BY state")).all()
+        )
+    store.close()
+    if not finals:
+        raise SystemExit("no message reached a final state")
+    span = (finals[-1] - submitted[0]) / 1000
+    lo, hi = finals[len(finals) // 10], finals[len(finals) * 9 // 10]
+    steady = (len(finals) * 8 // 10) / max((hi - lo) / 1000, 1e-3)
+    print(f"  final: {len(finals):,} of {accepted:,} accepted; receipts stored: {receipts:,}")
+    print(f"  states: {states}")
+    print(
+        f"  accepted → receipt stored: {len(finals) / span:,.0f} messages/s "
+        f"({span:.1f} s from first submit to last final state)"
+    )
+    print(f"  steady state (middle 80 %): {steady:,.0f} messages/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--profile", help="py-spy profile of the worker: FILE.svg flame graph, else collapsed stacks")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
+    parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="cloudsms-pipeline-"))
+    pg_name = None
+    sim_port = free_port()
+    sim = subprocess.Popen(
+        [str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port), "--account", "bench:bench",
+         "--quiet", "--record-limit", "0"],
+    )  # fmt: skip
+    try:
+        if args.pg:
+            url, pg_name = fresh_pg(args.pg_admin_url)
+        else:
+            url = f"sqlite:///{workdir / 'pipeline.db'}"
+        wait_port(sim_port, sim)
+        key = seed(url, sim_port, args.window)
+        accepted = load_backlog(url, key, args.messages)
+        print(f"{'PostgreSQL' if args.pg else 'SQLite'}, window {args.window}: "
+              f"backlog of {accepted:,} accepted messages")  # fmt: skip
+        drain(url, accepted, timeout_s=600, profile=args.profile)
+    finally:
+        stop(sim)
+        if pg_name:
+            drop_pg(args.pg_admin_url, pg_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
