@@ -8,9 +8,11 @@ storage layer writes SQL or maps rows.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine, update
@@ -42,11 +44,42 @@ def translate_error(exc: Exception, what: str) -> StoreError:
     return StoreError(f"{what}: {exc}")
 
 
+@functools.cache
+def driver_sql(sql: str, dialect: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the driver's own form for ``dialect``.
+
+    psycopg takes ``%s`` (and a literal ``%`` doubled); sqlite3 takes ``?`` as written.
+    """
+    if dialect == "postgresql":
+        return sql.replace("%", "%%").replace("?", "%s")
+    return sql
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, …`` for an IN list of ``count`` values."""
+    return ", ".join("?" * count)
+
+
 class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         #: "sqlite" or "postgresql": operations pick the fastest form per engine.
         self.dialect = engine.dialect.name
+
+    def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One hot statement as plain SQL through the driver (``?`` placeholders, tuples).
+
+        Why: on the dispatcher's and the pusher's paths SQLAlchemy's per-execution work (cache
+        keys, a parameter dict per row, result metadata) cost more than the database's own work
+        (``bench/store_dispatch.py``). The statements stay portable SQL (SQLite ≥ 3.35 and
+        PostgreSQL: ``RETURNING``, ``ON CONFLICT``); the schema stays in ``tables``.
+        """
+        return conn.exec_driver_sql(driver_sql(sql, self.dialect), tuple(params))
+
+    def _run_many(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """:meth:`_run` once per row of ``rows`` (executemany); nothing for no rows."""
+        if rows:
+            conn.exec_driver_sql(driver_sql(sql, self.dialect), list(rows))
 
     @staticmethod
     def now_ms() -> int:

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import Connection, Row, Select, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
@@ -29,24 +28,32 @@ from cloudsms.domain.models import Encoding
 from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
+from cloudsms.storage.base import placeholders
 from cloudsms.storage.lease_ops import db_now
 from cloudsms.storage.report_ops import NewReport, ReportOps
 
 _m = tables.messages.c
 _p = tables.message_parts.c
 _r = tables.receipts.c
+#: What a claim returns, in the order of OutboundMessage's fields.
 _CLAIM_COLUMNS = (
-    _m.sms_uid, _m.customer_id, _m.country_code, _m.dest_msisdn, _m.route_name, _m.sender,
-    _m.content, _m.encoding, _m.segments, _m.priority, _m.attempts, _m.fee_micros,
-)  # fmt: skip
+    "sms_uid, customer_id, country_code, dest_msisdn, route_name, sender, content, encoding,"
+    " segments, priority, attempts, fee_micros"
+)
+_ACCEPTED = MessageState.ACCEPTED.value
+_QUEUED = MessageState.QUEUED.value
+_SUBMITTED = MessageState.SUBMITTED.value
 
 #: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
 _CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
-    """A message claimed for submission, with what the connector needs to send it."""
+    """A message claimed for submission, with what the connector needs to send it.
+
+    Positional construction follows ``_CLAIM_COLUMNS`` (the claim builds one per row).
+    """
 
     sms_uid: str
     customer_id: int
@@ -154,30 +161,23 @@ class DispatchOps(ReportOps):
         (:meth:`claim_handed_off`); hand-offs to any other connector are claimed and routed
         again.
         """
-        rows: list[Row[Any]] = []
-        left: list[Any] = []
+        left = ""
         if leave_to:
-            left.append(or_(_m.via_connector.is_(None), _m.via_connector.not_in(list(leave_to))))
+            ids = ", ".join(str(int(c)) for c in sorted(leave_to))
+            left = f" AND (via_connector IS NULL OR via_connector NOT IN ({ids}))"
+        claimed: list[OutboundMessage] = []
         with self._connect(write=True) as conn:
             # One range scan of ix_messages_dispatch (state, priority, send_at_ms) per priority,
             # high first: no sort of the whole backlog, however long it is.
             for priority in (1, 0):
-                want = limit - len(rows)
+                want = limit - len(claimed)
                 if want <= 0:
                     break
                 due = (
-                    select(_m.sms_uid)
-                    .where(
-                        _m.state == MessageState.ACCEPTED.value,
-                        _m.priority == priority,
-                        _m.send_at_ms <= now_ms,
-                        *left,
-                    )
-                    .order_by(_m.send_at_ms)
-                    .limit(want)
+                    f"SELECT sms_uid FROM messages WHERE state = '{_ACCEPTED}' AND priority = ?"
+                    f" AND send_at_ms <= ?{left} ORDER BY send_at_ms LIMIT ?"
                 )
-                rows.extend(self._take(conn, due, now_ms, claimer))
-        claimed = [OutboundMessage(**row._mapping) for row in rows]
+                claimed.extend(self._take(conn, due, (priority, now_ms, want), now_ms, claimer))
         claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
         return claimed
 
@@ -189,45 +189,34 @@ class DispatchOps(ReportOps):
         Uses the small partial index ix_messages_handoff (only hand-offs are in it).
         """
         found: dict[int, list[OutboundMessage]] = {}
+        due = (
+            f"SELECT sms_uid FROM messages WHERE via_connector = ? AND state = '{_ACCEPTED}'"
+            " AND send_at_ms <= ? ORDER BY send_at_ms LIMIT ?"
+        )
         with self._connect(write=True) as conn:
             for connector_id, limit in sorted(limits.items()):
                 if limit <= 0:
                     continue
-                due = (
-                    select(_m.sms_uid)
-                    .where(
-                        _m.via_connector == connector_id,
-                        _m.state == MessageState.ACCEPTED.value,
-                        _m.send_at_ms <= now_ms,
-                    )
-                    .order_by(_m.send_at_ms)
-                    .limit(limit)
-                )
-                rows = self._take(conn, due, now_ms, claimer)
-                if rows:
-                    found[connector_id] = [OutboundMessage(**row._mapping) for row in rows]
+                taken = self._take(conn, due, (connector_id, now_ms, limit), now_ms, claimer)
+                if taken:
+                    found[connector_id] = taken
         return found
 
     def _take(
-        self, conn: Connection, due: Select[Any], now_ms: int, claimer: int | None
-    ) -> list[Row[Any]]:
-        """Claim the rows ``due`` selects: QUEUED, one more attempt, ours; returns the columns."""
+        self, conn: Connection, due: str, params: tuple[object, ...], now_ms: int,
+        claimer: int | None,
+    ) -> list[OutboundMessage]:  # fmt: skip
+        """Claim the rows the ``due`` SELECT finds: QUEUED, one more attempt, ours."""
         if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        return list(
-            conn.execute(
-                update(tables.messages)
-                .where(_m.sms_uid.in_(due.scalar_subquery()))
-                .values(
-                    state=MessageState.QUEUED.value,
-                    attempts=_m.attempts + 1,
-                    claimed_by=claimer,
-                    via_connector=None,
-                    updated_ms=now_ms,
-                )
-                .returning(*_CLAIM_COLUMNS)
-            ).all()
+            due += " FOR UPDATE SKIP LOCKED"
+        rows = self._run(
+            conn,
+            f"UPDATE messages SET state = '{_QUEUED}', attempts = attempts + 1, claimed_by = ?,"
+            f" via_connector = NULL, updated_ms = ? WHERE sms_uid IN ({due})"
+            f" RETURNING {_CLAIM_COLUMNS}",
+            (claimer, now_ms, *params),
         )
+        return [OutboundMessage(*row) for row in rows]
 
     def record_dispatch(
         self,
@@ -257,25 +246,19 @@ class DispatchOps(ReportOps):
         self, conn: Connection, outcomes: Sequence[SubmitOutcome], now_ms: int,
         result: DispatchResult, claimer: int | None,
     ) -> list[tuple[int, str]]:  # fmt: skip
-        parts: list[dict[str, object]] = []
+        parts: list[tuple[object, ...]] = []
         new_ids: list[tuple[int, str]] = []
-        submitted: list[dict[str, object]] = []
+        submitted: list[tuple[int | None, str]] = []
         retries: list[dict[str, object]] = []
         handoffs: list[dict[str, object]] = []
         for outcome in outcomes:
             if outcome.kind == "submitted":
-                submitted.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
+                submitted.append((outcome.connector_id, outcome.sms_uid))
                 for part in outcome.parts:
                     parts.append(
-                        {
-                            "sms_uid": outcome.sms_uid,
-                            "seq": part.seq,
-                            "connector_id": outcome.connector_id,
-                            "carrier_id": part.carrier_id,
-                            "submit_status": part.status,
-                            "submitted_ms": now_ms,
-                        }
-                    )
+                        (outcome.sms_uid, part.seq, outcome.connector_id, part.carrier_id,
+                         part.status, now_ms)
+                    )  # fmt: skip
                     if part.carrier_id is not None and outcome.connector_id is not None:
                         new_ids.append((outcome.connector_id, part.carrier_id))
             elif outcome.kind == "retry":
@@ -301,15 +284,12 @@ class DispatchOps(ReportOps):
         if claimer is not None:
             queued = queued & (_m.claimed_by == claimer)
         if submitted:
-            conn.execute(
-                update(tables.messages)
-                .where(queued)
-                .values(
-                    state=MessageState.SUBMITTED.value,
-                    connector_id=bindparam("b_cid"),
-                    submitted_ms=now_ms,
-                    updated_ms=now_ms,
-                ),
+            mine = "" if claimer is None else f" AND claimed_by = {int(claimer)}"
+            self._run_many(
+                conn,
+                f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = ?,"
+                f" submitted_ms = {int(now_ms)}, updated_ms = {int(now_ms)}"
+                f" WHERE sms_uid = ? AND state = '{_QUEUED}'{mine}",
                 submitted,
             )
         if retries:
@@ -339,10 +319,13 @@ class DispatchOps(ReportOps):
                 handoffs,
             )
             result.handed_off += len(handoffs)
-        if parts:
-            # First submission wins: after a lost lease, two workers may both have submitted.
-            dialect = postgresql if self.dialect == "postgresql" else sqlite
-            conn.execute(dialect.insert(tables.message_parts).on_conflict_do_nothing(), parts)
+        # First submission wins: after a lost lease, two workers may both have submitted.
+        self._run_many(
+            conn,
+            "INSERT INTO message_parts (sms_uid, seq, connector_id, carrier_id, submit_status,"
+            " submitted_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            parts,
+        )
         return new_ids
 
     # -- receipts ---------------------------------------------------------------------------
@@ -351,26 +334,23 @@ class DispatchOps(ReportOps):
         self, conn: Connection, new_ids: list[tuple[int, str]]
     ) -> list[ReceiptEvent]:
         """Receipts stored unmatched earlier whose carrier id was just recorded."""
-        if not new_ids:
-            return []
         found: list[ReceiptEvent] = []
-        by_connector: dict[int, list[str]] = defaultdict(list)
-        for connector_id, carrier_id in new_ids:
-            by_connector[connector_id].append(carrier_id)
-        for connector_id, ids in by_connector.items():
+        for connector_id, ids in _by_connector(new_ids).items():
             for chunk in _chunks(ids):
-                rows = conn.execute(
-                    select(tables.receipts).where(
-                        _r.sms_uid.is_(None),
-                        _r.connector_id == connector_id,
-                        _r.carrier_id.in_(chunk),
-                    )
+                rows = self._run(
+                    conn,
+                    "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms"
+                    " FROM receipts WHERE sms_uid IS NULL AND connector_id = ?"
+                    f" AND carrier_id IN ({placeholders(len(chunk))})",
+                    (connector_id, *chunk),
                 ).all()
-                for row in rows:
-                    found.append(_receipt_from_row(row))
+                found.extend(_receipt_from_row(*row[1:]) for row in rows)
                 if rows:
-                    conn.execute(
-                        tables.receipts.delete().where(_r.id.in_([row.id for row in rows]))
+                    ids_taken = [row[0] for row in rows]
+                    self._run(
+                        conn,
+                        f"DELETE FROM receipts WHERE id IN ({placeholders(len(ids_taken))})",
+                        ids_taken,
                     )
         return found
 
@@ -381,106 +361,94 @@ class DispatchOps(ReportOps):
         events = [*waiting, *receipts]
         if not events:
             return
-        mapping = self._lookup_parts(conn, {(e.connector_id, e.carrier_id) for e in events})
-        stored: list[dict[str, object]] = []
-        part_updates: list[dict[str, object]] = []
+        mapping = self._lookup_parts(conn, [(e.connector_id, e.carrier_id) for e in events])
+        stored: list[tuple[object, ...]] = []
+        part_updates: list[tuple[object, ...]] = []
         touched: dict[str, ReceiptEvent] = {}
         for event in events:
             part = mapping.get((event.connector_id, event.carrier_id))
             stored.append(
-                {
-                    "connector_id": event.connector_id,
-                    "carrier_id": event.carrier_id,
-                    "stat": event.stat,
-                    "err": event.err,
-                    "sms_uid": part[0] if part else None,
-                    "raw": event.raw,
-                    "received_ms": event.report_ms,
-                }
-            )
+                (event.connector_id, event.carrier_id, event.stat, event.err,
+                 part[0] if part else None, event.raw, event.report_ms)
+            )  # fmt: skip
             if part is None:
                 result.unmatched += 1
                 continue
             result.matched += 1
-            part_updates.append(
-                {
-                    "b_uid": part[0],
-                    "b_seq": part[1],
-                    "b_stat": event.stat,
-                    "b_err": event.err,
-                    "b_done": event.report_ms,
-                }
-            )
+            part_updates.append((event.stat, event.err, event.report_ms, part[0], part[1]))
             touched[part[0]] = event
-        conn.execute(tables.receipts.insert(), stored)
-        if part_updates:
-            conn.execute(
-                update(tables.message_parts)
-                .where(_p.sms_uid == bindparam("b_uid"), _p.seq == bindparam("b_seq"))
-                .values(
-                    receipt_stat=bindparam("b_stat"),
-                    receipt_err=bindparam("b_err"),
-                    done_ms=bindparam("b_done"),
-                ),
-                part_updates,
-            )
+        self._run_many(
+            conn,
+            "INSERT INTO receipts (connector_id, carrier_id, stat, err, sms_uid, raw, received_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            stored,
+        )
+        self._run_many(
+            conn,
+            "UPDATE message_parts SET receipt_stat = ?, receipt_err = ?, done_ms = ?"
+            " WHERE sms_uid = ? AND seq = ?",
+            part_updates,
+        )
         if touched:
             self._settle(conn, touched, now_ms, result)
 
     def _lookup_parts(
         self, conn: Connection, keys: Iterable[tuple[int, str]]
     ) -> dict[tuple[int, str], tuple[str, int]]:
-        by_connector: dict[int, list[str]] = defaultdict(list)
-        for connector_id, carrier_id in keys:
-            by_connector[connector_id].append(carrier_id)
         found: dict[tuple[int, str], tuple[str, int]] = {}
-        for connector_id, ids in by_connector.items():
-            for chunk in _chunks(ids):
-                for row in conn.execute(
-                    select(_p.carrier_id, _p.sms_uid, _p.seq).where(
-                        _p.connector_id == connector_id, _p.carrier_id.in_(chunk)
-                    )
+        for connector_id, ids in _by_connector(keys).items():
+            for chunk in _chunks(sorted(set(ids))):
+                for carrier_id, sms_uid, seq in self._run(
+                    conn,
+                    "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
+                    f" AND carrier_id IN ({placeholders(len(chunk))})",
+                    (connector_id, *chunk),
                 ):
-                    found[(connector_id, row.carrier_id)] = (row.sms_uid, row.seq)
+                    found[(connector_id, carrier_id)] = (sms_uid, seq)
         return found
 
     def _settle(
         self, conn: Connection, touched: dict[str, ReceiptEvent], now_ms: int,
         result: DispatchResult,
     ) -> None:  # fmt: skip
-        """Decide each touched message from all its segments' receipts."""
+        """Decide each touched message from all its segments' receipts.
+
+        A one-segment message is decided by the receipt just applied to its only segment; the
+        segments of longer ones are read back.
+        """
         uids = list(touched)
         states: dict[str, tuple[str, int, int]] = {}
-        part_states: dict[str, list[SmsState | None]] = defaultdict(list)
         for chunk in _chunks(uids):
-            for row in conn.execute(
-                select(_m.sms_uid, _m.state, _m.segments, _m.customer_id).where(
-                    _m.sms_uid.in_(chunk)
-                )
+            for uid, state, segments, customer_id in self._run(
+                conn,
+                "SELECT sms_uid, state, segments, customer_id FROM messages"
+                f" WHERE sms_uid IN ({placeholders(len(chunk))})",
+                chunk,
             ):
-                states[row.sms_uid] = (row.state, row.segments, row.customer_id)
-            for part in conn.execute(
-                select(_p.sms_uid, _p.receipt_stat).where(_p.sms_uid.in_(chunk))
+                states[uid] = (state, segments, customer_id)
+        part_states: dict[str, list[SmsState | None]] = defaultdict(list)
+        longer = [uid for uid, (_, segments, _) in states.items() if segments > 1]
+        for chunk in _chunks(longer):
+            for uid, stat in self._run(
+                conn,
+                "SELECT sms_uid, receipt_stat FROM message_parts"
+                f" WHERE sms_uid IN ({placeholders(len(chunk))})",
+                chunk,
             ):
-                part_states[part.sms_uid].append(_stat_state(part.receipt_stat))
-        finals: list[dict[str, object]] = []
+                part_states[uid].append(_stat_state(stat))
+        finals: list[tuple[object, ...]] = []
         reports: list[NewReport] = []
         for uid, event in touched.items():
             state, segments, customer_id = states[uid]
             if MessageState(state) in FINAL_STATES:
                 continue  # rule 4 of cloudsms.domain.dlr: recorded, never re-decided
-            outcome = message_outcome(segments, part_states[uid])
+            seen = part_states[uid] if segments > 1 else [_stat_state(event.stat)]
+            outcome = message_outcome(segments, seen)
             if outcome is not None:
                 finals.append(
-                    {
-                        "b_uid": uid,
-                        "b_from": state,
-                        "b_state": FINAL_MESSAGE_STATE[outcome].value,
-                        "b_sms": int(outcome),
-                        "b_desc": outcome.name,
-                        "b_final": event.report_ms,
-                    }
-                )
+                    (FINAL_MESSAGE_STATE[outcome].value, int(outcome), outcome.name,
+                     event.report_ms, uid, state)
+                )  # fmt: skip
                 reports.append(
                     NewReport(sms_uid=uid, customer_id=customer_id, sms_state=int(outcome),
                               result_desc=outcome.name, report_ms=event.report_ms)
@@ -498,16 +466,10 @@ class DispatchOps(ReportOps):
                 ):  # fmt: skip
                     result.reported.append(uid)
         if finals:
-            conn.execute(
-                update(tables.messages)
-                .where(_m.sms_uid == bindparam("b_uid"), _m.state == bindparam("b_from"))
-                .values(
-                    state=bindparam("b_state"),
-                    sms_state=bindparam("b_sms"),
-                    result_desc=bindparam("b_desc"),
-                    final_ms=bindparam("b_final"),
-                    updated_ms=now_ms,
-                ),
+            self._run_many(
+                conn,
+                "UPDATE messages SET state = ?, sms_state = ?, result_desc = ?, final_ms = ?,"
+                f" updated_ms = {int(now_ms)} WHERE sms_uid = ? AND state = ?",
                 finals,
             )
             self.enqueue_reports(conn, reports, now_ms=now_ms)
@@ -585,16 +547,26 @@ def _stat_state(stat: str | None) -> SmsState | None:
     return STAT_TO_SMS_STATE.get(stat) if stat else None
 
 
-def _receipt_from_row(row: Row[Any]) -> ReceiptEvent:
+def _receipt_from_row(
+    connector_id: int, carrier_id: str, stat: str, err: str | None, raw: str | None,
+    received_ms: int,
+) -> ReceiptEvent:  # fmt: skip
     return ReceiptEvent(
-        connector_id=row.connector_id,
-        carrier_id=row.carrier_id,
-        sms_state=_stat_state(row.stat) or SmsState.UNKNOWN,
-        stat=row.stat,
-        err=row.err,
-        report_ms=row.received_ms,
-        raw=row.raw,
+        connector_id=connector_id,
+        carrier_id=carrier_id,
+        sms_state=_stat_state(stat) or SmsState.UNKNOWN,
+        stat=stat,
+        err=err,
+        report_ms=received_ms,
+        raw=raw,
     )
+
+
+def _by_connector(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    by_connector: dict[int, list[str]] = defaultdict(list)
+    for connector_id, carrier_id in keys:
+        by_connector[connector_id].append(carrier_id)
+    return by_connector
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
