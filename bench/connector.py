@@ -1,6 +1,6 @@
 """Connector throughput: submit_sm/s acknowledged by the simulator on loopback, per window size.
 
-Usage: .venv/bin/python bench/connector.py [SECONDS]   (default 5 s per figure)
+Usage: .venv/bin/python bench/connector.py [SECONDS] [--carrier]   (default 5 s per figure)
 
 The SMSC simulator runs in another process (``cloudsms smsc-sim``, uvloop, recording off); this
 process runs one SmppClient (uvloop) with ``window + window // 2`` tasks submitting in a loop,
@@ -9,10 +9,18 @@ so the window stays full. For each window (10, 50, 100), without and with a rece
 after its on_deliver callback), it prints submit_sm acknowledged per second over the measured
 interval (after a 1 s warm-up), receipts per second, and the CPU time each process used per
 message. Target (SPEC §7, issue 3): >= 30,000 submit_sm/s for the bare connector at window 100.
+
+``--carrier`` measures the worker's whole carrier path instead, without the store: a real
+dispatcher ``Link`` (window 100) takes claimed messages from its queue, builds the submit_sm
+(``build_submits``), submits it, reads the submit_sm_resp, parses each deliver_sm receipt and
+hands the outcome and the ``ReceiptEvent`` to a recorder that completes at once. It prints the
+worker process's CPU time per message, the event-loop share of ``bench/pipeline.py``'s
+figure that does not depend on the database.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import resource
@@ -25,7 +33,9 @@ from pathlib import Path
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.smpp.constants import Npi, Ton
 from cloudsms.smpp.pdu import DataSm, DeliverSm, SubmitSm
+from cloudsms.storage.dispatch_ops import OutboundMessage, ReceiptEvent
 from cloudsms.transport import SmppClient, run
+from cloudsms.workers.dispatcher import Link
 
 WINDOWS = (10, 50, 100)
 WARMUP_S = 1.0
@@ -138,11 +148,88 @@ async def measure(port: int, window: int, receipts: bool, seconds: float, sim_pi
     )
 
 
-async def main(seconds: float) -> None:
+class _NullRecorder:
+    """Stands in for the DispatchRecorder: counts what it is given and completes at once."""
+
+    def __init__(self) -> None:
+        self.outcomes = 0
+        self.receipts = 0
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._done.set_result(None)
+
+    def record(self, event: object) -> asyncio.Future[None]:
+        if type(event) is ReceiptEvent:
+            self.receipts += 1
+        else:
+            self.outcomes += 1
+        return self._done
+
+
+class _Dispatcher:
+    """What a ``Link`` uses of the Dispatcher: its client factory and its recorder."""
+
+    def __init__(self) -> None:
+        self.client_factory = SmppClient
+        self.recorder = _NullRecorder()
+
+    def retry(self, message: OutboundMessage, detail: str, delay_ms: int | None = None) -> None:
+        raise RuntimeError(f"{message.sms_uid}: {detail}")  # no failure is expected here
+
+    def give_back(self, message: OutboundMessage, *, detail: str, delay_ms: int = 0) -> None:
+        """Messages in flight when the link stops: nothing to give back to."""
+
+
+async def measure_carrier(port: int, seconds: float, sim_pid: int) -> str:
+    window = 100
+    config = ConnectorConfig(
+        id=1, name="bench-carrier", host="127.0.0.1", port=port, system_id="bench",
+        password="bench", window=window,
+    )  # fmt: skip
+    dispatcher = _Dispatcher()
+    link = Link(config, dispatcher)  # type: ignore[arg-type]
+    await link.start()
+    if not await link.client.wait_bound(5):
+        raise RuntimeError("could not bind to the simulator")
+    message = OutboundMessage(
+        "bench", 1, 852, "61234567", "BENCH", "CloudSMS", "Your verification code is 123456.",
+        "gsm7", 1, 0, 0, 0,
+    )  # fmt: skip
+
+    async def feed() -> None:
+        while True:
+            await link.queue.put(message)
+
+    feeder = asyncio.create_task(feed())
+    recorder = dispatcher.recorder
+    await asyncio.sleep(WARMUP_S)
+    a0, r0, t0 = recorder.outcomes, recorder.receipts, time.perf_counter()
+    c0, s0 = self_cpu(), child_cpu(sim_pid)
+    await asyncio.sleep(seconds)
+    a1, r1, t1 = recorder.outcomes, recorder.receipts, time.perf_counter()
+    c1, s1 = self_cpu(), child_cpu(sim_pid)
+    feeder.cancel()
+    deadline = time.monotonic() + 5  # let the last receipts arrive before unbinding
+    while recorder.receipts < recorder.outcomes and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await link.stop()
+    elapsed = t1 - t0
+    n = max(1, r1 - r0)
+    return (
+        f"{(a1 - a0) / elapsed:>10,.0f}  {(r1 - r0) / elapsed:>10,.0f}  "
+        f"{(c1 - c0) / n * 1e6:>13.1f}  {(s1 - s0) / n * 1e6:>10.1f}"
+    )
+
+
+async def main(seconds: float, carrier: bool) -> None:
     port = free_port()
     sim = start_simulator(port)
     try:
         print(f"connector bench: {seconds:g} s per figure, simulator pid {sim.pid}, port {port}")
+        if carrier:
+            print("carrier path (dispatcher Link, window 100, receipt per message, no store)")
+            print("submitted/s  receipts/s  worker µs/msg  sim µs/msg")
+            print(await measure_carrier(port, seconds, sim.pid), flush=True)
+            return
         print("window  receipts  submit_sm/s   receipts/s  client µs/msg  sim µs/msg")
         for receipts in (False, True):
             for window in WINDOWS:
@@ -153,4 +240,8 @@ async def main(seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    run(main(float(sys.argv[1]) if len(sys.argv) > 1 else 5.0))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("seconds", nargs="?", type=float, default=5.0)
+    parser.add_argument("--carrier", action="store_true", help="the dispatcher's carrier path")
+    args = parser.parse_args()
+    run(main(args.seconds, args.carrier))
