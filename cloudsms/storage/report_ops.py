@@ -54,7 +54,7 @@ from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.base import StoreBase
+from cloudsms.storage.base import StoreBase, placeholders
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
 SERIAL_MAX = 65_535
@@ -189,6 +189,19 @@ def _guarded_insert(intermediate: bool) -> Any:
 _ENQUEUE_FINAL = _guarded_insert(intermediate=False)
 _ENQUEUE_INTERMEDIATE = _guarded_insert(intermediate=True)
 
+_FINAL_LIST = ", ".join(map(str, sorted(FINAL_STATES)))
+
+#: _ENQUEUE_FINAL as plain SQL for the dispatcher's batches (StoreBase._run_many): parameters
+#: sms_uid, customer_id, sms_state, result_desc, report_ms, created_ms, next_attempt_ms, then
+#: sms_uid and sms_state again for the guard.
+_ENQUEUE_FINAL_SQL = (
+    f"INSERT INTO report_outbox ({', '.join(_INSERT_COLUMNS)}) "
+    "SELECT CAST(? AS VARCHAR(32)), CAST(? AS INTEGER), CAST(? AS INTEGER),"
+    " CAST(? AS VARCHAR(32)), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), 0"
+    " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = ?"
+    f" AND (prior.sms_state = ? OR prior.sms_state IN ({_FINAL_LIST})))"
+)
+
 #: Unguarded bulk insert for reports of brand-new messages (the accept path's LOCAL_REJECTED).
 _INSERT_FRESH = {
     "sqlite": (
@@ -207,6 +220,15 @@ _BUMP_SERIAL = (
     .values(report_serial=(_c.c.report_serial + bindparam("n", type_=Integer) - 1) % SERIAL_MAX + 1)
     .returning(_c.c.report_serial)
 )
+
+
+#: What claim_due_reports reads, in the order its DueReport is built from.
+_DUE_COLUMNS = (
+    "o.id, o.sms_uid, o.customer_id, o.sms_state, o.result_desc, o.report_ms, o.created_ms,"
+    " o.attempts, o.next_attempt_ms, m.sender, m.country_code, m.dest_msisdn, m.customer_body,"
+    " m.segments, m.fee_micros, m.currency, c.callback_url, c.auth_key, c.callback_ca_pem"
+)
+_SENDER, _AUTH_KEY = 9, 17
 
 
 class ReportOps(StoreBase):
@@ -267,9 +289,15 @@ class ReportOps(StoreBase):
             for r in reports:
                 conn.execute(_statement(r), _params(r, now_ms))
             return
-        for stmt, batch in ((_ENQUEUE_FINAL, finals), (_ENQUEUE_INTERMEDIATE, middles)):
-            if batch:
-                conn.execute(stmt, batch)
+        if finals:
+            self._run_many(
+                conn,
+                _ENQUEUE_FINAL_SQL,
+                [(p["sms_uid"], p["customer_id"], p["sms_state"], p["result_desc"],
+                  p["report_ms"], now_ms, now_ms, p["sms_uid"], p["sms_state"]) for p in finals],
+            )  # fmt: skip
+        if middles:
+            conn.execute(_ENQUEUE_INTERMEDIATE, middles)
 
     def enqueue_report_now(
         self, *, sms_uid: str, customer_id: int, sms_state: int, result_desc: str, report_ms: int
@@ -303,55 +331,34 @@ class ReportOps(StoreBase):
         pusher excludes customers it already has enough work for). A report whose message or
         customer no longer exists is given up in the same transaction.
         """
-        prior = _o.alias("prior")
-        earlier_pending = exists().where(
-            prior.c.sms_uid == _o.c.sms_uid, prior.c.id < _o.c.id, prior.c.done_ms.is_(None)
-        )
-        stmt = (
-            select(
-                _o.c.id,
-                _o.c.sms_uid,
-                _o.c.customer_id,
-                _o.c.sms_state,
-                _o.c.result_desc,
-                _o.c.report_ms,
-                _o.c.created_ms,
-                _o.c.attempts,
-                _o.c.next_attempt_ms,
-                _m.c.sender,
-                _m.c.country_code,
-                _m.c.dest_msisdn,
-                _m.c.customer_body,
-                _m.c.segments,
-                _m.c.fee_micros,
-                _m.c.currency,
-                _c.c.callback_url,
-                _c.c.auth_key,
-                _c.c.callback_ca_pem,
-            )
-            .select_from(
-                _o.outerjoin(_m, _m.c.sms_uid == _o.c.sms_uid).outerjoin(
-                    _c, _c.c.id == _o.c.customer_id
-                )
-            )
-            .where(_o.c.done_ms.is_(None), _o.c.next_attempt_ms <= now_ms, ~earlier_pending)
-            .order_by(_o.c.next_attempt_ms, _o.c.id)
-            .limit(limit)
-        )
+        excluded = ""
         if exclude_customers:
-            stmt = stmt.where(_o.c.customer_id.not_in(sorted(exclude_customers)))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True, of=_o)
+            ids = ", ".join(str(int(c)) for c in sorted(exclude_customers))
+            excluded = f" AND o.customer_id NOT IN ({ids})"
+        locking = " FOR UPDATE OF o SKIP LOCKED" if self.dialect == "postgresql" else ""
         with self._connect(write=True) as conn:
-            rows = list(conn.execute(stmt))
+            rows = self._run(
+                conn,
+                f"SELECT {_DUE_COLUMNS} FROM report_outbox AS o"
+                " LEFT JOIN messages AS m ON m.sms_uid = o.sms_uid"
+                " LEFT JOIN customers AS c ON c.id = o.customer_id"
+                " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid ="
+                " o.sms_uid AND prior.id < o.id AND prior.done_ms IS NULL)"
+                f"{excluded} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}",
+                (now_ms, limit),
+            ).all()
             if not rows:
                 return []
-            orphans = [r.id for r in rows if r.auth_key is None or r.sender is None]
-            live = [r for r in rows if r.auth_key is not None and r.sender is not None]
-            ids = [r.id for r in live]
-            for chunk in _chunks(ids):
-                conn.execute(
-                    update(_o).where(_o.c.id.in_(chunk)).values(next_attempt_ms=now_ms + lease_ms)
+            # auth_key (customer) and sender (message) are never NULL in a row that exists.
+            live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
+            orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
+            for chunk in _chunks([r[0] for r in live]):
+                self._run(
+                    conn,
+                    "UPDATE report_outbox SET next_attempt_ms = ?"
+                    f" WHERE id IN ({placeholders(len(chunk))})",
+                    (now_ms + lease_ms, *chunk),
                 )
             for chunk in _chunks(orphans):
                 conn.execute(
@@ -361,36 +368,38 @@ class ReportOps(StoreBase):
                 )
             per_customer: dict[int, int] = {}
             for r in live:
-                per_customer[r.customer_id] = per_customer.get(r.customer_id, 0) + 1
+                per_customer[r[2]] = per_customer.get(r[2], 0) + 1
             serials = {
                 cid: iter(self._take_serials(conn, cid, n))
                 for cid, n in sorted(per_customer.items())
             }
             return [
                 DueReport(
-                    id=r.id,
-                    sms_uid=r.sms_uid,
-                    customer_id=r.customer_id,
-                    sms_state=r.sms_state,
-                    result_desc=r.result_desc,
-                    report_ms=r.report_ms,
-                    created_ms=r.created_ms,
-                    attempts=r.attempts,
-                    next_attempt_ms=r.next_attempt_ms,
-                    serial=next(serials[r.customer_id]),
-                    callback_url=r.callback_url,
-                    auth_key=r.auth_key,
-                    sender=r.sender,
-                    country_code=r.country_code,
-                    dest_msisdn=r.dest_msisdn,
-                    customer_body=r.customer_body,
-                    segments=r.segments,
-                    fee_micros=r.fee_micros,
-                    currency=r.currency,
-                    callback_ca_pem=r.callback_ca_pem,
+                    id=id_,
+                    sms_uid=uid,
+                    customer_id=cid,
+                    sms_state=sms_state,
+                    result_desc=desc,
+                    report_ms=report_ms,
+                    created_ms=created_ms,
+                    attempts=attempts,
+                    next_attempt_ms=next_ms,
+                    serial=next(serials[cid]),
+                    sender=sender,
+                    country_code=country_code,
+                    dest_msisdn=dest,
+                    customer_body=body,
+                    segments=segments,
+                    fee_micros=fee,
+                    currency=currency,
+                    callback_url=url,
+                    auth_key=key,
+                    callback_ca_pem=ca,
                 )
-                for r in live
-            ]
+                for (id_, uid, cid, sms_state, desc, report_ms, created_ms, attempts, next_ms,
+                     sender, country_code, dest, body, segments, fee, currency, url, key,
+                     ca) in live
+            ]  # fmt: skip
 
     # --------------------------------------------------------------------------------- serials
 
@@ -427,11 +436,6 @@ class ReportOps(StoreBase):
         earlier is moved to that time (a callback that is down gets probed, not hammered).
         Only pending rows change, so a late duplicate outcome never undoes a done report.
         """
-        done = [
-            {"rid": r.id, "now": now_ms, "inc": int(r.attempted)}
-            for r in results
-            if r.outcome == "done"
-        ]
         retry = [
             {"rid": r.id, "at": r.next_attempt_ms, "err": r.error[:1000], "inc": int(r.attempted)}
             for r in results
@@ -449,13 +453,12 @@ class ReportOps(StoreBase):
         this = _o.c.id == bindparam("rid")
         attempts = _o.c.attempts + bindparam("inc", type_=Integer)
         with self._connect(write=True) as conn:
-            if done:
-                conn.execute(
-                    update(_o)
-                    .where(this, pending)
-                    .values(done_ms=bindparam("now"), attempts=attempts, last_error=None),
-                    done,
-                )
+            self._run_many(
+                conn,
+                "UPDATE report_outbox SET done_ms = ?, attempts = attempts + ?, last_error = NULL"
+                " WHERE id = ? AND done_ms IS NULL",
+                [(now_ms, int(r.attempted), r.id) for r in results if r.outcome == "done"],
+            )
             if retry:
                 conn.execute(
                     update(_o)
@@ -480,21 +483,17 @@ class ReportOps(StoreBase):
                 conn.execute(
                     update(_o).where(this, pending).values(next_attempt_ms=bindparam("at")), release
                 )
-            attempts_log = [
-                {
-                    "outbox_id": r.id,
-                    "sms_uid": r.sms_uid,
-                    "attempted_ms": r.attempted_ms or now_ms,
-                    "duration_ms": r.duration_ms,
-                    "http_status": r.http_status,
-                    "ok": r.outcome == "done",
-                    "answer": (r.answer or r.error or "")[:500],
-                }
-                for r in results
-                if r.attempted and r.sms_uid is not None
-            ]
-            if attempts_log:
-                conn.execute(tables.report_attempts.insert(), attempts_log)
+            self._run_many(
+                conn,
+                "INSERT INTO report_attempts (outbox_id, sms_uid, attempted_ms, duration_ms,"
+                " http_status, ok, answer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.id, r.sms_uid, r.attempted_ms or now_ms, r.duration_ms, r.http_status,
+                     r.outcome == "done", (r.answer or r.error or "")[:500])
+                    for r in results
+                    if r.attempted and r.sms_uid is not None
+                ],
+            )  # fmt: skip
             for cid, until in sorted((defer or {}).items()):
                 conn.execute(
                     update(_o)
