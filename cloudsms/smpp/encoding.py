@@ -119,6 +119,14 @@ def _derive_gsm_alphabet() -> tuple[frozenset[str], frozenset[str]]:
 GSM_BASIC, GSM_EXTENSION = _derive_gsm_alphabet()
 GSM_CHARS: Final = GSM_BASIC | GSM_EXTENSION
 
+#: ``str.translate`` table: each character of GSM_CHARS → its unpacked septet(s) as Latin-1
+#: characters (``ESC`` + code for the extension table). It is taken from the codec itself, one
+#: character at a time, so the two cannot disagree; it exists because the codec's pure-Python
+#: loop costs about 25 µs for a 30-character SMS on the submit path and ``translate`` under 1 µs.
+_GSM_TRANSLATE: Final[dict[int, str]] = {
+    ord(char): codecs.encode(char, GSM_CODEC, "strict").decode("latin-1") for char in GSM_CHARS
+}
+
 
 def is_gsm7(text: str) -> bool:
     """True when every character of ``text`` can be sent in GSM 03.38 7-bit."""
@@ -252,7 +260,7 @@ def encode_text(text: str, encoding: Encoding) -> bytes:
             raise UnicodeEncodeError(
                 GSM_CODEC, text, position, position + 1, "not in the GSM 03.38 alphabet"
             )
-        return codecs.encode(text, GSM_CODEC, "strict")
+        return text.translate(_GSM_TRANSLATE).encode("latin-1")
     if encoding == "latin1":
         return text.encode("latin-1", "strict")
     return text.encode("utf-16-be", "surrogatepass")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import doctest
 
 import pytest
@@ -261,6 +262,17 @@ def test_encode_known_bytes() -> None:
 def test_encode_refuses_characters_outside_the_encoding(text: str, enc: Encoding) -> None:
     with pytest.raises(UnicodeEncodeError):
         encode_text("ok " + text, enc)
+
+
+@given(gsm_text | gsm_heavy)
+def test_gsm7_encoding_is_the_codecs(text: str) -> None:
+    # encode_text translates with a table taken from the codec; both must give the same bytes.
+    assert encode_text(text, "gsm7") == codecs.encode(text, encoding.GSM_CODEC, "strict")
+
+
+def test_gsm7_table_covers_the_whole_alphabet() -> None:
+    text = "".join(sorted(GSM_CHARS))
+    assert encode_text(text, "gsm7") == codecs.encode(text, encoding.GSM_CODEC, "strict")
 
 
 @given(gsm_text | gsm_heavy)
