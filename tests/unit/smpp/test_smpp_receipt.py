@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.smpp import (
@@ -18,7 +20,14 @@ from cloudsms.smpp import (
     parse_receipt_text,
     receipt_from_pdu,
 )
-from cloudsms.smpp.receipt import STAT_TO_SMS_STATE, normalise_stat, parse_receipt_date
+from cloudsms.smpp.receipt import (
+    _STANDARD,
+    STAT_TO_SMS_STATE,
+    _parse_fields,
+    _scan_fields,
+    normalise_stat,
+    parse_receipt_date,
+)
 
 STANDARD = (
     "id:0123456789 sub:001 dlvrd:001 submit date:2501021504 done date:2501021505 "
@@ -74,6 +83,38 @@ def test_extra_fields_are_kept_and_text_may_contain_colons() -> None:
     assert r.extra == (("network", "23415"),)
     assert r.text == "code: 1234 id:2"
     assert r.message_id == "1"
+
+
+_printable = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+_digits = st.text(st.sampled_from("0123456789"), min_size=1, max_size=4)
+_date = st.sampled_from(["2501021504", "250102150459", "2513991505", "0000000000"])
+
+
+@given(
+    message_id=_printable,
+    sub=_digits,
+    dlvrd=_digits,
+    dates=st.tuples(_date, _date),
+    stat=st.sampled_from(["DELIVRD", "undeliv", "Delivered", "EN_ROUTE", "x"]),
+    err=_printable | st.just(""),
+    text=st.text(max_size=30),
+)
+def test_standard_layout_fast_path_agrees_with_the_general_parser(
+    message_id: str,
+    sub: str,
+    dlvrd: str,
+    dates: tuple[str, str],
+    stat: str,
+    err: str,
+    text: str,
+) -> None:
+    body = (
+        f"id:{message_id} sub:{sub} dlvrd:{dlvrd} submit date:{dates[0]} done date:{dates[1]} "
+        f"stat:{stat} err:{err} text:{text}"
+    )
+    clean = body.replace("\0", " ")
+    assert _STANDARD.fullmatch(clean) is not None
+    assert _parse_fields(body) == _scan_fields(clean)
 
 
 def test_not_a_receipt() -> None:
