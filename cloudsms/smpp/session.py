@@ -241,16 +241,30 @@ class Session:
 
     def send(self, pdu: Pdu) -> bytes:
         """Check ``pdu`` against the state, encode it and move to the next state."""
+        self._check_send(pdu, pdu.sequence_number)
+        data = encode(pdu)
+        self.state = next_state(self._send_direction, self.state, pdu)
+        return data
+
+    def send_encoded(self, pdu: Pdu, data: bytearray, sequence_number: int) -> bytearray:
+        """:meth:`send` for a PDU already encoded as ``data``; returns ``data``.
+
+        For callers that keep the encoding of a PDU they send over and over (an ESME_ROK
+        deliver_sm_resp) and patch ``sequence_number`` into its bytes: ``pdu`` is what the
+        tables check, exactly as :meth:`send` would check the PDU itself.
+        """
+        self._check_send(pdu, sequence_number)
+        self.state = next_state(self._send_direction, self.state, pdu)
+        return data
+
+    def _check_send(self, pdu: Pdu, sequence_number: int) -> None:
         if not is_allowed(self._send_direction, self.state, pdu):
             raise LocalProtocolError(
                 f"{self.role.value} cannot send {type(pdu).__name__} in state {self.state.value}",
                 command_status=CommandStatus.ESME_RINVBNDSTS,
-                sequence_number=pdu.sequence_number,
+                sequence_number=sequence_number,
                 command_id=pdu.command_id,
             )
-        data = encode(pdu)
-        self.state = next_state(self._send_direction, self.state, pdu)
-        return data
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the connection."""

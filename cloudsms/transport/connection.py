@@ -184,6 +184,15 @@ class SmppConnection(asyncio.Protocol):
         """Send a PDU through the session (raises LocalProtocolError if the state forbids it)."""
         self.write(self.session.send(pdu))
 
+    def send_template(self, template: Pdu, data: bytes, sequence_number: int) -> None:
+        """Send ``template`` (encoded once as ``data``) with ``sequence_number`` patched in.
+
+        The session checks ``template`` exactly as :meth:`send` would check the PDU; the PDU
+        object and its encoding are not rebuilt for every response.
+        """
+        patched = with_sequence(data, sequence_number)
+        self.write(self.session.send_encoded(template, patched, sequence_number))
+
     def send_request(self, pdu: Pdu) -> asyncio.Future[Pdu]:
         """Send a request that carries its own sequence number; the future gets the response."""
         data = self.session.send(pdu)

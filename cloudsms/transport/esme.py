@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from cloudsms.smpp.codec import encode
 from cloudsms.smpp.constants import CommandStatus
 from cloudsms.smpp.errors import LocalProtocolError
 from cloudsms.smpp.pdu import (
@@ -53,6 +54,19 @@ BindPdu = BindTransmitter | BindReceiver | BindTransceiver
 
 #: Callbacks running at once before the link stops reading.
 DEFAULT_MAX_CALLBACKS: Final = 1000
+
+
+def _ok_response(cls: type[DeliverSmResp | DataSmResp]) -> tuple[Pdu, bytes]:
+    pdu = cls(sequence_number=0)
+    return pdu, encode(pdu)
+
+
+#: The ESME_ROK answer to each incoming request class, with its encoding: one is sent per
+#: receipt, so it is encoded once and only its sequence_number is patched in.
+_OK_RESPONSES: Final[dict[type[Pdu], tuple[Pdu, bytes]]] = {
+    DeliverSm: _ok_response(DeliverSmResp),
+    DataSm: _ok_response(DataSmResp),
+}
 
 
 class EsmeLink(SmppConnection):
@@ -164,13 +178,14 @@ class EsmeLink(SmppConnection):
             log.exception("%s: on_deliver failed; answering ESME_RX_T_APPN", self.name)
         if not self.is_open:
             return  # the SMSC will redeliver on another connection
-        resp: Pdu
-        if type(pdu) is DeliverSm:
-            resp = DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status)
-        else:
-            resp = DataSmResp(sequence_number=pdu.sequence_number, command_status=status)
         try:
-            self.send(resp)
+            if status == CommandStatus.ESME_ROK:
+                template, data = _OK_RESPONSES[type(pdu)]
+                self.send_template(template, data, pdu.sequence_number)
+            elif type(pdu) is DeliverSm:
+                self.send(DeliverSmResp(sequence_number=pdu.sequence_number, command_status=status))
+            else:
+                self.send(DataSmResp(sequence_number=pdu.sequence_number, command_status=status))
         except LocalProtocolError:
             log.debug("%s: cannot answer deliver_sm in state %s", self.name, self.session.state)
 

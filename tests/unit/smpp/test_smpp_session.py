@@ -205,6 +205,24 @@ def test_esme_send_permissions(cls: type[Pdu], allowed: set[State]) -> None:
             assert session.state is state  # a refused send changes nothing
 
 
+@pytest.mark.parametrize(("cls", "allowed"), ESME_SENDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_send_encoded_follows_the_same_tables(cls: type[Pdu], allowed: set[State]) -> None:
+    # send_encoded (a cached encoding, sequence_number patched) checks and moves like send.
+    for state in State:
+        by_send, by_encoded = session_in(Role.ESME, state), session_in(Role.ESME, state)
+        pdu = cls(sequence_number=1)
+        data = bytearray(encode(pdu))
+        if state in allowed:
+            assert by_send.send(pdu) == by_encoded.send_encoded(pdu, data, 7)
+            assert by_send.state is by_encoded.state, state
+        else:
+            with pytest.raises(LocalProtocolError) as info:
+                by_encoded.send_encoded(pdu, data, 7)
+            assert info.value.command_status == S.ESME_RINVBNDSTS
+            assert info.value.sequence_number == 7
+            assert by_encoded.state is state
+
+
 @pytest.mark.parametrize(("cls", "allowed"), SMSC_SENDS, ids=lambda x: getattr(x, "__name__", ""))
 def test_smsc_send_permissions(cls: type[Pdu], allowed: set[State]) -> None:
     for state in State:
