@@ -166,7 +166,7 @@ class DispatchOps(ReportOps):
             ids = ", ".join(str(int(c)) for c in sorted(leave_to))
             left = f" AND (via_connector IS NULL OR via_connector NOT IN ({ids}))"
         claimed: list[OutboundMessage] = []
-        with self._connect(write=True) as conn:
+        with self._connect(write=True, durable=False) as conn:
             # One range scan of ix_messages_dispatch (state, priority, send_at_ms) per priority,
             # high first: no sort of the whole backlog, however long it is.
             for priority in (1, 0):
@@ -193,7 +193,7 @@ class DispatchOps(ReportOps):
             f"SELECT sms_uid FROM messages WHERE via_connector = ? AND state = '{_ACCEPTED}'"
             " AND send_at_ms <= ? ORDER BY send_at_ms LIMIT ?"
         )
-        with self._connect(write=True) as conn:
+        with self._connect(write=True, durable=False) as conn:
             for connector_id, limit in sorted(limits.items()):
                 if limit <= 0:
                     continue

@@ -336,7 +336,7 @@ class ReportOps(StoreBase):
             ids = ", ".join(str(int(c)) for c in sorted(exclude_customers))
             excluded = f" AND o.customer_id NOT IN ({ids})"
         locking = " FOR UPDATE OF o SKIP LOCKED" if self.dialect == "postgresql" else ""
-        with self._connect(write=True) as conn:
+        with self._connect(write=True, durable=False) as conn:
             rows = self._run(
                 conn,
                 f"SELECT {_DUE_COLUMNS} FROM report_outbox AS o"
@@ -452,7 +452,7 @@ class ReportOps(StoreBase):
         pending = _o.c.done_ms.is_(None)
         this = _o.c.id == bindparam("rid")
         attempts = _o.c.attempts + bindparam("inc", type_=Integer)
-        with self._connect(write=True) as conn:
+        with self._connect(write=True, durable=False) as conn:
             self._run_many(
                 conn,
                 "UPDATE report_outbox SET done_ms = ?, attempts = attempts + ?, last_error = NULL"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from seed import Seeded, seed_customer
@@ -156,3 +157,37 @@ def test_failed_retry_and_rejected_with_refund(store: Store, seeded: Seeded) -> 
     assert rejected.result_desc == "LOCAL_REJECTED" and rejected.fee_micros == 0
     assert store.customer_balance(seeded.customer_id) == before + 50_000
     assert sorted(outbox(store)) == [("F1", 5, "UNDELIVERABLE"), ("X1", 8, "LOCAL_REJECTED")]
+
+
+def test_claims_skip_the_disk_flush_but_leave_the_connection_durable(
+    store: Store, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim commits without a flush (durable=False); the pooled connection it used is put
+    back to synchronous=FULL, so the accept path that reuses it still flushes every commit."""
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite's per-connection synchronous setting")
+    accept(store, seeded, ["D1"])
+
+    def checkout() -> tuple[int, int]:
+        with store.engine.connect() as conn:
+            level = conn.exec_driver_sql("PRAGMA synchronous").scalar_one()
+            return id(conn.connection.dbapi_connection), int(level)
+
+    before, level = checkout()
+    assert level == 2  # FULL
+    seen: list[int] = []
+    pool: Any = store.engine.pool
+    original = pool._do_get
+
+    def tracking_get() -> Any:
+        record = original()
+        seen.append(id(record.dbapi_connection))
+        return record
+
+    monkeypatch.setattr(pool, "_do_get", tracking_get)
+    claimed = store.claim_due(now(), 10)
+    monkeypatch.undo()
+    assert [m.sms_uid for m in claimed] == ["D1"]
+    assert seen == [before]  # the claim ran on the connection checked below
+    after, level = checkout()
+    assert (after, level) == (before, 2)
