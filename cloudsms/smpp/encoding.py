@@ -327,6 +327,10 @@ def split_for_submit(text: str, encoding: Encoding, sixteen_bit: bool = False) -
     >>> [len(p) for p in split_for_submit("é" * 141, "latin1")]
     [134, 7]
     """
+    if len(text) * 2 <= SINGLE_LIMIT[encoding]:
+        # Even if every character cost 2 units it would fit one segment: skip the search for
+        # 2-unit characters (most SMS are this short).
+        return [encode_text(text, encoding)]
     return [
         encode_text(part, encoding) for part in split_text(text, encoding, sixteen_bit=sixteen_bit)
     ]
