@@ -93,6 +93,10 @@ class Role(enum.Enum):
 
 
 class State(enum.Enum):
+    # Members are singletons compared by identity, so the identity hash is a valid hash; Enum's
+    # own hashes the name in Python code, and the tables below are looked up for every PDU.
+    __hash__ = object.__hash__
+
     OPEN = "OPEN"  # connected, not bound (§2.3)
     BINDING_TX = "BINDING_TX"  # bind_transmitter sent, response pending
     BINDING_RX = "BINDING_RX"
@@ -106,6 +110,8 @@ class State(enum.Enum):
 
 
 class Direction(enum.Enum):
+    __hash__ = object.__hash__  # as State's
+
     ESME_TO_SMSC = "ESME_TO_SMSC"
     SMSC_TO_ESME = "SMSC_TO_ESME"
 
