@@ -28,15 +28,15 @@ are not checked: a customer who answers OK has the report, whatever else it writ
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import orjson
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.money import format_amount
-from cloudsms.domain.timefmt import format_uip_time
 
 METHOD = "SMS_PUSH_REPORT"
 
@@ -73,39 +73,79 @@ class ReportContent:
     currency: str
 
 
-def build_report(report: ReportContent, *, push_ms: int) -> bytes:
+class ReportFields(Protocol):
+    """What ``build_report`` reads: the fields of ``ReportContent``, on any object.
+
+    The pusher hands over the claimed row itself (``storage.report_ops.DueReport`` has these
+    fields), which spares building a ``ReportContent`` per push.
+    """
+
+    @property
+    def auth_key(self) -> str: ...
+    @property
+    def serial(self) -> int: ...
+    @property
+    def sms_uid(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def country_code(self) -> int: ...
+    @property
+    def dest_msisdn(self) -> str: ...
+    @property
+    def sms_state(self) -> int: ...
+    @property
+    def result_desc(self) -> str: ...
+    @property
+    def report_ms(self) -> int: ...
+    @property
+    def customer_body(self) -> str | None: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def fee_micros(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
+def build_report(report: ReportFields, *, push_ms: int) -> bytes:
     """The SMS_PUSH_REPORT body as bytes (see the module docstring for the shape).
 
     ``push_ms`` is the push time (TIME); REPORT_TIME comes from ``report.report_ms``. Both are
     written in UTC+8 (SPEC §1).
+
+    One ``orjson.dumps`` per packet: CUSTOMER_BODY goes in as an ``orjson.Fragment`` (its
+    stored bytes, verbatim), the two times come from a per-second cache and FEE from a
+    per-amount cache.
     """
-    if not 1 <= report.serial <= 65_535:
-        raise ValueError(f"SERIAL {report.serial} outside 1..65535")
-    head: dict[str, Any] = {
-        "METHOD": METHOD,
-        "AUTH_KEY": report.auth_key,
-        "TYPE": "REQUEST",
-        "SERIAL": report.serial,
-        "TIME": _uip_time(push_ms),
-        "REPORT_TIME": _uip_time(report.report_ms),
-        "SOURCE_MSISDN": report.sender,
-        "SMS_UID": report.sms_uid,
-        "SMS_RESULT_LIST": [
-            {
-                "COUNTRY_CODE": report.country_code,
-                "DEST_MSISDN": report.dest_msisdn,
-                "SMS_STATE": report.sms_state,
-                "RESULT_DESC": report.result_desc,
-            }
-        ],
-    }
-    tail = {
-        "SMS_COUNT": report.segments,
-        "FEE": format_amount(report.fee_micros),
-        "CURRENCY": report.currency,
-    }
-    body = customer_body_bytes(report.customer_body)
-    return orjson.dumps(head)[:-1] + b',"CUSTOMER_BODY":' + body + b"," + orjson.dumps(tail)[1:]
+    serial = report.serial
+    if not 1 <= serial <= 65_535:
+        raise ValueError(f"SERIAL {serial} outside 1..65535")
+    stored = report.customer_body
+    return orjson.dumps(
+        {
+            "METHOD": METHOD,
+            "AUTH_KEY": report.auth_key,
+            "TYPE": "REQUEST",
+            "SERIAL": serial,
+            "TIME": _uip_time(push_ms),
+            "REPORT_TIME": _uip_time(report.report_ms),
+            "SOURCE_MSISDN": report.sender,
+            "SMS_UID": report.sms_uid,
+            "SMS_RESULT_LIST": [
+                {
+                    "COUNTRY_CODE": report.country_code,
+                    "DEST_MSISDN": report.dest_msisdn,
+                    "SMS_STATE": report.sms_state,
+                    "RESULT_DESC": report.result_desc,
+                }
+            ],
+            "CUSTOMER_BODY": _EMPTY_BODY if not stored else _body_fragment(stored),
+            "SMS_COUNT": report.segments,
+            "FEE": _fee(report.fee_micros),
+            "CURRENCY": report.currency,
+        }
+    )
 
 
 def customer_body_bytes(stored: str | None) -> bytes:
@@ -120,6 +160,19 @@ def customer_body_bytes(stored: str | None) -> bytes:
     return raw if isinstance(value, dict) else b"{}"
 
 
+_EMPTY_BODY = orjson.Fragment(b"{}")
+
+
+def _body_fragment(stored: str) -> orjson.Fragment:
+    raw = customer_body_bytes(stored)
+    return _EMPTY_BODY if raw == b"{}" else orjson.Fragment(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fee(micros: int) -> str:
+    return format_amount(micros)
+
+
 def read_answer(status: int, body: bytes) -> tuple[bool, str]:
     """Whether the customer accepted the report, and why not in words for the logs.
 
@@ -130,11 +183,11 @@ def read_answer(status: int, body: bytes) -> tuple[bool, str]:
     """
     if not 200 <= status < 300:
         return False, f"HTTP {status}"
-    if not body.strip():
-        return False, f"HTTP {status} with an empty body"
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
+        if not body.strip():
+            return False, f"HTTP {status} with an empty body"
         return False, f"HTTP {status} with a body that is not JSON: {_excerpt(body)}"
     if not isinstance(value, dict):
         return False, f"HTTP {status} with JSON that is not an object: {_excerpt(body)}"
@@ -151,5 +204,19 @@ def _excerpt(body: bytes, limit: int = 80) -> str:
     return repr(text + ("…" if len(body) > limit else ""))
 
 
+#: UTC+8 (SPEC §1) as seconds east of UTC.
+_UIP_OFFSET_S = 8 * 3600
+#: Formatted times by epoch second: a push storm formats the same few seconds again and again.
+_times: dict[int, str] = {}
+
+
 def _uip_time(epoch_ms: int) -> str:
-    return format_uip_time(dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC))
+    """``format_uip_time`` of an epoch-ms instant, cached per second (same text, ~20× cheaper)."""
+    second = epoch_ms // 1000
+    text = _times.get(second)
+    if text is None:
+        if len(_times) >= 4096:
+            _times.clear()
+        t = time.gmtime(second + _UIP_OFFSET_S)
+        text = _times[second] = f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d} {t[3]:02d}:{t[4]:02d}:{t[5]:02d}"
+    return text
