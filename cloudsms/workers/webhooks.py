@@ -8,9 +8,13 @@ Strategy (theory of operation):
 - Claimed reports are grouped by customer. Each customer has a semaphore of
   ``concurrency_per_host`` pushes, and at most ``max_queued_per_customer`` reports claimed and
   unfinished: a customer that is slow keeps its own reports waiting and is left out of further
-  claims, while every other customer goes on at full speed. One aiohttp session with one
-  ``TCPConnector`` (keep-alive, ``limit_per_host``) reuses connections (SPEC §7: Kannel reuses,
-  Jasmin does not, and it shows).
+  claims, while every other customer goes on at full speed. A customer with half its bound or
+  more still queued is left out too, and a claim asks for no more rows than the customers it may
+  return can take, so reports are not claimed only to be released again. A claimed batch is
+  pushed, oldest first, by at most ``concurrency_per_host`` worker coroutines (not one task per
+  report); the callback's URL and TLS context are prepared once per customer. One aiohttp
+  session with one ``TCPConnector`` (keep-alive, ``limit_per_host``) reuses connections
+  (SPEC §7: Kannel reuses, Jasmin does not, and it shows).
 - Failures come in two kinds. A *report* failure (HTTP 500 or 4xx, a wrong or malformed ANSWER)
   retries that report alone, by the retry policy. An *endpoint* failure (connection refused or
   dropped, timeout, TLS, HTTP 429/502/503/504) says the callback is unavailable: the report is
@@ -42,9 +46,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
 
 from cloudsms import metrics
-from cloudsms.domain.reports import MAX_ANSWER_BYTES, ReportContent, build_report, read_answer
+from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
 from cloudsms.storage.report_ops import DueReport, Outcome, ReportResult
 
@@ -133,6 +138,15 @@ class ReportStore(Protocol):
 
 
 @dataclass(slots=True)
+class _Group:
+    """One claimed batch of a customer, taken in order by the push workers."""
+
+    rows: list[DueReport]
+    #: Index of the next row to push; rows before it were started (or settled otherwise).
+    next: int = 0
+
+
+@dataclass(slots=True)
 class _Customer:
     """In-memory state per customer: a throttle only; the schedule is in the database."""
 
@@ -164,6 +178,8 @@ class ReportPusher:
         self._defer: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ssl: dict[str, ssl.SSLContext] = {}
+        #: (customer, callback URL, CA PEM) → parsed URL and TLS setting, made once per callback.
+        self._targets: dict[tuple[int, str, str | None], tuple[URL, ssl.SSLContext | bool]] = {}
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -257,14 +273,26 @@ class ReportPusher:
     async def _claim_once(self) -> bool:
         """Claim one batch and start pushing it; True when a full batch suggests more is due."""
         s = self.settings
-        full = [
-            c for c, st in self._customers.items() if st.outstanding >= s.max_queued_per_customer
-        ]
+        cap = s.max_queued_per_customer
+        # Left out of this claim: customers with half their bound or more still queued (they
+        # have work; the rest are claimed for when they have room for at least half of it).
+        busy = (cap + 1) // 2
+        full: list[int] = []
+        room = 0
+        for c, st in self._customers.items():
+            if st.outstanding >= busy:
+                full.append(c)
+            else:
+                room += cap - st.outstanding
+        # No more than the known customers can take (at least one customer's worth, for those
+        # not seen yet): claiming 500 for a customer with room for 64 would lease, serialize
+        # and release the other 436 again, every claim.
+        limit = min(s.claim_batch, max(room, cap))
         now = _now_ms()
         rows = await asyncio.to_thread(
             self.store.claim_due_reports,
             now,
-            s.claim_batch,
+            limit,
             lease_ms=int(s.lease_s * 1000),
             exclude_customers=full,
         )
@@ -288,7 +316,7 @@ class ReportPusher:
             task = asyncio.create_task(self._push_group(st, take))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(rows) >= s.claim_batch
+        return len(rows) >= limit
 
     def _customer(self, cid: int) -> _Customer:
         st = self._customers.get(cid)
@@ -301,8 +329,12 @@ class ReportPusher:
     # ------------------------------------------------------------------------------- pushing
 
     async def _push_group(self, st: _Customer, rows: list[DueReport]) -> None:
-        """Push one customer's claimed reports, oldest first, within its concurrency bound."""
-        started: set[int] = set()
+        """Push one customer's claimed reports, oldest first, within its concurrency bound.
+
+        A few workers (at most ``concurrency_per_host``) take the rows in order, each push under
+        the customer's semaphore, rather than one task per report.
+        """
+        group = _Group(rows)
         try:
             if not rows[0].callback_url:
                 self._record(
@@ -311,50 +343,59 @@ class ReportPusher:
                         for r in rows
                     )
                 )
-                started.update(r.id for r in rows)
+                group.next = len(rows)
                 return
-            rest = rows
             if st.failing:  # probe mode: the oldest goes alone
-                started.add(rows[0].id)
+                group.next = 1
                 async with st.sem:
                     await self._push_one(st, rows[0])
-                rest = rows[1:]
-            await asyncio.gather(*(self._push_queued(st, r, started) for r in rest))
+            workers = min(self.settings.concurrency_per_host, len(rows) - group.next)
+            if workers == 1:
+                await self._push_worker(st, group)
+            elif workers > 1:
+                done = await asyncio.gather(
+                    *(self._push_worker(st, group) for _ in range(workers)),
+                    return_exceptions=True,
+                )
+                for exc in done:
+                    if isinstance(exc, BaseException):
+                        raise exc
         finally:
             # Cancelled by stop(), or skipped because the customer went into probe mode: back
             # into the outbox without an attempt (the database already has the defer time).
-            for r in rows:
-                if r.id not in started:
-                    at = max(r.next_attempt_ms, st.retry_at) if st.failing else r.next_attempt_ms
-                    self._record(ReportResult(r.id, "release", at, attempted=False))
-                self._inflight.discard(r.id)
+            for r in rows[group.next :]:
+                at = max(r.next_attempt_ms, st.retry_at) if st.failing else r.next_attempt_ms
+                self._record(ReportResult(r.id, "release", at, attempted=False))
+            self._inflight.difference_update(r.id for r in rows)
             st.outstanding -= len(rows)
-            if self._results and not self._stopping:
+            if not self._stopping:
                 self._wake.set()
 
-    async def _push_queued(self, st: _Customer, row: DueReport, started: set[int]) -> None:
-        async with st.sem:
-            if st.failing or self._stopping:
-                return
-            started.add(row.id)
-            await self._push_one(st, row)
+    async def _push_worker(self, st: _Customer, group: _Group) -> None:
+        rows = group.rows
+        while group.next < len(rows):
+            async with st.sem:
+                if st.failing or self._stopping or group.next >= len(rows):
+                    return
+                row = rows[group.next]
+                group.next += 1
+                await self._push_one(st, row)
 
     async def _push_one(self, st: _Customer, row: DueReport) -> None:
         """One POST; records the outcome and updates the customer's probe state."""
-        assert self._session is not None and row.callback_url
+        assert self._session is not None
+        url, tls = self._target(row)
         push_ms = _now_ms()
-        body = build_report(_content(row), push_ms=push_ms)
+        body = build_report(row, push_ms=push_ms)
         endpoint = False
         status: int | None = None
         answer = b""
         try:
-            async with self._session.post(
-                row.callback_url, data=body, ssl=self._ssl_for(row)
-            ) as resp:
+            async with self._session.post(url, data=body, ssl=tls) as resp:
                 status = resp.status
                 answer = await _read_bounded(resp)
-                ok, reason = read_answer(resp.status, answer)
-                endpoint = resp.status in _UNAVAILABLE
+                ok, reason = read_answer(status, answer)
+                endpoint = status in _UNAVAILABLE
         except TimeoutError:
             ok, reason, endpoint = False, f"timeout after {self.settings.push_timeout_s:g} s", True
         except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -362,17 +403,15 @@ class ReportPusher:
         now = _now_ms()
         seen = answer[:500].decode("utf-8", "replace") if answer else reason
         metrics.report_pushed(ok, (now - push_ms) / 1000, transport_error=status is None)
-
-        def result(outcome: Outcome, at: int = 0, error: str = "") -> ReportResult:
-            return ReportResult(
-                row.id, outcome, at, error, sms_uid=row.sms_uid, attempted_ms=push_ms,
-                duration_ms=now - push_ms, http_status=status, answer=seen,
-            )  # fmt: skip
-
         if ok:
             st.failing = False
             self.pushed += 1
-            self._record(result("done"))
+            self._record(
+                ReportResult(
+                    row.id, "done", 0, "", sms_uid=row.sms_uid, attempted_ms=push_ms,
+                    duration_ms=now - push_ms, http_status=status, answer=seen,
+                )
+            )  # fmt: skip
             return
         self.failed += 1
         attempts = row.attempts + 1
@@ -382,14 +421,28 @@ class ReportPusher:
             reason,
             extra={"sms_uid": row.sms_uid, "customer_id": row.customer_id, "attempt": attempts},
         )
-        if at is None:
-            self._record(result("give_up", error=reason))
-            return
-        self._record(result("retry", at, reason))
-        if endpoint:
+        outcome: Outcome = "give_up" if at is None else "retry"
+        self._record(
+            ReportResult(
+                row.id, outcome, at or 0, reason, sms_uid=row.sms_uid, attempted_ms=push_ms,
+                duration_ms=now - push_ms, http_status=status, answer=seen,
+            )
+        )  # fmt: skip
+        if at is not None and endpoint:
             st.retry_at = max(st.retry_at, at) if st.failing else at
             st.failing = True
             self._defer[row.customer_id] = max(self._defer.get(row.customer_id, 0), st.retry_at)
+
+    def _target(self, row: DueReport) -> tuple[URL, ssl.SSLContext | bool]:
+        """The callback's parsed URL and TLS setting, computed once per customer and callback."""
+        assert row.callback_url
+        key = (row.customer_id, row.callback_url, row.callback_ca_pem)
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) >= 10_000:
+                self._targets.clear()
+            target = self._targets[key] = (URL(row.callback_url), self._ssl_for(row))
+        return target
 
     def _ssl_for(self, row: DueReport) -> ssl.SSLContext | bool:
         """Verification context for an HTTPS callback: per-customer CA, platform client cert."""
@@ -449,33 +502,16 @@ class ReportPusher:
 
 async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
     """The answer body, at most MAX_ANSWER_BYTES (a hostile callback cannot flood us)."""
+    content = resp.content
     chunks: list[bytes] = []
     size = 0
-    while size < MAX_ANSWER_BYTES:
-        chunk = await resp.content.read(MAX_ANSWER_BYTES - size)
+    while size < MAX_ANSWER_BYTES and not content.at_eof():
+        chunk = await content.read(MAX_ANSWER_BYTES - size)
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks)
-
-
-def _content(row: DueReport) -> ReportContent:
-    return ReportContent(
-        auth_key=row.auth_key,
-        serial=row.serial,
-        sms_uid=row.sms_uid,
-        sender=row.sender,
-        country_code=row.country_code,
-        dest_msisdn=row.dest_msisdn,
-        sms_state=row.sms_state,
-        result_desc=row.result_desc,
-        report_ms=row.report_ms,
-        customer_body=row.customer_body,
-        segments=row.segments,
-        fee_micros=row.fee_micros,
-        currency=row.currency,
-    )
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _now_ms() -> int:
