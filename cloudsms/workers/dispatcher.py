@@ -214,7 +214,7 @@ class Link:
             stat=receipt.state,
             err=receipt.error_code,
             report_ms=now_ms(),
-            raw=pdu.payload.decode("latin-1")[:255],
+            raw=pdu.payload[:255].decode("latin-1"),  # Latin-1: one character per octet
         )  # fmt: skip
         await self.dispatcher.recorder.record(event)
 
