@@ -329,7 +329,7 @@ class CarrierOps(StoreBase):
             set_={f: stmt.excluded[f] for f in _STATUS_FIELDS},
         )
         try:
-            with self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 existing = set(
                     conn.scalars(
                         select(t.connectors.c.id).where(

@@ -185,7 +185,7 @@ class MessageOps(StoreBase):
         if not writes:
             return []
         try:
-            with self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 if self.dialect == "sqlite":
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return self._accept_in_transaction(conn, writes, replay_window_ms)
