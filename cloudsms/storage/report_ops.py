@@ -55,6 +55,7 @@ from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase, placeholders
+from cloudsms.storage.lease_ops import db_now_sql
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
 SERIAL_MAX = 65_535
@@ -323,6 +324,7 @@ class ReportOps(StoreBase):
         *,
         lease_ms: int = 120_000,
         exclude_customers: Collection[int] = (),
+        claimer: int | None = None,
     ) -> list[DueReport]:
         """Claim up to ``limit`` due reports for ``lease_ms`` and give each its SERIAL.
 
@@ -356,9 +358,9 @@ class ReportOps(StoreBase):
             for chunk in _chunks([r[0] for r in live]):
                 self._run(
                     conn,
-                    "UPDATE report_outbox SET next_attempt_ms = ?"
+                    "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = ?"
                     f" WHERE id IN ({placeholders(len(chunk))})",
-                    (now_ms + lease_ms, *chunk),
+                    (now_ms + lease_ms, claimer, *chunk),
                 )
             for chunk in _chunks(orphans):
                 conn.execute(
@@ -455,8 +457,8 @@ class ReportOps(StoreBase):
         with self._connect(write=True, durable=False) as conn:
             self._run_many(
                 conn,
-                "UPDATE report_outbox SET done_ms = ?, attempts = attempts + ?, last_error = NULL"
-                " WHERE id = ? AND done_ms IS NULL",
+                "UPDATE report_outbox SET done_ms = ?, attempts = attempts + ?, last_error = NULL,"
+                " claimed_by = NULL WHERE id = ? AND done_ms IS NULL",
                 [(now_ms, int(r.attempted), r.id) for r in results if r.outcome == "done"],
             )
             if retry:
@@ -467,6 +469,7 @@ class ReportOps(StoreBase):
                         next_attempt_ms=bindparam("at"),
                         attempts=attempts,
                         last_error=bindparam("err"),
+                        claimed_by=None,
                     ),
                     retry,
                 )
@@ -475,13 +478,19 @@ class ReportOps(StoreBase):
                     update(_o)
                     .where(this, pending)
                     .values(
-                        done_ms=bindparam("now"), attempts=attempts, last_error=bindparam("err")
+                        done_ms=bindparam("now"),
+                        attempts=attempts,
+                        last_error=bindparam("err"),
+                        claimed_by=None,
                     ),
                     give_up,
                 )
             if release:
                 conn.execute(
-                    update(_o).where(this, pending).values(next_attempt_ms=bindparam("at")), release
+                    update(_o)
+                    .where(this, pending)
+                    .values(next_attempt_ms=bindparam("at"), claimed_by=None),
+                    release,
                 )
             self._run_many(
                 conn,
@@ -500,6 +509,24 @@ class ReportOps(StoreBase):
                     .where(_o.c.customer_id == cid, pending, _o.c.next_attempt_ms < until)
                     .values(next_attempt_ms=until)
                 )
+
+    def recover_claimed_reports(self, now_ms: int) -> int:
+        """Reports claimed by workers whose lease ran out are due again at ``now_ms``.
+
+        Without this they would wait for the end of their claim's lease (``report_lease_s``,
+        minutes). Whether the dead worker had already pushed them is unknown: they are pushed
+        again (at least once). Claims made without a claimer keep the lease rule. Returns how
+        many reports were given back.
+        """
+        with self._connect(write=True, durable=False) as conn:
+            result = self._run(
+                conn,
+                "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = NULL"
+                " WHERE claimed_by IS NOT NULL AND done_ms IS NULL AND claimed_by NOT IN"
+                f" (SELECT id FROM workers WHERE lease_until_ms > {db_now_sql(self.dialect)})",
+                (now_ms,),
+            )
+            return int(result.rowcount or 0)
 
     def mark_report_done(self, ids: Sequence[int], now_ms: int) -> None:
         """The customer accepted these reports."""

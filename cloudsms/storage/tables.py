@@ -379,9 +379,18 @@ report_outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
     Column("done_ms", BigInteger, nullable=True),
+    #: The worker (``workers.id``) that claimed the row for a push, until its outcome is
+    #: recorded: when that worker dies, the row is due again at once, not at the lease's end.
+    Column("claimed_by", Integer, nullable=True),
     Index("ix_report_outbox_due", "done_ms", "next_attempt_ms"),
     Index("ix_report_outbox_uid", "sms_uid"),
     Index("ix_report_outbox_customer_due", "customer_id", "next_attempt_ms"),
+    Index(
+        "ix_report_outbox_claimed",
+        "claimed_by",
+        sqlite_where=text("claimed_by IS NOT NULL"),
+        postgresql_where=text("claimed_by IS NOT NULL"),
+    ),
 )
 
 #: Live state of each connector, written every second by the process that owns it; the CLI, the

@@ -62,6 +62,7 @@ class LeaseStore(Protocol):
     ) -> list[int]: ...
     def release_connectors(self, worker_id: int, connector_ids: Collection[int]) -> None: ...
     def recover_in_flight(self) -> int: ...
+    def recover_claimed_reports(self, now_ms: int) -> int: ...
 
 
 def pid_alive(pid: int) -> bool:
@@ -200,6 +201,9 @@ class LeaseKeeper:
             if recovered:
                 self.recovered += recovered
                 log.warning("%d messages of dead workers given back to the queue", recovered)
+            reports = self.store.recover_claimed_reports(time.time_ns() // 1_000_000)
+            if reports:
+                log.warning("%d reports claimed by dead workers are due again", reports)
         if self._ticks % 3600 == 0:
             self.store.prune_workers(older_than_ms=3_600_000)
         return keep, give_up

@@ -8,6 +8,7 @@ oldest first and in state order per SMS_UID, shared safely between claimers; ser
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -242,6 +243,29 @@ def test_lease_expiry_makes_an_unfinished_claim_due_again(
     [again] = rs.claim_due_reports(T0 + LEASE, 10, lease_ms=LEASE)  # the claimer "crashed"
     assert again.id == claimed.id
     assert again.serial == claimed.serial + 1  # a new packet, a new SERIAL
+
+
+def test_reports_of_a_dead_worker_are_due_again_at_once(
+    rs: ReportStore, add_customer: CustomerFactory
+) -> None:
+    """Claims carry their worker: when its lease runs out, its unfinished reports are due at
+    once (not after the report lease); those of live workers and finished ones stay as they are."""
+    cid = add_customer()
+    uids = store_messages(rs, [new_message(cid) for _ in range(3)])
+    for uid in uids:
+        enqueue(rs, uid, cid, 2, "DELIVERED")
+    live = rs.register_worker(name="live", host="t", pid=1, role="worker", lease_ms=60_000)
+    dead = rs.register_worker(name="dead", host="t", pid=2, role="worker", lease_ms=300)
+    [mine] = rs.claim_due_reports(T0, 1, lease_ms=LEASE, claimer=live)
+    theirs = rs.claim_due_reports(T0, 2, lease_ms=LEASE, claimer=dead)
+    assert len(theirs) == 2
+    rs.record_report_results([ReportResult(theirs[0].id, "done")], now_ms=T0 + 5)
+    assert rs.recover_claimed_reports(T0 + 10) == 0  # everyone alive
+    time.sleep(0.5)  # the dead worker stops renewing
+    assert rs.recover_claimed_reports(T0 + 10) == 1  # only its unfinished report
+    [again] = rs.claim_due_reports(T0 + 10, 10, lease_ms=LEASE, claimer=live)
+    assert again.id == theirs[1].id and again.id != mine.id
+    assert rs.recover_claimed_reports(T0 + 20) == 0
 
 
 def test_exclude_customers_and_limit(rs: ReportStore, add_customer: CustomerFactory) -> None:
