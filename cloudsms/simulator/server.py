@@ -283,7 +283,7 @@ class SmscSimulator(SmppServer):
         if pdu.registered_delivery & 0x03 == 0x02 and outcome == "delivered":
             return  # §5.2.17: receipt on failure only
         payload = pdu.payload
-        if pdu.esm_class & EsmClass.UDHI:
+        if pdu.esm_class & _UDHI:
             payload = split_udh(payload)[1]
         receipt_id = message_id
         if self.receipt_id_format != self.id_format:
@@ -402,6 +402,9 @@ class SmscSimulator(SmppServer):
             "max_outstanding": self.max_outstanding,
         }
 
+
+#: esm_class UDHI (§5.2.12) as a plain int: ``&`` with the IntFlag member runs Python code.
+_UDHI: Final = int(EsmClass.UDHI)
 
 #: Octets that mean the same character in GSM 03.38 (unpacked), IA5, Latin-1 and ASCII.
 _PLAIN: Final = bytes(
