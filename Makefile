@@ -24,12 +24,13 @@ assets: $(ASSETS)
 run: $(STAMP) $(ASSETS)
 	$(BIN)/cloudsms demo
 
-## System packages the tests need (Debian, as root): Net::SMPP for SMPP interop, Chromium for
-## the console's browser tests, wrk for the benchmarks.
+## System packages the tests need (Debian, as root): Net::SMPP and Kannel for SMPP interop,
+## Chromium for the console's browser tests, wrk for the benchmarks.
 system-deps:
-	@(perl -MNet::SMPP -e1 2>/dev/null && command -v chromium >/dev/null && command -v wrk >/dev/null) || \
+	@(perl -MNet::SMPP -e1 2>/dev/null && command -v chromium >/dev/null && command -v wrk >/dev/null \
+	  && test -x /usr/sbin/bearerbox && test -x /usr/sbin/smsbox) || \
 	 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	  libnet-smpp-perl chromium wrk >/dev/null)
+	  libnet-smpp-perl chromium wrk kannel >/dev/null)
 
 ## Install everything and run the whole test suite (lint and types first).
 test: $(STAMP) $(ASSETS) system-deps
