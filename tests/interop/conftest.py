@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -23,4 +24,7 @@ def _net_smpp_problem() -> str | None:
 def net_smpp() -> None:
     problem = _net_smpp_problem()
     if problem is not None:
+        # Under CI a missing system dependency is a failure, not a silent skip.
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(problem)
         pytest.skip(problem)
