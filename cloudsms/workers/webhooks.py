@@ -316,7 +316,9 @@ class ReportPusher:
             task = asyncio.create_task(self._push_group(st, take))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(rows) >= limit
+        # A full claim suggests more is due; claim again at once only if a known customer can
+        # still take some (otherwise the next wake, when a batch finishes, or the poll will).
+        return len(rows) >= limit and any(st.outstanding < busy for st in self._customers.values())
 
     def _customer(self, cid: int) -> _Customer:
         st = self._customers.get(cid)
