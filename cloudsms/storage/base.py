@@ -46,7 +46,7 @@ def translate_error(exc: Exception, what: str) -> StoreError:
     return StoreError(f"{what}: {exc}")
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def driver_sql(sql: str, dialect: str) -> str:
     """``sql`` written with ``?`` placeholders, in the driver's own form for ``dialect``.
 
@@ -55,6 +55,10 @@ def driver_sql(sql: str, dialect: str) -> str:
     if dialect == "postgresql":
         return sql.replace("%", "%%").replace("?", "%s")
     return sql
+
+
+#: Bound parameters per statement (SQLite allows 32,766; PostgreSQL 65,535).
+_MAX_PARAMETERS = 30_000
 
 
 def placeholders(count: int) -> str:
@@ -85,10 +89,30 @@ class StoreBase:
         """
         return conn.exec_driver_sql(driver_sql(sql, self.dialect), tuple(params))
 
-    def _run_many(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """:meth:`_run` once per row of ``rows`` (executemany); nothing for no rows."""
-        if rows:
-            conn.exec_driver_sql(driver_sql(sql, self.dialect), list(rows))
+    def _run_rows(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """One statement for many rows: ``{rows}`` in ``sql`` becomes ``(?, …), (?, …), …``.
+
+        For ``INSERT … VALUES {rows}`` and ``UPDATE … FROM (VALUES {rows}) AS v`` (columns
+        ``v.column1``, ``v.column2``, … on both engines; cast them where the type matters, as
+        PostgreSQL types an all-NULL column as text). Why not executemany: sqlite3 releases
+        and re-takes the GIL for every row, and each re-take can wait out the event loop's
+        switch interval (5 ms) — a batch of receipts took 60 ms instead of 8. One statement
+        per chunk of rows also saves the per-row statement overhead on both engines. Returns
+        the rows changed.
+        """
+        if not rows:
+            return 0
+        width = len(rows[0])
+        per_chunk = max(1, _MAX_PARAMETERS // width)
+        changed = 0
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start : start + per_chunk]
+            one = "(" + ", ".join("?" * width) + ")"
+            text = sql.replace("{rows}", ", ".join([one] * len(chunk)))
+            params = tuple(value for row in chunk for value in row)
+            result = conn.exec_driver_sql(driver_sql(text, self.dialect), params)
+            changed += max(result.rowcount or 0, 0)
+        return changed
 
     @staticmethod
     def now_ms() -> int:

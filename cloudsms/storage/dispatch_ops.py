@@ -284,12 +284,13 @@ class DispatchOps(ReportOps):
         if claimer is not None:
             queued = queued & (_m.claimed_by == claimer)
         if submitted:
-            mine = "" if claimer is None else f" AND claimed_by = {int(claimer)}"
-            self._run_many(
+            mine = "" if claimer is None else f" AND messages.claimed_by = {int(claimer)}"
+            self._run_rows(
                 conn,
-                f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = ?,"
-                f" submitted_ms = {int(now_ms)}, updated_ms = {int(now_ms)}"
-                f" WHERE sms_uid = ? AND state = '{_QUEUED}'{mine}",
+                f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = CAST(v.column1 AS"
+                f" INTEGER), submitted_ms = {int(now_ms)}, updated_ms = {int(now_ms)}"
+                " FROM (VALUES {rows}) AS v"
+                f" WHERE messages.sms_uid = v.column2 AND messages.state = '{_QUEUED}'{mine}",
                 submitted,
             )
         if retries:
@@ -320,10 +321,10 @@ class DispatchOps(ReportOps):
             )
             result.handed_off += len(handoffs)
         # First submission wins: after a lost lease, two workers may both have submitted.
-        self._run_many(
+        self._run_rows(
             conn,
             "INSERT INTO message_parts (sms_uid, seq, connector_id, carrier_id, submit_status,"
-            " submitted_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " submitted_ms) VALUES {rows} ON CONFLICT DO NOTHING",
             parts,
         )
         return new_ids
@@ -377,16 +378,18 @@ class DispatchOps(ReportOps):
             result.matched += 1
             part_updates.append((event.stat, event.err, event.report_ms, part[0], part[1]))
             touched[part[0]] = event
-        self._run_many(
+        self._run_rows(
             conn,
             "INSERT INTO receipts (connector_id, carrier_id, stat, err, sms_uid, raw, received_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES {rows}",
             stored,
         )
-        self._run_many(
+        self._run_rows(
             conn,
-            "UPDATE message_parts SET receipt_stat = ?, receipt_err = ?, done_ms = ?"
-            " WHERE sms_uid = ? AND seq = ?",
+            "UPDATE message_parts SET receipt_stat = CAST(v.column1 AS VARCHAR),"
+            " receipt_err = CAST(v.column2 AS VARCHAR), done_ms = CAST(v.column3 AS BIGINT)"
+            " FROM (VALUES {rows}) AS v"
+            " WHERE message_parts.sms_uid = v.column4 AND message_parts.seq = v.column5",
             part_updates,
         )
         if touched:
@@ -466,10 +469,13 @@ class DispatchOps(ReportOps):
                 ):  # fmt: skip
                     result.reported.append(uid)
         if finals:
-            self._run_many(
+            self._run_rows(
                 conn,
-                "UPDATE messages SET state = ?, sms_state = ?, result_desc = ?, final_ms = ?,"
-                f" updated_ms = {int(now_ms)} WHERE sms_uid = ? AND state = ?",
+                "UPDATE messages SET state = CAST(v.column1 AS VARCHAR),"
+                " sms_state = CAST(v.column2 AS INTEGER),"
+                " result_desc = CAST(v.column3 AS VARCHAR), final_ms = CAST(v.column4 AS"
+                f" BIGINT), updated_ms = {int(now_ms)} FROM (VALUES {{rows}}) AS v"
+                " WHERE messages.sms_uid = v.column5 AND messages.state = v.column6",
                 finals,
             )
             self.enqueue_reports(conn, reports, now_ms=now_ms)

@@ -192,15 +192,16 @@ _ENQUEUE_INTERMEDIATE = _guarded_insert(intermediate=True)
 
 _FINAL_LIST = ", ".join(map(str, sorted(FINAL_STATES)))
 
-#: _ENQUEUE_FINAL as plain SQL for the dispatcher's batches (StoreBase._run_many): parameters
-#: sms_uid, customer_id, sms_state, result_desc, report_ms, created_ms, next_attempt_ms, then
-#: sms_uid and sms_state again for the guard.
-_ENQUEUE_FINAL_SQL = (
-    f"INSERT INTO report_outbox ({', '.join(_INSERT_COLUMNS)}) "
-    "SELECT CAST(? AS VARCHAR(32)), CAST(? AS INTEGER), CAST(? AS INTEGER),"
-    " CAST(? AS VARCHAR(32)), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), 0"
-    " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = ?"
-    f" AND (prior.sms_state = ? OR prior.sms_state IN ({_FINAL_LIST})))"
+#: _ENQUEUE_FINAL as one plain-SQL statement for a batch (StoreBase._run_rows), rows of
+#: (sms_uid, customer_id, sms_state, result_desc, report_ms); ``{now}`` is created_ms and the
+#: first next_attempt_ms. The guard does not see rows of the same statement: one row per SMS_UID.
+_ENQUEUE_FINALS_SQL = (
+    f"INSERT INTO report_outbox ({', '.join(_INSERT_COLUMNS)})"
+    " SELECT CAST(v.column1 AS VARCHAR), CAST(v.column2 AS INTEGER),"
+    " CAST(v.column3 AS INTEGER), CAST(v.column4 AS VARCHAR), CAST(v.column5 AS BIGINT),"
+    " {now}, {now}, 0 FROM (VALUES {rows}) AS v"
+    " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = v.column1"
+    f" AND (prior.sms_state = v.column3 OR prior.sms_state IN ({_FINAL_LIST})))"
 )
 
 #: Unguarded bulk insert for reports of brand-new messages (the accept path's LOCAL_REJECTED).
@@ -290,13 +291,15 @@ class ReportOps(StoreBase):
             for r in reports:
                 conn.execute(_statement(r), _params(r, now_ms))
             return
-        if finals:
-            self._run_many(
+        if finals and len({p["sms_uid"] for p in finals}) == len(finals):
+            self._run_rows(
                 conn,
-                _ENQUEUE_FINAL_SQL,
+                _ENQUEUE_FINALS_SQL.replace("{now}", str(int(now_ms))),
                 [(p["sms_uid"], p["customer_id"], p["sms_state"], p["result_desc"],
-                  p["report_ms"], now_ms, now_ms, p["sms_uid"], p["sms_state"]) for p in finals],
+                  p["report_ms"]) for p in finals],
             )  # fmt: skip
+        elif finals:  # one SMS_UID twice: each guard must see the row before it
+            conn.execute(_ENQUEUE_FINAL, finals)
         if middles:
             conn.execute(_ENQUEUE_INTERMEDIATE, middles)
 
@@ -455,11 +458,13 @@ class ReportOps(StoreBase):
         this = _o.c.id == bindparam("rid")
         attempts = _o.c.attempts + bindparam("inc", type_=Integer)
         with self._connect(write=True, durable=False) as conn:
-            self._run_many(
+            self._run_rows(
                 conn,
-                "UPDATE report_outbox SET done_ms = ?, attempts = attempts + ?, last_error = NULL,"
-                " claimed_by = NULL WHERE id = ? AND done_ms IS NULL",
-                [(now_ms, int(r.attempted), r.id) for r in results if r.outcome == "done"],
+                f"UPDATE report_outbox SET done_ms = {int(now_ms)}, attempts = attempts +"
+                " CAST(v.column1 AS INTEGER), last_error = NULL, claimed_by = NULL"
+                " FROM (VALUES {rows}) AS v"
+                " WHERE report_outbox.id = v.column2 AND report_outbox.done_ms IS NULL",
+                [(int(r.attempted), r.id) for r in results if r.outcome == "done"],
             )
             if retry:
                 conn.execute(
@@ -492,10 +497,10 @@ class ReportOps(StoreBase):
                     .values(next_attempt_ms=bindparam("at"), claimed_by=None),
                     release,
                 )
-            self._run_many(
+            self._run_rows(
                 conn,
                 "INSERT INTO report_attempts (outbox_id, sms_uid, attempted_ms, duration_ms,"
-                " http_status, ok, answer) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " http_status, ok, answer) VALUES {rows}",
                 [
                     (r.id, r.sms_uid, r.attempted_ms or now_ms, r.duration_ms, r.http_status,
                      r.outcome == "done", (r.answer or r.error or "")[:500])
