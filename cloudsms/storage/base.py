@@ -61,9 +61,33 @@ def driver_sql(sql: str, dialect: str) -> str:
 _MAX_PARAMETERS = 30_000
 
 
-def placeholders(count: int) -> str:
-    """``?, ?, …`` for an IN list of ``count`` values."""
-    return ", ".join("?" * count)
+def _chunk_sizes(total: int, most: int) -> list[int]:
+    """``total`` rows as chunks of power-of-two sizes (≤ 512 and ≤ ``most``), largest first.
+
+    A statement's text depends on its row count; with few distinct counts each shape is
+    parsed once and then found in the driver's statement cache (parsing a 300-row statement
+    costs more than running it).
+    """
+    sizes: list[int] = []
+    size = 512
+    while size > most:
+        size //= 2
+    while total > 0:
+        while size > total:
+            size //= 2
+        sizes.append(size)
+        total -= size
+    return sizes
+
+
+def in_list(values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """``?, ?, …`` and its parameters for ``IN (…)``, padded to a power of two by repeating
+    the last value (harmless in IN), so a statement has few shapes (see ``_chunk_sizes``)."""
+    size = 1
+    while size < len(values):
+        size *= 2
+    padded = (*values, *[values[-1]] * (size - len(values))) if values else ()
+    return ", ".join("?" * size), padded
 
 
 class StoreBase:
@@ -103,12 +127,13 @@ class StoreBase:
         if not rows:
             return 0
         width = len(rows[0])
-        per_chunk = max(1, _MAX_PARAMETERS // width)
+        one = "(" + ", ".join("?" * width) + ")"
         changed = 0
-        for start in range(0, len(rows), per_chunk):
-            chunk = rows[start : start + per_chunk]
-            one = "(" + ", ".join("?" * width) + ")"
-            text = sql.replace("{rows}", ", ".join([one] * len(chunk)))
+        start = 0
+        for size in _chunk_sizes(len(rows), max(1, _MAX_PARAMETERS // width)):
+            chunk = rows[start : start + size]
+            start += size
+            text = sql.replace("{rows}", ", ".join([one] * size))
             params = tuple(value for row in chunk for value in row)
             result = conn.exec_driver_sql(driver_sql(text, self.dialect), params)
             changed += max(result.rowcount or 0, 0)

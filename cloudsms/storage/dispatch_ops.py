@@ -28,7 +28,7 @@ from cloudsms.domain.models import Encoding
 from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
-from cloudsms.storage.base import placeholders
+from cloudsms.storage.base import in_list
 from cloudsms.storage.lease_ops import db_now
 from cloudsms.storage.report_ops import NewReport, ReportOps
 
@@ -338,21 +338,18 @@ class DispatchOps(ReportOps):
         found: list[ReceiptEvent] = []
         for connector_id, ids in _by_connector(new_ids).items():
             for chunk in _chunks(ids):
+                marks, values = in_list(chunk)
                 rows = self._run(
                     conn,
                     "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms"
                     " FROM receipts WHERE sms_uid IS NULL AND connector_id = ?"
-                    f" AND carrier_id IN ({placeholders(len(chunk))})",
-                    (connector_id, *chunk),
+                    f" AND carrier_id IN ({marks})",
+                    (connector_id, *values),
                 ).all()
                 found.extend(_receipt_from_row(*row[1:]) for row in rows)
                 if rows:
-                    ids_taken = [row[0] for row in rows]
-                    self._run(
-                        conn,
-                        f"DELETE FROM receipts WHERE id IN ({placeholders(len(ids_taken))})",
-                        ids_taken,
-                    )
+                    marks, values = in_list([row[0] for row in rows])
+                    self._run(conn, f"DELETE FROM receipts WHERE id IN ({marks})", values)
         return found
 
     def _apply_receipts(
@@ -401,11 +398,12 @@ class DispatchOps(ReportOps):
         found: dict[tuple[int, str], tuple[str, int]] = {}
         for connector_id, ids in _by_connector(keys).items():
             for chunk in _chunks(sorted(set(ids))):
+                marks, values = in_list(chunk)
                 for carrier_id, sms_uid, seq in self._run(
                     conn,
                     "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
-                    f" AND carrier_id IN ({placeholders(len(chunk))})",
-                    (connector_id, *chunk),
+                    f" AND carrier_id IN ({marks})",
+                    (connector_id, *values),
                 ):
                     found[(connector_id, carrier_id)] = (sms_uid, seq)
         return found
@@ -422,21 +420,22 @@ class DispatchOps(ReportOps):
         uids = list(touched)
         states: dict[str, tuple[str, int, int]] = {}
         for chunk in _chunks(uids):
+            marks, values = in_list(chunk)
             for uid, state, segments, customer_id in self._run(
                 conn,
-                "SELECT sms_uid, state, segments, customer_id FROM messages"
-                f" WHERE sms_uid IN ({placeholders(len(chunk))})",
-                chunk,
+                f"SELECT sms_uid, state, segments, customer_id FROM messages"
+                f" WHERE sms_uid IN ({marks})",
+                values,
             ):
                 states[uid] = (state, segments, customer_id)
         part_states: dict[str, list[SmsState | None]] = defaultdict(list)
         longer = [uid for uid, (_, segments, _) in states.items() if segments > 1]
         for chunk in _chunks(longer):
+            marks, values = in_list(chunk)
             for uid, stat in self._run(
                 conn,
-                "SELECT sms_uid, receipt_stat FROM message_parts"
-                f" WHERE sms_uid IN ({placeholders(len(chunk))})",
-                chunk,
+                f"SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})",
+                values,
             ):
                 part_states[uid].append(_stat_state(stat))
         finals: list[tuple[object, ...]] = []

@@ -40,7 +40,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url,
             poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            # cached_statements: the hot plain-SQL statements come in a few shapes each
+            # (StoreBase._run_rows / in_list); keep them all parsed.
+            connect_args={"check_same_thread": False, "timeout": 30, "cached_statements": 512},
             **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -54,7 +54,7 @@ from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.base import StoreBase, placeholders
+from cloudsms.storage.base import StoreBase, in_list
 from cloudsms.storage.lease_ops import db_now_sql
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
@@ -359,11 +359,12 @@ class ReportOps(StoreBase):
             live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
             orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
             for chunk in _chunks([r[0] for r in live]):
+                marks, values = in_list(chunk)
                 self._run(
                     conn,
                     "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = ?"
-                    f" WHERE id IN ({placeholders(len(chunk))})",
-                    (now_ms + lease_ms, claimer, *chunk),
+                    f" WHERE id IN ({marks})",
+                    (now_ms + lease_ms, claimer, *values),
                 )
             for chunk in _chunks(orphans):
                 conn.execute(
