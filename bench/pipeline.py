@@ -182,6 +182,14 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> Non
         f"({span:.1f} s from first submit to last final state)"
     )
     print(f"  steady state (middle 80 %): {steady:,.0f} messages/s")
+    marks = [(q, (finals[min(len(finals) - 1, int(len(finals) * q))] - submitted[0]) / 1000)
+             for q in (0.1, 0.5, 0.9, 0.99, 1.0)]  # fmt: skip
+    print("  final states reached after the first submit: "
+          + ", ".join(f"{q:.0%} at {t:.1f} s" for q, t in marks))  # fmt: skip
+    marks = [(q, (submitted[min(len(submitted) - 1, int(len(submitted) * q))] - submitted[0])
+              / 1000) for q in (0.1, 0.5, 0.9, 0.99, 1.0)]  # fmt: skip
+    print("  submits recorded after the first submit: "
+          + ", ".join(f"{q:.0%} at {t:.1f} s" for q, t in marks))  # fmt: skip
     print(
         f"  worker CPU: {cpu_s:.1f} s in all = {cpu_s / len(finals) * 1e6:,.0f} µs per message "
         "(start-up included; the figure that holds when the machine is shared)"

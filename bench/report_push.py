@@ -97,6 +97,7 @@ class Outbox:
         *,
         lease_ms: int = 0,
         exclude_customers: Sequence[int] = (),
+        claimer: int | None = None,
     ) -> list[DueReport]:
         self.claims += 1
         queues = [q for c, q in self.queues.items() if q and c not in exclude_customers]

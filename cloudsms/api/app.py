@@ -98,6 +98,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
             renew_s=settings.lease_s / 5,
             notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
         )
+        pusher.claimer = lambda: dispatcher.recorder.claimer
     service = UipService(
         settings,
         config,

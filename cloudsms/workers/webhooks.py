@@ -41,7 +41,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -126,6 +126,7 @@ class ReportStore(Protocol):
         *,
         lease_ms: int = ...,
         exclude_customers: Sequence[int] = ...,
+        claimer: int | None = ...,
     ) -> list[DueReport]: ...
 
     def record_report_results(
@@ -187,6 +188,10 @@ class ReportPusher:
         self._runner: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._stopping = False
+        #: This process's worker id (``workers.id``) for the claims, read at each claim (it
+        #: changes when the process re-registers): if the worker dies its claimed reports are
+        #: due again at once (``recover_claimed_reports``). None: claims expire by lease only.
+        self.claimer: Callable[[], int | None] = lambda: None
         #: Counters for tests and metrics.
         self.pushed = 0
         self.failed = 0
@@ -295,6 +300,7 @@ class ReportPusher:
             limit,
             lease_ms=int(s.lease_s * 1000),
             exclude_customers=full,
+            claimer=self.claimer(),
         )
         groups: dict[int, list[DueReport]] = {}
         for row in rows:

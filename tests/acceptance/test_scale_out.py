@@ -73,8 +73,10 @@ def test_two_api_two_workers_survive_a_worker_kill(postgres_url: str, tmp_path: 
         procs = []
         try:
             workers = [
+                # A report lease longer than the wait below: the reports the victim had claimed
+                # must come back through its worker lease (recover_claimed_reports).
                 start_platform(url, free_port(), tmp_path / f"worker{i}.log", role="worker",
-                               report_lease_s=10, report_push_timeout_s=3)
+                               report_lease_s=600, report_push_timeout_s=3)
                 for i in range(2)
             ]  # fmt: skip
             procs.extend(workers)

@@ -35,6 +35,7 @@ class Outbox:
         *,
         lease_ms: int = 0,
         exclude_customers: Sequence[int] = (),
+        claimer: int | None = None,
     ) -> list[DueReport]:
         self.limits.append(limit)
         taken = [r for r in self.rows if r.customer_id not in exclude_customers][:limit]
