@@ -78,13 +78,20 @@ CustomerFactory = Callable[..., int]
 def add_customer(store: Store) -> CustomerFactory:
     """Insert a customer row straight into the schema (no ConfigOps); returns its id.
 
-    ``add_customer(balance_micros=1_000_000, credit_limit_micros=0, currency="HKD")``
+    ``add_customer(balance_micros=1_000_000, credit_limit_micros=0, currency="HKD")``; it has
+    a callback URL (nothing listens there) unless ``callback_url=None``.
     """
     from cloudsms.storage import tables
 
     counter = iter(range(1, 1_000_000))
 
-    def add(*, balance_micros: int = 0, credit_limit_micros: int = 0, currency: str = "HKD") -> int:
+    def add(
+        *,
+        balance_micros: int = 0,
+        credit_limit_micros: int = 0,
+        currency: str = "HKD",
+        callback_url: str | None = "http://127.0.0.1:9/dr",
+    ) -> int:
         n = next(counter)
         with store.engine.begin() as conn:
             result = conn.execute(
@@ -96,6 +103,7 @@ def add_customer(store: Store) -> CustomerFactory:
                     balance_micros=balance_micros,
                     credit_limit_micros=credit_limit_micros,
                     report_intermediate=False,
+                    callback_url=callback_url,
                     created_ms=0,
                     updated_ms=0,
                 )

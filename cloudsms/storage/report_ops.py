@@ -230,7 +230,7 @@ _DUE_COLUMNS = (
     " o.attempts, o.next_attempt_ms, m.sender, m.country_code, m.dest_msisdn, m.customer_body,"
     " m.segments, m.fee_micros, m.currency, c.callback_url, c.auth_key, c.callback_ca_pem"
 )
-_SENDER, _AUTH_KEY = 9, 17
+_SENDER, _CALLBACK_URL, _AUTH_KEY = 9, 16, 17
 
 
 class ReportOps(StoreBase):
@@ -334,7 +334,8 @@ class ReportOps(StoreBase):
         Oldest first (``next_attempt_ms``, then id); never a report whose SMS_UID has an
         earlier report still undone. Reports of ``exclude_customers`` are left for later (the
         pusher excludes customers it already has enough work for). A report whose message or
-        customer no longer exists is given up in the same transaction.
+        customer no longer exists, or whose customer has no callback URL, is given up in the
+        same transaction (never returned).
         """
         excluded = ""
         if exclude_customers:
@@ -358,6 +359,10 @@ class ReportOps(StoreBase):
             # auth_key (customer) and sender (message) are never NULL in a row that exists.
             live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
             orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
+            # A customer without a callback URL reads its reports with DR_QUERY: nothing to
+            # push, so the row is closed here rather than handed to the pusher.
+            unpushable = [r[0] for r in live if not r[_CALLBACK_URL]]
+            live = [r for r in live if r[_CALLBACK_URL]]
             for chunk in _chunks([r[0] for r in live]):
                 marks, values = in_list(chunk)
                 self._run(
@@ -371,6 +376,13 @@ class ReportOps(StoreBase):
                     update(_o)
                     .where(_o.c.id.in_(chunk))
                     .values(done_ms=now_ms, last_error=GAVE_UP + "message or customer missing")
+                )
+            for chunk in _chunks(unpushable):
+                marks, values = in_list(chunk)
+                self._run(
+                    conn,
+                    f"UPDATE report_outbox SET done_ms = ?, last_error = ? WHERE id IN ({marks})",
+                    (now_ms, GAVE_UP + "no callback_url", *values),
                 )
             per_customer: dict[int, int] = {}
             for r in live:

@@ -268,6 +268,22 @@ def test_reports_of_a_dead_worker_are_due_again_at_once(
     assert rs.recover_claimed_reports(T0 + 20) == 0
 
 
+def test_reports_of_customers_without_a_callback_are_closed_by_the_claim(
+    rs: ReportStore, add_customer: CustomerFactory
+) -> None:
+    """Nothing to push to: the claim gives them up itself (the customer uses DR_QUERY)."""
+    pull = add_customer(callback_url=None)
+    push = add_customer()
+    [quiet] = store_messages(rs, [new_message(pull)])
+    [loud] = store_messages(rs, [new_message(push)])
+    enqueue(rs, quiet, pull, 2, "DELIVERED")
+    enqueue(rs, loud, push, 2, "DELIVERED")
+    assert [r.sms_uid for r in rs.claim_due_reports(T0, 10, lease_ms=LEASE)] == [loud]
+    closed = {row.sms_uid: row for row in outbox(rs)}[quiet]
+    assert closed.done_ms == T0 and closed.attempts == 0
+    assert closed.last_error == GAVE_UP + "no callback_url"
+
+
 def test_exclude_customers_and_limit(rs: ReportStore, add_customer: CustomerFactory) -> None:
     busy, other = add_customer(), add_customer()
     for cid in (busy, other):
