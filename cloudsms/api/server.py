@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -296,6 +297,11 @@ def serve(settings: Settings) -> None:
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
+    if settings.role in ("all", "worker"):
+        # The store thread re-takes the GIL after every SQLite call; with the default 5 ms
+        # switch interval it waits behind the busy event loop each time, and holds SQLite's
+        # write lock meanwhile. 0.5 ms: ~5 % more messages/s in bench/pipeline.py.
+        sys.setswitchinterval(0.0005)
     if settings.admin_enabled:
         from cloudsms.admin.server import serve_with_admin
 

@@ -159,6 +159,10 @@ class _Customer:
     retry_at: int = 0
 
 
+#: How long a woken pusher waits for more reports before it claims (see ``_run``).
+_COALESCE_S = 0.01
+
+
 class ReportPusher:
     """Pushes due delivery reports; see the module docstring. One per process (or more on PG)."""
 
@@ -274,6 +278,10 @@ class ReportPusher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                # Woken by a commit that enqueued reports: let a few more commits land, so one
+                # claim takes them together instead of one write transaction per commit (the
+                # claims would take turns with the dispatcher's commits for SQLite's lock).
+                await asyncio.sleep(_COALESCE_S)
 
     async def _claim_once(self) -> bool:
         """Claim one batch and start pushing it; True when a full batch suggests more is due."""
