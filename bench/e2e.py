@@ -159,7 +159,9 @@ def sink_count(port: int) -> int:
     return count
 
 
-def run_case(recipients: int, connections: int, duration: int, workdir: Path) -> None:
+def run_case(
+    recipients: int, connections: int, duration: int, workdir: Path, profile: str | None = None
+) -> None:
     url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
@@ -193,6 +195,12 @@ def run_case(recipients: int, connections: int, duration: int, workdir: Path) ->
         api = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
         procs.append(api)
         wait_port(api_port, api)
+        if profile:  # py-spy samples the platform until it stops (collapsed stacks)
+            procs.insert(0, subprocess.Popen(
+                [str(BIN / "py-spy"), "record", "--nonblocking", "--format", "raw", "-o",
+                 f"{profile}.{recipients}", "-p", str(api.pid)],
+                stdout=subprocess.DEVNULL,
+            ))  # fmt: skip
         time.sleep(1.0)  # links bind
         script = workdir / f"e2e{recipients}.lua"
         script.write_text(wrk_script(key, recipients).replace('"BENCH"', '"BENCH"'))
@@ -252,6 +260,9 @@ def run_case(recipients: int, connections: int, duration: int, workdir: Path) ->
             p99 = latencies[int(len(latencies) * 0.99) - 1]
             print(f"  acceptance → report: p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms")
     finally:
+        if profile and procs:  # py-spy writes its file on SIGINT
+            procs[0].send_signal(signal.SIGINT)
+            procs[0].wait(timeout=60)
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
@@ -266,15 +277,18 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", choices=["1", "200"], default=None)
+    parser.add_argument(
+        "--profile", help="py-spy the platform: collapsed stacks to FILE.<recipients>"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
         if args.only in (None, "1"):
-            run_case(1, args.connections, args.duration, workdir)
+            run_case(1, args.connections, args.duration, workdir, args.profile)
         if args.only in (None, "200"):
-            run_case(200, 8, args.duration, workdir)
+            run_case(200, 8, args.duration, workdir, args.profile)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
