@@ -109,7 +109,8 @@ class Settings:
     report_lease_s: float = _setting(
         120.0,
         "A claimed report is reserved this long (at least 3 × report_push_timeout_s) for the "
-        "process that claimed it: after a crash its unpushed reports go out after this.",
+        "process that claimed it; a worker that dies gives its claims back with its lease "
+        "(lease_s), so this bounds only a process that is alive but stuck.",
     )
     report_concurrency_per_host: int = _setting(
         16, "Report pushes in flight per customer callback host (connections are reused)."
