@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from concurrent.futures import ThreadPoolExecutor
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -133,8 +133,17 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> Non
     spy = None
     if profile:  # py-spy samples the worker while it drains
         spy = subprocess.Popen(
-            [str(BIN / "py-spy"), "record", "--nonblocking", *os.environ.get("PYSPY_ARGS", "").split(), "-o", profile, "-p", str(worker.pid),
-             *(["--format", "raw"] if not profile.endswith(".svg") else [])],
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--nonblocking",
+                *os.environ.get("PYSPY_ARGS", "").split(),
+                "-o",
+                profile,
+                "-p",
+                str(worker.pid),
+                *(["--format", "raw"] if not profile.endswith(".svg") else []),
+            ],
             stdout=subprocess.DEVNULL,
         )
     started = time.monotonic()
@@ -200,7 +209,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100)
-    parser.add_argument("--profile", help="py-spy profile of the worker: FILE.svg flame graph, else collapsed stacks")
+    parser.add_argument(
+        "--profile",
+        help="py-spy profile of the worker: FILE.svg flame graph, else collapsed stacks",
+    )
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-import sys
-import tempfile
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.storage.dispatch_ops import PartResult, ReceiptEvent, SubmitOutcome
@@ -35,8 +35,7 @@ def run(store: Store, messages: int, batch: int) -> None:
     # The callback is never called here: report results are recorded as if pushed.
     with store.engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE customers SET callback_url = 'http://127.0.0.1:9/dr' WHERE id = "
-            f"{cid}"
+            f"UPDATE customers SET callback_url = 'http://127.0.0.1:9/dr' WHERE id = {cid}"
         )
     packets = make_packets(cid, messages // 100, 100)
     for i in range(0, len(packets), 16):
