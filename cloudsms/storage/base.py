@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,22 @@ def driver_sql(sql: str, dialect: str) -> str:
 
 #: Bound parameters per statement (SQLite allows 32,766; PostgreSQL 65,535).
 _MAX_PARAMETERS = 30_000
+
+
+_FROM_VALUES = " FROM (VALUES {rows}) AS v"
+
+
+@functools.lru_cache(maxsize=64)
+def _one_row(sql: str) -> str:
+    """``UPDATE … FROM (VALUES {rows}) AS v WHERE … v.columnN …`` as a one-row statement.
+
+    Each ``v.columnN`` becomes ``?``; they must appear once each, in order, so a row's values
+    bind in the same order as in the VALUES form.
+    """
+    numbers = [int(n) for n in re.findall(r"v\.column(\d+)", sql)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ValueError(f"v.columnN must appear once each, in order: {sql}")
+    return re.sub(r"v\.column\d+", "?", sql.replace(_FROM_VALUES, ""))
 
 
 def _chunk_sizes(total: int, most: int) -> list[int]:
@@ -126,6 +143,12 @@ class StoreBase:
         """
         if not rows:
             return 0
+        if self.dialect == "postgresql" and _FROM_VALUES in sql:
+            # PostgreSQL may plan a join with a VALUES list badly (a scan of every queued
+            # message per row when the table's statistics predate a bulk load): one keyed
+            # statement per row instead, pipelined by psycopg's executemany.
+            conn.exec_driver_sql(driver_sql(_one_row(sql), self.dialect), list(rows))
+            return len(rows)
         width = len(rows[0])
         one = "(" + ", ".join("?" * width) + ")"
         changed = 0

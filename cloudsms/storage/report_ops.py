@@ -291,14 +291,21 @@ class ReportOps(StoreBase):
             for r in reports:
                 conn.execute(_statement(r), _params(r, now_ms))
             return
-        if finals and len({p["sms_uid"] for p in finals}) == len(finals):
+        if (
+            finals
+            and self.dialect == "sqlite"
+            and len({p["sms_uid"] for p in finals}) == len(finals)
+        ):
             self._run_rows(
                 conn,
                 _ENQUEUE_FINALS_SQL.replace("{now}", str(int(now_ms))),
                 [(p["sms_uid"], p["customer_id"], p["sms_state"], p["result_desc"],
                   p["report_ms"]) for p in finals],
             )  # fmt: skip
-        elif finals:  # one SMS_UID twice: each guard must see the row before it
+        elif finals:
+            # PostgreSQL: one keyed statement per row (a VALUES join may be planned badly, see
+            # StoreBase._run_rows); SQLite with one SMS_UID twice: each guard must see the row
+            # written before it.
             conn.execute(_ENQUEUE_FINAL, finals)
         if middles:
             conn.execute(_ENQUEUE_INTERMEDIATE, middles)
