@@ -186,6 +186,8 @@ class ReportPusher:
         #: (customer, callback URL, CA PEM) → parsed URL and TLS setting, made once per callback.
         self._targets: dict[tuple[int, str, str | None], tuple[URL, ssl.SSLContext | bool]] = {}
         self._wake = asyncio.Event()
+        #: The last wake-up came from a finished batch (claim at once, no coalescing).
+        self._room_freed = False
         self._flush_now = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -276,12 +278,14 @@ class ReportPusher:
                 await asyncio.sleep(0)
                 continue
             self._wake.clear()
+            self._room_freed = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
-                # Woken by a commit that enqueued reports: let a few more commits land, so one
-                # claim takes them together instead of one write transaction per commit (the
-                # claims would take turns with the dispatcher's commits for SQLite's lock).
-                await asyncio.sleep(_COALESCE_S)
+                if not self._room_freed:
+                    # Woken by a commit that enqueued reports: let a few more commits land, so
+                    # one claim takes them together instead of one write transaction per commit
+                    # (claims take turns with the dispatcher's commits for SQLite's lock).
+                    await asyncio.sleep(_COALESCE_S)
 
     async def _claim_once(self) -> bool:
         """Claim one batch and start pushing it; True when a full batch suggests more is due."""
@@ -385,6 +389,7 @@ class ReportPusher:
             self._inflight.difference_update(r.id for r in rows)
             st.outstanding -= len(rows)
             if not self._stopping:
+                self._room_freed = True
                 self._wake.set()
 
     async def _push_worker(self, st: _Customer, group: _Group) -> None:
