@@ -100,11 +100,12 @@ def _chunk_sizes(total: int, most: int) -> list[int]:
 def in_list(values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     """``?, ?, …`` and its parameters for ``IN (…)``, padded to a power of two by repeating
     the last value (harmless in IN), so a statement has few shapes (see ``_chunk_sizes``)."""
+    if not values:
+        return "NULL", ()  # IN (NULL) matches nothing, and is valid SQL
     size = 1
     while size < len(values):
         size *= 2
-    padded = (*values, *[values[-1]] * (size - len(values))) if values else ()
-    return ", ".join("?" * size), padded
+    return ", ".join("?" * size), (*values, *[values[-1]] * (size - len(values)))
 
 
 class StoreBase:

@@ -1,0 +1,42 @@
+"""The helpers that turn the store's hot plain-SQL statements into driver statements."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cloudsms.storage.base import _chunk_sizes, _one_row, driver_sql, in_list
+
+
+@given(total=st.integers(0, 5000), most=st.integers(1, 4000))
+def test_chunks_cover_every_row_in_few_shapes(total: int, most: int) -> None:
+    sizes = _chunk_sizes(total, most)
+    assert sum(sizes) == total
+    assert all(size <= min(512, most) for size in sizes)
+    assert all(size & (size - 1) == 0 for size in sizes)  # powers of two: few statement shapes
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_in_list_pads_to_a_power_of_two_with_the_last_value() -> None:
+    assert in_list(["a"]) == ("?", ("a",))
+    assert in_list(["a", "b", "c"]) == ("?, ?, ?, ?", ("a", "b", "c", "c"))
+    assert in_list([]) == ("NULL", ())  # IN (NULL): nothing
+
+
+def test_driver_sql_per_dialect() -> None:
+    sql = "UPDATE t SET n = (n + ?) % 7 WHERE id = ?"
+    assert driver_sql(sql, "sqlite") == sql
+    assert driver_sql(sql, "postgresql") == "UPDATE t SET n = (n + %s) %% 7 WHERE id = %s"
+
+
+def test_values_update_as_one_row_statement() -> None:
+    sql = (
+        "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done = v.column2"
+        " FROM (VALUES {rows}) AS v WHERE parts.uid = v.column3"
+    )
+    assert _one_row(sql) == (
+        "UPDATE parts SET stat = CAST(? AS VARCHAR), done = ? WHERE parts.uid = ?"
+    )
+    with pytest.raises(ValueError, match="in order"):
+        _one_row("UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1")
