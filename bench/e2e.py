@@ -121,7 +121,16 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
-def seed(url: str, sim_port: int, sink_url: str) -> str:
+def seed(
+    url: str,
+    sim_port: int,
+    sink_url: str | None,
+    *,
+    accounts: tuple[str, ...] = ("bench",),
+    window: int = 100,
+) -> str:
+    """Route BENCH through one connector per simulator account (password "bench") to a customer
+    "bench" whose reports go to ``sink_url`` (None: no callback); returns its AUTH_KEY."""
     store = Store.open(url)
     try:
         op = Operator(store, actor="bench")
@@ -129,15 +138,12 @@ def seed(url: str, sim_port: int, sink_url: str) -> str:
         op.set_price("bench", "852", "0.05")
         op.create_route("BENCH")
         carrier = CarrierOperator(store)
-        carrier.add_connector(
-            "sim",
-            host="127.0.0.1",
-            port=str(sim_port),
-            system_id="bench",
-            password="bench",
-            window="100",
-        )
-        carrier.add_rule("BENCH", "sim")
+        for account in accounts:
+            carrier.add_connector(
+                account, host="127.0.0.1", port=str(sim_port), system_id=account,
+                password="bench", window=str(window),
+            )  # fmt: skip
+            carrier.add_rule("BENCH", account)
         customer = op.create_customer(
             "bench", currency="HKD", price_list="bench", balance="1000000000", callback_url=sink_url
         )

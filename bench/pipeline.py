@@ -35,38 +35,14 @@ import httpx
 import orjson
 from sqlalchemy import text
 
-from cloudsms.services.carrier import CarrierOperator
-from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from e2e import free_port, wait_port
+from e2e import free_port, seed, wait_port
 from scale import drop_pg, fresh_pg, serve
 
 BIN = Path(sys.executable).parent
 RECIPIENTS = 200
-
-
-def seed(url: str, sim_port: int, window: int) -> str:
-    store = Store.open(url)
-    try:
-        op = Operator(store, actor="bench")
-        op.create_price_list("bench", "HKD")
-        op.set_price("bench", "852", "0.05")
-        op.create_route("BENCH")
-        CarrierOperator(store).add_connector(
-            "sim", host="127.0.0.1", port=str(sim_port), system_id="bench", password="bench",
-            window=str(window),
-        )  # fmt: skip
-        CarrierOperator(store).add_rule("BENCH", "sim")
-        customer = op.create_customer(
-            "bench", currency="HKD", price_list="bench", balance="1000000000"
-        )
-        op.grant_route("BENCH", "bench")
-        op.update_settings("bench", max_backlog="100000000")
-        return customer.auth_key
-    finally:
-        store.close()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -229,7 +205,7 @@ def main() -> None:
         else:
             url = f"sqlite:///{workdir / 'pipeline.db'}"
         wait_port(sim_port, sim)
-        key = seed(url, sim_port, args.window)
+        key = seed(url, sim_port, None, window=args.window)
         accepted = load_backlog(url, key, args.messages)
         print(f"{'PostgreSQL' if args.pg else 'SQLite'}, window {args.window}: "
               f"backlog of {accepted:,} accepted messages")  # fmt: skip

@@ -37,13 +37,11 @@ from pathlib import Path
 
 import psycopg
 
-from cloudsms.services.carrier import CarrierOperator
-from cloudsms.services.operator import Operator
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api import wrk_script
-from e2e import SINK, free_port, sink_count, wait_port
+from e2e import SINK, free_port, seed, sink_count, wait_port
 
 BIN = Path(sys.executable).parent
 CONFIGS = {
@@ -52,30 +50,6 @@ CONFIGS = {
     "pg-2": (0, 1, 1),
     "pg-4": (0, 2, 2),
 }
-
-
-def seed(url: str, sim_port: int, sink_url: str) -> str:
-    store = Store.open(url)
-    try:
-        op = Operator(store, actor="bench")
-        op.create_price_list("bench", "HKD")
-        op.set_price("bench", "852", "0.05")
-        op.create_route("BENCH")
-        carrier = CarrierOperator(store)
-        for account in ("bench1", "bench2"):
-            carrier.add_connector(
-                account, host="127.0.0.1", port=str(sim_port), system_id=account,
-                password="bench", window="100",
-            )  # fmt: skip
-            carrier.add_rule("BENCH", account)
-        customer = op.create_customer(
-            "bench", currency="HKD", price_list="bench", balance="1000000000", callback_url=sink_url
-        )
-        op.grant_route("BENCH", "bench")
-        op.update_settings("bench", max_backlog="100000000")
-        return customer.auth_key
-    finally:
-        store.close()
 
 
 def fresh_pg(admin_url: str) -> tuple[str, str]:
@@ -120,7 +94,7 @@ def run_config(
         procs.append(sink)
         wait_port(sim_port, sim)
         wait_port(sink_port, sink)
-        key = seed(url, sim_port, f"http://127.0.0.1:{sink_port}/dr")
+        key = seed(url, sim_port, f"http://127.0.0.1:{sink_port}/dr", accounts=("bench1", "bench2"))
         for _ in range(n_worker):
             procs.append(serve(url, "worker", free_port()))
         for _ in range(n_all):
