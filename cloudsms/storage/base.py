@@ -9,8 +9,6 @@ storage layer writes SQL or maps rows.
 from __future__ import annotations
 
 import contextlib
-import functools
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloudsms.exceptions import Conflict, StoreError
 from cloudsms.storage import tables
+from cloudsms.storage.plain_sql import run, run_rows
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
 #: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
@@ -47,67 +46,6 @@ def translate_error(exc: Exception, what: str) -> StoreError:
     return StoreError(f"{what}: {exc}")
 
 
-@functools.lru_cache(maxsize=512)
-def driver_sql(sql: str, dialect: str) -> str:
-    """``sql`` written with ``?`` placeholders, in the driver's own form for ``dialect``.
-
-    psycopg takes ``%s`` (and a literal ``%`` doubled); sqlite3 takes ``?`` as written.
-    """
-    if dialect == "postgresql":
-        return sql.replace("%", "%%").replace("?", "%s")
-    return sql
-
-
-#: Bound parameters per statement (SQLite allows 32,766; PostgreSQL 65,535).
-_MAX_PARAMETERS = 30_000
-
-
-_FROM_VALUES = " FROM (VALUES {rows}) AS v"
-
-
-@functools.lru_cache(maxsize=64)
-def _one_row(sql: str) -> str:
-    """``UPDATE … FROM (VALUES {rows}) AS v WHERE … v.columnN …`` as a one-row statement.
-
-    Each ``v.columnN`` becomes ``?``; they must appear once each, in order, so a row's values
-    bind in the same order as in the VALUES form.
-    """
-    numbers = [int(n) for n in re.findall(r"v\.column(\d+)", sql)]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise ValueError(f"v.columnN must appear once each, in order: {sql}")
-    return re.sub(r"v\.column\d+", "?", sql.replace(_FROM_VALUES, ""))
-
-
-def _chunk_sizes(total: int, most: int) -> list[int]:
-    """``total`` rows as chunks of power-of-two sizes (≤ 512 and ≤ ``most``), largest first.
-
-    A statement's text depends on its row count; with few distinct counts each shape is
-    parsed once and then found in the driver's statement cache (parsing a 300-row statement
-    costs more than running it).
-    """
-    sizes: list[int] = []
-    size = 512
-    while size > most:
-        size //= 2
-    while total > 0:
-        while size > total:
-            size //= 2
-        sizes.append(size)
-        total -= size
-    return sizes
-
-
-def in_list(values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
-    """``?, ?, …`` and its parameters for ``IN (…)``, padded to a power of two by repeating
-    the last value (harmless in IN), so a statement has few shapes (see ``_chunk_sizes``)."""
-    if not values:
-        return "NULL", ()  # IN (NULL) matches nothing, and is valid SQL
-    size = 1
-    while size < len(values):
-        size *= 2
-    return ", ".join("?" * size), (*values, *[values[-1]] * (size - len(values)))
-
-
 class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -122,46 +60,12 @@ class StoreBase:
         )
 
     def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-        """One hot statement as plain SQL through the driver (``?`` placeholders, tuples).
-
-        Why: on the dispatcher's and the pusher's paths SQLAlchemy's per-execution work (cache
-        keys, a parameter dict per row, result metadata) cost more than the database's own work
-        (``bench/store_dispatch.py``). The statements stay portable SQL (SQLite ≥ 3.35 and
-        PostgreSQL: ``RETURNING``, ``ON CONFLICT``); the schema stays in ``tables``.
-        """
-        return conn.exec_driver_sql(driver_sql(sql, self.dialect), tuple(params))
+        """A hot statement as plain SQL (see :mod:`cloudsms.storage.plain_sql`)."""
+        return run(conn, self.dialect, sql, params)
 
     def _run_rows(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        """One statement for many rows: ``{rows}`` in ``sql`` becomes ``(?, …), (?, …), …``.
-
-        For ``INSERT … VALUES {rows}`` and ``UPDATE … FROM (VALUES {rows}) AS v`` (columns
-        ``v.column1``, ``v.column2``, … on both engines; cast them where the type matters, as
-        PostgreSQL types an all-NULL column as text). Why not executemany: sqlite3 releases
-        and re-takes the GIL for every row, and each re-take can wait out the event loop's
-        switch interval (5 ms) — a batch of receipts took 60 ms instead of 8. One statement
-        per chunk of rows also saves the per-row statement overhead on both engines. Returns
-        the rows changed.
-        """
-        if not rows:
-            return 0
-        if self.dialect == "postgresql" and _FROM_VALUES in sql:
-            # PostgreSQL may plan a join with a VALUES list badly (a scan of every queued
-            # message per row when the table's statistics predate a bulk load): one keyed
-            # statement per row instead, pipelined by psycopg's executemany.
-            conn.exec_driver_sql(driver_sql(_one_row(sql), self.dialect), list(rows))
-            return len(rows)
-        width = len(rows[0])
-        one = "(" + ", ".join("?" * width) + ")"
-        changed = 0
-        start = 0
-        for size in _chunk_sizes(len(rows), max(1, _MAX_PARAMETERS // width)):
-            chunk = rows[start : start + size]
-            start += size
-            text = sql.replace("{rows}", ", ".join([one] * size))
-            params = tuple(value for row in chunk for value in row)
-            result = conn.exec_driver_sql(driver_sql(text, self.dialect), params)
-            changed += max(result.rowcount or 0, 0)
-        return changed
+        """A hot statement for many rows (see :func:`cloudsms.storage.plain_sql.run_rows`)."""
+        return run_rows(conn, self.dialect, sql, rows)
 
     @staticmethod
     def now_ms() -> int:

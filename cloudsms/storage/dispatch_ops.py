@@ -28,8 +28,8 @@ from cloudsms.domain.models import Encoding
 from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
-from cloudsms.storage.base import in_list
 from cloudsms.storage.lease_ops import db_now
+from cloudsms.storage.plain_sql import in_list
 from cloudsms.storage.report_ops import NewReport, ReportOps
 
 _m = tables.messages.c

@@ -54,8 +54,9 @@ from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.base import StoreBase, in_list
+from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import db_now_sql
+from cloudsms.storage.plain_sql import in_list
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
 SERIAL_MAX = 65_535

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudsms.storage.base import _chunk_sizes, _one_row, driver_sql, in_list
+from cloudsms.storage.plain_sql import chunk_sizes, driver_sql, in_list, one_row
 
 
 @given(total=st.integers(0, 5000), most=st.integers(1, 4000))
 def test_chunks_cover_every_row_in_few_shapes(total: int, most: int) -> None:
-    sizes = _chunk_sizes(total, most)
+    sizes = chunk_sizes(total, most)
     assert sum(sizes) == total
     assert all(size <= min(512, most) for size in sizes)
     assert all(size & (size - 1) == 0 for size in sizes)  # powers of two: few statement shapes
@@ -35,8 +35,8 @@ def test_values_update_as_one_row_statement() -> None:
         "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done = v.column2"
         " FROM (VALUES {rows}) AS v WHERE parts.uid = v.column3"
     )
-    assert _one_row(sql) == (
+    assert one_row(sql) == (
         "UPDATE parts SET stat = CAST(? AS VARCHAR), done = ? WHERE parts.uid = ?"
     )
     with pytest.raises(ValueError, match="in order"):
-        _one_row("UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1")
+        one_row("UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1")
