@@ -121,6 +121,18 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM in reverse start order, then wait (killing what does not stop within 30 s)."""
+    for proc in reversed(procs):
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def seed(
     url: str,
     sim_port: int,
@@ -269,13 +281,7 @@ def run_case(
         if profile and procs:  # py-spy writes its file on SIGINT
             procs[0].send_signal(signal.SIGINT)
             procs[0].wait(timeout=60)
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
 
 
 def main() -> None:

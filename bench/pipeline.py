@@ -38,20 +38,11 @@ from sqlalchemy import text
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from e2e import free_port, seed, wait_port
+from e2e import free_port, seed, stop_all, wait_port
 from scale import drop_pg, fresh_pg, serve
 
 BIN = Path(sys.executable).parent
 RECIPIENTS = 200
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def load_backlog(url: str, key: str, messages: int) -> int:
@@ -80,7 +71,7 @@ def load_backlog(url: str, key: str, messages: int) -> int:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(send, range(4)))
     finally:
-        stop(api)
+        stop_all([api])
     store = Store.open(url)
     try:
         return store.count_messages()
@@ -140,7 +131,7 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> Non
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
-        stop(worker)
+        stop_all([worker])
     with store.engine.connect() as conn:
         submitted = sorted(
             r[0] for r in conn.execute(text("SELECT submitted_ms FROM messages "
@@ -211,7 +202,7 @@ def main() -> None:
               f"backlog of {accepted:,} accepted messages")  # fmt: skip
         drain(url, accepted, timeout_s=600, profile=args.profile)
     finally:
-        stop(sim)
+        stop_all([sim])
         if pg_name:
             drop_pg(args.pg_admin_url, pg_name)
         shutil.rmtree(workdir, ignore_errors=True)

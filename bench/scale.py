@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api import wrk_script
-from e2e import SINK, free_port, seed, sink_count, wait_port
+from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
 
 BIN = Path(sys.executable).parent
 CONFIGS = {
@@ -138,13 +137,7 @@ def run_config(
         )
         return rate
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
 
 
 def main() -> None:
