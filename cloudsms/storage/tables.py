@@ -358,7 +358,16 @@ receipts = Table(
     Column("sms_uid", String(32), nullable=True),
     Column("raw", Text, nullable=True),
     Column("received_ms", BigInteger, nullable=False),
-    Index("ix_receipts_unmatched", "connector_id", "carrier_id"),
+    #: Receipts waiting for their submit_sm_resp mapping: few, looked up on every batch.
+    Index(
+        "ix_receipts_waiting",
+        "connector_id",
+        "carrier_id",
+        sqlite_where=text("sms_uid IS NULL"),
+        postgresql_where=text("sms_uid IS NULL"),
+    ),
+    #: A message's receipts (its lifecycle page); SMS_UIDs are time-ordered, so appends are cheap.
+    Index("ix_receipts_sms_uid", "sms_uid"),
 )
 
 #: Delivery reports waiting to be pushed to customers (outbox: written with the state change).
