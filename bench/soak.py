@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import aiohttp
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from e2e import SINK, free_port, seed, sink_count, wait_port
+from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
 
 BIN = Path(sys.executable).parent
 
@@ -166,13 +165,7 @@ def main() -> None:
         time.sleep(1.5)
         asyncio.run(soak(args, api_port, sink_port, key, platform.pid))
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
