@@ -278,38 +278,33 @@ class ReportOps(StoreBase):
     def enqueue_reports(
         self, conn: Connection, reports: Sequence[NewReport], *, now_ms: int
     ) -> None:
-        """Batch form of :meth:`enqueue_report`: one executemany per kind of state.
+        """Batch form of :meth:`enqueue_report`, in the caller's transaction.
 
-        executemany runs the statements one after another in the caller's transaction, so each
-        guard sees the rows written before it, those of this batch included: reports of the
-        same SMS_UID must come in state order. (No count is returned: psycopg does not report
-        one for executemany.)
+        Each guard must see the rows written before it, those of this batch included, so
+        reports of the same SMS_UID must come in state order. On SQLite a batch of final
+        reports with one row per SMS_UID is one multi-row statement (its guard does not see
+        rows of the same statement); anything else is one statement per report (executemany;
+        on PostgreSQL a VALUES join may be planned badly, see ``plain_sql.run_rows``). No count
+        is returned: psycopg does not report one for executemany.
         """
-        finals = [_params(r, now_ms) for r in reports if r.sms_state not in INTERMEDIATE_STATES]
-        middles = [_params(r, now_ms) for r in reports if r.sms_state in INTERMEDIATE_STATES]
-        if {p["sms_uid"] for p in finals} & {p["sms_uid"] for p in middles}:
+        finals = [r for r in reports if r.sms_state not in INTERMEDIATE_STATES]
+        middles = [r for r in reports if r.sms_state in INTERMEDIATE_STATES]
+        if {r.sms_uid for r in finals} & {r.sms_uid for r in middles}:
             # One SMS_UID with both kinds: one statement per report, in the order given.
             for r in reports:
                 conn.execute(_statement(r), _params(r, now_ms))
             return
-        if (
-            finals
-            and self.dialect == "sqlite"
-            and len({p["sms_uid"] for p in finals}) == len(finals)
-        ):
+        if finals and self.dialect == "sqlite" and len({r.sms_uid for r in finals}) == len(finals):
             self._run_rows(
                 conn,
                 _ENQUEUE_FINALS_SQL.replace("{now}", str(int(now_ms))),
-                [(p["sms_uid"], p["customer_id"], p["sms_state"], p["result_desc"],
-                  p["report_ms"]) for p in finals],
+                [(r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms)
+                 for r in finals],
             )  # fmt: skip
         elif finals:
-            # PostgreSQL: one keyed statement per row (a VALUES join may be planned badly, see
-            # StoreBase._run_rows); SQLite with one SMS_UID twice: each guard must see the row
-            # written before it.
-            conn.execute(_ENQUEUE_FINAL, finals)
+            conn.execute(_ENQUEUE_FINAL, [_params(r, now_ms) for r in finals])
         if middles:
-            conn.execute(_ENQUEUE_INTERMEDIATE, middles)
+            conn.execute(_ENQUEUE_INTERMEDIATE, [_params(r, now_ms) for r in middles])
 
     def enqueue_report_now(
         self, *, sms_uid: str, customer_id: int, sms_state: int, result_desc: str, report_ms: int
