@@ -177,6 +177,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument(
+        "--binds",
+        type=int,
+        default=1,
+        help="connectors (binds) to the carrier, sharing the route; each has its own windows",
+    )
+    parser.add_argument(
         "--profile",
         help="py-spy profile of the worker: FILE.svg flame graph, else collapsed stacks",
     )
@@ -186,8 +192,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-pipeline-"))
     pg_name = None
     sim_port = free_port()
+    names = tuple("bench" if i == 0 else f"bench{i + 1}" for i in range(args.binds))
+    accounts = [arg for name in names for arg in ("--account", f"{name}:bench")]
     sim = subprocess.Popen(
-        [str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port), "--account", "bench:bench",
+        [str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port), *accounts,
          "--quiet", "--record-limit", "0"],
     )  # fmt: skip
     try:
@@ -196,9 +204,10 @@ def main() -> None:
         else:
             url = f"sqlite:///{workdir / 'pipeline.db'}"
         wait_port(sim_port, sim)
-        key = seed(url, sim_port, None, window=args.window)
+        key = seed(url, sim_port, None, accounts=names, window=args.window)
         accepted = load_backlog(url, key, args.messages)
-        print(f"{'PostgreSQL' if args.pg else 'SQLite'}, window {args.window}: "
+        engine = "PostgreSQL" if args.pg else "SQLite"
+        print(f"{engine}, {args.binds} bind(s), window {args.window}: "
               f"backlog of {accepted:,} accepted messages")  # fmt: skip
         drain(url, accepted, timeout_s=600, profile=args.profile)
     finally:

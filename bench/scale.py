@@ -45,6 +45,7 @@ from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
 BIN = Path(sys.executable).parent
 CONFIGS = {
     "sqlite": (1, 0, 0),  # (all, api, worker)
+    "sqlite-2": (0, 1, 1),
     "pg-1": (1, 0, 0),
     "pg-2": (0, 1, 1),
     "pg-4": (0, 2, 2),
@@ -156,9 +157,9 @@ def main() -> None:
     results: dict[str, float] = {}
     try:
         for name in args.only.split(","):
-            if name == "sqlite":
+            if name.startswith("sqlite"):
                 results[name] = run_config(
-                    name, f"sqlite:///{workdir / 'scale.db'}", args.recipients,
+                    name, f"sqlite:///{workdir / f'{name}.db'}", args.recipients,
                     args.connections, args.duration, workdir,
                 )  # fmt: skip
                 continue

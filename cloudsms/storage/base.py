@@ -9,7 +9,6 @@ storage layer writes SQL or maps rows.
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from cloudsms.exceptions import Conflict, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.plain_sql import run, run_rows
+from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
 #: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
@@ -51,12 +51,13 @@ class StoreBase:
         self.engine = engine
         #: "sqlite" or "postgresql": operations pick the fastest form per engine.
         self.dialect = engine.dialect.name
-        #: SQLite has one writer at a time. Threads of this process queue here for it, instead
-        #: of in SQLite's busy handler, which polls with sleeps of up to 100 ms (measured: 8 %
-        #: of the worker's time went to waiting in BEGIN IMMEDIATE). Other processes (the CLI)
-        #: still meet the busy handler.
+        #: SQLite has one writer at a time: its writers queue on this lock (threads of this
+        #: process and other cloudsms processes on the same file) instead of in SQLite's busy
+        #: handler, which polls with sleeps (see cloudsms.storage.write_lock).
         self._write_lock: contextlib.AbstractContextManager[object] = (
-            threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
+            SqliteWriteLock(lock_path(engine.url.database))
+            if self.dialect == "sqlite"
+            else contextlib.nullcontext()
         )
 
     def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -73,6 +74,8 @@ class StoreBase:
 
     def close(self) -> None:
         self.engine.dispose()
+        if isinstance(self._write_lock, SqliteWriteLock):
+            self._write_lock.close()
 
     @contextmanager
     def _config_change(

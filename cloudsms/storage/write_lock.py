@@ -1,0 +1,77 @@
+"""The queue SQLite writers wait in: threads on a lock, processes on an ``flock``.
+
+SQLite has one writer at a time. A writer that finds the database locked waits in SQLite's busy
+handler, which polls with sleeps of 1, 2, 5, 10 … up to 100 ms: under load the API's group
+commit and a worker's dispatch transactions (``--role api`` and ``--role worker`` on one SQLite
+file) kept missing each other and sleeping. Here a writer blocks in the kernel instead and is
+woken the moment the lock is free: threads of one process queue on a re-entrant lock, processes
+on an exclusive ``flock`` of a file next to the database (``<database>-writelock``). The kernel
+drops a dead process's ``flock`` with its file descriptor, so a crash cannot leave it held.
+
+Processes that do not take this lock (an old CLI, the ``sqlite3`` shell) still meet the busy
+handler: the lock orders cooperating writers, SQLite's own lock still guards the file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from types import TracebackType
+
+
+class SqliteWriteLock:
+    """Re-entrant within a thread; exclusive across the threads and processes using ``path``."""
+
+    def __init__(self, path: str | None) -> None:
+        #: None: a private database (``:memory:``), no other process can see it.
+        self.path = path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._fd_pid = 0
+
+    def _file(self) -> int:
+        # An flock belongs to the open file: a forked child must open its own or it would share
+        # (and release) its parent's lock.
+        if self._fd is None or self._fd_pid != os.getpid():
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> SqliteWriteLock:
+        self._threads.acquire()
+        try:
+            if self._depth == 0 and self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)  # blocks without the GIL
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        if self._fd is not None and self._fd_pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+def lock_path(database: str | None) -> str | None:
+    """The lock file for a SQLite database file; None for an in-memory database."""
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return f"{database}-writelock"
