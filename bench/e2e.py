@@ -1,7 +1,8 @@
 """End-to-end benchmark: packets in over HTTP → dispatcher → SMPP simulator → receipts → reports
 into a callback sink, all durable on SQLite (WAL, synchronous=FULL), on this machine.
 
-Four processes on 127.0.0.1: the platform (`cloudsms serve`, role all), the SMSC simulator
+Four processes on 127.0.0.1: the platform (`cloudsms serve`, role all; with ``--split`` a
+``--role api`` and a ``--role worker`` process on the same SQLite file), the SMSC simulator
 (`cloudsms smsc-sim`, another process like a real carrier), a callback sink (a lean HTTP/1.1
 server on a raw asyncio protocol — it was aiohttp.web, whose CPU competed with the platform's on
 a small machine — that answers the UIP ANSWER and notes when each SMS_UID's report arrived), and
@@ -9,10 +10,10 @@ a small machine — that answers the UIP ANSWER and notes when each SMS_UID's re
 
 It prints: accepted messages/s while loading, end-to-end messages/s (reports received over the
 time from the first acceptance to the last report), the time from acceptance to report
-(p50/p99), and the platform process's CPU time (user + system, all threads) per message
+(p50/p99), and the platform processes' CPU time (user + system, all threads) per message
 reported, once for 1-recipient packets and once for 200-recipient packets.
 
-    .venv/bin/python bench/e2e.py [--duration 10] [--connections 32]
+    .venv/bin/python bench/e2e.py [--duration 10] [--connections 32] [--split]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api import wrk_script
+from machine import calibration
 
 BIN = Path(sys.executable).parent
 
@@ -178,7 +180,12 @@ def sink_count(port: int) -> int:
 
 
 def run_case(
-    recipients: int, connections: int, duration: int, workdir: Path, profile: str | None = None
+    recipients: int,
+    connections: int,
+    duration: int,
+    workdir: Path,
+    profile: str | None = None,
+    split: bool = False,
 ) -> None:
     url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
@@ -210,8 +217,21 @@ def run_case(
             "CLOUDSMS_LOG_LEVEL": "warning",
             "CLOUDSMS_MAX_BACKLOG": "100000000",
         }
-        api = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
+        platform: list[subprocess.Popen[bytes]] = []
+        for _ in range(int(os.environ.get("E2E_WORKERS", "1")) if split else 0):
+            worker_port = free_port()
+            worker = subprocess.Popen(
+                [str(BIN / "cloudsms"), "serve", "--role", "worker", "--port", str(worker_port)],
+                env={**env, "CLOUDSMS_ADMIN_ENABLED": "false"},
+            )
+            procs.append(worker)
+            platform.append(worker)
+            wait_port(worker_port, worker)
+        api = subprocess.Popen(
+            [str(BIN / "cloudsms"), "serve", *(["--role", "api"] if split else [])], env=env
+        )
         procs.append(api)
+        platform.append(api)
         wait_port(api_port, api)
         if profile:  # py-spy samples the platform until it stops (collapsed stacks)
             procs.insert(0, subprocess.Popen(
@@ -222,7 +242,7 @@ def run_case(
         time.sleep(1.0)  # links bind
         script = workdir / f"e2e{recipients}.lua"
         script.write_text(wrk_script(key, recipients).replace('"BENCH"', '"BENCH"'))
-        cpu_start = process_cpu(api.pid)
+        cpu_start = sum(process_cpu(p.pid) for p in platform)
         started = time.time()
         out = subprocess.run(
             [
@@ -254,7 +274,7 @@ def run_case(
             elif time.time() - last_change > 20:
                 break
             time.sleep(0.25)
-        cpu = process_cpu(api.pid) - cpu_start
+        cpu = sum(process_cpu(p.pid) for p in platform) - cpu_start
         arrived: dict[str, float] = orjson.loads(
             httpx.get(f"http://127.0.0.1:{sink_port}/stats?dump=1", timeout=60).content
         )
@@ -262,7 +282,11 @@ def run_case(
         store.close()
         latencies = sorted(arrived[u] - created[u] for u in arrived if u in created)
         finished = max(arrived.values()) if arrived else load_end
-        print(f"{recipients}-recipient packets, {connections} connections, {duration}s of load:")
+        layout = "api + worker processes" if split else "one process (role all)"
+        print(
+            f"{recipients}-recipient packets, {connections} connections, {duration}s of load,"
+            f" {layout}:"
+        )
         print(f"  accepted {accepted:,} messages ({packets * recipients:,.0f}/s while loading)")
         print(f"  reported {len(arrived):,} ({len(arrived) / max(accepted, 1):.1%})")
         print(
@@ -292,15 +316,21 @@ def main() -> None:
     parser.add_argument(
         "--profile", help="py-spy the platform: collapsed stacks to FILE.<recipients>"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="the platform as a --role api and a --role worker process on the same SQLite file",
+    )
     args = parser.parse_args()
+    print(calibration(), flush=True)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
         if args.only in (None, "1"):
-            run_case(1, args.connections, args.duration, workdir, args.profile)
+            run_case(1, args.connections, args.duration, workdir, args.profile, args.split)
         if args.only in (None, "200"):
-            run_case(200, 8, args.duration, workdir, args.profile)
+            run_case(200, 8, args.duration, workdir, args.profile, args.split)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -39,6 +39,7 @@ from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from e2e import free_port, seed, stop_all, wait_port
+from machine import calibration
 from scale import drop_pg, fresh_pg, serve
 
 BIN = Path(sys.executable).parent
@@ -189,6 +190,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    print(calibration(), flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-pipeline-"))
     pg_name = None
     sim_port = free_port()

@@ -41,6 +41,7 @@ from cloudsms.storage.store import Store
 sys.path.insert(0, str(Path(__file__).parent))
 from api import wrk_script
 from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
+from machine import calibration
 
 BIN = Path(sys.executable).parent
 CONFIGS = {
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(CONFIGS))
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    print(calibration(), flush=True)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-scale-"))

@@ -25,6 +25,7 @@ from cloudsms.storage.report_ops import ReportResult
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
+from machine import calibration
 from store_accept import WINDOW_MS, add_customer, make_packets, scratch_postgres
 
 CONNECTOR = 1
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     args = parser.parse_args()
+    print(calibration(), flush=True)
     if args.pg:
         admin = os.environ.get("CLOUDSMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
         with scratch_postgres(admin) as url:

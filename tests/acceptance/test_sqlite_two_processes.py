@@ -1,0 +1,69 @@
+"""One SQLite file, two processes: ``--role api`` and ``--role worker`` (docs/operations.md §2.1).
+
+Their writers take turns on the database's ``-writelock`` (cloudsms.storage.write_lock) while
+clients load the API and the worker submits, stores receipts and pushes reports; meanwhile an
+operator changes the configuration from a third process (the CLI's store). Every SMS_UID
+answered OK must be stored once, DELIVERED, reach the carrier once and be reported, and no
+process may log "database is locked".
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from test_crash_pipeline import (
+    Load,
+    check_carrier,
+    check_store,
+    describe,
+    free_port,
+    seed,
+    start_platform,
+    stop,
+    wait_reported,
+)
+from test_end_to_end import CallbackSink, SimulatorThread
+
+OPERATOR = """
+import sys
+from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
+store = Store.open(sys.argv[1], migrate=False)
+op = Operator(store, actor="test")
+for i in range(40):
+    op.create_price_list(f"during-load-{i}", "HKD")
+store.close()
+"""
+
+
+def test_api_and_worker_processes_share_one_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cloudsms.db'}"
+    logs = [tmp_path / "worker.log", tmp_path / "api.log"]
+    with CallbackSink() as sink, SimulatorThread(accounts={"c1": "secret"}) as smsc:
+        seeded = seed(url, smsc.sim.port, sink.url, ["c1"])
+        procs = []
+        try:
+            procs.append(start_platform(url, free_port(), logs[0], role="worker"))
+            api_port = free_port()
+            procs.append(start_platform(url, api_port, logs[1], role="api"))
+            api = f"http://127.0.0.1:{api_port}/dave/io"
+            with Load([api], seeded.auth_key, seeded.route, clients=8) as load:
+                load.wait_acked(500, timeout=30)
+                operator = subprocess.run(
+                    [sys.executable, "-c", OPERATOR, url], capture_output=True, text=True,
+                    timeout=60,
+                )  # fmt: skip
+                load.wait_acked(len(load.acked) + 1500, timeout=60)
+            acked = dict(load.acked)
+            missing = wait_reported(sink, set(acked), timeout=90)
+        finally:
+            for proc in procs:
+                stop(proc)
+    assert operator.returncode == 0, operator.stderr[-2000:]
+    assert missing == set(), f"{len(missing)} never reported: {describe(url, missing)}"
+    check_store(url, acked)
+    assert check_carrier(smsc, acked) == 0  # nothing crashed: each sent exactly once
+    for log in logs:
+        assert "database is locked" not in log.read_text()
