@@ -186,6 +186,7 @@ def run_case(
     workdir: Path,
     profile: str | None = None,
     split: bool = False,
+    workers: int = 1,
 ) -> None:
     url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
@@ -218,7 +219,7 @@ def run_case(
             "CLOUDSMS_MAX_BACKLOG": "100000000",
         }
         platform: list[subprocess.Popen[bytes]] = []
-        for _ in range(int(os.environ.get("E2E_WORKERS", "1")) if split else 0):
+        for _ in range(workers if split else 0):
             worker_port = free_port()
             worker = subprocess.Popen(
                 [str(BIN / "cloudsms"), "serve", "--role", "worker", "--port", str(worker_port)],
@@ -321,6 +322,10 @@ def main() -> None:
         action="store_true",
         help="the platform as a --role api and a --role worker process on the same SQLite file",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --split: worker processes (they share the"
+        " report outbox; the connector's owner also dispatches)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(calibration(), flush=True)
     if shutil.which("wrk") is None:
@@ -328,9 +333,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
         if args.only in (None, "1"):
-            run_case(1, args.connections, args.duration, workdir, args.profile, args.split)
+            run_case(1, args.connections, args.duration, workdir, args.profile, args.split, args.workers)
         if args.only in (None, "200"):
-            run_case(200, 8, args.duration, workdir, args.profile, args.split)
+            run_case(200, 8, args.duration, workdir, args.profile, args.split, args.workers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
