@@ -332,10 +332,11 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
+        layout = {"split": args.split, "workers": args.workers}
         if args.only in (None, "1"):
-            run_case(1, args.connections, args.duration, workdir, args.profile, args.split, args.workers)
+            run_case(1, args.connections, args.duration, workdir, args.profile, **layout)
         if args.only in (None, "200"):
-            run_case(200, 8, args.duration, workdir, args.profile, args.split, args.workers)
+            run_case(200, 8, args.duration, workdir, args.profile, **layout)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
