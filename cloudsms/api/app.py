@@ -5,7 +5,10 @@
 * ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP route;
 * ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
   report pusher and the expiry job;
-* ``all`` (the default): both, in one process.
+* ``dispatcher``: a worker without the report pusher and the expiry job;
+* ``reports``: the report pusher and the expiry job only, under a worker lease of its own
+  (``cloudsms.workers.report_lease``), so report pushing can have a core of its own;
+* ``all`` (the default): api and worker, in one process.
 
 On PostgreSQL any number of processes of any role share one database (docs/operations.md): each
 worker owns a fair share of the carrier connectors by lease (``cloudsms.workers.leases``), and
@@ -36,14 +39,19 @@ from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
 from cloudsms.simulator.server import SmscSimulator
+from cloudsms.storage.dispatch_ops import DispatchResult
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
 from cloudsms.workers.expiry import ExpiryWorker
+from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
-ROLES = ("all", "api", "worker")
+ROLES = ("all", "api", "worker", "dispatcher", "reports")
+#: Roles whose processes run carrier links (dispatch) and push delivery reports.
+DISPATCH_ROLES = frozenset({"all", "worker", "dispatcher"})
+REPORT_ROLES = frozenset({"all", "worker", "reports"})
 
 
 @dataclass
@@ -63,6 +71,8 @@ class Platform:
     notifier: Notifier | None = None
     listener_url: str | None = None
     listener: Listener | None = None
+    #: Role ``reports`` only: the worker id its report claims carry.
+    reports_lease: ReportsLease | None = None
 
     @property
     def serves_api(self) -> bool:
@@ -83,22 +93,31 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     dispatcher = pusher = expiry = None
     url = libpq_url(store.engine) if settings.pg_notify else None
     notifier = Notifier(url) if url else None
-    if settings.role in ("all", "worker"):
+    reports_lease = None
+    if settings.role in REPORT_ROLES:
         hooks = webhook_settings(settings)
         pusher = ReportPusher(store, hooks)
         expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
-        wake = pusher.wake
+    if settings.role in DISPATCH_ROLES:
         dispatcher = Dispatcher(
             store,
             config,
             batch=settings.dispatch_batch,
-            on_committed=lambda result: wake() if result.reported else None,
+            on_committed=_on_reported(pusher, notifier),
             role=settings.role,
             lease_s=settings.lease_s,
             renew_s=settings.lease_s / 5,
             notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
         )
-        pusher.claimer = lambda: dispatcher.recorder.claimer
+    if pusher is not None:
+        if dispatcher is not None:
+            recorder = dispatcher.recorder
+            pusher.claimer = lambda: recorder.claimer
+        else:
+            lease = reports_lease = ReportsLease(
+                store, lease_s=settings.lease_s, renew_s=settings.lease_s / 5
+            )
+            pusher.claimer = lambda: lease.claimer
     service = UipService(
         settings,
         config,
@@ -109,8 +128,21 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     )
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
-        notifier=notifier, listener_url=url,
+        notifier=notifier, listener_url=url, reports_lease=reports_lease,
     )  # fmt: skip
+
+
+def _on_reported(
+    pusher: ReportPusher | None, notifier: Notifier | None
+) -> Callable[[DispatchResult], None] | None:
+    """After a dispatch commit that enqueued reports: wake our pusher, or (role ``dispatcher``
+    on PostgreSQL) the ``reports`` processes; on SQLite those poll the outbox."""
+    if pusher is not None:
+        wake = pusher.wake
+        return lambda result: wake() if result.reported else None
+    if notifier is not None:
+        return lambda result: notifier.notify(REPORTS) if result.reported else None
+    return None
 
 
 def _on_accepted(
@@ -190,11 +222,15 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
             await platform.backlog.start()
         if platform.dispatcher is not None:
             await platform.dispatcher.start()
+        if platform.reports_lease is not None:
+            await platform.reports_lease.start()
         if platform.pusher is not None:
             await platform.pusher.start()
         if platform.expiry is not None:
             await platform.expiry.start()
-        if platform.listener_url and platform.dispatcher is not None:
+        if platform.listener_url and (
+            platform.dispatcher is not None or platform.pusher is not None
+        ):
             platform.listener = _listen(platform.listener_url, platform)
             platform.listener.start()
         try:
@@ -212,6 +248,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
                 await platform.expiry.stop()
             if platform.pusher is not None:
                 await platform.pusher.stop()
+            if platform.reports_lease is not None:
+                await platform.reports_lease.stop()
             await platform.config.stop()
             if platform.notifier is not None:
                 await asyncio.to_thread(platform.notifier.close)

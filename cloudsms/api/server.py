@@ -297,7 +297,7 @@ def serve(settings: Settings) -> None:
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
-    if settings.role in ("all", "worker"):
+    if settings.role != "api":
         # The store thread re-takes the GIL after every SQLite call; with the default 5 ms
         # switch interval it waits behind the busy event loop each time, and holds SQLite's
         # write lock meanwhile. 0.5 ms: ~5 % more messages/s in bench/pipeline.py.

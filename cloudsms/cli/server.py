@@ -1,7 +1,7 @@
 """`cloudsms serve` and `cloudsms demo`: running the platform.
 
-``serve --role api|worker|all`` picks what the process runs (docs/operations.md shows the
-multi-process deployment on PostgreSQL). ``--reuse-port`` binds the UIP port with
+``serve --role api|worker|all|dispatcher|reports`` picks what the process runs
+(docs/operations.md shows the multi-process deployments). ``--reuse-port`` binds the UIP port with
 ``SO_REUSEPORT``, so several API processes on one host share one port and the kernel spreads
 connections across them (a process that dies takes only its own connections with it).
 
@@ -57,7 +57,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (CLOUDSMS_PORT).")] = None,
     role: Annotated[
         str | None,
-        typer.Option(help="api, worker or all (CLOUDSMS_ROLE): what this process runs."),
+        typer.Option(
+            help="api, worker, all, dispatcher (a worker without report pushing) or reports"
+            " (report pushing only) (CLOUDSMS_ROLE): what this process runs."
+        ),
     ] = None,
     reuse_port: Annotated[
         bool,

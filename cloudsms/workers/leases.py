@@ -41,8 +41,9 @@ from cloudsms.storage.lease_ops import LeaseView, WorkerInfo
 
 log = logging.getLogger("cloudsms.leases")
 
-#: Roles whose processes dispatch (and so count for the fair share).
-DISPATCHING_ROLES = frozenset({"worker", "all"})
+#: Roles whose processes dispatch (and so count for the fair share). Role ``reports`` registers
+#: too (cloudsms.workers.report_lease), for its report claims, and owns no connector.
+DISPATCHING_ROLES = frozenset({"worker", "all", "dispatcher"})
 
 
 class LeaseStore(Protocol):

@@ -9,8 +9,11 @@ process may log "database is locked".
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from test_crash_pipeline import (
@@ -25,6 +28,9 @@ from test_crash_pipeline import (
     wait_reported,
 )
 from test_end_to_end import CallbackSink, SimulatorThread
+from test_scale_out import owners
+
+from cloudsms.storage.store import Store
 
 OPERATOR = """
 import sys
@@ -67,3 +73,56 @@ def test_api_and_worker_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     assert check_carrier(smsc, acked) == 0  # nothing crashed: each sent exactly once
     for log in logs:
         assert "database is locked" not in log.read_text()
+
+
+def test_dispatcher_and_reports_processes_split_the_worker(tmp_path: Path) -> None:
+    """``--role dispatcher`` runs the carrier side only, ``--role reports`` pushes the reports:
+    four processes on one SQLite file (api, dispatcher, two reports processes). One reports
+    process is killed with SIGKILL mid-load while it holds claims; with a 600 s report lease,
+    the survivor still pushes everything at once (the claims carry the dead process's worker id,
+    and its worker lease runs out in 5 s)."""
+    url = f"sqlite:///{tmp_path / 'cloudsms.db'}"
+    with CallbackSink() as sink, SimulatorThread(accounts={"c1": "secret"}) as smsc:
+        seeded = seed(url, smsc.sim.port, sink.url, ["c1"])
+        procs = []
+        try:
+            dispatcher = start_platform(url, free_port(), tmp_path / "dispatcher.log",
+                                        role="dispatcher")  # fmt: skip
+            reporters = [
+                start_platform(url, free_port(), tmp_path / f"reports{i}.log", role="reports",
+                               report_lease_s=600, report_push_timeout_s=3)
+                for i in range(2)
+            ]  # fmt: skip
+            procs.extend([dispatcher, *reporters])
+            api_port = free_port()
+            procs.append(start_platform(url, api_port, tmp_path / "api.log", role="api"))
+            roles = worker_roles(url)
+            assert roles == {dispatcher.pid: "dispatcher", **{r.pid: "reports" for r in reporters}}
+            api = f"http://127.0.0.1:{api_port}/dave/io"
+            with Load([api], seeded.auth_key, seeded.route, clients=8) as load:
+                load.wait_acked(1000, timeout=30)
+                os.kill(reporters[0].pid, signal.SIGKILL)
+                reporters[0].wait(timeout=10)
+                killed = time.monotonic()
+                load.wait_acked(len(load.acked) + 1000, timeout=60)
+            acked = dict(load.acked)
+            missing = wait_reported(sink, set(acked), timeout=90)
+            drained = time.monotonic() - killed
+        finally:
+            for proc in procs:
+                stop(proc)
+    assert missing == set(), f"{len(missing)} never reported: {describe(url, missing)}"
+    assert drained < 60  # not after the 600 s report lease
+    check_store(url, acked)
+    assert check_carrier(smsc, acked) == 0
+    owner = owners(url)
+    assert set(owner.values()) <= {None}  # every lease ended with its process
+
+
+def worker_roles(url: str) -> dict[int, str]:
+    """pid → role of the live registered workers."""
+    store = Store.open(url, migrate=False)
+    try:
+        return {w.pid: w.role for w in store.list_workers(live_only=True)}
+    finally:
+        store.close()
