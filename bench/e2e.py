@@ -186,7 +186,7 @@ def run_case(
     workdir: Path,
     profile: str | None = None,
     split: bool = False,
-    workers: int = 1,
+    reports: int = 0,
 ) -> None:
     url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
@@ -219,10 +219,13 @@ def run_case(
             "CLOUDSMS_MAX_BACKLOG": "100000000",
         }
         platform: list[subprocess.Popen[bytes]] = []
-        for _ in range(workers if split else 0):
+        # --split: a worker (or, with --reports N, a dispatcher and N report pushers) beside
+        # the API process, all on the same SQLite file.
+        roles = ["dispatcher", *["reports"] * reports] if reports else ["worker"]
+        for role in roles if split else []:
             worker_port = free_port()
             worker = subprocess.Popen(
-                [str(BIN / "cloudsms"), "serve", "--role", "worker", "--port", str(worker_port)],
+                [str(BIN / "cloudsms"), "serve", "--role", role, "--port", str(worker_port)],
                 env={**env, "CLOUDSMS_ADMIN_ENABLED": "false"},
             )
             procs.append(worker)
@@ -285,7 +288,7 @@ def run_case(
         store.close()
         latencies = sorted(arrived[u] - created[u] for u in arrived if u in created)
         finished = max(arrived.values()) if arrived else load_end
-        layout = "api + worker processes" if split else "one process (role all)"
+        layout = "one process (role all)" if not split else f"api, {' + '.join(roles)} processes"
         print(
             f"{recipients}-recipient packets, {connections} connections, {duration}s of load,"
             f" {layout}:"
@@ -325,8 +328,8 @@ def main() -> None:
         help="the platform as a --role api and a --role worker process on the same SQLite file",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="with --split: worker processes (they share the"
-        " report outbox; the connector's owner also dispatches)",
+        "--reports", type=int, default=0, help="with --split: a --role dispatcher process and"
+        " this many --role reports processes instead of one --role worker",
     )  # fmt: skip
     args = parser.parse_args()
     print(calibration(), flush=True)
@@ -334,7 +337,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
-        layout = {"split": args.split, "workers": args.workers}
+        layout = {"split": args.split, "reports": args.reports}
         if args.only in (None, "1"):
             run_case(1, args.connections, args.duration, workdir, args.profile, **layout)
         if args.only in (None, "200"):
