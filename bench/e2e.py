@@ -187,6 +187,7 @@ def run_case(
     profile: str | None = None,
     split: bool = False,
     reports: int = 0,
+    apis: int = 1,
 ) -> None:
     url = f"sqlite:///{workdir / f'e2e{recipients}.db'}"
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
@@ -231,12 +232,15 @@ def run_case(
             procs.append(worker)
             platform.append(worker)
             wait_port(worker_port, worker)
-        api = subprocess.Popen(
-            [str(BIN / "cloudsms"), "serve", *(["--role", "api"] if split else [])], env=env
-        )
-        procs.append(api)
-        platform.append(api)
-        wait_port(api_port, api)
+        for i in range(apis if split else 1):  # several: one port, SO_REUSEPORT
+            api = subprocess.Popen(
+                [str(BIN / "cloudsms"), "serve",
+                 *(["--role", "api"] if split else []), *(["--reuse-port"] if apis > 1 else [])],
+                env={**env, "CLOUDSMS_ADMIN_ENABLED": "false"} if i else env,
+            )  # fmt: skip
+            procs.append(api)
+            platform.append(api)
+            wait_port(api_port, api)
         if profile:  # py-spy samples the platform until it stops (collapsed stacks)
             procs.insert(0, subprocess.Popen(
                 [str(BIN / "py-spy"), "record", "--nonblocking", "--format", "raw", "-o",
@@ -288,7 +292,9 @@ def run_case(
         store.close()
         latencies = sorted(arrived[u] - created[u] for u in arrived if u in created)
         finished = max(arrived.values()) if arrived else load_end
-        layout = "one process (role all)" if not split else f"api, {' + '.join(roles)} processes"
+        layout = (
+            f"{apis} × api, {' + '.join(roles)} processes" if split else "one process (role all)"
+        )
         print(
             f"{recipients}-recipient packets, {connections} connections, {duration}s of load,"
             f" {layout}:"
@@ -331,13 +337,16 @@ def main() -> None:
         "--reports", type=int, default=0, help="with --split: a --role dispatcher process and"
         " this many --role reports processes instead of one --role worker",
     )  # fmt: skip
+    parser.add_argument(
+        "--apis", type=int, default=1, help="with --split: --role api processes (--reuse-port)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(calibration(), flush=True)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-e2e-"))
     try:
-        layout = {"split": args.split, "reports": args.reports}
+        layout = {"split": args.split, "reports": args.reports, "apis": args.apis}
         if args.only in (None, "1"):
             run_case(1, args.connections, args.duration, workdir, args.profile, **layout)
         if args.only in (None, "200"):
