@@ -78,10 +78,43 @@ def serve(
     if settings.role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     Store.open(settings.database_url).close()  # migrate before the first request
+    check_listen_ports(settings, reuse_port=reuse_port)
     if reuse_port:
         serve_reuse_port(settings)
     else:
         run_server(settings)
+
+
+def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Refuse to start, in one readable line, when a port this process listens on is taken.
+
+    uvicorn would log the bind error and exit from inside its serve task, with a traceback chain
+    through asyncio and the CLI. This probes each address the way uvicorn binds it (a socket
+    with SO_REUSEADDR) just before the servers start: a port taken in between still fails, in
+    uvicorn's words.
+    """
+    listeners = [("UIP endpoint", settings.host, settings.port, "CLOUDSMS_PORT / --port")]
+    if reuse_port:
+        listeners = []  # shared on purpose; reuse_port_socket reports its own bind errors
+    if settings.admin_enabled:
+        listeners.append(
+            ("admin listener", settings.admin_host, settings.admin_port, "CLOUDSMS_ADMIN_PORT")
+        )
+    if settings.simulator_port:
+        listeners.append(
+            ("SMSC simulator", "127.0.0.1", settings.simulator_port, "CLOUDSMS_SIMULATOR_PORT")
+        )
+    for what, host, port, setting in listeners:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port} for the {what}: {exc.strerror or exc}"
+                    f" (another cloudsms running? choose another port with {setting})"
+                ) from exc
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -106,7 +139,13 @@ def serve_reuse_port(settings: Settings) -> None:
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
-    sock = reuse_port_socket(settings.host, settings.port)
+    try:
+        sock = reuse_port_socket(settings.host, settings.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port} for the UIP endpoint with"
+            f" SO_REUSEPORT: {exc.strerror or exc} (a process without --reuse-port holds it?)"
+        ) from exc
     app = create_app(settings)
     server = uvicorn.Server(uvicorn_config(app, settings, fd=sock.fileno()))
     if not settings.admin_enabled:
@@ -176,6 +215,7 @@ def demo(
     if not no_serve:
         from cloudsms.api.server import serve as run_server
 
+        check_listen_ports(settings)
         run_server(settings)
 
 
