@@ -94,10 +94,10 @@ def final_count(store: Store) -> int:
         )
 
 
-def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> None:
-    port = free_port()
+def drain(url: str, accepted: int, timeout_s: float, profile: str | None, workers: int = 1) -> None:
     store = Store.open(url)
-    worker = serve(url, "worker", port)
+    procs = [serve(url, "worker", free_port()) for _ in range(workers)]
+    worker = procs[0]
     spy = None
     if profile:  # py-spy samples the worker while it drains
         spy = subprocess.Popen(
@@ -127,12 +127,12 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None) -> Non
                 print(f"  stalled at {done:,} of {accepted:,}")
                 break
             time.sleep(0.25)
-        cpu_s = cpu_seconds(worker.pid)
+        cpu_s = sum(cpu_seconds(p.pid) for p in procs)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
-        stop_all([worker])
+        stop_all(procs)
     with store.engine.connect() as conn:
         submitted = sorted(
             r[0] for r in conn.execute(text("SELECT submitted_ms FROM messages "
@@ -178,6 +178,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (they share the connectors by lease: use with --binds)",
+    )
+    parser.add_argument(
         "--binds",
         type=int,
         default=1,
@@ -211,7 +217,7 @@ def main() -> None:
         engine = "PostgreSQL" if args.pg else "SQLite"
         print(f"{engine}, {args.binds} bind(s), window {args.window}: "
               f"backlog of {accepted:,} accepted messages")  # fmt: skip
-        drain(url, accepted, timeout_s=600, profile=args.profile)
+        drain(url, accepted, timeout_s=600, profile=args.profile, workers=args.workers)
     finally:
         stop_all([sim])
         if pg_name:
