@@ -1,5 +1,5 @@
 """Scale-out benchmark: end-to-end messages/s for 1, 2 and 4 platform processes on PostgreSQL,
-and for the single-process SQLite default, on this machine.
+and for 1, 2 and 3 processes on one SQLite file, on this machine.
 
 Each configuration gets a fresh database, the SMSC simulator (`cloudsms smsc-sim`, its own
 process, two accounts) and the callback sink of ``bench/e2e.py``; the route shares traffic
@@ -11,12 +11,14 @@ report push), whatever stage is the slowest.
 Configurations (processes of ``cloudsms serve``):
 
 * ``sqlite``: 1 process, role all (the default deployment);
+* ``sqlite-2``: 1 ``--role api`` + 1 ``--role worker`` on the same SQLite file;
+* ``sqlite-3``: 1 ``--role api`` + 1 ``--role dispatcher`` + 1 ``--role reports``;
 * ``pg-1``: 1 process, role all;
 * ``pg-2``: 1 ``--role api`` + 1 ``--role worker``;
 * ``pg-4``: 2 ``--role api`` (``--reuse-port``, one port) + 2 ``--role worker``.
 
     .venv/bin/python bench/scale.py [--duration 15] [--connections 32] [--recipients 10]
-        [--only sqlite,pg-1,pg-2,pg-4]
+        [--only sqlite,sqlite-2,sqlite-3,pg-1,pg-2,pg-4]
 
 PostgreSQL: the server at 127.0.0.1:5432 (user postgres), or ``--pg-admin-url``.
 """
@@ -44,12 +46,14 @@ from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
 from machine import calibration
 
 BIN = Path(sys.executable).parent
+#: The processes of each configuration, by role (``cloudsms serve --role``).
 CONFIGS = {
-    "sqlite": (1, 0, 0),  # (all, api, worker)
-    "sqlite-2": (0, 1, 1),
-    "pg-1": (1, 0, 0),
-    "pg-2": (0, 1, 1),
-    "pg-4": (0, 2, 2),
+    "sqlite": ("all",),
+    "sqlite-2": ("api", "worker"),
+    "sqlite-3": ("api", "dispatcher", "reports"),
+    "pg-1": ("all",),
+    "pg-2": ("api", "worker"),
+    "pg-4": ("api", "api", "worker", "worker"),
 }
 
 
@@ -82,7 +86,9 @@ def serve(url: str, role: str, port: int, *, reuse_port: bool = False) -> subpro
 def run_config(
     name: str, url: str, recipients: int, connections: int, duration: int, workdir: Path
 ) -> float:
-    n_all, n_api, n_worker = CONFIGS[name]
+    roles = CONFIGS[name]
+    n_api = roles.count("api")
+    n_worker = sum(1 for role in roles if role in ("worker", "dispatcher"))
     sim_port, sink_port, api_port = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -96,12 +102,11 @@ def run_config(
         wait_port(sim_port, sim)
         wait_port(sink_port, sink)
         key = seed(url, sim_port, f"http://127.0.0.1:{sink_port}/dr", accounts=("bench1", "bench2"))
-        for _ in range(n_worker):
-            procs.append(serve(url, "worker", free_port()))
-        for _ in range(n_all):
-            procs.append(serve(url, "all", api_port))
-        for _ in range(n_api):
-            procs.append(serve(url, "api", api_port, reuse_port=n_api > 1))
+        for role in sorted(roles, key=lambda r: r in ("all", "api")):  # the API last
+            if role in ("all", "api"):
+                procs.append(serve(url, role, api_port, reuse_port=n_api > 1))
+            else:
+                procs.append(serve(url, role, free_port()))
         wait_port(api_port, procs[-1])
         time.sleep(3.0 if n_worker > 1 else 1.5)  # links bind; two workers split the connectors
         script = workdir / f"{name}.lua"
@@ -132,7 +137,7 @@ def run_config(
         store.close()
         rate = last / (finished - started)
         print(
-            f"{name:7} {n_all} all + {n_api} api + {n_worker} worker: accepted {accepted:,} "
+            f"{name:8} {' + '.join(roles)}: accepted {accepted:,} "
             f"({packets * recipients:,.0f}/s while loading), reported {last:,} "
             f"({last / max(accepted, 1):.1%}); end to end {rate:,.0f} messages/s "
             f"({finished - started:.1f} s)",
