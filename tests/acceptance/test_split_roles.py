@@ -1,10 +1,13 @@
-"""One SQLite file, two processes: ``--role api`` and ``--role worker`` (docs/operations.md §2.1).
+"""The platform split into processes by role, on one database (docs/operations.md §1–2).
 
-Their writers take turns on the database's ``-writelock`` (cloudsms.storage.write_lock) while
-clients load the API and the worker submits, stores receipts and pushes reports; meanwhile an
-operator changes the configuration from a third process (the CLI's store). Every SMS_UID
-answered OK must be stored once, DELIVERED, reach the carrier once and be reported, and no
-process may log "database is locked".
+* One SQLite file, ``--role api`` + ``--role worker``: their writers take turns on the
+  database's ``-writelock`` (cloudsms.storage.write_lock) while clients load the API and the
+  worker submits, stores receipts and pushes reports; meanwhile an operator changes the
+  configuration from a third process. No process may log "database is locked".
+* ``--role dispatcher`` + two ``--role reports`` (+ api), on SQLite and on PostgreSQL, one reports
+  process killed mid-load.
+
+Every SMS_UID answered OK must be stored once, DELIVERED, reach the carrier once and be reported.
 """
 
 from __future__ import annotations
@@ -75,13 +78,15 @@ def test_api_and_worker_processes_share_one_sqlite_file(tmp_path: Path) -> None:
         assert "database is locked" not in log.read_text()
 
 
-def test_dispatcher_and_reports_processes_split_the_worker(tmp_path: Path) -> None:
+def test_dispatcher_and_reports_processes_split_the_worker(
+    database_url: str, tmp_path: Path
+) -> None:
     """``--role dispatcher`` runs the carrier side only, ``--role reports`` pushes the reports:
     four processes on one SQLite file (api, dispatcher, two reports processes). One reports
     process is killed with SIGKILL mid-load while it holds claims; with a 600 s report lease,
     the survivor still pushes everything at once (the claims carry the dead process's worker id,
     and its worker lease runs out in 5 s)."""
-    url = f"sqlite:///{tmp_path / 'cloudsms.db'}"
+    url = database_url
     with CallbackSink() as sink, SimulatorThread(accounts={"c1": "secret"}) as smsc:
         seeded = seed(url, smsc.sim.port, sink.url, ["c1"])
         procs = []
