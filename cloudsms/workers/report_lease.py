@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 
+from cloudsms.api.periodic import Periodic
 from cloudsms.workers.leases import LeaseKeeper, LeaseStore
 
 log = logging.getLogger("cloudsms.leases")
@@ -24,7 +25,7 @@ log = logging.getLogger("cloudsms.leases")
 class ReportsLease:
     def __init__(self, store: LeaseStore, *, lease_s: float = 5.0, renew_s: float = 1.0) -> None:
         self.keeper = LeaseKeeper(store, role="reports", lease_s=lease_s, renew_s=renew_s)
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.tick, renew_s, "reports-lease")
 
     @property
     def claimer(self) -> int | None:
@@ -32,25 +33,13 @@ class ReportsLease:
         return self.keeper.worker_id
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.keeper.register)
-        self._task = asyncio.create_task(self._run(), name="reports-lease")
+        """Register (the first tick), then tick every ``renew_s``."""
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.keeper.retire)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.keeper.renew_s)
-            try:
-                await asyncio.to_thread(self.tick)
-            except Exception:
-                log.exception("reports lease tick failed; retrying")
 
     def tick(self) -> None:
         """Renew (or register again after losing the lease); recover dead workers' reports."""
