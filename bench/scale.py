@@ -15,10 +15,11 @@ Configurations (processes of ``cloudsms serve``):
 * ``sqlite-3``: 1 ``--role api`` + 1 ``--role dispatcher`` + 1 ``--role reports``;
 * ``pg-1``: 1 process, role all;
 * ``pg-2``: 1 ``--role api`` + 1 ``--role worker``;
+* ``pg-3``: 1 ``--role api`` + 1 ``--role dispatcher`` + 1 ``--role reports``;
 * ``pg-4``: 2 ``--role api`` (``--reuse-port``, one port) + 2 ``--role worker``.
 
     .venv/bin/python bench/scale.py [--duration 15] [--connections 32] [--recipients 10]
-        [--only sqlite,sqlite-2,sqlite-3,pg-1,pg-2,pg-4]
+        [--only sqlite,sqlite-2,sqlite-3,pg-1,pg-2,pg-3,pg-4]
 
 PostgreSQL: the server at 127.0.0.1:5432 (user postgres), or ``--pg-admin-url``.
 """
@@ -53,6 +54,7 @@ CONFIGS = {
     "sqlite-3": ("api", "dispatcher", "reports"),
     "pg-1": ("all",),
     "pg-2": ("api", "worker"),
+    "pg-3": ("api", "dispatcher", "reports"),
     "pg-4": ("api", "api", "worker", "worker"),
 }
 
