@@ -45,12 +45,12 @@ from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
 from cloudsms.workers.expiry import ExpiryWorker
+from cloudsms.workers.leases import DISPATCHING_ROLES
 from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
 ROLES = ("all", "api", "worker", "dispatcher", "reports")
-#: Roles whose processes run carrier links (dispatch) and push delivery reports.
-DISPATCH_ROLES = frozenset({"all", "worker", "dispatcher"})
+#: Roles whose processes push delivery reports (those that dispatch: leases.DISPATCHING_ROLES).
 REPORT_ROLES = frozenset({"all", "worker", "reports"})
 
 
@@ -98,7 +98,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         hooks = webhook_settings(settings)
         pusher = ReportPusher(store, hooks)
         expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
-    if settings.role in DISPATCH_ROLES:
+    if settings.role in DISPATCHING_ROLES:
         dispatcher = Dispatcher(
             store,
             config,

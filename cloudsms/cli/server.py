@@ -93,9 +93,9 @@ def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:
     with SO_REUSEADDR) just before the servers start: a port taken in between still fails, in
     uvicorn's words.
     """
-    listeners = [("UIP endpoint", settings.host, settings.port, "CLOUDSMS_PORT / --port")]
-    if reuse_port:
-        listeners = []  # shared on purpose; reuse_port_socket reports its own bind errors
+    listeners = []
+    if not reuse_port:  # shared on purpose otherwise; reuse_port_socket reports its bind errors
+        listeners.append(("UIP endpoint", settings.host, settings.port, "CLOUDSMS_PORT / --port"))
     if settings.admin_enabled:
         listeners.append(
             ("admin listener", settings.admin_host, settings.admin_port, "CLOUDSMS_ADMIN_PORT")
