@@ -4,7 +4,7 @@ Issue 3's figure, isolated from the HTTP API and from report pushing:
 
 1. ``cloudsms serve --role api`` accepts a backlog of 200-recipient packets over HTTP (no
    worker runs, so nothing is dispatched yet), then stops;
-2. ``cloudsms serve --role worker`` starts against the simulator (``cloudsms smsc-sim``, another
+2. ``cloudsms serve --role dispatcher`` starts against the simulator (``cloudsms smsc-sim``, another
    process, a receipt per message) and drains the backlog: claim, submit_sm, submit_sm_resp,
    deliver_sm receipt, receipt stored and matched, message final — all durable (SQLite WAL,
    synchronous=FULL, or PostgreSQL with ``--pg``);
@@ -12,10 +12,13 @@ Issue 3's figure, isolated from the HTTP API and from report pushing:
    time from the first submission to the last final state, and the same over the middle 80 %
    (steady state, without start-up and tail).
 
-The customer has no callback URL, so the reports the worker enqueues are closed without a push
-(report pushing is measured by ``bench/e2e.py``).
+Each final state enqueues its report in the same transaction (the outbox), as always; the
+dispatcher role does not push reports (report pushing is measured by ``bench/e2e.py``).
+``--role worker`` drains with the combined role instead, which also closes those reports (the
+customer has no callback URL). The draining processes' CPU time and the simulator's are printed
+too: the figure is CPU-bound, so compare runs at similar CPU per message.
 
-    .venv/bin/python bench/pipeline.py [--messages 100000] [--pg]
+    .venv/bin/python bench/pipeline.py [--messages 100000] [--role worker] [--pg]
 """
 
 from __future__ import annotations
@@ -94,9 +97,13 @@ def final_count(store: Store) -> int:
         )
 
 
-def drain(url: str, accepted: int, timeout_s: float, profile: str | None, workers: int = 1) -> None:
+def drain(
+    url: str, accepted: int, timeout_s: float, profile: str | None, workers: int = 1,
+    sim_pid: int | None = None, role: str = "dispatcher",
+) -> None:  # fmt: skip
     store = Store.open(url)
-    procs = [serve(url, "worker", free_port()) for _ in range(workers)]
+    sim_cpu_before = cpu_seconds(sim_pid) if sim_pid else 0.0
+    procs = [serve(url, role, free_port()) for _ in range(workers)]
     worker = procs[0]
     spy = None
     if profile:  # py-spy samples the worker while it drains
@@ -128,6 +135,7 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None, worker
                 break
             time.sleep(0.25)
         cpu_s = sum(cpu_seconds(p.pid) for p in procs)
+        sim_cpu_s = cpu_seconds(sim_pid) - sim_cpu_before if sim_pid else 0.0
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -143,9 +151,12 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None, worker
                                             "WHERE final_ms IS NOT NULL"))
         )  # fmt: skip
         receipts = conn.execute(text("SELECT count(*) FROM receipts")).scalar() or 0
-        states = dict(
-            conn.execute(text("SELECT state, count(*) FROM messages GROUP BY state")).all()
-        )
+        states: dict[str, int] = {
+            str(state): int(n)
+            for state, n in conn.execute(
+                text("SELECT state, count(*) FROM messages GROUP BY state")
+            )
+        }
     store.close()
     if not finals:
         raise SystemExit("no message reached a final state")
@@ -171,6 +182,9 @@ def drain(url: str, accepted: int, timeout_s: float, profile: str | None, worker
         f"  worker CPU: {cpu_s:.1f} s in all = {cpu_s / len(finals) * 1e6:,.0f} µs per message "
         "(start-up included; the figure that holds when the machine is shared)"
     )
+    if sim_pid:
+        print(f"  simulator (carrier) CPU meanwhile: {sim_cpu_s:.1f} s "
+              f"= {sim_cpu_s / len(finals) * 1e6:,.0f} µs per message")  # fmt: skip
 
 
 def main() -> None:
@@ -193,6 +207,19 @@ def main() -> None:
         "--profile",
         help="py-spy profile of the worker: FILE.svg flame graph, else collapsed stacks",
     )
+    parser.add_argument(
+        "--role",
+        choices=("dispatcher", "worker"),
+        default="dispatcher",
+        help="role of the draining processes: dispatcher (carrier side only, the default) or "
+        "worker (also closes the reports the customer has no callback for)",
+    )
+    parser.add_argument(
+        "--sim-deliver-window",
+        type=int,
+        default=100,
+        help="receipts the simulator (the carrier) keeps outstanding per link",
+    )
     parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of SQLite")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -204,7 +231,7 @@ def main() -> None:
     accounts = [arg for name in names for arg in ("--account", f"{name}:bench")]
     sim = subprocess.Popen(
         [str(BIN / "cloudsms"), "smsc-sim", "--port", str(sim_port), *accounts,
-         "--quiet", "--record-limit", "0"],
+         "--quiet", "--record-limit", "0", "--deliver-window", str(args.sim_deliver_window)],
     )  # fmt: skip
     try:
         if args.pg:
@@ -217,7 +244,10 @@ def main() -> None:
         engine = "PostgreSQL" if args.pg else "SQLite"
         print(f"{engine}, {args.binds} bind(s), window {args.window}: "
               f"backlog of {accepted:,} accepted messages")  # fmt: skip
-        drain(url, accepted, timeout_s=600, profile=args.profile, workers=args.workers)
+        drain(
+            url, accepted, timeout_s=600, profile=args.profile, workers=args.workers,
+            sim_pid=sim.pid, role=args.role,
+        )  # fmt: skip
     finally:
         stop_all([sim])
         if pg_name:

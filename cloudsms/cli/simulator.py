@@ -56,6 +56,7 @@ def build_simulator(
     receipt_id_format: str | None,
     seed: int | None,
     record_limit: int,
+    deliver_window: int = 100,
 ) -> SmscSimulator:
     """The simulator the options describe; raises ConfigError with a readable message."""
     try:
@@ -85,6 +86,8 @@ def build_simulator(
         formats.append("hex" if value == "hex" else "decimal")
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port}: expected 0..65535")
+    if not 1 <= deliver_window <= 10_000:
+        raise ConfigError(f"--deliver-window {deliver_window}: expected 1..10000")
     return SmscSimulator(
         host,
         port,
@@ -95,6 +98,7 @@ def build_simulator(
         id_format=formats[0],
         receipt_id_format=formats[1] if len(formats) > 1 else None,
         record_limit=record_limit,
+        deliver_window=deliver_window,
     )
 
 
@@ -151,6 +155,9 @@ def smsc_sim(
     record_limit: Annotated[
         int, typer.Option(help="Messages kept for inspection (0: none).")
     ] = 10_000,
+    deliver_window: Annotated[
+        int, typer.Option(help="Receipts (deliver_sm) outstanding per link without a response.")
+    ] = 100,
     quiet: Annotated[bool, typer.Option("--quiet", help="No banner.")] = False,
 ) -> None:
     """Run the built-in SMSC simulator (an SMPP 3.4 server) in the foreground."""
@@ -168,6 +175,7 @@ def smsc_sim(
         receipt_id_format=receipt_id_format,
         seed=seed,
         record_limit=record_limit,
+        deliver_window=deliver_window,
     )
     from cloudsms.transport import run
 

@@ -90,13 +90,15 @@ def test_cli_options_are_validated() -> None:
         "record_limit": 0,
     }
     sim = build_simulator(**kw)  # type: ignore[arg-type]
-    assert sim.accounts is None and sim.id_format == "hex"
+    assert sim.accounts is None and sim.id_format == "hex" and sim.deliver_window == 100
+    assert build_simulator(**{**kw, "deliver_window": 400}).deliver_window == 400  # type: ignore[arg-type]
     for key, value in (
         ("behaviour", "bogus"),
         ("receipt_delay", "soon"),
         ("id_format", "octal"),
         ("delivered", 0.0),
         ("port", 70000),
+        ("deliver_window", 0),
     ):
         with pytest.raises(ConfigError):
             build_simulator(**{**kw, key: value})  # type: ignore[arg-type]

@@ -125,6 +125,28 @@ async def test_deliver_sm_resp_only_after_on_deliver_returns(
     assert record.answered_at >= returned_at[0] >= record.sent_at + 0.29
 
 
+async def test_deliver_window_bounds_unanswered_receipts(
+    make_sim: SimFactory, make_client: ClientFactory
+):
+    sim = await make_sim(deliver_window=3)
+    release = asyncio.Event()
+    inbox = Inbox()
+
+    async def held(pdu: DeliverSm | DataSm) -> None:
+        await inbox(pdu)
+        await release.wait()  # no deliver_sm_resp until released
+
+    client = await make_client(config(sim.port), held)
+    for _ in range(8):
+        await client.submit(submit_pdu(registered_delivery=1))
+    await inbox.wait_for(3)
+    await asyncio.sleep(0.2)
+    assert len(inbox.pdus) == 3 and sim.stats()["receipts_waiting"] == 5
+    release.set()
+    await inbox.wait_for(8)
+    await eventually(lambda: sim.receipts_acked == 8)
+
+
 async def test_on_deliver_failure_answers_rx_t_appn_and_is_redelivered(
     make_sim: SimFactory, make_client: ClientFactory
 ):
