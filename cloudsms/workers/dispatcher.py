@@ -139,6 +139,8 @@ class Link:
     async def _send_loop(self) -> None:
         while True:
             message = await self.queue.get()
+            if self.queue.qsize() == self.queue.maxsize // 2:
+                self.dispatcher.wake()  # half empty: claim more before the senders run dry
             try:
                 outcome = await self._submit(message)
             except asyncio.CancelledError:
