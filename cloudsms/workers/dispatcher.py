@@ -20,7 +20,8 @@ Strategy:
   hold across processes, at the cost of one more write for hand-offs. Hand-offs to a connector
   that is no longer live are routed again by anyone. The API calls :meth:`Dispatcher.wake` (in
   one process) or sends a ``NOTIFY`` (across processes) after each accepted packet, so a new
-  message is claimed at once instead of at the next poll.
+  message is claimed at once instead of at the next poll; a link's senders call it too when its
+  queue falls to half, so a busy link is refilled before it runs dry.
 * **Claims.** Each claim records this worker's id (``messages.claimed_by``); only this worker's
   outcomes apply to its claims, and if it dies its claims are recovered by the others.
 * **Outcomes.** Every submit outcome and every receipt goes through the ``DispatchRecorder``
