@@ -17,6 +17,12 @@ Rule 4: a response with a non-zero command_status, and generic_nack, may travel 
 except CLOSED: that is how a PDU received in the wrong state is refused (ESME_RINVBNDSTS,
 §5.1.3), and how the peer's refusal reaches us.
 
+Rule 5: while UNBINDING, the SMSC's deliver_sm, data_sm and alert_notification may still travel:
+an SMSC writes them before it reads the ESME's unbind, and refusing a receipt with an error status
+can make a carrier drop it for good. The ESME stores and answers them before it closes; an SMSC
+sends no new ones once it is not bound (``SmscConnection.can_receive``). The ESME's own requests
+get no such allowance: a submit_sm crossing an SMSC's unbind is refused and retried elsewhere.
+
     OPEN ──bind_x──▶ BINDING_x ──bind_x_resp OK──▶ BOUND_x ──unbind──▶ UNBINDING
       ▲                  │                                               │ unbind_resp
       └──bind_x_resp err─┘                                               ▼
@@ -159,7 +165,8 @@ ALLOWED: Final[dict[Direction, dict[State, PduSet]]] = {
         State.BOUND_TX: _LINK | _UNBIND | _SMSC_TX_RESPONSES,
         State.BOUND_RX: _LINK | _UNBIND | _SMSC_RX_REQUESTS,
         State.BOUND_TRX: _LINK | _UNBIND | _SMSC_TX_RESPONSES | _SMSC_RX_REQUESTS,
-        State.UNBINDING: _WIND_DOWN | _SMSC_TX_RESPONSES,
+        # deliver_sm / data_sm the SMSC sent before it read our unbind (module doc, Rule 5).
+        State.UNBINDING: _WIND_DOWN | _SMSC_TX_RESPONSES | _SMSC_RX_REQUESTS,
         State.UNBOUND: frozenset({UnbindResp, GenericNack}) | _SMSC_TX_RESPONSES,
         State.CLOSED: frozenset(),
     },

@@ -129,13 +129,18 @@ class EsmeLink(SmppConnection):
         return system_id
 
     async def unbind(self, grace: float) -> None:
-        """Send unbind, wait (at most ``grace`` seconds) for unbind_resp, then close (§4.2)."""
+        """Send unbind, wait (at most ``grace`` seconds) for unbind_resp, then close (§4.2).
+
+        Receipts that crossed the unbind (session Rule 5) are answered before the close: their
+        callbacks get another ``grace`` seconds.
+        """
         if self.bound:
             try:
                 fut = self.send_request(Unbind(sequence_number=self.session.sequence.next()))
                 await asyncio.wait_for(fut, grace)
             except (TimeoutError, TransportError, LocalProtocolError):
                 pass
+        await self.drain_callbacks(grace)
         self.close()
 
     # -- incoming requests ----------------------------------------------------------------------

@@ -10,12 +10,29 @@ import sys
 import time
 from pathlib import Path
 
-from transport_helpers import ClientFactory, SimFactory, config, eventually, submit_pdu
+from transport_helpers import (
+    ClientFactory,
+    Inbox,
+    SimFactory,
+    config,
+    eventually,
+    submit_pdu,
+)
 
 from cloudsms.simulator import NoResponse
 from cloudsms.smpp.codec import NEED_DATA, Decoder, encode
 from cloudsms.smpp.constants import CommandStatus
-from cloudsms.smpp.pdu import BindTransceiver, GenericNack, Pdu, Unbind
+from cloudsms.smpp.pdu import (
+    BindTransceiver,
+    BindTransceiverResp,
+    DataSm,
+    DeliverSm,
+    DeliverSmResp,
+    GenericNack,
+    Pdu,
+    Unbind,
+    UnbindResp,
+)
 from cloudsms.transport import ConnectionLost, NotBound
 
 S = CommandStatus
@@ -74,6 +91,50 @@ async def test_stop_fails_in_flight_with_connection_lost(
         raise AssertionError("expected NotBound")
     except NotBound:
         pass
+
+
+async def test_receipt_crossing_our_unbind_is_stored_and_answered(make_client: ClientFactory):
+    """An SMSC that wrote a receipt before it read our unbind gets its deliver_sm_resp ESME_ROK.
+
+    A scripted SMSC on a real socket: it answers the bind, and on our unbind first sends a
+    deliver_sm receipt, then the unbind_resp. The receipt reaches on_deliver and is answered before
+    the link closes (a refusal could make a carrier drop the receipt).
+    """
+    seen: list[Pdu] = []
+
+    async def smsc(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = Decoder()
+        while data := await reader.read(65536):
+            decoder.receive_data(data)
+            while (pdu := decoder.next_pdu()) is not NEED_DATA:
+                seen.append(pdu)
+                if isinstance(pdu, BindTransceiver):
+                    writer.write(encode(BindTransceiverResp(sequence_number=pdu.sequence_number)))
+                elif isinstance(pdu, Unbind):
+                    receipt = DeliverSm(
+                        sequence_number=900, esm_class=0x04,
+                        short_message=b"id:7F sub:001 dlvrd:001 submit date:2611260100 "
+                        b"done date:2611260101 stat:DELIVRD err:000 text:",
+                    )  # fmt: skip
+                    writer.write(encode(receipt))
+                    writer.write(encode(UnbindResp(sequence_number=pdu.sequence_number)))
+        writer.close()
+
+    server = await asyncio.start_server(smsc, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    inbox = Inbox()
+
+    async def store_slowly(pdu: DeliverSm | DataSm) -> None:
+        await asyncio.sleep(0.2)  # the store's commit
+        await inbox(pdu)
+
+    async with server:
+        client = await make_client(config(port), store_slowly, unbind_timeout_s=2)
+        await client.stop()
+        await eventually(lambda: any(isinstance(p, DeliverSmResp) for p in seen))
+    assert [p.short_message[:5] for p in inbox.pdus] == [b"id:7F"]
+    answers = [p for p in seen if isinstance(p, DeliverSmResp)]
+    assert answers == [DeliverSmResp(sequence_number=900)]  # ESME_ROK, not ESME_RINVBNDSTS
 
 
 def _read_pdus(sock: socket.socket, decoder: Decoder, count: int) -> list[Pdu]:

@@ -145,6 +145,21 @@ def test_outstanding_responses_still_flow_while_unbinding() -> None:
         pair.esme.send(SubmitSm(sequence_number=4))
 
 
+def test_receipt_crossing_the_esme_unbind_is_received_and_answered() -> None:
+    pair = bound(BindTransceiver)
+    unbind = pair.esme.send(Unbind(sequence_number=3))
+    receipt = pair.smsc.send(DeliverSm(sequence_number=71))  # written before it read the unbind
+    pair.esme.receive_data(receipt)
+    assert pair.esme.next_event() == DeliverSm(sequence_number=71)
+    pair.smsc.receive_data(unbind)
+    assert pair.smsc.next_event() == Unbind(sequence_number=3)
+    pair.smsc_sends(UnbindResp(sequence_number=3))
+    assert pair.states() == (State.UNBOUND, State.UNBOUND)
+    pair.esme_sends(DeliverSmResp(sequence_number=71))  # answered after the unbind_resp too
+    with pytest.raises(LocalProtocolError):  # but no new request from the ESME
+        pair.esme.send(SubmitSm(sequence_number=4))
+
+
 def test_outbind_then_bind_receiver() -> None:
     pair = Pair()
     pair.smsc_sends(Outbind(sequence_number=1, system_id="SMSC", password="pw"))
@@ -173,9 +188,10 @@ ESME_SENDS: list[tuple[type[Pdu], set[State]]] = [
 ]
 
 SMSC_SENDS: list[tuple[type[Pdu], set[State]]] = [
-    (DeliverSm, {State.BOUND_RX, State.BOUND_TRX}),
-    (DataSm, {State.BOUND_RX, State.BOUND_TRX}),
-    (AlertNotification, {State.BOUND_RX, State.BOUND_TRX}),
+    # Rule 5: the SMSC's requests may cross an ESME's unbind.
+    (DeliverSm, {State.BOUND_RX, State.BOUND_TRX, State.UNBINDING}),
+    (DataSm, {State.BOUND_RX, State.BOUND_TRX, State.UNBINDING}),
+    (AlertNotification, {State.BOUND_RX, State.BOUND_TRX, State.UNBINDING}),
     (SubmitSmResp, {State.BOUND_TX, State.BOUND_TRX, State.UNBINDING, State.UNBOUND}),
     (BindTransmitterResp, {State.BINDING_TX}),
     (BindReceiverResp, {State.BINDING_RX}),
