@@ -29,6 +29,11 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the UIP endpoint listens on.")
     port: int = _setting(1815, "Port of the UIP endpoint.")
     path: str = _setting("/dave/io", "HTTP path of the UIP endpoint.")
+    trusted_proxies: str = _setting(
+        "",
+        "Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed,"
+        " on both listeners; empty: the TCP peer is the client address (docs/security.md §10).",
+    )
     tls_cert: str = _setting("", "PEM certificate chain for HTTPS; empty serves plain HTTP.")
     tls_key: str = _setting("", "PEM private key for HTTPS.")
     tls_client_ca: str = _setting("", "PEM CA bundle for client certificates (mutual TLS).")

@@ -18,20 +18,28 @@ from typing import Any
 import uvicorn
 
 from cloudsms.admin.app import create_admin_app
+from cloudsms.api.forwarded import with_client_address
 from cloudsms.config import Settings
 
 DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 1816
 
 
-def admin_uvicorn_config(app: Any, *, host: str, port: int, log_level: str = "info") -> Any:
-    """uvicorn settings for the admin app (no lifespan: the platform's owns the store)."""
+def admin_uvicorn_config(
+    app: Any, *, host: str, port: int, log_level: str = "info", trusted_proxies: str = ""
+) -> Any:
+    """uvicorn settings for the admin app (no lifespan: the platform's owns the store).
+
+    The client address follows the UIP listener's rule (``cloudsms.api.forwarded``): the peer,
+    unless it is one of ``trusted_proxies``; uvicorn's own proxy header handling is off.
+    """
     return uvicorn.Config(
-        app,
+        with_client_address(app, trusted_proxies),
         host=host,
         port=port,
         lifespan="off",
         access_log=False,
+        proxy_headers=False,
         log_level=log_level,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
@@ -83,7 +91,13 @@ def serve_with_admin(
     )
     platform_server = uvicorn.Server(uvicorn_config(app, settings))
     admin_server = uvicorn.Server(
-        admin_uvicorn_config(admin, host=admin_host, port=admin_port, log_level=settings.log_level)
+        admin_uvicorn_config(
+            admin,
+            host=admin_host,
+            port=admin_port,
+            log_level=settings.log_level,
+            trusted_proxies=settings.trusted_proxies,
+        )
     )
     try:
         import uvloop

@@ -39,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cloudsms.api import guard
 from cloudsms.api.answers import answer
+from cloudsms.api.forwarded import with_client_address
 from cloudsms.api.guard import EVENTS
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
@@ -263,6 +264,7 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
             )
     elif settings.tls_client_ca:
         raise ConfigError("tls_client_ca needs tls_cert and tls_key")
+    app = with_client_address(app, settings.trusted_proxies)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -270,6 +272,8 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "http": protocol_class(HttpLimits.from_settings(settings)),
         "lifespan": "on",
         "access_log": False,
+        # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default; cloudsms.api.forwarded decides.
+        "proxy_headers": False,
         "log_level": settings.log_level,
         "timeout_keep_alive": 75,
         "timeout_graceful_shutdown": 10,

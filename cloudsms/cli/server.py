@@ -161,7 +161,11 @@ def serve_reuse_port(settings: Settings) -> None:
     )
     admin_server = uvicorn.Server(
         admin_uvicorn_config(
-            admin, host=settings.admin_host, port=settings.admin_port, log_level=settings.log_level
+            admin,
+            host=settings.admin_host,
+            port=settings.admin_port,
+            log_level=settings.log_level,
+            trusted_proxies=settings.trusted_proxies,
         )
     )
     import uvloop
