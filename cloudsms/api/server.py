@@ -14,7 +14,13 @@ timeout): the same protocol class keeps one timer per connection.
   (slowloris) does not extend them. On expiry the client gets HTTP 408 (if it sent anything)
   and the connection is closed.
 * Request line + headers over ``max_header_bytes``: HTTP 431, closed (httptools has no cap, so a
-  client could otherwise stream headers into memory until the deadline).
+  client could otherwise stream headers into memory until the deadline). The limit must hold
+  however the bytes are split across reads, so two counts are kept, each exact where the other
+  is blind: the bytes received while the headers are incomplete (a header block still
+  streaming in, whose unfinished line httptools buffers without reporting it), and the size of
+  the request line and header lines the parser has reported for the current request (a block
+  that completed within one read, alone or pipelined behind another request). Either one over
+  the limit refuses the request before the app sees it.
 * Over ``max_connections`` open connections: HTTP 503 with a Busy ANSWER, closed at once, so
   slow clients cannot hold every file descriptor and new ones are told to retry.
 * A request httptools cannot parse: HTTP 400 with an Invalid_context ANSWER (not uvicorn's text).
@@ -83,7 +89,12 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     _timer: asyncio.TimerHandle | None = None
     #: True from a request's first byte (or the connection) until its headers are complete.
     _in_headers = False
+    #: Bytes received while the current request's headers were incomplete.
     _header_bytes = 0
+    #: Request line + header lines of the current request as the parser reported them.
+    _parsed_header_bytes = 0
+    #: An answer refused the connection: the rest of what was read is not parsed into requests.
+    _refused = False
     #: Bytes of the current request seen so far (0: the client has sent nothing yet).
     _request_bytes = 0
 
@@ -112,34 +123,50 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
         self._request_bytes += len(data)
         super().data_received(data)
         if self._in_headers and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
-                EVENTS.emit(
-                    guard.HEADERS_TOO_LARGE,
-                    "request line and headers over max_header_bytes",
-                    client_ip=self._client_ip(),
-                    limit=self.limits.max_header_bytes,
-                )
-                self._refuse(431, ResultCode.INVALID_CONTEXT)
+                self._headers_too_large()
 
     def on_message_begin(self) -> None:
+        if self._refused:
+            return
         super().on_message_begin()
         scope: Any = self.scope
         scope["extensions"] = {"tls": {"client_cert_sha256": self._cert_sha256}}
         self._in_headers = True
-        self._header_bytes = 0
+        self._header_bytes = self._parsed_header_bytes = 0
         if self._timer is None:  # a keep-alive request: its deadline starts at its first byte
             self._arm(self.limits.header_timeout_s, guard.HEADER_TIMEOUT)
 
+    def on_url(self, url: bytes) -> None:
+        if self._within_header_limit(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Trailers of a chunked body are reported here too; only the header block counts.
+        if not self._in_headers or self._within_header_limit(len(name) + len(value) + 4):
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        # "METHOD " + " HTTP/1.1\r\n" + the blank line ending the block.
+        if not self._within_header_limit(len(self.parser.get_method()) + 14):
+            return
         self._in_headers = False
         self._arm(self.limits.body_timeout_s, guard.BODY_TIMEOUT)
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         self._disarm()
         self._request_bytes = 0
         super().on_message_complete()
@@ -150,6 +177,25 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(400, ResultCode.INVALID_CONTEXT)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _within_header_limit(self, size: int) -> bool:
+        """Count ``size`` parsed header bytes; False (and the request refused) once over."""
+        if self._refused:
+            return False
+        self._parsed_header_bytes += size
+        if self._parsed_header_bytes > self.limits.max_header_bytes:
+            self._headers_too_large()
+            return False
+        return True
+
+    def _headers_too_large(self) -> None:
+        EVENTS.emit(
+            guard.HEADERS_TOO_LARGE,
+            "request line and headers over max_header_bytes",
+            client_ip=self._client_ip(),
+            limit=self.limits.max_header_bytes,
+        )
+        self._refuse(431, ResultCode.INVALID_CONTEXT)
 
     def _client_ip(self) -> str | None:
         return self.client[0] if self.client else None
@@ -185,6 +231,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, code: ResultCode) -> None:
         """Write a complete error response with a UIP ANSWER and close the connection."""
         self._disarm()
+        self._refused = True
         self._in_headers = False
         body = answer(SEND_METHOD, 0, code)
         head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])

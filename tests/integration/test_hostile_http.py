@@ -14,6 +14,7 @@ tests for slowloris, lying Content-Length, chunked bodies, header floods and the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import socket
@@ -658,6 +659,98 @@ def test_header_flood_is_431(
         status, body = read_response(sock)
     assert status == 431 and check_answer(status, body, frozenset({431})) == 0x10000003
     assert "headers_too_large" in security_events(caplog)
+
+
+#: The default ``max_header_bytes`` (32 KiB), which the issue 12 item 2 reports got past.
+HEADER_LIMIT = 32_768
+
+
+def header_block(shape: str, size: int) -> bytes:
+    """A complete request whose request line + headers are about ``size`` bytes: one long
+    header, or many headers of 110 bytes; its body is ``[]`` (Empty_data when answered)."""
+    fixed = HEAD + b"Content-Length: 2\r\n"
+    room = size - len(fixed) - 2
+    if shape == "one":
+        headers = b"X-Big: " + b"a" * (room - 9) + b"\r\n"
+    else:  # "X-Many-00001: vvv…\r\n", 110 bytes each
+        count = room // 110
+        headers = b"".join(b"X-Many-%05d: %s\r\n" % (i, b"v" * 94) for i in range(count))
+    return fixed + headers + b"\r\n[]"
+
+
+def send_split(sock: socket.socket, data: bytes, split: str) -> None:
+    """Send ``data`` whole (one read on the server), in pieces that each arrive as a read of
+    their own, or as a first read under the limit and a second that completes the headers."""
+    if split == "whole":
+        sock.sendall(data)
+        return
+    if split == "pieces":
+        cuts = [*range(0, len(data), 4_999), len(data)]
+    else:  # "under_then_rest"
+        cuts = [0, min(HEADER_LIMIT - 4_000, len(data) // 2), len(data)]
+    for start, stop in itertools.pairwise(cuts):
+        try:
+            sock.sendall(data[start:stop])
+        except OSError:
+            return  # refused meanwhile
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("split", ["whole", "pieces", "under_then_rest"])
+@pytest.mark.parametrize(("shape", "size"), [("one", 40_000), ("many", 44_000)])
+def test_header_limit_holds_however_the_bytes_arrive(
+    guarded: Callable[..., RunningServer],
+    caplog: pytest.LogCaptureFixture,
+    shape: str,
+    size: int,
+    split: str,
+) -> None:
+    """Issue 12 item 2: a 40 KB header, or 400 headers of 110 B, got 200 OK in one read."""
+    server = guarded(max_header_bytes=HEADER_LIMIT, header_timeout_s=10.0)
+    caplog.set_level(logging.WARNING, logger="cloudsms.security")
+    request = header_block(shape, size)
+    assert request.index(b"\r\n\r\n") + 4 > HEADER_LIMIT + 4_000
+    with connect(server) as sock:
+        send_split(sock, request, split)
+        status, body = read_response(sock)
+        assert closed_by_peer(sock)
+    assert status == 431 and check_answer(status, body, frozenset({431})) == 0x10000003
+    [event] = [r for r in caplog.records if getattr(r, "event", "") == "headers_too_large"]
+    assert getattr(event, "limit", None) == HEADER_LIMIT
+    assert getattr(event, "client_ip", None) == "127.0.0.1"
+    assert server.platform.writer.pending() == 0
+
+
+@pytest.mark.parametrize("split", ["whole", "pieces", "under_then_rest"])
+@pytest.mark.parametrize("shape", ["one", "many"])
+def test_headers_just_under_the_limit_are_served(
+    guarded: Callable[..., RunningServer], fuzz_db: tuple[str, Seeded], shape: str, split: str
+) -> None:
+    server = guarded(max_header_bytes=HEADER_LIMIT, header_timeout_s=10.0)
+    request = header_block(shape, HEADER_LIMIT - 64)
+    assert HEADER_LIMIT - 200 < request.index(b"\r\n\r\n") + 4 <= HEADER_LIMIT
+    with connect(server) as sock:
+        send_split(sock, request, split)
+        status, body = read_response(sock)
+    assert check_answer(status, body) == ResultCode.EMPTY_DATA
+
+
+def test_oversized_headers_pipelined_behind_a_request(
+    guarded: Callable[..., RunningServer], fuzz_db: tuple[str, Seeded]
+) -> None:
+    """One read holding a small request and then an oversized one: the first is answered, the
+    second refused with 431 before the app sees it, and the connection closed."""
+    server = guarded(max_header_bytes=HEADER_LIMIT, header_timeout_s=10.0)
+    small = HEAD + b"Content-Length: 2\r\n\r\n[]"
+    with connect(server) as sock:
+        sock.sendall(small + header_block("many", 40_000))
+        statuses = []
+        while not statuses or statuses[-1] != 431:
+            status, body = read_response(sock)
+            statuses.append(status)
+            check_answer(status, body, frozenset({200, 431}))
+        assert statuses in ([431], [200, 431])
+        assert closed_by_peer(sock)
 
 
 def test_malformed_http_gets_a_json_400(
