@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.config_cache import ConfigCache
+from cloudsms.api.errors import HANDLERS
 from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
@@ -271,6 +272,6 @@ def create_app(settings: Settings, platform: Platform | None = None) -> Starlett
     if platform.serves_api:
         endpoint = UipEndpoint(platform.service, max_body_bytes=settings.max_body_bytes)
         routes.insert(0, Route(settings.path, endpoint))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=dict(HANDLERS))
     app.state.platform = platform
     return app

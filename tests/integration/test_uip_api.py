@@ -555,6 +555,55 @@ def test_wrong_http_method(make_server: Any, store: Store, http: httpx.Client) -
     assert orjson.loads(response.content)["TYPE"] == "ANSWER"
 
 
+def uip_answer(response: httpx.Response) -> int:
+    """The RESULT_CODE of a JSON UIP ANSWER (asserting that it is one)."""
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    answer = orjson.loads(response.content)
+    assert (answer["METHOD"], answer["TYPE"], answer["SERIAL"]) == ("SMS_SEND_REQUEST", "ANSWER", 0)
+    assert answer["RESULT_DESC"] == ResultCode(answer["RESULT_CODE"]).desc
+    return int(answer["RESULT_CODE"])
+
+
+def test_other_paths_answer_a_uip_json_answer(make_server: Any, http: httpx.Client) -> None:
+    """Issue 12 item 15: wrong paths and methods on the UIP port got Starlette's plain text."""
+    server = make_server()
+    base = server.url.removesuffix(server.settings.path)
+    for method, path in [("POST", "/"), ("GET", "/nope"), ("POST", "/dave/io2"),
+                         ("POST", "/dave"), ("PUT", "/health/x")]:  # fmt: skip
+        response = http.request(method, base + path, content=b"{}")
+        assert response.status_code == 404, (method, path)
+        assert uip_answer(response) == ResultCode.INVALID_PARAMETER
+    for method, path in [("POST", "/health"), ("DELETE", "/ready")]:
+        response = http.request(method, base + path)
+        assert response.status_code == 405 and "GET" in response.headers["allow"]
+        assert uip_answer(response) == ResultCode.INVALID_PARAMETER
+    # The listener's own paths are unchanged.
+    assert http.get(base + "/health").json() == {"status": "ok"}
+    assert http.get(base + "/ready").status_code == 200
+
+
+def test_unexpected_failure_outside_the_uip_path_is_a_json_500(
+    make_server: Any, http: httpx.Client
+) -> None:
+    server = make_server()
+    platform = server.platform
+    config = platform.config
+
+    class Broken:
+        @property
+        def current(self) -> Any:
+            raise RuntimeError("injected failure")
+
+    platform.config = Broken()
+    try:
+        response = http.get(server.url.removesuffix(server.settings.path) + "/ready")
+    finally:
+        platform.config = config
+    assert response.status_code == 500
+    assert uip_answer(response) == ResultCode.UNKNOWN_ERROR
+    assert b"injected" not in response.content
+
+
 def test_scheduled_send_time_stored(
     store: Store, seeded: Seeded, make_server: Any, http: httpx.Client
 ) -> None:
