@@ -230,12 +230,15 @@ def endpoint(ctx: AdminContext, op: Operation) -> Callable[[Request], Any]:
             if op.changes and not principal.can_change:
                 raise Forbidden()
             raw: dict[str, Any] = dict(request.query_params)
-            if op.method in ("POST", "PUT", "PATCH"):
-                body = await read_json(request)
-                clash = set(raw) & set(body)
-                if clash:
-                    raise ConfigError(f"{', '.join(sorted(clash))} given twice (query and body)")
-                raw.update(body)
+            # Every method but GET takes its parameters from the query string and a JSON body
+            # alike (DELETE /customers/x/networks {"cidr": …} too); a body is never ignored.
+            body = await read_json(request)
+            if body and op.method == "GET":
+                raise ConfigError("GET takes its parameters in the query string, not a body")
+            clash = set(raw) & set(body)
+            if clash:
+                raise ConfigError(f"{', '.join(sorted(clash))} given twice (query and body)")
+            raw.update(body)
             call = Call(ctx, principal, dict(request.path_params), check_args(op, raw))
             result = await asyncio.to_thread(execute, op, call)
             return json_response(result, 201 if op.creates else 200)

@@ -48,6 +48,10 @@ def _operation(op: Operation) -> dict[str, Any]:
         if p.where == "query"
     ]
     body = [p for p in op.params if p.where == "body"]
+    # A DELETE takes its query parameters as a JSON body too (cloudsms.admin.api.endpoint).
+    body_optional = op.method == "DELETE"
+    if body_optional:
+        body = [p for p in op.params if p.where == "query"]
     ok = "201" if op.creates else "200"
     spec: dict[str, Any] = {
         "operationId": op.id,
@@ -70,13 +74,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         spec["description"] = "Needs an admin token; recorded in the audit log."
     if body:
         spec["requestBody"] = {
-            "required": any(p.required for p in body),
+            "required": not body_optional and any(p.required for p in body),
             "content": {
                 "application/json": {
                     "schema": {
                         "type": "object",
                         "additionalProperties": False,
-                        "required": [p.name for p in body if p.required],
+                        "required": [] if body_optional else [p.name for p in body if p.required],
                         "properties": {p.name: _schema(p) for p in body},
                     }
                 }

@@ -59,6 +59,41 @@ def test_customers_keys_money_and_audit(admin: Admin) -> None:
     assert top_up["detail"] == {"name": "acme", "amount": "25.5", "note": "inv 7"}
 
 
+def test_delete_takes_its_parameters_as_a_json_body_too(admin: Admin) -> None:
+    """Issue 12 item 15: a DELETE's JSON body was ignored (only ``?cidr=`` counted), so an
+    optional parameter sent in the body silently did nothing; and a GET's body likewise."""
+    api = admin.api
+    ok(api.post("/api/v1/customers", json={"name": "acme", "currency": "HKD"}), 201)
+    for cidr in ("10.0.0.1", "10.0.0.2", "2001:db8::/48"):
+        ok(api.post("/api/v1/customers/acme/networks", json={"cidr": cidr}))
+    networks = "/api/v1/customers/acme/networks"
+    ok(api.request("DELETE", networks, json={"cidr": "10.0.0.1/32"}))
+    ok(api.delete(networks, params={"cidr": "2001:db8::/48"}))  # the query string still works
+    assert ok(api.get("/api/v1/customers/acme"))["networks"] == ["10.0.0.2/32"]
+    # An optional parameter in the body is applied, not dropped: only the 852 rule goes.
+    ok(api.post("/api/v1/routes", json={"name": "OTP"}), 201)
+    ok(api.post("/api/v1/connectors", json={"name": "hk-1", "host": "127.0.0.1", "port": 2775,
+                                            "system_id": "a", "password": "p"}), 201)  # fmt: skip
+    for prefix in ("852", None):
+        ok(api.post("/api/v1/routes/OTP/rules", json={"connector": "hk-1", "prefix": prefix}))
+    rules = "/api/v1/routes/OTP/rules"
+    ok(api.request("DELETE", rules, json={"connector": "hk-1", "prefix": "852"}))
+    [rule] = ok(api.get(rules))
+    assert rule["prefix"] == ""  # the catch-all rule stays
+    # Unknown, doubled or misplaced input is refused with a sentence, never ignored.
+    for response, words in [
+        (api.request("DELETE", networks, json={"cidr": "10.0.0.2", "x": 1}), "unknown parameter"),
+        (api.request("DELETE", networks, params={"cidr": "10.0.0.2"}, json={"cidr": "10.0.0.2"}),
+         "given twice"),
+        (api.request("DELETE", networks, content=b"[1]"), "JSON object"),
+        (api.request("GET", "/api/v1/messages", json={"customer": "acme"}), "query string"),
+    ]:  # fmt: skip
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["ok"] is False and words in body["error"], body
+    assert ok(api.get("/api/v1/customers/acme"))["networks"] == ["10.0.0.2/32"]
+
+
 def test_routes_connectors_rules_blacklist_policies(admin: Admin) -> None:
     api = admin.api
     ok(api.post("/api/v1/customers", json={"name": "acme", "currency": "HKD"}), 201)
@@ -186,6 +221,13 @@ def test_openapi_describes_every_operation(admin: Admin) -> None:
         "name", "currency"
     ]  # fmt: skip
     assert spec["components"]["schemas"]["Error"]["required"] == ["ok", "error", "status"]
+    # A DELETE's parameters: in the query string, or the same names as an optional JSON body.
+    remove = spec["paths"]["/api/v1/customers/{name}/networks"]["delete"]
+    assert [p["name"] for p in remove["parameters"] if p["in"] == "query"] == ["cidr"]
+    assert remove["requestBody"]["required"] is False
+    assert list(remove["requestBody"]["content"]["application/json"]["schema"]["properties"]) == [
+        "cidr"
+    ]
 
 
 def test_whoami_and_token_use_is_recorded(admin: Admin) -> None:
