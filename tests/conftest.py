@@ -3,6 +3,8 @@
 ``database_url`` runs a test on both engines: a fresh SQLite file and a fresh PostgreSQL database
 (created on the server every machine of this kind runs at 127.0.0.1:5432, dropped afterwards).
 Set CLOUDSMS_TEST_PG_URL to point at another server, or to "" to skip the PostgreSQL variants.
+Every other CLOUDSMS_* variable is removed (the platform's settings), except CLOUDSMS_CHROMIUM
+(the browser tests' Chromium).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ if TYPE_CHECKING:
     from cloudsms.storage.store import Store
 
 PG_ADMIN_URL = os.environ.get("CLOUDSMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: Variables for the test harness itself, not settings of the platform: kept.
+HARNESS_VARIABLES = {"CLOUDSMS_TEST_PG_URL", "CLOUDSMS_CHROMIUM"}
 
+# The platform under test must not pick up a developer's CLOUDSMS_* settings.
 for _name in list(os.environ):
-    if _name.startswith("CLOUDSMS_") and _name != "CLOUDSMS_TEST_PG_URL":
+    if _name.startswith("CLOUDSMS_") and _name not in HARNESS_VARIABLES:
         del os.environ[_name]
 
 

@@ -36,12 +36,15 @@ from cloudsms.admin.pages import (
     safe_next,
     set_cookie,
 )
+from cloudsms.storage.admin_ops import MAX_SEARCH
 
 PREFIX = "/console"
 COOKIE = "cloudsms_console"
 PRELOGIN = "cloudsms_console_login"
 #: Operations whose answer holds a secret: shown once on a page, never put in a redirect.
 SECRET_RESULTS = {"customers.create", "customers.rotate_key"}
+#: Messages per page when the query names no ``limit``.
+PAGE_SIZE = 50
 
 
 async def session(request: Request) -> tuple[auth.Principal, dict[str, Any]] | None:
@@ -203,10 +206,25 @@ async def dashboard(request: Request, p: auth.Principal) -> dict[str, Any]:
 
 @page("console/messages.html")
 async def messages(request: Request, p: auth.Principal) -> dict[str, Any]:
+    """The newest messages, narrowed by any filter set; "Older" pages back by SMS_UID (keyset).
+
+    With no filter the page lists the most recent messages: an operator opening it wants to
+    see traffic, not an empty form. One row more than the page is read to know whether an
+    older page exists, so the link never leads to an empty page and no count is needed.
+    """
     q = {k: v for k, v in request.query_params.items() if v}
-    results = await read(request, p, "messages.search", **q) if q else []
+    args = check_args(BY_ID["messages.search"], q, from_form=True)  # bad input: a clear error
+    size = max(1, min(args.get("limit", PAGE_SIZE), MAX_SEARCH - 1))
+    found = await read(request, p, "messages.search", **{**q, "limit": str(size + 1)})
     customers = await read(request, p, "customers.list")
-    return {"q": q, "results": results, "customers": customers, "states": STATES, "nav": "messages"}
+    return {
+        "q": q,
+        "results": found[:size],
+        "older": found[size - 1]["sms_uid"] if len(found) > size else None,
+        "customers": customers,
+        "states": STATES,
+        "nav": "messages",
+    }
 
 
 @page("console/message.html")

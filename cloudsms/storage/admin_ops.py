@@ -298,7 +298,14 @@ class AdminOps(StoreBase):
     # -- message search and lifecycle -------------------------------------------------------
 
     def search_messages(self, q: MessageQuery) -> list[FoundMessage]:
-        """Messages matching ``q``, newest first, at most ``q.limit`` (≤ ``MAX_SEARCH``)."""
+        """Messages matching ``q``, newest first, at most ``q.limit`` (≤ ``MAX_SEARCH``).
+
+        Ordered by SMS_UID alone (its first 9 characters are the acceptance millisecond, so
+        this is newest first): the page key ``before`` is then the sort key itself, so paging
+        never skips or repeats a row whose ``created_ms`` disagrees with its SMS_UID by a
+        millisecond, and the unfiltered newest page is read backwards off the primary key
+        instead of sorting the whole table.
+        """
         query = select(t.messages, t.customers.c.name.label("customer_name")).join(
             t.customers, t.customers.c.id == _m.customer_id
         )
@@ -321,10 +328,8 @@ class AdminOps(StoreBase):
         if q.until_ms is not None:
             query = query.where(_m.created_ms < q.until_ms)
         if q.before:
-            query = query.where(_m.sms_uid < q.before)
-        query = query.order_by(_m.created_ms.desc(), _m.sms_uid.desc()).limit(
-            max(1, min(q.limit, MAX_SEARCH))
-        )
+            query = query.where(_m.sms_uid < q.before.strip().upper())
+        query = query.order_by(_m.sms_uid.desc()).limit(max(1, min(q.limit, MAX_SEARCH)))
         with self._connect(write=False) as conn:
             rows = conn.execute(query).all()
             names = _connector_names(conn)

@@ -52,6 +52,9 @@ class CallbackSink:
 
     def __init__(self) -> None:
         self.reports: list[dict[str, Any]] = []
+        #: time.monotonic() at which each of ``reports`` arrived (same index).
+        self.arrived: list[float] = []
+        self.lock = threading.Lock()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,7 +63,9 @@ class CallbackSink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 report = json.loads(body)
-                sink.reports.append(report)
+                with sink.lock:
+                    sink.reports.append(report)
+                    sink.arrived.append(time.monotonic())
                 answer = json.dumps({
                     "METHOD": "SMS_PUSH_REPORT", "TYPE": "ANSWER", "SERIAL": report["SERIAL"],
                     "TIME": "2026-01-01 00:00:00", "RESULT_CODE": 1, "RESULT_DESC": "OK",

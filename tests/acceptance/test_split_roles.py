@@ -7,7 +7,9 @@
 * ``--role dispatcher`` + two ``--role reports`` (+ api), on SQLite and on PostgreSQL, one reports
   process killed mid-load.
 
-Every SMS_UID answered OK must be stored once, DELIVERED, reach the carrier once and be reported.
+Every SMS_UID answered OK must be stored (no recipient twice), DELIVERED, reach the carrier
+exactly once (submits counted at the simulator) and be reported — exactly once where no process
+died, and twice only for reports the killed process had pushed (pushes counted at the sink).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import time
 from pathlib import Path
 
 from test_crash_pipeline import (
+    SETTLE_S,
     Load,
     check_carrier,
+    check_reports,
     check_store,
     describe,
     free_port,
@@ -74,6 +78,7 @@ def test_api_and_worker_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     assert missing == set(), f"{len(missing)} never reported: {describe(url, missing)}"
     check_store(url, acked)
     assert check_carrier(smsc, acked) == 0  # nothing crashed: each sent exactly once
+    assert check_reports(sink) == 0  # and each reported exactly once
     for log in logs:
         assert "database is locked" not in log.read_text()
 
@@ -109,6 +114,7 @@ def test_dispatcher_and_reports_processes_split_the_worker(
                 os.kill(reporters[0].pid, signal.SIGKILL)
                 reporters[0].wait(timeout=10)
                 killed = time.monotonic()
+                fault_over = killed + SETTLE_S
                 load.wait_acked(len(load.acked) + 1000, timeout=60)
             acked = dict(load.acked)
             missing = wait_reported(sink, set(acked), timeout=90)
@@ -119,7 +125,8 @@ def test_dispatcher_and_reports_processes_split_the_worker(
     assert missing == set(), f"{len(missing)} never reported: {describe(url, missing)}"
     assert drained < 60  # not after the 600 s report lease
     check_store(url, acked)
-    assert check_carrier(smsc, acked) == 0
+    assert check_carrier(smsc, acked) == 0  # the dispatcher did not die: each sent once
+    check_reports(sink, fault_over)  # twice only what the dead process had pushed
     owner = owners(url)
     assert set(owner.values()) <= {None}  # every lease ended with its process
 

@@ -4,8 +4,10 @@ Playwright drives ``/usr/bin/chromium`` through ``executable_path``: no browser 
 (never ``playwright install``). The flags are the ones this machine kind needs: without the
 background-networking ones Chromium keeps dialling Google's hosts, which a closed network refuses.
 
+``CLOUDSMS_CHROMIUM`` names another Chromium binary (tests/conftest.py keeps that variable).
 Skipped, with the reason, when Chromium, Playwright or Chart.js (``make assets``) is missing;
-``make system-deps assets`` installs them.
+under CI (``CI=true``) a missing part fails instead (tests/needs.py). ``make system-deps
+assets`` installs them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from needs import unavailable
 
 from cloudsms.admin.pages import chart_js_path
 
@@ -48,7 +51,7 @@ def _missing() -> str | None:
 def browser() -> Iterator[Any]:
     reason = _missing()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

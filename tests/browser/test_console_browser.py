@@ -30,6 +30,7 @@ from cloudsms.admin.server import admin_uvicorn_config
 from cloudsms.api.app import create_app
 from cloudsms.api.server import uvicorn_config
 from cloudsms.config import Settings
+from cloudsms.domain.ids import to_base36
 from cloudsms.simulator.receipts import ReceiptPolicy, Rule
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage import tables
@@ -174,7 +175,9 @@ def _history(live: Live, *customers: int) -> None:
         cc, number = rng.choice([(852, "6700"), (852, "9100"), (65, "9123"), (86, "1380013")])
         state = rng.choice(states)
         rows.append({
-            "sms_uid": f"H{i:08d}", "customer_id": rng.choice(customers), "serial": i % 65535 + 1,
+            # Time-ordered like real SMS_UIDs (the Messages page sorts by SMS_UID).
+            "sms_uid": to_base36(created, 9) + "HISTORY0" + to_base36(i, 5),
+            "customer_id": rng.choice(customers), "serial": i % 65535 + 1,
             "country_code": cc, "dest_msisdn": number + f"{i:04d}", "route_name": "hist",
             "sender": "CloudSMS", "content": "history", "encoding": "gsm7", "segments": 1,
             "priority": 0, "send_at_ms": created, "state": state, "fee_micros": 50_000,
@@ -253,8 +256,10 @@ def test_console_in_chromium(live: Live, page: Any) -> None:
         page.wait_for_timeout(500)
         page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
 
-    # Find the message by SMS_UID and read its lifecycle.
+    # The Messages page lists the newest messages before any search; then find one by SMS_UID.
     page.click("nav >> text=Messages")
+    listed = page.locator("#results a.uid").all_inner_texts()
+    assert listed[: len(stored)] == sorted(stored, reverse=True)
     page.fill("input[name=sms_uid]", target)
     page.click("#search button[type=submit]")
     page.click(f"#results a:has-text('{target}')")
