@@ -51,7 +51,7 @@ from sqlalchemy.types import BigInteger, Integer, String
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
-from cloudsms.domain.status import MessageState
+from cloudsms.domain.status import MessageState, customer_state
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
@@ -81,6 +81,22 @@ class NewReport:
     result_desc: str
     #: When the carrier (or the platform) reported the state, epoch ms.
     report_ms: int
+
+    @classmethod
+    def final(
+        cls, *, sms_uid: str, customer_id: int, state: MessageState, result_desc: str | None,
+        report_ms: int,
+    ) -> NewReport:  # fmt: skip
+        """The report of a message that reached the final ``state``.
+
+        Its SMS_STATE and RESULT_DESC come from ``status.customer_state``, the mapping DR_QUERY
+        answers with too, so a pushed report and a poll agree on every final state.
+        """
+        sms_state, desc = customer_state(state, None, result_desc)
+        return cls(
+            sms_uid=sms_uid, customer_id=customer_id, sms_state=int(sms_state), result_desc=desc,
+            report_ms=report_ms,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -601,10 +617,10 @@ class ReportOps(StoreBase):
                     .returning(_m.c.sms_uid, _m.c.customer_id)
                 )
                 expired.extend(
-                    NewReport(
+                    NewReport.final(
                         sms_uid=uid,
                         customer_id=cid,
-                        sms_state=int(SmsState.EXPIRED),
+                        state=MessageState.EXPIRED,
                         result_desc=SmsState.EXPIRED.name,
                         report_ms=now_ms,
                     )
