@@ -7,7 +7,7 @@ Rule 2: a final state never changes again (a late carrier receipt is recorded, n
        │                                │ ▲
        │                                └─┘ back to ACCEPTED to retry (throttled, link down)
        └──(LOCAL_REJECTED at acceptance)──▶ REJECTED
-    QUEUED ──(permanent carrier error / no carrier)──▶ FAILED
+    QUEUED ──(permanent carrier error / no valid PDU can be made of it)──▶ FAILED
     SUBMITTED ──(no receipt within 25 h)──▶ EXPIRED
 
 Final states map to the SMS_STATE of the report (SPEC §5); FAILED is reported as UNDELIVERABLE.
