@@ -89,9 +89,11 @@ def test_reports_wait_for_a_callback_url_then_arrive(
             )
 
         until(held)  # the pusher has seen them: held, not given up
-        query = {"METHOD": "DR_QUERY", "TYPE": "REQUEST", "SERIAL": 2, "TIME": "t",
-                 "AUTH_KEY": seeded.auth_key, "VERSION": "2021-01-01", "SMS_UID_LIST": uids}
-        polled = web.post(admin.uip_url, json=query).json()["SMS_RESULT_LIST"]  # fmt: skip
+        query = {
+            "METHOD": "DR_QUERY", "TYPE": "REQUEST", "SERIAL": 2, "TIME": "t",
+            "AUTH_KEY": seeded.auth_key, "VERSION": "2021-01-01", "SMS_UID_LIST": uids,
+        }  # fmt: skip
+        polled = web.post(admin.uip_url, json=query).json()["SMS_RESULT_LIST"]
         assert [(e["SMS_STATE"], e["STATE_DESC"]) for e in polled] == [(8, "LOCAL_REJECTED")] * 2
 
         ok(admin.api.patch("/api/v1/customers/acme", json={"callback_url": callback.url}))
@@ -102,4 +104,3 @@ def test_reports_wait_for_a_callback_url_then_arrive(
         }
         page = until(lambda: (p := web.get("/portal/reports").text).count("pending") == 0 and p)
         assert all(uid in page for uid in uids) and "no callback_url" not in page
-
