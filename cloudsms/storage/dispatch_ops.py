@@ -272,7 +272,7 @@ class DispatchOps(ReportOps):
                     {
                         "b_uid": outcome.sms_uid,
                         "b_at": outcome.retry_at_ms or now_ms,
-                        "b_detail": outcome.detail,
+                        "b_detail": clip_detail(outcome.detail),
                     }
                 )
             elif outcome.kind == "handoff":
@@ -520,7 +520,7 @@ class DispatchOps(ReportOps):
             "updated_ms": now_ms,
         }
         if detail is not None:
-            values["detail"] = detail
+            values["detail"] = clip_detail(detail)
         if connector_id is not None:
             values["connector_id"] = connector_id
         if refund and row.fee_micros:
@@ -556,6 +556,18 @@ class DispatchOps(ReportOps):
                 .limit(limit)
             )
             return [dict(row._mapping) for row in rows]
+
+
+def clip_detail(detail: str | None) -> str | None:
+    """``detail`` cut to the column's width, marked with an ellipsis.
+
+    Outcomes carry free text (a carrier's or a library's error message). PostgreSQL refuses a
+    value over ``messages.detail``'s width, and with it the whole batch of outcomes and
+    receipts, which the recorder would then retry for ever; SQLite would store it whole.
+    """
+    if detail is None or len(detail) <= tables.DETAIL_LENGTH:
+        return detail
+    return detail[: tables.DETAIL_LENGTH - 1] + "…"
 
 
 def _stat_state(stat: str | None) -> SmsState | None:
