@@ -7,7 +7,7 @@ does not grow without end.
 
     cloudsms smsc-sim --port 2775 --account acme:secret --behaviour throttle:50 \\
         --delivered 0.9 --undeliverable 0.05 --rejected 0.03 --expired 0.02 \\
-        --receipt-delay uniform:0.5:3 --id-format decimal
+        --receipt-delay uniform:0.5:3 --id-format decimal --first-id 1
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def build_simulator(
     seed: int | None,
     record_limit: int,
     deliver_window: int = 100,
+    first_id: int | None = None,
 ) -> SmscSimulator:
     """The simulator the options describe; raises ConfigError with a readable message."""
     try:
@@ -88,6 +89,8 @@ def build_simulator(
         raise ConfigError(f"--port {port}: expected 0..65535")
     if not 1 <= deliver_window <= 10_000:
         raise ConfigError(f"--deliver-window {deliver_window}: expected 1..10000")
+    if first_id is not None and not 0 <= first_id < 2**63:
+        raise ConfigError(f"--first-id {first_id}: expected 0..{2**63 - 1}")
     return SmscSimulator(
         host,
         port,
@@ -97,6 +100,7 @@ def build_simulator(
         seed=seed,
         id_format=formats[0],
         receipt_id_format=formats[1] if len(formats) > 1 else None,
+        first_id=first_id,
         record_limit=record_limit,
         deliver_window=deliver_window,
     )
@@ -151,6 +155,14 @@ def smsc_sim(
     receipt_id_format: Annotated[
         str | None, typer.Option(help="Ids in receipts, if not as submit_sm_resp: hex | decimal.")
     ] = None,
+    first_id: Annotated[
+        int | None,
+        typer.Option(
+            help="First message id; each accepted segment gets the next (default: a random "
+            "start). Two simulators with the same value issue the same ids, like carriers "
+            "with plain counters."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the outcome draws.")] = None,
     record_limit: Annotated[
         int, typer.Option(help="Messages kept for inspection (0: none).")
@@ -176,6 +188,7 @@ def smsc_sim(
         seed=seed,
         record_limit=record_limit,
         deliver_window=deliver_window,
+        first_id=first_id,
     )
     from cloudsms.transport import run
 

@@ -14,6 +14,11 @@ CALLING_CODES: frozenset[int] = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CO
 CHINA = 86
 SINGAPORE = 65
 MAX_MSISDN = 32
+#: Longest number a carrier can be given, calling code included: SMPP 3.4 §5.2.9,
+#: destination_addr is a C-Octet String of at most 21 octets with its NUL (E.164 itself stops
+#: at 15 digits). DEST_MSISDN may have 32 digits by the document, but a longer whole number
+#: could never be sent.
+MAX_NUMBER = 20
 
 
 def region_of(country_code: int) -> str:
@@ -35,6 +40,8 @@ def structural_error(country_code: int, msisdn: str) -> str | None:
         return "DEST_MSISDN must be 1..32 digits"
     if country_code == CHINA and len(msisdn) != 11:
         return "China numbers have 11 digits"
+    if len(str(country_code)) + len(msisdn) > MAX_NUMBER:
+        return f"the number with its country code is over {MAX_NUMBER} digits (SMPP limit)"
     return None
 
 

@@ -31,6 +31,10 @@ LMAX_TIME = 32
 LMAX_AUTH_KEY = 128
 LMAX_ROUTE_ID = 255
 LMAX_ORIGINAL_ADDR = 32
+#: Longest sender ID a carrier can be given: SMPP 3.4 §5.2.8, source_addr is a C-Octet String
+#: of at most 21 octets with its NUL. A longer ORIGINAL_ADDR (the document allows 32) could
+#: never be sent, so it is refused here rather than charged and failed later.
+MAX_SENDER = 20
 LMAX_SIGNATURE = 64
 LMAX_CUSTOMER_BODY = 255
 
@@ -176,6 +180,12 @@ def read_send_request(
         raise PacketError(ResultCode.INVALID_PARAMETER, "ROUTE_ID must be 1..255 characters")
 
     original_addr = _optional_str(packet, "ORIGINAL_ADDR", LMAX_ORIGINAL_ADDR, ascii_only=True)
+    if original_addr is not None and len(original_addr) > MAX_SENDER:
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"ORIGINAL_ADDR has {len(original_addr)} characters; carriers take at most"
+            f" {MAX_SENDER} (SMPP source_addr)",
+        )
     signature = _optional_str(packet, "SIGNATURE", LMAX_SIGNATURE, ascii_only=False)
     signature_type = _optional_uint(packet, "SIGNATURE_TYPE", 1, 5)
     priority = _optional_uint(packet, "PRIORITY", 0, 1) or 0

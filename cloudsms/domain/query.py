@@ -10,8 +10,11 @@ Answer: the envelope, RESULT_CODE/RESULT_DESC, and SMS_RESULT_LIST with one entr
 SMS_UID, in the order asked. A UID that is unknown — or belongs to another customer, which is
 answered exactly the same way so nothing leaks — gets RESULT_CODE DB_not_find.
 
-SMS_STATE of a message with no carrier report yet: 9 IDLE while it waits for a carrier, 1 ENROUTE
-once a carrier has it; otherwise the last reported state.
+SMS_STATE and STATE_DESC come from :func:`cloudsms.domain.status.customer_state`, the mapping
+every pushed report is made with, so a poll and a push never disagree: 9 IDLE while a message
+waits for a carrier, 1 ENROUTE once a carrier has it, then what its report says (a LOCAL_REJECTED
+message reads 8 / ``LOCAL_REJECTED``, as pushed). REPORT_TIME is the pushed report's time for a
+final state, ``""`` before.
 """
 
 from __future__ import annotations
@@ -19,15 +22,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cloudsms.domain.codes import ResultCode, SmsState
+from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.money import format_amount
 from cloudsms.domain.packet import MAX_RECIPIENTS, PacketError
-from cloudsms.domain.status import MessageState
+from cloudsms.domain.status import FINAL_STATES, customer_state
 from cloudsms.domain.timefmt import format_uip_time
 
 QUERY_METHOD = "DR_QUERY"
-
-_WAITING = {MessageState.ACCEPTED, MessageState.QUEUED}
 
 
 def read_uid_list(packet: dict[str, Any]) -> list[str]:
@@ -44,12 +45,6 @@ def read_uid_list(packet: dict[str, Any]) -> list[str]:
     return uids
 
 
-def current_state(state: MessageState, sms_state: int | None) -> SmsState:
-    if sms_state is not None:
-        return SmsState(sms_state)
-    return SmsState.IDLE if state in _WAITING else SmsState.ENROUTE
-
-
 def result_entry(uid: str, record: Any | None) -> dict[str, Any]:
     """One SMS_RESULT_LIST entry for ``uid`` (``record``: a MessageRecord or None)."""
     if record is None:
@@ -58,8 +53,9 @@ def result_entry(uid: str, record: Any | None) -> dict[str, Any]:
             "RESULT_CODE": int(ResultCode.DB_NOT_FIND),
             "RESULT_DESC": ResultCode.DB_NOT_FIND.desc,
         }
-    state = current_state(record.state, record.sms_state)
-    final_ms = record.final_ms
+    state, desc = customer_state(record.state, record.sms_state, record.result_desc)
+    # Rows stored before final_ms was written at acceptance (LOCAL_REJECTED) end at updated_ms.
+    final_ms = (record.final_ms or record.updated_ms) if record.state in FINAL_STATES else None
     return {
         "SMS_UID": uid,
         "RESULT_CODE": int(ResultCode.OK),
@@ -67,7 +63,7 @@ def result_entry(uid: str, record: Any | None) -> dict[str, Any]:
         "COUNTRY_CODE": record.country_code,
         "DEST_MSISDN": record.dest_msisdn,
         "SMS_STATE": int(state),
-        "STATE_DESC": record.result_desc or state.name,
+        "STATE_DESC": desc,
         "SUBMIT_TIME": format_uip_time(_utc(record.created_ms)),
         "REPORT_TIME": format_uip_time(_utc(final_ms)) if final_ms else "",
         "SMS_COUNT": record.segments,

@@ -7,10 +7,12 @@ Rule 2: a final state never changes again (a late carrier receipt is recorded, n
        │                                │ ▲
        │                                └─┘ back to ACCEPTED to retry (throttled, link down)
        └──(LOCAL_REJECTED at acceptance)──▶ REJECTED
-    QUEUED ──(permanent carrier error / no carrier)──▶ FAILED
+    QUEUED ──(permanent carrier error / no valid PDU can be made of it)──▶ FAILED
     SUBMITTED ──(no receipt within 25 h)──▶ EXPIRED
 
 Final states map to the SMS_STATE of the report (SPEC §5); FAILED is reported as UNDELIVERABLE.
+Rule 3: what a customer is told about a message — in its pushed report and in DR_QUERY alike —
+comes from :func:`customer_state`, the one mapping, so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -69,6 +71,38 @@ REPORTED_STATE: dict[MessageState, SmsState] = {
     MessageState.UNKNOWN: SmsState.UNKNOWN,
     MessageState.FAILED: SmsState.UNDELIVERABLE,
 }
+
+
+#: Not yet with a carrier: DR_QUERY reads IDLE (9) until a carrier has the message.
+_WAITING = frozenset({MessageState.ACCEPTED, MessageState.QUEUED})
+
+
+def customer_state(
+    state: MessageState, sms_state: int | None, result_desc: str | None
+) -> tuple[SmsState, str]:
+    """The (SMS_STATE, RESULT_DESC) a customer is told for a message in ``state``.
+
+    Used for every report the platform enqueues and for every DR_QUERY answer (Rule 3). A final
+    state is told as :data:`REPORTED_STATE` says, described by its stored ``result_desc``
+    (``LOCAL_REJECTED``) or else the SMS_STATE's name. Before that: the last intermediate carrier
+    state (``sms_state``), else IDLE while the message waits for a carrier and ENROUTE once a
+    carrier has it.
+
+    >>> customer_state(MessageState.REJECTED, None, "LOCAL_REJECTED")
+    (<SmsState.REJECTED: 8>, 'LOCAL_REJECTED')
+    >>> customer_state(MessageState.FAILED, 5, "UNDELIVERABLE")
+    (<SmsState.UNDELIVERABLE: 5>, 'UNDELIVERABLE')
+    >>> customer_state(MessageState.QUEUED, None, None)
+    (<SmsState.IDLE: 9>, 'IDLE')
+    """
+    if state in FINAL_STATES:
+        told = REPORTED_STATE[state]
+        return told, result_desc or told.name
+    if sms_state is not None:
+        told = SmsState(sms_state)
+    else:
+        told = SmsState.IDLE if state in _WAITING else SmsState.ENROUTE
+    return told, told.name
 
 
 def can_transition(current: MessageState, target: MessageState) -> bool:

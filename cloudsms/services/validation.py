@@ -29,6 +29,7 @@ import phonenumbers
 
 from cloudsms.domain import money
 from cloudsms.domain.models import ApprovalStatus
+from cloudsms.domain.packet import MAX_SENDER
 from cloudsms.exceptions import ConfigError
 
 AUTH_KEY_LENGTH = 128
@@ -160,9 +161,12 @@ def check_signature(text: str) -> str:
 
 
 def check_sender(text: str) -> str:
-    """A sender ID (ORIGINAL_ADDR): 1..32 characters in 0x20–0x7E (SPEC §2)."""
-    if not 0 < len(text) <= 32 or not _PRINTABLE_ASCII.fullmatch(text):
-        raise ConfigError(f"sender {text!r} must be 1 to 32 printable ASCII characters")
+    """A sender ID (ORIGINAL_ADDR): 0x20–0x7E (SPEC §2), at most what a carrier takes (20)."""
+    if not 0 < len(text) <= MAX_SENDER or not _PRINTABLE_ASCII.fullmatch(text):
+        raise ConfigError(
+            f"sender {text!r} must be 1 to {MAX_SENDER} printable ASCII characters"
+            " (SMPP source_addr)"
+        )
     return text
 
 

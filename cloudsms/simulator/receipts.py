@@ -25,7 +25,9 @@ from cloudsms.smpp.constants import EsmClass, MessageState, Tag
 from cloudsms.smpp.pdu import DeliverSm
 from cloudsms.smpp.tlv import Tlv
 
-Outcome = Literal["delivered", "undeliverable", "rejected", "expired"]
+Outcome = Literal["delivered", "undeliverable", "rejected", "expired", "deleted", "unknown"]
+#: The outcomes drawn by weight; ``deleted`` and ``unknown`` (rarer final states) come from
+#: rules only.
 OUTCOMES: Final[tuple[Outcome, ...]] = ("delivered", "undeliverable", "rejected", "expired")
 
 #: Outcome → (Appendix B stat, message_state TLV value §5.2.28, err).
@@ -33,6 +35,8 @@ _STAT: Final[dict[str, tuple[str, int, str]]] = {
     "delivered": ("DELIVRD", MessageState.DELIVERED, "000"),
     "undeliverable": ("UNDELIV", MessageState.UNDELIVERABLE, "001"),
     "rejected": ("REJECTD", MessageState.REJECTED, "002"),
+    "deleted": ("DELETED", MessageState.DELETED, "003"),
+    "unknown": ("UNKNOWN", MessageState.UNKNOWN, "004"),
 }
 
 

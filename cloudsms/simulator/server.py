@@ -112,6 +112,7 @@ class SmscSimulator(SmppServer):
         seed: int | None = None,
         id_format: IdFormat = "hex",
         receipt_id_format: IdFormat | None = None,
+        first_id: int | None = None,
         record_limit: int | None = None,
         deliver_window: int = 100,
         redeliver_after_s: float = 1.0,
@@ -155,7 +156,14 @@ class SmscSimulator(SmppServer):
         self.enquire_links = 0
         #: The most submits ever outstanding (received, not yet answered) on one connection.
         self.max_outstanding = 0
-        self._next_id = self.rng.randrange(0x10000000, 0x7FFFFFFF)
+        if first_id is not None and not 0 <= first_id < 2**63:
+            raise ValueError(f"first_id must be 0..2**63-1, got {first_id}")
+        #: Message ids count up by one per accepted segment, from ``first_id`` when given (two
+        #: simulators given the same one issue the same ids, as carriers with plain decimal
+        #: counters do), else from a random start (distinct ids across simulators).
+        self._next_id = (
+            first_id - 1 if first_id is not None else self.rng.randrange(0x10000000, 0x7FFFFFFF)
+        )
         self._receivers: dict[str, list[SmscConnection]] = {}
         self._backlog: dict[str, deque[_Job]] = {}
         self._heap: list[tuple[float, int, Callable[[], None]]] = []

@@ -216,7 +216,28 @@ class ConfigOps(StoreBase):
         self._set_customer(ref, enabled=enabled)
 
     def set_callback_url(self, ref: CustomerRef, url: str | None) -> None:
-        self._set_customer(ref, callback_url=url)
+        """Set (or remove, None) where reports are pushed.
+
+        A new URL makes the customer's pending reports due at once, in the same transaction:
+        those held for want of a URL (``report_ops.HELD``) and those waiting out a back-off
+        against the old one. Reports claimed by a pusher right now are left to it.
+        """
+        with self._config_change() as conn:
+            now = self.now_ms()
+            customer_id = _customer_id(conn, ref)
+            _update_customer(conn, customer_id, updated_ms=now, callback_url=url)
+            if url is not None:
+                o = t.report_outbox.c
+                conn.execute(
+                    update(t.report_outbox)
+                    .where(
+                        o.customer_id == customer_id,
+                        o.done_ms.is_(None),
+                        o.claimed_by.is_(None),
+                        o.next_attempt_ms > now,
+                    )
+                    .values(next_attempt_ms=now)
+                )
 
     def set_default_sender(self, ref: CustomerRef, sender: str | None) -> None:
         self._set_customer(ref, default_sender=sender)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
 from cloudsms.domain.models import Encoding
-from cloudsms.domain.status import FINAL_STATES, REPORTED_STATE, MessageState
+from cloudsms.domain.status import FINAL_STATES, MessageState
 from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
 from cloudsms.storage.lease_ops import db_now
@@ -43,6 +43,10 @@ _CLAIM_COLUMNS = (
 _ACCEPTED = MessageState.ACCEPTED.value
 _QUEUED = MessageState.QUEUED.value
 _SUBMITTED = MessageState.SUBMITTED.value
+
+#: Outcomes whose fee goes back to the customer: the message never reached a carrier because of
+#: the platform itself (SPEC §4: "a recipient rejected locally is not charged").
+_REFUNDED = frozenset({"rejected", "unsendable"})
 
 #: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
 _CHUNK = 500
@@ -87,9 +91,11 @@ class SubmitOutcome:
 
     sms_uid: str
     #: submitted: every segment acknowledged; failed: the carrier refused it permanently;
-    #: rejected: no carrier can take it any more (LOCAL_REJECTED, refunded); retry: try again later;
-    #: handoff: routed to ``connector_id``, owned by another worker, which is to submit it.
-    kind: Literal["submitted", "failed", "rejected", "retry", "handoff"]
+    #: unsendable: no valid PDU can be made of it (a deterministic local error: FAILED at once,
+    #: refunded, never retried); rejected: no carrier can take it any more (LOCAL_REJECTED,
+    #: refunded); retry: try again later; handoff: routed to ``connector_id``, owned by another
+    #: worker, which is to submit it.
+    kind: Literal["submitted", "failed", "unsendable", "rejected", "retry", "handoff"]
     connector_id: int | None = None
     parts: tuple[PartResult, ...] = ()
     retry_at_ms: int | None = None
@@ -266,18 +272,18 @@ class DispatchOps(ReportOps):
                     {
                         "b_uid": outcome.sms_uid,
                         "b_at": outcome.retry_at_ms or now_ms,
-                        "b_detail": outcome.detail,
+                        "b_detail": clip_detail(outcome.detail),
                     }
                 )
             elif outcome.kind == "handoff":
                 handoffs.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
             else:
-                final = MessageState.FAILED if outcome.kind == "failed" else MessageState.REJECTED
+                final = MessageState.REJECTED if outcome.kind == "rejected" else MessageState.FAILED
                 desc = LOCAL_REJECTED if outcome.kind == "rejected" else None
                 self._finish(
-                    conn, outcome.sms_uid, final, REPORTED_STATE[final], now_ms, now_ms,
-                    result, detail=outcome.detail, result_desc=desc,
-                    refund=outcome.kind == "rejected", connector_id=outcome.connector_id,
+                    conn, outcome.sms_uid, final, now_ms, now_ms, result,
+                    detail=outcome.detail, result_desc=desc,
+                    refund=outcome.kind in _REFUNDED, connector_id=outcome.connector_id,
                     claimer=claimer,
                 )  # fmt: skip
         queued = (_m.sms_uid == bindparam("b_uid")) & (_m.state == MessageState.QUEUED.value)
@@ -447,14 +453,15 @@ class DispatchOps(ReportOps):
             seen = part_states[uid] if segments > 1 else [_stat_state(event.stat)]
             outcome = message_outcome(segments, seen)
             if outcome is not None:
+                report = NewReport.final(
+                    sms_uid=uid, customer_id=customer_id, state=FINAL_MESSAGE_STATE[outcome],
+                    result_desc=outcome.name, report_ms=event.report_ms,
+                )  # fmt: skip
                 finals.append(
-                    (FINAL_MESSAGE_STATE[outcome].value, int(outcome), outcome.name,
+                    (FINAL_MESSAGE_STATE[outcome].value, report.sms_state, report.result_desc,
                      event.report_ms, uid, state)
                 )  # fmt: skip
-                reports.append(
-                    NewReport(sms_uid=uid, customer_id=customer_id, sms_state=int(outcome),
-                              result_desc=outcome.name, report_ms=event.report_ms)
-                )  # fmt: skip
+                reports.append(report)
             elif event.sms_state in INTERMEDIATE:
                 conn.execute(
                     update(tables.messages)
@@ -483,8 +490,8 @@ class DispatchOps(ReportOps):
     # -- state changes ----------------------------------------------------------------------
 
     def _finish(
-        self, conn: Connection, uid: str, final: MessageState, sms_state: SmsState,
-        report_ms: int, now_ms: int, result: DispatchResult, *, detail: str | None = None,
+        self, conn: Connection, uid: str, final: MessageState, report_ms: int, now_ms: int,
+        result: DispatchResult, *, detail: str | None = None,
         result_desc: str | None = None, refund: bool = False, connector_id: int | None = None,
         customer_id: int | None = None, claimer: int | None = None,
     ) -> None:  # fmt: skip
@@ -501,15 +508,19 @@ class DispatchOps(ReportOps):
             row.state != MessageState.QUEUED.value or row.claimed_by != claimer
         ):
             return
+        report = NewReport.final(
+            sms_uid=uid, customer_id=customer_id or row.customer_id, state=final,
+            result_desc=result_desc, report_ms=report_ms,
+        )  # fmt: skip
         values: dict[str, object] = {
             "state": final.value,
-            "sms_state": int(sms_state),
-            "result_desc": result_desc or sms_state.name,
+            "sms_state": report.sms_state,
+            "result_desc": report.result_desc,
             "final_ms": report_ms,
             "updated_ms": now_ms,
         }
         if detail is not None:
-            values["detail"] = detail
+            values["detail"] = clip_detail(detail)
         if connector_id is not None:
             values["connector_id"] = connector_id
         if refund and row.fee_micros:
@@ -523,9 +534,8 @@ class DispatchOps(ReportOps):
             update(tables.messages).where(_m.sms_uid == uid, _m.state == row.state).values(**values)
         )
         if self.enqueue_report(
-            conn, sms_uid=uid, customer_id=customer_id or row.customer_id,
-            sms_state=int(sms_state), result_desc=str(values["result_desc"]),
-            report_ms=report_ms, now_ms=now_ms,
+            conn, sms_uid=uid, customer_id=report.customer_id, sms_state=report.sms_state,
+            result_desc=report.result_desc, report_ms=report_ms, now_ms=now_ms,
         ):  # fmt: skip
             result.reported.append(uid)
 
@@ -546,6 +556,18 @@ class DispatchOps(ReportOps):
                 .limit(limit)
             )
             return [dict(row._mapping) for row in rows]
+
+
+def clip_detail(detail: str | None) -> str | None:
+    """``detail`` cut to the column's width, marked with an ellipsis.
+
+    Outcomes carry free text (a carrier's or a library's error message). PostgreSQL refuses a
+    value over ``messages.detail``'s width, and with it the whole batch of outcomes and
+    receipts, which the recorder would then retry for ever; SQLite would store it whole.
+    """
+    if detail is None or len(detail) <= tables.DETAIL_LENGTH:
+        return detail
+    return detail[: tables.DETAIL_LENGTH - 1] + "…"
 
 
 def _stat_state(stat: str | None) -> SmsState | None:

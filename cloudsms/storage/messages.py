@@ -41,9 +41,9 @@ from typing import Any
 import psycopg
 from sqlalchemy import Connection, delete, func, select, update
 
-from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
+from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
-from cloudsms.domain.status import TRANSITIONS, MessageState
+from cloudsms.domain.status import FINAL_STATES, TRANSITIONS, MessageState, customer_state
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
@@ -84,6 +84,7 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
     "currency",
     "created_ms",
     "updated_ms",
+    "final_ms",
 )
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
@@ -450,17 +451,22 @@ def _reject_for_balance(m: NewMessage) -> NewMessage:
 
 def _local_reject_report(m: NewMessage) -> NewReport:
     """The report of a recipient rejected at acceptance: SMS_STATE 8 / LOCAL_REJECTED."""
-    return NewReport(
+    return NewReport.final(
         sms_uid=m.sms_uid,
         customer_id=m.customer_id,
-        sms_state=int(SmsState.REJECTED),
-        result_desc=LOCAL_REJECTED,
+        state=m.state,
+        result_desc=m.result_desc,
         report_ms=m.created_ms,
     )
 
 
 def _message_row(m: NewMessage) -> tuple[Any, ...]:
-    """A NewMessage as a tuple in ``_ACCEPT_COLUMNS`` order (sms_state None, updated = created)."""
+    """A NewMessage as a tuple in ``_ACCEPT_COLUMNS`` order (updated = created).
+
+    A message final at acceptance (LOCAL_REJECTED) is stored with the SMS_STATE and time of the
+    report enqueued with it, so DR_QUERY reads what the push says; the others have none yet.
+    """
+    final = m.state in FINAL_STATES
     return (
         m.sms_uid,
         m.customer_id,
@@ -476,13 +482,14 @@ def _message_row(m: NewMessage) -> tuple[Any, ...]:
         m.send_at_ms,
         m.customer_body,
         m.state.value,
-        None,
+        int(customer_state(m.state, None, m.result_desc)[0]) if final else None,
         m.result_desc,
         m.detail,
         m.fee_micros,
         m.currency,
         m.created_ms,
         m.created_ms,
+        m.created_ms if final else None,
     )
 
 

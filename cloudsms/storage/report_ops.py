@@ -22,6 +22,9 @@ happened. The pusher then works the outbox:
   and anything after a final state, so a late carrier receipt after EXPIRED is not pushed as a
   second final state, and intermediate states (ENROUTE, ACCEPTED, IDLE) only go to customers
   with ``report_intermediate``.
+- **No callback URL**: a customer's reports are held (pending, out of the due range) for the
+  retry window and pushed if a callback URL is set within it; then given up. Guide §9 promises
+  a report for every accepted SMS_UID, and a customer may set the URL after its first sends.
 - **Outcomes**: done (``done_ms`` set, ``last_error`` cleared), retry (``attempts + 1``, new
   ``next_attempt_ms``, ``last_error``), give up (``done_ms`` set, ``last_error`` starting with
   ``"gave up: "`` — until the schema has an outcome column), release (back to a given time, no
@@ -51,7 +54,7 @@ from sqlalchemy.types import BigInteger, Integer, String
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
-from cloudsms.domain.status import MessageState
+from cloudsms.domain.status import MessageState, customer_state
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
@@ -62,6 +65,11 @@ from cloudsms.storage.plain_sql import in_list
 SERIAL_MAX = 65_535
 #: ``last_error`` prefix of a report the pusher gave up on.
 GAVE_UP = "gave up: "
+#: ``last_error`` of a report held because its customer has no callback URL (yet).
+HELD = "no callback_url yet: held for the retry window, pushed once one is set"
+#: How long a report waits for a callback URL unless the claim is told (the default retry
+#: window, ``report_retry_give_up_after_s``).
+DEFAULT_HOLD_MS = 48 * 3_600_000
 #: Bound parameters per IN (...) list.
 _IN_CHUNK = 500
 
@@ -81,6 +89,22 @@ class NewReport:
     result_desc: str
     #: When the carrier (or the platform) reported the state, epoch ms.
     report_ms: int
+
+    @classmethod
+    def final(
+        cls, *, sms_uid: str, customer_id: int, state: MessageState, result_desc: str | None,
+        report_ms: int,
+    ) -> NewReport:  # fmt: skip
+        """The report of a message that reached the final ``state``.
+
+        Its SMS_STATE and RESULT_DESC come from ``status.customer_state``, the mapping DR_QUERY
+        answers with too, so a pushed report and a poll agree on every final state.
+        """
+        sms_state, desc = customer_state(state, None, result_desc)
+        return cls(
+            sms_uid=sms_uid, customer_id=customer_id, sms_state=int(sms_state), result_desc=desc,
+            report_ms=report_ms,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,7 +255,7 @@ _DUE_COLUMNS = (
     " o.attempts, o.next_attempt_ms, m.sender, m.country_code, m.dest_msisdn, m.customer_body,"
     " m.segments, m.fee_micros, m.currency, c.callback_url, c.auth_key, c.callback_ca_pem"
 )
-_SENDER, _CALLBACK_URL, _AUTH_KEY = 9, 16, 17
+_CREATED, _SENDER, _CALLBACK_URL, _AUTH_KEY = 6, 9, 16, 17
 
 
 class ReportOps(StoreBase):
@@ -331,14 +355,20 @@ class ReportOps(StoreBase):
         lease_ms: int = 120_000,
         exclude_customers: Collection[int] = (),
         claimer: int | None = None,
+        hold_ms: int = DEFAULT_HOLD_MS,
     ) -> list[DueReport]:
         """Claim up to ``limit`` due reports for ``lease_ms`` and give each its SERIAL.
 
         Oldest first (``next_attempt_ms``, then id); never a report whose SMS_UID has an
         earlier report still undone. Reports of ``exclude_customers`` are left for later (the
         pusher excludes customers it already has enough work for). A report whose message or
-        customer no longer exists, or whose customer has no callback URL, is given up in the
-        same transaction (never returned).
+        customer no longer exists is given up in the same transaction (never returned).
+
+        A report of a customer without a callback URL is *held*, not returned: it waits until
+        ``hold_ms`` (the retry window) after it was enqueued, marked :data:`HELD`, and is pushed
+        if a callback URL is set meanwhile (``ConfigOps.set_callback_url`` makes it due at
+        once); at the end of the window it is given up (``gave up: no callback_url``). The
+        message's state is queryable with DR_QUERY all along.
         """
         excluded = ""
         if exclude_customers:
@@ -362,10 +392,24 @@ class ReportOps(StoreBase):
             # auth_key (customer) and sender (message) are never NULL in a row that exists.
             live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
             orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
-            # A customer without a callback URL reads its reports with DR_QUERY: nothing to
-            # push, so the row is closed here rather than handed to the pusher.
-            unpushable = [r[0] for r in live if not r[_CALLBACK_URL]]
+            # No callback URL (yet): nothing to push now. Held to the end of the retry window
+            # (one UPDATE, then out of the due range), given up once that has passed.
+            held = [
+                {"rid": r[0], "at": r[_CREATED] + hold_ms}
+                for r in live
+                if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms > now_ms
+            ]
+            unpushable = [
+                r[0] for r in live if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms <= now_ms
+            ]
             live = [r for r in live if r[_CALLBACK_URL]]
+            if held:
+                conn.execute(
+                    update(_o)
+                    .where(_o.c.id == bindparam("rid"))
+                    .values(next_attempt_ms=bindparam("at"), last_error=HELD, claimed_by=None),
+                    held,
+                )
             for chunk in _chunks([r[0] for r in live]):
                 marks, values = in_list(chunk)
                 self._run(
@@ -601,10 +645,10 @@ class ReportOps(StoreBase):
                     .returning(_m.c.sms_uid, _m.c.customer_id)
                 )
                 expired.extend(
-                    NewReport(
+                    NewReport.final(
                         sms_uid=uid,
                         customer_id=cid,
-                        sms_state=int(SmsState.EXPIRED),
+                        state=MessageState.EXPIRED,
                         result_desc=SmsState.EXPIRED.name,
                         report_ms=now_ms,
                     )

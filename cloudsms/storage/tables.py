@@ -204,6 +204,9 @@ sender_ids = Table(
 )
 
 #: One row per accepted recipient: the durable record behind every SMS_UID.
+#: Width of ``messages.detail``: writers clip to it (PostgreSQL refuses a longer value).
+DETAIL_LENGTH = 64
+
 messages = Table(
     "messages",
     metadata,
@@ -229,7 +232,7 @@ messages = Table(
     Column("sms_state", Integer, nullable=True),
     #: RESULT_DESC for the report (e.g. LOCAL_REJECTED) and the platform's own cause.
     Column("result_desc", String(32), nullable=True),
-    Column("detail", String(64), nullable=True),
+    Column("detail", String(DETAIL_LENGTH), nullable=True),
     Column("fee_micros", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("created_ms", BigInteger, nullable=False),

@@ -264,7 +264,11 @@ class SmppClient:
     # -- submitting -----------------------------------------------------------------------------
 
     async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
-        """Send one submit_sm and return its response (any command_status); see module doc."""
+        """Send one submit_sm and return its response (any command_status); see module doc.
+
+        Raises LocalProtocolError, with nothing sent, when ``pdu`` cannot be encoded (a
+        deterministic error: sending it again fails the same way).
+        """
         slot = self._tx
         link = slot.link
         if self._stopping or link is None or not link.bound:

@@ -30,6 +30,9 @@ Strategy:
   the client's back-off; a lost link or a missing response gives the message back to the queue
   with a growing delay (it may reach the carrier twice: the documented in-flight window); other
   error statuses fail the message with the carrier's status recorded.
+* **Local errors are final.** A message of which no valid PDU can be made (building or encoding
+  it raises: a sender or number over SMPP's limits, text its encoding cannot carry) would fail
+  the same way on every retry: it is FAILED at once, refunded and reported (``unsendable``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from cloudsms.api.config_cache import ConfigCache, PreparedConfig
 from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
 from cloudsms.domain.submit import build_submits
 from cloudsms.smpp.constants import CommandStatus
+from cloudsms.smpp.errors import LocalProtocolError
 from cloudsms.smpp.pdu import DataSm, DeliverSm
 from cloudsms.smpp.receipt import normalise_message_id, receipt_from_pdu
 from cloudsms.storage.dispatch_ops import (
@@ -154,20 +158,25 @@ class Link:
 
     async def _submit(self, message: OutboundMessage) -> SubmitOutcome:
         cfg = self.config
-        pdus = build_submits(
-            sender=message.sender,
-            destination=message.number,
-            text=message.content,
-            encoding=message.encoding,
-            connector=cfg,
-            reference=next(self._references),
-        )
+        try:
+            pdus = build_submits(
+                sender=message.sender,
+                destination=message.number,
+                text=message.content,
+                encoding=message.encoding,
+                connector=cfg,
+                reference=next(self._references),
+            )
+        except Exception as exc:  # a pure function of the message: it fails every time
+            return self.dispatcher.unsendable(message, cfg, exc)
         parts: list[PartResult] = []
         for seq, pdu in enumerate(pdus, start=1):
             for _ in range(THROTTLE_TRIES):
                 sent = time.monotonic()
                 try:
                     resp = await self.client.submit(pdu)
+                except LocalProtocolError as exc:  # encode() refused it: nothing was sent
+                    return self.dispatcher.unsendable(message, cfg, exc)
                 except NotBound:
                     return self.dispatcher.retry(message, "link down", delay_ms=1000)
                 except (SubmitTimeout, ConnectionLost) as exc:
@@ -391,6 +400,27 @@ class Dispatcher:
         delay = retry_delay_ms(message.attempts) if delay_ms is None else delay_ms
         return SubmitOutcome(
             sms_uid=message.sms_uid, kind="retry", retry_at_ms=now_ms() + delay, detail=detail
+        )
+
+    def unsendable(
+        self, message: OutboundMessage, connector: ConnectorConfig, error: Exception
+    ) -> SubmitOutcome:
+        """A deterministic local error (no valid PDU can be made of the message): final at once.
+
+        Building and encoding a message's PDUs depend only on the message and its connector, so
+        a retry would fail the same way (an over-long sender once stayed ACCEPTED for 7.7 h of
+        back-off, a traceback each time). The message is FAILED, its fee refunded (it never
+        left the platform), its report pushed; one warning line says why.
+        """
+        detail = f"cannot be sent: {error}"
+        log.warning(
+            "message %s %s; failed without retry, fee refunded",
+            message.sms_uid,
+            detail,
+            extra={"sms_uid": message.sms_uid, "connector": connector.name},
+        )
+        return SubmitOutcome(
+            sms_uid=message.sms_uid, kind="unsendable", connector_id=connector.id, detail=detail
         )
 
     def give_back(self, message: OutboundMessage, *, detail: str, delay_ms: int = 0) -> None:

@@ -127,6 +127,7 @@ class ReportStore(Protocol):
         lease_ms: int = ...,
         exclude_customers: Sequence[int] = ...,
         claimer: int | None = ...,
+        hold_ms: int = ...,
     ) -> list[DueReport]: ...
 
     def record_report_results(
@@ -313,6 +314,8 @@ class ReportPusher:
             lease_ms=int(s.lease_s * 1000),
             exclude_customers=full,
             claimer=self.claimer(),
+            # Reports of a customer without a callback URL wait this long for one.
+            hold_ms=int(s.retry_give_up_after_s * 1000),
         )
         groups: dict[int, list[DueReport]] = {}
         for row in rows:

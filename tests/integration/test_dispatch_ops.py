@@ -159,6 +159,23 @@ def test_failed_retry_and_rejected_with_refund(store: Store, seeded: Seeded) -> 
     assert sorted(outbox(store)) == [("F1", 5, "UNDELIVERABLE"), ("X1", 8, "LOCAL_REJECTED")]
 
 
+def test_long_details_are_clipped_not_a_poison_batch(store: Store, seeded: Seeded) -> None:
+    """Outcome details are free text (library and carrier messages). Over the column's width,
+    PostgreSQL refused the whole batch, and the recorder retried it for ever."""
+    accept(store, seeded, ["U1", "T1"])
+    store.claim_due(now(), 10)
+    long = "cannot be sent: SubmitSm: source_addr is longer than 20 characters (SMPP 3.4 §5.2)"
+    store.record_dispatch(
+        [SubmitOutcome(sms_uid="U1", kind="unsendable", connector_id=1, detail=long),
+         SubmitOutcome(sms_uid="T1", kind="retry", retry_at_ms=now(), detail="x" * 300)],
+        [], now(),
+    )  # fmt: skip
+    unsendable, retried = store.get_message("U1"), store.get_message("T1")
+    assert unsendable is not None and unsendable.state == MessageState.FAILED
+    assert unsendable.fee_micros == 0 and unsendable.detail == long[:63] + "…"
+    assert retried is not None and retried.detail == "x" * 63 + "…"
+
+
 def test_claims_skip_the_disk_flush_but_leave_the_connection_durable(
     store: Store, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:

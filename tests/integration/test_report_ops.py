@@ -20,7 +20,7 @@ from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.report_ops import GAVE_UP, NewReport, ReportOps, ReportResult
+from cloudsms.storage.report_ops import GAVE_UP, HELD, NewReport, ReportOps, ReportResult
 from cloudsms.storage.store import Store
 
 CustomerFactory = Callable[..., int]
@@ -268,20 +268,31 @@ def test_reports_of_a_dead_worker_are_due_again_at_once(
     assert rs.recover_claimed_reports(T0 + 20) == 0
 
 
-def test_reports_of_customers_without_a_callback_are_closed_by_the_claim(
+def test_reports_of_customers_without_a_callback_are_held_for_the_window(
     rs: ReportStore, add_customer: CustomerFactory
 ) -> None:
-    """Nothing to push to: the claim gives them up itself (the customer uses DR_QUERY)."""
+    """Guide §9: a report for every accepted SMS_UID. Without a callback URL the claim holds
+    it (pending, out of the due range) for the retry window; a URL set meanwhile makes it due
+    at once; one older than the window is given up."""
+    hour = 3_600_000
+    now = rs.now_ms()  # set_callback_url works on the store's clock
     pull = add_customer(callback_url=None)
     push = add_customer()
-    [quiet] = store_messages(rs, [new_message(pull)])
-    [loud] = store_messages(rs, [new_message(push)])
-    enqueue(rs, quiet, pull, 2, "DELIVERED")
-    enqueue(rs, loud, push, 2, "DELIVERED")
-    assert [r.sms_uid for r in rs.claim_due_reports(T0, 10, lease_ms=LEASE)] == [loud]
-    closed = {row.sms_uid: row for row in outbox(rs)}[quiet]
-    assert closed.done_ms == T0 and closed.attempts == 0
-    assert closed.last_error == GAVE_UP + "no callback_url"
+    quiet, old = store_messages(rs, [new_message(pull, created_ms=now) for _ in range(2)])
+    [loud] = store_messages(rs, [new_message(push, created_ms=now)])
+    enqueue(rs, quiet, pull, 2, "DELIVERED", now=now)
+    enqueue(rs, old, pull, 2, "DELIVERED", now=now - hour)
+    enqueue(rs, loud, push, 2, "DELIVERED", now=now)
+    claimed = rs.claim_due_reports(now, 10, lease_ms=LEASE, hold_ms=hour)
+    assert [r.sms_uid for r in claimed] == [loud]
+    rows = {row.sms_uid: row for row in outbox(rs)}
+    assert (rows[quiet].done_ms, rows[quiet].attempts, rows[quiet].last_error) == (None, 0, HELD)
+    assert rows[quiet].next_attempt_ms == now + hour
+    assert rows[old].done_ms == now and rows[old].last_error == GAVE_UP + "no callback_url"
+    assert rs.claim_due_reports(now + 1000, 10, lease_ms=LEASE, hold_ms=hour) == []
+    rs.set_callback_url(pull, "http://127.0.0.1:9/late")
+    [late] = rs.claim_due_reports(rs.now_ms(), 10, lease_ms=LEASE, hold_ms=hour)
+    assert (late.sms_uid, late.callback_url) == (quiet, "http://127.0.0.1:9/late")
 
 
 def test_exclude_customers_and_limit(rs: ReportStore, add_customer: CustomerFactory) -> None:

@@ -36,6 +36,7 @@ class Outbox:
         lease_ms: int = 0,
         exclude_customers: Sequence[int] = (),
         claimer: int | None = None,
+        hold_ms: int = 0,
     ) -> list[DueReport]:
         self.limits.append(limit)
         taken = [r for r in self.rows if r.customer_id not in exclude_customers][:limit]

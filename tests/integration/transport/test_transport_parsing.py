@@ -92,6 +92,8 @@ def test_cli_options_are_validated() -> None:
     sim = build_simulator(**kw)  # type: ignore[arg-type]
     assert sim.accounts is None and sim.id_format == "hex" and sim.deliver_window == 100
     assert build_simulator(**{**kw, "deliver_window": 400}).deliver_window == 400  # type: ignore[arg-type]
+    counting = build_simulator(**{**kw, "id_format": "decimal", "first_id": 1})  # type: ignore[arg-type]
+    assert [counting._new_id() for _ in range(3)] == ["1", "2", "3"]
     for key, value in (
         ("behaviour", "bogus"),
         ("receipt_delay", "soon"),
@@ -99,6 +101,7 @@ def test_cli_options_are_validated() -> None:
         ("delivered", 0.0),
         ("port", 70000),
         ("deliver_window", 0),
+        ("first_id", -1),
     ):
         with pytest.raises(ConfigError):
             build_simulator(**{**kw, key: value})  # type: ignore[arg-type]
