@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from cloudsms.client import Recipient, Report, ReportReceiver, ResultCode, SmsState
-from cloudsms.client._core import (
+from cloudsms_client._core import (
     REPLAY_SAFE_S,
     Attempt,
     ClientCore,
@@ -22,7 +22,7 @@ from cloudsms.client._core import (
     ssl_context,
     transport_failure,
 )
-from cloudsms.client.models import as_recipient, parse_query_answer, parse_send_answer
+from cloudsms_client.models import as_recipient, parse_query_answer, parse_send_answer
 
 
 @pytest.mark.parametrize(
@@ -100,6 +100,15 @@ def test_query_answer() -> None:
     assert c.code is ResultCode.DB_NOT_FIND  # absent from the answer
     refused = parse_query_answer({"RESULT_CODE": 5}, ["A", "B"])
     assert [r.code for r in refused] == [ResultCode.CHANNEL_NOT_EXIST] * 2
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 60_000, b'{"SERIAL": NaN}', b'{"SERIAL": -Infinity}', b"\xff{}", b"{"]
+)
+async def test_receiver_refuses_what_is_not_json(body: bytes) -> None:
+    """The SDK parses with the stdlib: deep nesting and NaN are Invalid_context, not a crash."""
+    answer, reports = await ReportReceiver("k", lambda r: None).handle(body)
+    assert orjson.loads(answer)["RESULT_CODE"] == ResultCode.INVALID_CONTEXT and reports == []
 
 
 def test_serial_counter_wraps() -> None:

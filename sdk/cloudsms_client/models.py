@@ -13,9 +13,8 @@ import decimal
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudsms.domain.codes import ResultCode, SmsState
-from cloudsms.domain.timefmt import parse_uip_time
-from cloudsms.exceptions import CloudSMSError
+from cloudsms_client._time import parse_uip_time
+from cloudsms_client.codes import ResultCode, SmsState
 
 __all__ = [
     "CloudSMSClientError",
@@ -30,7 +29,7 @@ __all__ = [
 ]
 
 
-class CloudSMSClientError(CloudSMSError):
+class CloudSMSClientError(Exception):
     """The platform could not be reached, or did not answer with a UIP ANSWER, after retries.
 
     Refused packets and recipients are *not* errors: they come back as results with their
