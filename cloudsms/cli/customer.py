@@ -282,6 +282,7 @@ def _print_results(results: list[SendResult], json: bool) -> None:
                         "DEST_MSISDN": r.msisdn,
                         "RESULT_CODE": int(r.code),
                         "RESULT_DESC": r.desc,
+                        "RESULT_DETAIL": r.detail,
                         "SMS_UID": r.sms_uid,
                     }
                 ).decode()
@@ -289,8 +290,11 @@ def _print_results(results: list[SendResult], json: bool) -> None:
         return
     table(
         "results",
-        ["COUNTRY_CODE", "DEST_MSISDN", "RESULT_CODE", "RESULT_DESC", "SMS_UID"],
-        ((r.country_code, r.msisdn, code_text(r.code), r.desc, r.sms_uid or "-") for r in rows),
+        ["COUNTRY_CODE", "DEST_MSISDN", "RESULT_CODE", "RESULT_DESC", "SMS_UID", "DETAIL"],
+        (
+            (r.country_code, r.msisdn, code_text(r.code), r.desc, r.sms_uid or "-", r.detail)
+            for r in rows
+        ),
     )
 
 
