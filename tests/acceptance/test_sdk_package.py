@@ -132,10 +132,11 @@ print(sorted(m for m in ("sqlalchemy", "uvicorn", "cloudsms") if m in sys.module
             report_ms=1_764_000_003_000, customer_body='{"order": "A-1"}', segments=1,
             fee_micros=50_000, currency="HKD",
         )  # fmt: skip
+        report = build_report(content, push_ms=0)
         deadline = time.monotonic() + 30
         while True:
             try:
-                answer = httpx.post(f"http://127.0.0.1:{port}/", content=build_report(content, push_ms=0))
+                answer = httpx.post(f"http://127.0.0.1:{port}/", content=report)
                 break
             except httpx.ConnectError:
                 assert time.monotonic() < deadline, "the sample receiver did not start"
