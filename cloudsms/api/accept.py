@@ -88,12 +88,12 @@ def plan_packet(
     pending: list[
         tuple[int, int, str, int, str | None]
     ] = []  # detail index, cc, msisdn, fee, cause
-    for position, entry in enumerate(request.recipients, 1):
+    for entry in request.recipients:
         code, cc, msisdn, why = _check_structure(entry)
         if code is not ResultCode.OK:
             details.append(detail(code, cc, msisdn, reason=why))
             codes.append(code)
-            refused.append((_label(position, cc, msisdn), code.desc, why))
+            refused.append((_label(len(details), cc, msisdn), code.desc, why))
             continue
         number = f"{cc}{msisdn}"
         if number in blacklisted_everywhere:
@@ -132,7 +132,7 @@ def plan_packet(
         if code is not ResultCode.OK:
             details.append(detail(code, cc, msisdn, reason=why))
             codes.append(code)
-            refused.append((_label(position, cc, msisdn), code.desc, why))
+            refused.append((_label(len(details), cc, msisdn), code.desc, why))
             continue
         cause = (
             route_cause
