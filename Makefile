@@ -34,13 +34,13 @@ system-deps:
 
 ## Install everything and run the whole test suite (lint and types first).
 test: $(STAMP) $(ASSETS) system-deps
-	$(BIN)/ruff check cloudsms tests bench
+	$(BIN)/ruff check cloudsms sdk tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check cloudsms tests bench
-	$(BIN)/ruff format --check cloudsms tests bench
+	$(BIN)/ruff check cloudsms sdk tests bench
+	$(BIN)/ruff format --check cloudsms sdk tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

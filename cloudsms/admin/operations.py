@@ -13,6 +13,8 @@ from typing import Any
 
 from cloudsms.admin.api import Call, Operation, Param
 from cloudsms.admin.context import fmt_money, parse_time
+from cloudsms.domain import reasons
+from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
@@ -51,7 +53,21 @@ def message_json(found: FoundMessage) -> dict[str, Any]:
     data["connector"] = found.connector
     data["number"] = f"{found.record.country_code}{found.record.dest_msisdn}"
     data["fee"] = fmt_money(found.record.fee_micros)
+    data["reason"] = _reason(found)
     return data
+
+
+def _reason(found: FoundMessage) -> str | None:
+    """Why a message was rejected by the platform itself, in the customer's words; else None.
+
+    The console and the portal show it on the message page; ``detail`` keeps the cause code.
+    """
+    m = found.record
+    if m.result_desc != LOCAL_REJECTED or not m.detail:
+        return None
+    return reasons.local_rejected(
+        m.detail, route=m.route_name, country_code=m.country_code, msisdn=m.dest_msisdn
+    )
 
 
 def lifecycle_json(life: Lifecycle) -> dict[str, Any]:

@@ -12,6 +12,10 @@ registration policy (Intercept) → price (Unpriced_area) → route suspended by
 SMS_UID, stored REJECTED, never charged: unknown or ungranted ROUTE_ID, invalid Singapore number,
 no carrier on the route for the destination).
 The last cause, insufficient balance, is decided inside the store transaction.
+
+Every refused recipient's DETAIL_LIST entry carries RESULT_DETAIL, the sentence saying why
+(``cloudsms.domain.reasons``), and so does a LOCAL_REJECTED one. The sentences are built in the
+refusing branches only: an accepted recipient costs what it did before.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from cloudsms.api.answers import answer, detail, top_level_code
 from cloudsms.api.config_cache import PreparedConfig
-from cloudsms.domain import numbers
+from cloudsms.domain import numbers, reasons
 from cloudsms.domain.codes import LOCAL_REJECTED, ResultCode
 from cloudsms.domain.content import ContentPlan
 from cloudsms.domain.ids import UidGenerator
@@ -38,6 +42,9 @@ class AcceptResult:
     answer: bytes
     accepted: int
     codes: tuple[ResultCode, ...]
+    #: ("#position +CC NUMBER", RESULT_DESC, RESULT_DETAIL) of each refused recipient, for the
+    #: log; LOCAL_REJECTED ones are not refusals (they are accepted).
+    refused: tuple[tuple[str, str, str], ...] = ()
 
 
 def route_reject_cause(config: PreparedConfig, customer: Customer, route_name: str) -> str | None:
@@ -77,18 +84,22 @@ def plan_packet(
 
     details: list[dict[str, Any]] = []
     codes: list[ResultCode] = []
+    refused: list[tuple[str, str, str]] = []
     pending: list[
         tuple[int, int, str, int, str | None]
     ] = []  # detail index, cc, msisdn, fee, cause
     for entry in request.recipients:
-        code, cc, msisdn = _check_structure(entry)
+        code, cc, msisdn, why = _check_structure(entry)
         if code is not ResultCode.OK:
-            details.append(detail(code, cc, msisdn))
+            details.append(detail(code, cc, msisdn, reason=why))
             codes.append(code)
+            refused.append((_label(len(details), cc, msisdn), code.desc, why))
             continue
         number = f"{cc}{msisdn}"
-        if number in blacklisted_everywhere or number in blacklisted_for_customer:
-            code = ResultCode.INTERCEPT
+        if number in blacklisted_everywhere:
+            code, why = ResultCode.INTERCEPT, f"+{cc} {msisdn} is on the platform's blacklist"
+        elif number in blacklisted_for_customer:
+            code, why = ResultCode.INTERCEPT, f"+{cc} {msisdn} is on this account's blacklist"
         else:
             if cc not in policy_verdicts:
                 policy_verdicts[cc] = check_destination(
@@ -101,16 +112,27 @@ def plan_packet(
                     templates=snapshot.templates.get(customer.id, ()),
                     approved_senders=snapshot.senders.get(customer.id, frozenset()),
                 )
-            if policy_verdicts[cc] is not None:
+            verdict = policy_verdicts[cc]
+            if verdict is not None:
                 code = ResultCode.INTERCEPT
+                why = reasons.intercepted(
+                    verdict, country_code=cc, sender=sender, signature=request.signature
+                )
         price = prices.price_for(number) if prices is not None else None
         if code is ResultCode.OK and price is None:
             code = ResultCode.UNPRICED_AREA
+            why = (
+                f"no price for +{cc} {msisdn} in this account's price list"
+                if prices is not None
+                else "this account has no price list"
+            )
         if code is ResultCode.OK and route_suspended:
             code = ResultCode.SEND_FAILED
+            why = f"route {request.route_id!r} is suspended by the operator"
         if code is not ResultCode.OK:
-            details.append(detail(code, cc, msisdn))
+            details.append(detail(code, cc, msisdn, reason=why))
             codes.append(code)
+            refused.append((_label(len(details), cc, msisdn), code.desc, why))
             continue
         cause = (
             route_cause
@@ -120,13 +142,25 @@ def plan_packet(
         pending.append(
             (len(details), cc, msisdn, 0 if cause else (price or 0) * plan.segments, cause)
         )
-        details.append(detail(ResultCode.OK, cc, msisdn))
+        if cause:
+            why = reasons.local_rejected_detail(
+                cause, route=request.route_id, country_code=cc, msisdn=msisdn
+            )
+            details.append(detail(ResultCode.OK, cc, msisdn, reason=why))
+        else:
+            details.append(detail(ResultCode.OK, cc, msisdn))
         codes.append(ResultCode.OK)
 
     top = top_level_code(codes)
     if not pending:
-        body = answer(request.envelope.method, request.envelope.serial, top, details)
-        return AcceptResult(None, body, 0, tuple(codes))
+        body = answer(
+            request.envelope.method,
+            request.envelope.serial,
+            top,
+            details,
+            reason=nothing_accepted(refused),
+        )
+        return AcceptResult(None, body, 0, tuple(codes), tuple(refused))
 
     messages = []
     for (index, cc, msisdn, fee, cause), uid in zip(
@@ -164,19 +198,40 @@ def plan_packet(
         answer=body,
         created_ms=now_ms,
     )
-    return AcceptResult(write, body, len(messages), tuple(codes))
+    return AcceptResult(write, body, len(messages), tuple(codes), tuple(refused))
 
 
-def _check_structure(entry: object) -> tuple[ResultCode, Any, Any]:
-    """Code for one MULTI_MSISDN_LIST entry's shape, with what to echo back."""
+def _label(position: int, cc: Any, msisdn: Any) -> str:
+    """A refused recipient as the log names it: ``#2 +86 1380013800``, or ``#5`` alone."""
+    if cc is None or msisdn is None:
+        return f"#{position}"
+    return f"#{position} +{cc} {msisdn}"
+
+
+def nothing_accepted(refused: list[tuple[str, str, str]]) -> str:
+    """The top-level RESULT_DETAIL when no recipient was accepted."""
+    if len(refused) == 1:
+        return refused[0][2]
+    return f"none of the {len(refused)} recipients was accepted: see each DETAIL_LIST entry"
+
+
+def _check_structure(entry: object) -> tuple[ResultCode, Any, Any, str]:
+    """Code for one MULTI_MSISDN_LIST entry's shape, what to echo back, and why if refused."""
     if not isinstance(entry, dict):
-        return ResultCode.INVALID_PARAMETER, None, None
+        return (
+            ResultCode.INVALID_PARAMETER, None, None,
+            "a MULTI_MSISDN_LIST entry must be an object with COUNTRY_CODE and DEST_MSISDN",
+        )  # fmt: skip
     cc = entry.get("COUNTRY_CODE")
     msisdn = entry.get("DEST_MSISDN")
     if cc is None or msisdn is None:
-        return ResultCode.LOST_INFO, cc, msisdn
-    if not isinstance(cc, int) or isinstance(cc, bool) or not isinstance(msisdn, str):
-        return ResultCode.INVALID_PARAMETER, cc, msisdn
-    if numbers.structural_error(cc, msisdn) is not None:
-        return ResultCode.INVALID_PARAMETER, cc, msisdn
-    return ResultCode.OK, cc, msisdn
+        missing = "COUNTRY_CODE" if cc is None else "DEST_MSISDN"
+        return ResultCode.LOST_INFO, cc, msisdn, f"{missing} is missing"
+    if not isinstance(cc, int) or isinstance(cc, bool):
+        return ResultCode.INVALID_PARAMETER, cc, msisdn, "COUNTRY_CODE must be a JSON integer"
+    if not isinstance(msisdn, str):
+        return ResultCode.INVALID_PARAMETER, cc, msisdn, "DEST_MSISDN must be a JSON string"
+    error = numbers.structural_error(cc, msisdn)
+    if error is not None:
+        return ResultCode.INVALID_PARAMETER, cc, msisdn, error
+    return ResultCode.OK, cc, msisdn, ""

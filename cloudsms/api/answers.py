@@ -1,4 +1,11 @@
-"""UIP ANSWER packets, serialized once with orjson (field order as in the document's examples)."""
+"""UIP ANSWER packets, serialized once with orjson (field order as in the document's examples).
+
+``RESULT_DETAIL`` is the platform's addition: one sentence saying why a packet or a recipient
+was refused ("DEST_MSISDN 1380013800 has 10 digits; mainland China mobiles have 11"), next to
+the document's RESULT_DESC. It is present only when there is something to say, so an accepted
+packet's answer is exactly the document's, and a client written to the document reads the rest
+unchanged. Its wording is for people and may change; programs branch on RESULT_CODE.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,25 @@ from cloudsms.domain.timefmt import format_uip_time
 
 
 def detail(
-    code: ResultCode, country_code: Any, dest_msisdn: Any, sms_uid: str = ""
+    code: ResultCode,
+    country_code: Any,
+    dest_msisdn: Any,
+    sms_uid: str = "",
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """One DETAIL_LIST entry; a refused recipient's SMS_UID is "" (SPEC §2)."""
+    if reason is None:
+        return {
+            "RESULT_CODE": int(code),
+            "RESULT_DESC": code.desc,
+            "DEST_MSISDN": dest_msisdn,
+            "COUNTRY_CODE": country_code,
+            "SMS_UID": sms_uid,
+        }
     return {
         "RESULT_CODE": int(code),
         "RESULT_DESC": code.desc,
+        "RESULT_DETAIL": reason,
         "DEST_MSISDN": dest_msisdn,
         "COUNTRY_CODE": country_code,
         "SMS_UID": sms_uid,
@@ -30,7 +50,9 @@ def answer(
     details: list[dict[str, Any]] | None = None,
     *,
     with_details: bool = True,
+    reason: str | None = None,
 ) -> bytes:
+    """The ANSWER's bytes; ``reason`` becomes RESULT_DETAIL (absent when None)."""
     body: dict[str, Any] = {
         "METHOD": method,
         "TYPE": "ANSWER",
@@ -39,6 +61,8 @@ def answer(
         "RESULT_CODE": int(code),
         "RESULT_DESC": code.desc,
     }
+    if reason is not None:
+        body["RESULT_DETAIL"] = reason
     if with_details:
         body["DETAIL_LIST"] = details or []
     return orjson.dumps(body)

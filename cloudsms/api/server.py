@@ -24,6 +24,10 @@ timeout): the same protocol class keeps one timer per connection.
 * Over ``max_connections`` open connections: HTTP 503 with a Busy ANSWER, closed at once, so
   slow clients cannot hold every file descriptor and new ones are told to retry.
 * A request httptools cannot parse: HTTP 400 with an Invalid_context ANSWER (not uvicorn's text).
+  When the unparsable bytes follow a request's body on the same connection, that request's
+  Content-Length was shorter than what the client sent (a client counting characters instead of
+  UTF-8 bytes): the request is answered first (its own ANSWER says its JSON was cut short), then
+  the 400 says so too, and the connection closes.
 
 Every such refusal is a security event (``cloudsms.api.guard``). A TLS handshake refused by the
 server (unknown CA, expired or missing client certificate, old protocol version) never reaches
@@ -58,6 +62,18 @@ _REASONS = {
     431: b"Request Header Fields Too Large",
     503: b"Service Unavailable",
 }
+#: RESULT_DETAIL of each refusal at the HTTP layer.
+_DETAILS = {
+    400: "not an HTTP/1.1 request",
+    408: "the request did not arrive in time",
+    431: "the request line and headers are too large",
+    503: "too many open connections: try again shortly",
+}
+#: RESULT_DETAIL of a 400 for bytes that follow a request's body.
+AFTER_BODY = (
+    "bytes after the end of the previous request's body are not an HTTP request: its"
+    " Content-Length was shorter than its body (count UTF-8 bytes, not characters)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,10 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
     _refused = False
     #: Bytes of the current request seen so far (0: the client has sent nothing yet).
     _request_bytes = 0
+    #: True from the end of a request's body until the next request's headers are complete.
+    _after_body = False
+    #: RESULT_DETAIL of a 400 held back until the request before it is answered.
+    _refusal_due: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -157,6 +177,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         if not self._within_header_limit(len(self.parser.get_method()) + 14):
             return
         self._in_headers = False
+        self._after_body = False
         self._arm(self.limits.body_timeout_s, guard.BODY_TIMEOUT)
         super().on_headers_complete()
 
@@ -169,12 +190,29 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
             return
         self._disarm()
         self._request_bytes = 0
+        self._after_body = True
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """An unparsable request: a JSON ANSWER instead of uvicorn's text, and an event."""
+        """An unparsable request: a JSON ANSWER instead of uvicorn's text, and an event.
+
+        If the request before it is still being answered, its answer goes first: it tells the
+        client what was wrong with that request (a body cut short by its Content-Length).
+        """
         EVENTS.emit(guard.MALFORMED_HTTP, msg, client_ip=self._client_ip())
-        self._refuse(400, ResultCode.INVALID_CONTEXT)
+        detail = AFTER_BODY if self._after_body else _DETAILS[400]
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._refusal_due = detail
+            self.flow.pause_reading()  # the parser is spent: read nothing more
+            return
+        self._refuse(400, ResultCode.INVALID_CONTEXT, detail)
+
+    def on_response_complete(self) -> None:
+        due = self._refusal_due
+        if due is not None and not self.pipeline and not self.transport.is_closing():
+            self._refusal_due = None
+            self._refuse(400, ResultCode.INVALID_CONTEXT, due)
+        super().on_response_complete()
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -228,12 +266,12 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
         else:  # nothing sent (an idle connection), or an answer already under way
             self.transport.close()
 
-    def _refuse(self, status: int, code: ResultCode) -> None:
+    def _refuse(self, status: int, code: ResultCode, detail: str | None = None) -> None:
         """Write a complete error response with a UIP ANSWER and close the connection."""
         self._disarm()
         self._refused = True
         self._in_headers = False
-        body = answer(SEND_METHOD, 0, code)
+        body = answer(SEND_METHOD, 0, code, reason=detail or _DETAILS[status])
         head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])
         self.transport.write(
             head

@@ -7,6 +7,11 @@ that enforces the body limit while reading, so an oversized body is refused befo
 The answer leaves only after the group-commit writer has committed the packet's messages and its
 debit (durable acceptance). A packet identical to one answered within the replay window gets the
 original answer back and nothing is stored twice.
+
+Every refusal says why: the ANSWER carries RESULT_DETAIL (one sentence) beside RESULT_DESC, and
+the refusal is logged with the customer (``cloudsms.api.refusals``, budgeted per customer).
+Refusals that are security events (unknown key, source or certificate not allowed) are logged
+there instead, and a source blocked for guessing keys is answered without a line.
 """
 
 from __future__ import annotations
@@ -29,15 +34,17 @@ from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.guard import EVENTS, GuessThrottle
 from cloudsms.api.limits import RateLimits, parse_overrides
+from cloudsms.api.refusals import RefusalLog, not_json
 from cloudsms.api.replay import ReplayCache, packet_key
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
-from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
+from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, ContentPlan, plan_content
 from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import Customer, PacketOutcome, PacketWrite
 from cloudsms.domain.packet import (
     SEND_METHOD,
     PacketError,
+    key_owner,
     read_auth_key,
     read_envelope,
     read_send_request,
@@ -119,6 +126,7 @@ class UipService:
             window_s=settings.key_guess_window_s,
             cooldown_s=settings.key_guess_cooldown_s,
         )
+        self.refusals = RefusalLog()
 
     async def handle(self, body: bytes, caller: Caller) -> tuple[int, bytes]:
         """Answer one packet; any unexpected failure becomes Unknown_error, never a traceback."""
@@ -127,7 +135,9 @@ class UipService:
             status, payload, code, recipients = await self._handle(body, caller)
         except Exception:
             log.exception("unexpected failure while answering a packet")
-            status, payload, code, recipients = _refusal(ResultCode.UNKNOWN_ERROR, 0)
+            status, payload, code, recipients = _refusal(
+                ResultCode.UNKNOWN_ERROR, 0, reason="unexpected internal failure (logged)"
+            )
         finally:
             self.inflight -= 1
         metrics.packet_answered(code, recipients)
@@ -135,41 +145,46 @@ class UipService:
 
     async def _handle(self, body: bytes, caller: Caller) -> Reply:
         if not body.strip():
-            return _refusal(ResultCode.EMPTY_BODY, 0)
+            return self._refused(caller, None, ResultCode.EMPTY_BODY, 0, "the HTTP body is empty")
         try:
             packet = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return _refusal(ResultCode.INVALID_CONTEXT, 0)
+        except orjson.JSONDecodeError as exc:
+            return self._refused(caller, None, ResultCode.INVALID_CONTEXT, 0, not_json(body, exc))
         serial = serial_of(packet)
         method = packet.get("METHOD") if isinstance(packet, dict) else None
         if not (isinstance(method, str) and method in METHODS):
             method = SEND_METHOD  # echo the packet's METHOD only when it is one we know
         if self.guesses.blocked(caller.ip):
             # In its cool-down after guessing keys: no lookup, no log line (logged at the start).
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, method=method)
+            return _refusal(
+                ResultCode.CHANNEL_NOT_EXIST, serial, method=method, reason=GUESSING_BLOCKED
+            )
+        config = self.config.current
         try:
             envelope = read_envelope(packet, METHODS)
             auth_key = read_auth_key(packet)
         except PacketError as exc:
-            return _refusal(exc.code, serial, method=method)
-        config = self.config.current
+            # Not yet authenticated: the log names the key's owner, the answer nothing more.
+            owner = key_owner(packet, config.customer_for_key)
+            return self._refused(caller, owner, exc.code, serial, exc.reason, method=method)
         customer = config.customer_for_key(auth_key)
         if customer is None:
             self._unknown_key(caller)
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, method=method)
+            return _refusal(
+                ResultCode.CHANNEL_NOT_EXIST, serial, method=method, reason=UNKNOWN_KEY_REASON
+            )
         refusal = self._refuse_caller(customer, caller)
         if refusal is not None:
             event, reason = refusal
             EVENTS.emit(event, reason, client_ip=caller.ip, customer=customer.name)
-            return _refusal(ResultCode.CHANNEL_NOT_EXIST, serial, status=403, method=method)
+            return _refusal(
+                ResultCode.CHANNEL_NOT_EXIST, serial, status=403, method=method, reason=reason
+            )
 
         if envelope.method == QUERY_METHOD:
             if self._rates_on and not self.rates.allow(customer.id, customer.name, 0):
-                return (
-                    200,
-                    answer(QUERY_METHOD, serial, ResultCode.BUSY, with_details=False),
-                    ResultCode.BUSY,
-                    0,
+                return self._refused(
+                    caller, customer.name, ResultCode.BUSY, serial, OVER_RATE, method=QUERY_METHOD
                 )
             return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
@@ -183,7 +198,8 @@ class UipService:
             or self.inflight > self.max_inflight
             or self.writer.pending() > self.settings.pending_writes_limit
         ):
-            return _refusal(ResultCode.BUSY, serial, method=method)
+            why = SHUTTING_DOWN if self.draining else OVERLOADED
+            return self._refused(caller, customer.name, ResultCode.BUSY, serial, why)
 
         try:
             request = read_send_request(
@@ -200,18 +216,19 @@ class UipService:
                 and config.routing.latin1_capable(request.route_id),
             )
             if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
-                raise PacketError(ResultCode.INVALID_CONTEXT, "content over 1600 bytes or 10 parts")
+                raise PacketError(ResultCode.INVALID_CONTEXT, _too_long(plan))
         except PacketError as exc:
-            return _refusal(exc.code, serial, method=method)
+            return self._refused(caller, customer.name, exc.code, serial, exc.reason)
 
         # Per-customer rate (Busy: retry later) before the backlog (Queue_too_large): a packet
         # over its rate must not count against anything.
         if self._rates_on and not self.rates.allow(
             customer.id, customer.name, len(request.recipients)
         ):
-            return _refusal(ResultCode.BUSY, serial, method=method)
-        if self._over_backlog(customer, len(request.recipients)):
-            return _refusal(ResultCode.QUEUE_TOO_LARGE, serial, method=method)
+            return self._refused(caller, customer.name, ResultCode.BUSY, serial, OVER_RATE)
+        full = self._over_backlog(customer, len(request.recipients))
+        if full is not None:
+            return self._refused(caller, customer.name, ResultCode.QUEUE_TOO_LARGE, serial, full)
 
         sender = request.original_addr or customer.default_sender or PLATFORM_SENDER
         result = plan_packet(
@@ -225,13 +242,17 @@ class UipService:
             now_ms=int(utcnow().timestamp() * 1000),
             packet_key=key,
         )
+        if result.refused:
+            self.refusals.recipients(
+                customer.name, caller.ip, serial, result.refused, len(result.codes)
+            )
         if result.write is None:
             return 200, result.answer, top_level_code(list(result.codes)), len(result.codes)
         try:
             outcome = await self.writer.write(result.write)
         except StoreError:
             log.exception("store write failed; packet refused with DB_not_find")
-            return _refusal(ResultCode.DB_NOT_FIND, serial, method=method)
+            return _refusal(ResultCode.DB_NOT_FIND, serial, method=method, reason=STORE_FAILED)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
             _count_accepted(result.write, outcome.balance_rejected, customer.name)
@@ -247,14 +268,21 @@ class UipService:
             read_envelope(packet, METHODS)
             uids = read_uid_list(packet)
         except PacketError as exc:
-            return answer(QUERY_METHOD, serial, exc.code, with_details=False)
+            self.refusals.packet(customer.name, None, serial, exc.code, exc.reason)
+            return answer(QUERY_METHOD, serial, exc.code, with_details=False, reason=exc.reason)
         if self.store is None:
             return answer(QUERY_METHOD, serial, ResultCode.UNKNOWN_ERROR, with_details=False)
         try:
             records = await asyncio.to_thread(self.store.customer_messages, customer.id, uids)
         except StoreError:
             log.exception("report query failed")
-            return answer(QUERY_METHOD, serial, ResultCode.DB_NOT_FIND, with_details=False)
+            return answer(
+                QUERY_METHOD,
+                serial,
+                ResultCode.DB_NOT_FIND,
+                with_details=False,
+                reason=STORE_FAILED,
+            )
         by_uid = {r.sms_uid: r for r in records}
         body = orjson.loads(answer(QUERY_METHOD, serial, ResultCode.OK, with_details=False))
         body["SMS_RESULT_LIST"] = [result_entry(uid, by_uid.get(uid)) for uid in uids]
@@ -285,24 +313,72 @@ class UipService:
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 address = address.ipv4_mapped
             if not any(address in net for net in customer.networks):
-                return guard.NOT_WHITELISTED, "source IP not whitelisted"
+                return guard.NOT_WHITELISTED, f"source IP {address} is not whitelisted for this key"
         elif self.settings.require_whitelist:
             return guard.NO_WHITELIST, "key has no whitelist and the platform requires one"
         if customer.client_cert_sha256 and caller.cert_sha256 != customer.client_cert_sha256:
             return guard.CERT_MISMATCH, "client certificate does not match the key"
         return None
 
-    def _over_backlog(self, customer: Customer, count: int) -> bool:
+    def _over_backlog(self, customer: Customer, count: int) -> str | None:
+        """Why ``count`` more messages would be Queue_too_large, or None."""
         limit = customer.max_backlog or self.settings.customer_max_backlog
-        if self.backlog.customer(customer.id) + count > limit:
-            return True
-        return self.backlog.total() + count > self.settings.max_backlog
+        waiting = self.backlog.customer(customer.id)
+        if waiting + count > limit:
+            return (
+                f"{waiting} messages of this account are waiting to be sent; {count} more would"
+                f" pass its limit of {limit}: send again after a pause"
+            )
+        if self.backlog.total() + count > self.settings.max_backlog:
+            return "the platform's backlog of messages waiting to be sent is full: send again later"
+        return None
+
+    def _refused(
+        self,
+        caller: Caller,
+        customer: str | None,
+        code: ResultCode,
+        serial: int,
+        reason: str,
+        *,
+        method: str = SEND_METHOD,
+    ) -> Reply:
+        """Log a packet's refusal with its customer and answer it with the reason."""
+        self.refusals.packet(customer, caller.ip, serial, code, reason)
+        return _refusal(code, serial, method=method, reason=reason)
+
+
+#: RESULT_DETAIL of refusals that need no packet-specific words.
+GUESSING_BLOCKED = "too many unknown AUTH_KEYs from this address: refused for a while"
+UNKNOWN_KEY_REASON = "AUTH_KEY is unknown or disabled"
+SHUTTING_DOWN = "the platform is shutting down: send the same bytes again shortly"
+OVERLOADED = "the platform is overloaded: send the same bytes again after a pause"
+OVER_RATE = "over this account's rate limit: send the same bytes again after a pause"
+STORE_FAILED = "the platform could not store the request, so nothing was done: try again later"
+
+
+def _too_long(plan: ContentPlan) -> str:
+    if plan.length_bytes > MAX_CONTENT_BYTES:
+        return (
+            f"SMS_CONTENT with its signature is {plan.length_bytes} bytes; at most"
+            f" {MAX_CONTENT_BYTES} (every character counts 2 bytes when any is not ASCII)"
+        )
+    return (
+        f"SMS_CONTENT with its signature needs {plan.segments} segments in {plan.encoding};"
+        f" at most {MAX_SEGMENTS}"
+    )
 
 
 def _refusal(
-    code: ResultCode, serial: int, *, status: int = 200, method: str = SEND_METHOD
+    code: ResultCode,
+    serial: int,
+    *,
+    status: int = 200,
+    method: str = SEND_METHOD,
+    reason: str | None = None,
 ) -> Reply:
-    return status, answer(method, serial, code, with_details=method == SEND_METHOD), code, 0
+    body = answer(method, serial, code, with_details=method == SEND_METHOD, reason=reason)
+    return status, body, code, 0
 
 
 def _count_accepted(write: PacketWrite, balance_rejected: Sequence[str], customer: str) -> None:
@@ -330,7 +406,9 @@ class UipEndpoint:
             await _respond(
                 send,
                 405,
-                answer(SEND_METHOD, 0, ResultCode.INVALID_PARAMETER),
+                answer(
+                    SEND_METHOD, 0, ResultCode.INVALID_PARAMETER, reason="only POST is accepted"
+                ),
                 extra=[(b"allow", b"POST")],
             )
             return
@@ -345,8 +423,12 @@ class UipEndpoint:
                 client_ip=client[0] if client else None,
                 limit=self.max_body_bytes,
             )
+            too_big = f"the body is over {self.max_body_bytes} bytes"
             await _respond(
-                send, 413, answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT), close=True
+                send,
+                413,
+                answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT, reason=too_big),
+                close=True,
             )
             return
         client = scope.get("client")

@@ -1,6 +1,6 @@
 """Customer commands: ``cloudsms send``, ``cloudsms listen`` and ``cloudsms query``.
 
-They use the SDK (``cloudsms.client``) exactly as a customer's own code would, against any
+They use the SDK (``cloudsms_client``) exactly as a customer's own code would, against any
 CloudSMS endpoint; nothing here opens the platform's database. The endpoint and key come from
 options or the environment (``CLOUDSMS_URL``, ``CLOUDSMS_AUTH_KEY``), so the key need not appear
 in the shell history or the process list:
@@ -26,9 +26,17 @@ import orjson
 import typer
 
 from cloudsms.cli._common import say, table
-from cloudsms.client import Client, QueryResult, Recipient, Report, ReportReceiver, SendResult
-from cloudsms.client.models import as_recipient
-from cloudsms.exceptions import ConfigError
+from cloudsms.exceptions import CloudSMSError, ConfigError
+from cloudsms_client import (
+    Client,
+    CloudSMSClientError,
+    QueryResult,
+    Recipient,
+    Report,
+    ReportReceiver,
+    SendResult,
+)
+from cloudsms_client.models import as_recipient
 
 PROGRESS_OVER = 200
 QUERY_COLUMNS = (
@@ -166,7 +174,7 @@ def listen(
     json: Json = False,
 ) -> None:
     """Receive delivery reports (SMS_PUSH_REPORT) and print each as it arrives."""
-    from cloudsms.client import serve_receiver
+    from cloudsms_client import serve_receiver
 
     def on_report(report: Report) -> None:
         line = orjson.dumps(report_json(report)).decode() if json else report_line(report)
@@ -216,6 +224,8 @@ def _client(
             yield client
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
+        except CloudSMSClientError as exc:  # the SDK's own error: no answer after the retries
+            raise CloudSMSError(str(exc)) from exc
 
 
 def _parse_list(values: list[str], where: str) -> list[Recipient]:
@@ -272,6 +282,7 @@ def _print_results(results: list[SendResult], json: bool) -> None:
                         "DEST_MSISDN": r.msisdn,
                         "RESULT_CODE": int(r.code),
                         "RESULT_DESC": r.desc,
+                        "RESULT_DETAIL": r.detail,
                         "SMS_UID": r.sms_uid,
                     }
                 ).decode()
@@ -279,8 +290,11 @@ def _print_results(results: list[SendResult], json: bool) -> None:
         return
     table(
         "results",
-        ["COUNTRY_CODE", "DEST_MSISDN", "RESULT_CODE", "RESULT_DESC", "SMS_UID"],
-        ((r.country_code, r.msisdn, code_text(r.code), r.desc, r.sms_uid or "-") for r in rows),
+        ["COUNTRY_CODE", "DEST_MSISDN", "RESULT_CODE", "RESULT_DESC", "SMS_UID", "DETAIL"],
+        (
+            (r.country_code, r.msisdn, code_text(r.code), r.desc, r.sms_uid or "-", r.detail)
+            for r in rows
+        ),
     )
 
 

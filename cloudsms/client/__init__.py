@@ -1,33 +1,39 @@
-"""The CloudSMS customer SDK: send SMS, query their state, receive delivery reports.
+"""The customer SDK, as the platform's ``cloudsms.client``: the ``cloudsms_client`` package.
 
-Example::
-
-    from cloudsms.client import Client, ReportReceiver, serve_receiver
-
-    with Client(URL, AUTH_KEY, route_id="VerifyCode_516") as client:
-        results = client.send("Your code is 123456", ["852-67000011", (86, "13800138000")])
-
-    serve_receiver(ReportReceiver(AUTH_KEY, lambda report: print(report)), "0.0.0.0", 8080)
-
-``AsyncClient`` has the same API with ``await``. The integration guide
-(docs/integration-guide.en.md) describes the wire protocol underneath.
+The SDK is its own slim distribution (``sdk/``, ``cloudsms-client``, needing only httpx) so a
+customer's application does not install the platform. The platform ships the same package and
+keeps this name working: ``from cloudsms.client import Client`` and the submodules
+(``cloudsms.client.models`` …) are the very same objects as ``cloudsms_client``'s.
 """
 
 from __future__ import annotations
 
-from cloudsms.client.aio import AsyncClient
-from cloudsms.client.models import (
+import sys
+
+from cloudsms_client import (
+    AsyncClient,
+    Client,
     CloudSMSClientError,
     QueryResult,
     Recipient,
     RecipientLike,
     RecipientResult,
     Report,
+    ReportReceiver,
+    ResultCode,
     SendResult,
+    SmsState,
+    _core,
+    aio,
+    models,
+    receiver,
+    serve_receiver,
+    sync,
 )
-from cloudsms.client.receiver import ReportReceiver, serve_receiver
-from cloudsms.client.sync import Client
-from cloudsms.domain.codes import ResultCode, SmsState
+
+# ``import cloudsms.client.models`` finds these before looking for files: one module, two names.
+for _module in (_core, aio, models, receiver, sync):
+    sys.modules[f"{__name__}.{_module.__name__.rpartition('.')[2]}"] = _module
 
 __all__ = [
     "AsyncClient",

@@ -33,13 +33,20 @@ def is_valid_msisdn_text(msisdn: str) -> bool:
 
 
 def structural_error(country_code: int, msisdn: str) -> str | None:
-    """Why the number is Invalid_parameter, or None. Checked before anything else."""
+    """Why the number is Invalid_parameter (the answer's RESULT_DETAIL), or None.
+
+    Checked before anything else. The sentence is built only for a refused number.
+    """
     if country_code not in CALLING_CODES:
-        return "country code not assigned"
+        return f"COUNTRY_CODE {country_code} is not an assigned calling code"
     if not is_valid_msisdn_text(msisdn):
-        return "DEST_MSISDN must be 1..32 digits"
+        if not msisdn:
+            return "DEST_MSISDN is empty"
+        if len(msisdn) > MAX_MSISDN:
+            return f"DEST_MSISDN has {len(msisdn)} characters; at most {MAX_MSISDN} digits"
+        return f"DEST_MSISDN {msisdn!r} is not digits only (no +, spaces or dashes)"
     if country_code == CHINA and len(msisdn) != 11:
-        return "China numbers have 11 digits"
+        return f"DEST_MSISDN {msisdn} has {len(msisdn)} digits; mainland China mobiles have 11"
     if len(str(country_code)) + len(msisdn) > MAX_NUMBER:
         return f"the number with its country code is over {MAX_NUMBER} digits (SMPP limit)"
     return None

@@ -14,6 +14,7 @@ certificate) → VERSION → the other fields.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,11 @@ LMAX_CUSTOMER_BODY = 255
 
 
 class PacketError(Exception):
-    """The packet as a whole is refused with ``code``; ``reason`` is for logs, not the wire."""
+    """The packet as a whole is refused with ``code``; ``reason`` says why, in one sentence.
+
+    The reason goes to the log and to the ANSWER's RESULT_DETAIL, so it names the field and,
+    briefly, what was wrong with it; it never echoes an AUTH_KEY.
+    """
 
     def __init__(self, code: ResultCode, reason: str) -> None:
         super().__init__(reason)
@@ -80,6 +85,15 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def show(value: object, limit: int = 40) -> str:
+    """A customer's value as a reason quotes it: JSON-like, cut to ``limit`` characters."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def serial_of(packet: object) -> int:
     """The SERIAL to echo: the packet's own when it is a valid one, else 0 (document: 1..65535)."""
     if isinstance(packet, dict):
@@ -98,16 +112,39 @@ def read_envelope(packet: object, methods: frozenset[str] = frozenset({SEND_METH
             raise PacketError(ResultCode.LOST_INFO, f"{name} is missing")
     method = packet["METHOD"]
     if not isinstance(method, str) or method not in methods:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "unknown METHOD")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"METHOD {show(method)} is not one of {', '.join(sorted(methods))}",
+        )
     if packet["TYPE"] != "REQUEST":
-        raise PacketError(ResultCode.INVALID_PARAMETER, "TYPE must be REQUEST")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER, f'TYPE must be "REQUEST", not {show(packet["TYPE"])}'
+        )
     serial = packet["SERIAL"]
     if not _is_int(serial) or not 1 <= serial <= 65535:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "SERIAL must be an integer 1..65535")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"SERIAL must be a JSON integer 1..65535, not {show(serial)}",
+        )
     time_text = packet["TIME"]
     if not isinstance(time_text, str) or not time_text or len(time_text) > LMAX_TIME:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "TIME must be 1..32 characters")
+        got = f"{len(time_text)} characters" if isinstance(time_text, str) else show(time_text)
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"TIME must be a string of 1..{LMAX_TIME} characters, not {got}",
+        )
     return Envelope(method=method, serial=serial, time=time_text)
+
+
+def key_owner(packet: object, lookup: Callable[[str], Any]) -> str | None:
+    """The name of the customer whose AUTH_KEY ``packet`` carries, for logging a refusal.
+
+    Only the log uses it: a packet refused before authentication is answered the same whoever
+    sent it.
+    """
+    key = packet.get("AUTH_KEY") if isinstance(packet, dict) else None
+    customer = lookup(key) if isinstance(key, str) else None
+    return None if customer is None else str(customer.name)
 
 
 def read_auth_key(packet: dict[str, Any]) -> str:
@@ -140,7 +177,10 @@ def _optional_uint(packet: dict[str, Any], name: str, low: int, high: int) -> in
     if value is None:
         return None
     if not _is_int(value) or not low <= value <= high:
-        raise PacketError(ResultCode.INVALID_PARAMETER, f"{name} must be an integer {low}..{high}")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"{name} must be a JSON integer {low}..{high}, not {show(value)}",
+        )
     return int(value)
 
 
@@ -154,7 +194,10 @@ def read_send_request(
     if not isinstance(version, str):
         raise PacketError(ResultCode.INVALID_PARAMETER, "VERSION must be a string")
     if version not in SUPPORTED_VERSIONS:
-        raise PacketError(ResultCode.INVALID_VERSION, f"unsupported VERSION {version[:12]!r}")
+        raise PacketError(
+            ResultCode.INVALID_VERSION,
+            f"VERSION {show(version)} is not supported; send {min(SUPPORTED_VERSIONS)}",
+        )
 
     recipients = packet.get("MULTI_MSISDN_LIST")
     if recipients is None:
@@ -164,14 +207,20 @@ def read_send_request(
         recipients = [recipients]
     if not isinstance(recipients, list) or not recipients:
         raise PacketError(
-            ResultCode.INVALID_PARAMETER, "MULTI_MSISDN_LIST must be a non-empty list"
+            ResultCode.INVALID_PARAMETER,
+            "MULTI_MSISDN_LIST must be a non-empty list of {COUNTRY_CODE, DEST_MSISDN} objects",
         )
     if len(recipients) > MAX_RECIPIENTS:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "more than 200 recipients")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"MULTI_MSISDN_LIST has {len(recipients)} recipients; at most {MAX_RECIPIENTS}"
+            " per packet",
+        )
 
     content = packet.get("SMS_CONTENT")
     if not isinstance(content, str) or not content:
-        raise PacketError(ResultCode.INVALID_CONTEXT, "SMS_CONTENT missing, empty or not text")
+        problem = "missing" if content is None else "empty" if content == "" else "not a string"
+        raise PacketError(ResultCode.INVALID_CONTEXT, f"SMS_CONTENT is {problem}")
 
     route_id = packet.get("ROUTE_ID")
     if route_id is None:
@@ -197,7 +246,11 @@ def read_send_request(
             raise PacketError(ResultCode.INVALID_PARAMETER, "CUSTOMER_BODY must be a JSON object")
         serialized = orjson.dumps(body)
         if len(serialized) > LMAX_CUSTOMER_BODY:
-            raise PacketError(ResultCode.INVALID_PARAMETER, "CUSTOMER_BODY is over 255 bytes")
+            raise PacketError(
+                ResultCode.INVALID_PARAMETER,
+                f"CUSTOMER_BODY is {len(serialized)} bytes as compact JSON; at most"
+                f" {LMAX_CUSTOMER_BODY}",
+            )
         customer_body = serialized.decode()
 
     return SendRequest(
@@ -223,15 +276,27 @@ def _read_send_time(
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise PacketError(ResultCode.INVALID_PARAMETER, "SMS_SEND_TIME must be a string")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"SMS_SEND_TIME must be a string YYYY-MM-DD HH:MM:SS in UTC+8, not {show(value)}",
+        )
     try:
         moment = parse_uip_time(value)
     except ValueError as exc:
         raise PacketError(
-            ResultCode.INVALID_PARAMETER, "SMS_SEND_TIME must be YYYY-MM-DD HH:MM:SS (UTC+8)"
+            ResultCode.INVALID_PARAMETER,
+            f"SMS_SEND_TIME must be YYYY-MM-DD HH:MM:SS in UTC+8, not {show(value)}",
         ) from exc
     if moment <= now:
         return None
     if moment - now > max_schedule:
-        raise PacketError(ResultCode.INVALID_PARAMETER, "SMS_SEND_TIME is too far ahead")
+        raise PacketError(
+            ResultCode.INVALID_PARAMETER,
+            f"SMS_SEND_TIME {value} is more than {_days(max_schedule)} ahead",
+        )
     return moment
+
+
+def _days(span: dt.timedelta) -> str:
+    days = span / dt.timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")

@@ -86,6 +86,16 @@ def test_send_prints_each_recipient(run: Run) -> None:
     assert "1 packet: 1 accepted, 1 refused" in result.stderr
 
 
+def test_send_prints_why_a_recipient_was_refused(run: Run) -> None:
+    result = run("send", "--to", "86-1380013800", "--to", "852-67000011", "--text", "hi",
+                 "--json", code=1)  # fmt: skip
+    china, hong_kong = (orjson.loads(line) for line in result.stdout.splitlines())
+    assert china["RESULT_DETAIL"] == (
+        "DEST_MSISDN 1380013800 has 10 digits; mainland China mobiles have 11"
+    )
+    assert hong_kong["RESULT_CODE"] == 1 and hong_kong["RESULT_DETAIL"] == ""
+
+
 def test_send_from_file_in_packets(run: Run, tmp_path: Path) -> None:
     numbers = [f"852-6{n:07d}" for n in range(250)]
     listing = tmp_path / "to.txt"

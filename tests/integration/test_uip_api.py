@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -225,6 +226,9 @@ def test_field_errors(seeded: Seeded, make_server: Any, http: httpx.Client) -> N
         if status != 200 or ans["RESULT_CODE"] != expected:
             failures.append((fields, expected, status, ans["RESULT_CODE"]))
         assert ans["TYPE"] == "ANSWER"
+        # Every refusal says why, naming the field (RESULT_DETAIL, issue 12 item 12).
+        if next(iter(fields)) not in ans.get("RESULT_DETAIL", ""):
+            failures.append((fields, "RESULT_DETAIL", ans.get("RESULT_DETAIL")))
     assert failures == []
 
 
@@ -654,3 +658,80 @@ def test_dr_query_answers_and_refusals_echo_its_method(
     assert "DETAIL_LIST" not in refused
     _, odd = post(http, server.url, {**query, "METHOD": ["DR_QUERY"]})
     assert (odd["METHOD"], odd["RESULT_CODE"]) == ("SMS_SEND_REQUEST", ResultCode.INVALID_PARAMETER)
+
+
+def test_refusals_say_why(
+    store: Store,
+    seeded: Seeded,
+    make_server: Any,
+    http: httpx.Client,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RESULT_DETAIL beside RESULT_DESC, top level and per recipient; logged with the customer.
+
+    An accepted recipient's entry and an accepted packet's top level stay exactly the
+    document's (no RESULT_DETAIL), so clients written to the v2.4 document read them as before.
+    """
+    server = make_server()
+    caplog.set_level(logging.INFO, logger="cloudsms.api.refusals")
+
+    _, ans = post(http, server.url, packet(seeded, SMS_SEND_TIME="tomorrow 9am"))
+    assert ans["RESULT_CODE"] == ResultCode.INVALID_PARAMETER
+    assert ans["RESULT_DETAIL"] == (
+        'SMS_SEND_TIME must be YYYY-MM-DD HH:MM:SS in UTC+8, not "tomorrow 9am"'
+    )
+    assert list(ans)[4:7] == ["RESULT_CODE", "RESULT_DESC", "RESULT_DETAIL"]
+
+    recipients = [
+        {"DEST_MSISDN": "67000011", "COUNTRY_CODE": 852},  # OK
+        {"DEST_MSISDN": "1380013800", "COUNTRY_CODE": 86},  # 10 digits
+        {"DEST_MSISDN": "4915112345678", "COUNTRY_CODE": 49},  # no price
+        {"DEST_MSISDN": "71234567", "COUNTRY_CODE": 65},  # LOCAL_REJECTED
+        {"COUNTRY_CODE": 852},
+    ]
+    _, ans = post(http, server.url, packet(seeded, SERIAL=8, MULTI_MSISDN_LIST=recipients))
+    assert ans["RESULT_CODE"] == ResultCode.OK and "RESULT_DETAIL" not in ans
+    ok, china, germany, singapore, missing = ans["DETAIL_LIST"]
+    assert "RESULT_DETAIL" not in ok and list(ok) == [
+        "RESULT_CODE", "RESULT_DESC", "DEST_MSISDN", "COUNTRY_CODE", "SMS_UID"
+    ]  # fmt: skip
+    assert china["RESULT_DETAIL"] == (
+        "DEST_MSISDN 1380013800 has 10 digits; mainland China mobiles have 11"
+    )
+    assert germany["RESULT_DETAIL"] == "no price for +49 4915112345678 in this account's price list"
+    assert singapore["RESULT_CODE"] == ResultCode.OK and singapore["SMS_UID"]
+    assert singapore["RESULT_DETAIL"] == (
+        "LOCAL_REJECTED, will not be sent or charged (a REJECTED report follows): Singapore (65)"
+        " mobiles have 8 digits starting with 8 or 9, not '71234567'"
+    )
+    assert missing["RESULT_DETAIL"] == "DEST_MSISDN is missing"
+
+    # Nothing accepted: the top level says why too.
+    _, ans = post(http, server.url, packet(seeded, SERIAL=9, MULTI_MSISDN_LIST=recipients[1:2]))
+    assert ans["RESULT_DETAIL"] == china["RESULT_DETAIL"]
+    _, ans = post(http, server.url, packet(seeded, SERIAL=10, ROUTE_ID="NoSuchRoute"))
+    assert ans["DETAIL_LIST"][0]["RESULT_DETAIL"].endswith(
+        "ROUTE_ID 'NoSuchRoute' is not a route of this account"
+    )
+
+    # Before the customer is known: what is wrong with the body.
+    _, ans = post(http, server.url, b'{"METHOD": "SMS_SEND_REQUEST", "SERIAL": 1,}')
+    assert ans["RESULT_DETAIL"] == (
+        "the body is not valid JSON: trailing comma is not allowed (line 1, column 43)"
+    )
+    _, ans = post(http, server.url, packet(seeded, AUTH_KEY="k" * 128))
+    assert ans["RESULT_DETAIL"] == "AUTH_KEY is unknown or disabled"
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "cloudsms.api.refusals"]
+    assert any(
+        line.startswith("customer acme (127.0.0.1): packet SERIAL 7 refused, Invalid_parameter:")
+        and "SMS_SEND_TIME must be" in line
+        for line in logged
+    ), logged
+    assert any(
+        "packet SERIAL 8: 3 of 5 recipients refused: #2 +86 1380013800 Invalid_parameter:"
+        " DEST_MSISDN 1380013800 has 10 digits" in line
+        for line in logged
+    ), logged
+    record = next(r for r in caplog.records if "SERIAL 7 refused" in r.getMessage())
+    assert (record.customer, record.serial) == ("acme", 7)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from cloudsms.client import Recipient, Report, ReportReceiver, ResultCode, SmsState
-from cloudsms.client._core import (
+from cloudsms_client._core import (
     REPLAY_SAFE_S,
     Attempt,
     ClientCore,
@@ -22,7 +22,7 @@ from cloudsms.client._core import (
     ssl_context,
     transport_failure,
 )
-from cloudsms.client.models import as_recipient, parse_query_answer, parse_send_answer
+from cloudsms_client.models import as_recipient, parse_query_answer, parse_send_answer
 
 
 @pytest.mark.parametrize(
@@ -77,6 +77,32 @@ def test_refused_packet_fills_each_recipient() -> None:
     ]
 
 
+def test_result_detail_is_read_top_level_and_per_recipient() -> None:
+    """RESULT_DETAIL (the platform's sentence on why) is exposed; absent reads as ""."""
+    answer = {
+        "RESULT_CODE": 0x10000001, "RESULT_DESC": "Invalid_parameter",
+        "RESULT_DETAIL": "none of the 2 recipients was accepted: see each DETAIL_LIST entry",
+        "DETAIL_LIST": [
+            {"RESULT_CODE": 0x10000001, "RESULT_DESC": "Invalid_parameter",
+             "RESULT_DETAIL": "DEST_MSISDN 1380013800 has 10 digits; mainland China mobiles have"
+             " 11", "DEST_MSISDN": "1380013800", "COUNTRY_CODE": 86, "SMS_UID": ""},
+            {"RESULT_CODE": 0x1000000F, "RESULT_DESC": "Unpriced_area", "DEST_MSISDN": "1",
+             "COUNTRY_CODE": 49, "SMS_UID": ""},
+        ],
+    }  # fmt: skip
+    result = parse_send_answer(answer, [Recipient(86, "1380013800"), Recipient(49, "1")])
+    assert result.detail.startswith("none of the 2 recipients")
+    assert [r.detail for r in result.recipients] == [
+        "DEST_MSISDN 1380013800 has 10 digits; mainland China mobiles have 11",
+        "",
+    ]
+    refused = {"RESULT_CODE": 3, "RESULT_DESC": "Busy", "RESULT_DETAIL": "the platform is busy"}
+    [packet] = [parse_send_answer(refused, [Recipient(852, "1")])]
+    assert packet.detail == packet.recipients[0].detail == "the platform is busy"
+    [state] = parse_query_answer({**refused, "RESULT_DETAIL": "SMS_UID_LIST is empty"}, ["U"])
+    assert state.detail == "SMS_UID_LIST is empty"
+
+
 def test_unknown_code_reads_as_unknown_error() -> None:
     result = parse_send_answer({"RESULT_CODE": 0x7777, "RESULT_DESC": "New"}, [Recipient(1, "2")])
     assert result.code is ResultCode.UNKNOWN_ERROR and result.desc == "New"
@@ -100,6 +126,15 @@ def test_query_answer() -> None:
     assert c.code is ResultCode.DB_NOT_FIND  # absent from the answer
     refused = parse_query_answer({"RESULT_CODE": 5}, ["A", "B"])
     assert [r.code for r in refused] == [ResultCode.CHANNEL_NOT_EXIST] * 2
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 60_000, b'{"SERIAL": NaN}', b'{"SERIAL": -Infinity}', b"\xff{}", b"{"]
+)
+async def test_receiver_refuses_what_is_not_json(body: bytes) -> None:
+    """The SDK parses with the stdlib: deep nesting and NaN are Invalid_context, not a crash."""
+    answer, reports = await ReportReceiver("k", lambda r: None).handle(body)
+    assert orjson.loads(answer)["RESULT_CODE"] == ResultCode.INVALID_CONTEXT and reports == []
 
 
 def test_serial_counter_wraps() -> None:

@@ -35,11 +35,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-
-from cloudsms.client.models import Report, read_decimal
-from cloudsms.domain.codes import ResultCode, SmsState
-from cloudsms.domain.timefmt import format_uip_time
+from cloudsms_client import _json
+from cloudsms_client._time import format_uip_time
+from cloudsms_client.codes import ResultCode, SmsState
+from cloudsms_client.models import Report, read_decimal
 
 log = logging.getLogger("cloudsms.client.receiver")
 
@@ -64,7 +63,7 @@ class ReportReceiver:
 
     Example::
 
-        from cloudsms.client import Report, ReportReceiver, serve_receiver
+        from cloudsms_client import Report, ReportReceiver, serve_receiver
 
         async def on_report(report: Report) -> None:
             print(report.sms_uid, report.sms_state.name, report.fee, report.currency)
@@ -163,7 +162,7 @@ class ReportReceiver:
 
 def answer(serial: int, code: ResultCode) -> bytes:
     """The SMS_PUSH_REPORT ANSWER (document section DR回调响应包)."""
-    return orjson.dumps(
+    return _json.dumps(
         {
             "METHOD": PUSH_METHOD,
             "TYPE": "ANSWER",
@@ -191,8 +190,17 @@ def serve_receiver(
         serve_receiver(ReportReceiver(AUTH_KEY, print), "0.0.0.0", 8080)
 
     With ``ssl_certfile``/``ssl_keyfile`` it serves HTTPS (the platform pushes to HTTP or HTTPS).
+
+    uvicorn is not a dependency of the SDK (an application that already has an ASGI server
+    mounts ``receiver`` there instead): ``pip install 'cloudsms-client[serve]'`` brings it.
     """
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError(
+            "serve_receiver needs uvicorn: pip install 'cloudsms-client[serve]' (or uvicorn),"
+            " or mount the ReportReceiver in your own ASGI server"
+        ) from exc
 
     uvicorn.run(
         receiver,
@@ -211,8 +219,8 @@ def _decode(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise _Refused(ResultCode.EMPTY_BODY, "empty body")
     try:
-        packet = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        packet = _json.loads(body)
+    except ValueError:
         raise _Refused(ResultCode.INVALID_CONTEXT, "body is not JSON") from None
     if not isinstance(packet, dict) or not packet:
         raise _Refused(ResultCode.EMPTY_DATA, "body is not a non-empty JSON object")

@@ -13,9 +13,8 @@ import decimal
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudsms.domain.codes import ResultCode, SmsState
-from cloudsms.domain.timefmt import parse_uip_time
-from cloudsms.exceptions import CloudSMSError
+from cloudsms_client._time import parse_uip_time
+from cloudsms_client.codes import ResultCode, SmsState
 
 __all__ = [
     "CloudSMSClientError",
@@ -30,7 +29,7 @@ __all__ = [
 ]
 
 
-class CloudSMSClientError(CloudSMSError):
+class CloudSMSClientError(Exception):
     """The platform could not be reached, or did not answer with a UIP ANSWER, after retries.
 
     Refused packets and recipients are *not* errors: they come back as results with their
@@ -112,7 +111,9 @@ class RecipientResult:
     """The platform's decision for one recipient (one DETAIL_LIST entry).
 
     ``sms_uid`` is ``""`` when the recipient was refused. OK means accepted: the message will be
-    sent (or, for LOCAL_REJECTED causes, a REJECTED report follows).
+    sent (or, for LOCAL_REJECTED causes, a REJECTED report follows). ``detail`` is the
+    platform's RESULT_DETAIL: why the recipient was refused (or will be LOCAL_REJECTED), in
+    one sentence for people; ``""`` when the platform said nothing more. Branch on ``code``.
     """
 
     country_code: int
@@ -120,6 +121,7 @@ class RecipientResult:
     code: ResultCode
     desc: str
     sms_uid: str
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -150,6 +152,8 @@ class SendResult:
     recipients: tuple[RecipientResult, ...]
     #: HTTP requests made for this packet (1 + retries).
     attempts: int = 1
+    #: RESULT_DETAIL: why the packet was refused (or why no recipient was accepted), or "".
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -170,6 +174,7 @@ def parse_send_answer(
     """Read a decoded SMS_SEND_REQUEST ANSWER for the recipients ``sent`` in its packet."""
     code = result_code(answer.get("RESULT_CODE"))
     desc = str(answer.get("RESULT_DESC") or code.desc)
+    why = _detail(answer)
     details = answer.get("DETAIL_LIST")
     results: list[RecipientResult] = []
     if isinstance(details, list) and details:
@@ -184,10 +189,11 @@ def parse_send_answer(
                     code=entry_code,
                     desc=str(entry.get("RESULT_DESC") or entry_code.desc),
                     sms_uid=str(entry.get("SMS_UID") or ""),
+                    detail=_detail(entry),
                 )
             )
     else:
-        results = [RecipientResult(r.country_code, r.msisdn, code, desc, "") for r in sent]
+        results = [RecipientResult(r.country_code, r.msisdn, code, desc, "", why) for r in sent]
     return SendResult(
         code=code,
         desc=desc,
@@ -195,6 +201,7 @@ def parse_send_answer(
         time=str(answer.get("TIME", "")),
         recipients=tuple(results),
         attempts=attempts,
+        detail=why,
     )
 
 
@@ -226,6 +233,8 @@ class QueryResult:
     sms_count: int | None = None
     fee: decimal.Decimal | None = None
     currency: str | None = None
+    #: RESULT_DETAIL of the query's answer when the query itself was refused, else "".
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -238,7 +247,8 @@ def parse_query_answer(answer: dict[str, Any], asked: list[str]) -> list[QueryRe
     desc = str(answer.get("RESULT_DESC") or code.desc)
     entries = answer.get("SMS_RESULT_LIST")
     if code is not ResultCode.OK or not isinstance(entries, list):
-        return [QueryResult(uid, code, desc) for uid in asked]
+        why = _detail(answer)
+        return [QueryResult(uid, code, desc, detail=why) for uid in asked]
     by_uid = {e.get("SMS_UID"): e for e in entries if isinstance(e, dict)}
     results = []
     for uid in asked:
@@ -309,6 +319,12 @@ class Report:
     def final(self) -> bool:
         """Whether this state is final (the platform pushes at most one final state per UID)."""
         return self.sms_state not in (SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE)
+
+
+def _detail(packet: dict[str, Any]) -> str:
+    """RESULT_DETAIL, the platform's sentence on why (absent from the v2.4 document: "")."""
+    value = packet.get("RESULT_DETAIL")
+    return value if isinstance(value, str) else ""
 
 
 def _int_or(value: object, default: Any) -> Any:

@@ -1,6 +1,6 @@
 """The asyncio client: ``await AsyncClient(url, auth_key, route_id=…).send(text, recipients)``.
 
-The same API and behaviour as ``cloudsms.client.Client`` (see its docstring for retries and the
+The same API and behaviour as ``cloudsms_client.Client`` (see its docstring for retries and the
 replay guarantee), on one ``httpx.AsyncClient`` with keep-alive connections. Packets of one
 ``send`` go one after another, in order; run several ``send`` calls concurrently for more.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from cloudsms.client._core import (
+from cloudsms_client._core import (
     HEADERS,
     MAX_PER_PACKET,
     CertTypes,
@@ -29,7 +29,7 @@ from cloudsms.client._core import (
     ssl_context,
     transport_failure,
 )
-from cloudsms.client.models import (
+from cloudsms_client.models import (
     CloudSMSClientError,
     QueryResult,
     RecipientLike,
@@ -45,7 +45,7 @@ class AsyncClient:
 
     Example::
 
-        from cloudsms.client import AsyncClient
+        from cloudsms_client import AsyncClient
 
         url = "https://sms.example.com:1815/dave/io"
         async with AsyncClient(url, AUTH_KEY, route_id="VerifyCode_516") as client:

@@ -23,11 +23,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from cloudsms.client.models import CloudSMSClientError, Recipient, result_code
-from cloudsms.domain.codes import ResultCode
-from cloudsms.domain.timefmt import format_uip_time
+from cloudsms_client import _json
+from cloudsms_client._time import format_uip_time
+from cloudsms_client.codes import ResultCode
+from cloudsms_client.models import CloudSMSClientError, Recipient, result_code
 
 SEND_METHOD = "SMS_SEND_REQUEST"
 QUERY_METHOD = "DR_QUERY"
@@ -110,8 +109,8 @@ def read_response(status: int, content: bytes) -> Attempt:
     """An HTTP response as an Attempt. A JSON object with RESULT_CODE is an ANSWER whatever the
     status (the platform answers 403 + Channel_not_exist for a non-whitelisted address)."""
     try:
-        body = orjson.loads(content) if content.strip() else None
-    except orjson.JSONDecodeError:
+        body = _json.loads(content) if content.strip() else None
+    except ValueError:
         body = None
     if isinstance(body, dict) and "RESULT_CODE" in body:
         return Attempt(body, retryable=result_code(body["RESULT_CODE"]) in RETRY_CODES)
@@ -272,11 +271,11 @@ class ClientCore:
             packet["SMS_SEND_TIME"] = opts.send_time
         if opts.customer_body is not None:
             packet["CUSTOMER_BODY"] = dict(opts.customer_body)
-        return orjson.dumps(packet)
+        return _json.dumps(packet)
 
     def query_packet(self, uids: Sequence[str]) -> bytes:
         """One DR_QUERY packet for at most 200 SMS_UIDs."""
-        return orjson.dumps(
+        return _json.dumps(
             {
                 "METHOD": QUERY_METHOD,
                 "TYPE": "REQUEST",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from cloudsms.client._core import (
+from cloudsms_client._core import (
     HEADERS,
     MAX_PER_PACKET,
     CertTypes,
@@ -27,7 +27,7 @@ from cloudsms.client._core import (
     ssl_context,
     transport_failure,
 )
-from cloudsms.client.models import (
+from cloudsms_client.models import (
     CloudSMSClientError,
     QueryResult,
     RecipientLike,
@@ -43,7 +43,7 @@ class Client:
 
     Example::
 
-        from cloudsms.client import Client
+        from cloudsms_client import Client
 
         with Client("https://sms.example.com:1815/dave/io", AUTH_KEY, route_id="VerifyCode_516",
                     signature="CloudSMS", signature_type=1) as client:
