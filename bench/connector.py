@@ -30,10 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from cloudsms.domain.pipeline import OutboundMessage, ReceiptEvent
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.smpp.constants import Npi, Ton
 from cloudsms.smpp.pdu import DataSm, DeliverSm, SubmitSm
-from cloudsms.storage.dispatch_ops import OutboundMessage, ReceiptEvent
 from cloudsms.transport import SmppClient, run
 from cloudsms.workers.dispatcher import Link
 

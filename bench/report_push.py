@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cloudsms.storage.report_ops import DueReport, ReportResult
+from cloudsms.domain.pipeline import DueReport, ReportResult
 from cloudsms.transport import run
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 

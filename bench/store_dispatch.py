@@ -20,8 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cloudsms.domain.codes import SmsState
-from cloudsms.storage.dispatch_ops import PartResult, ReceiptEvent, SubmitOutcome
-from cloudsms.storage.report_ops import ReportResult
+from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportResult, SubmitOutcome
 from cloudsms.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -38,9 +38,9 @@ from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.errors import HANDLERS
 from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
+from cloudsms.domain.pipeline import DispatchResult
 from cloudsms.exceptions import ConfigError
 from cloudsms.simulator.server import SmscSimulator
-from cloudsms.storage.dispatch_ops import DispatchResult
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter

@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from cloudsms.domain.models import Encoding
-from cloudsms.smpp.encoding import choose_encoding, count_segments
+from cloudsms.smpp.encoding import Encoding, choose_encoding, count_segments
 
 __all__ = [
     "DEFAULT_SIGNATURE_TYPE",

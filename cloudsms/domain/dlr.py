@@ -16,6 +16,18 @@ from collections.abc import Iterable
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.status import MessageState
 
+#: The SMS_STATE each receipt ``stat`` word of SMPP 3.4 Appendix B means to a customer (SPEC §5).
+STAT_TO_SMS_STATE: dict[str, SmsState] = {
+    "ENROUTE": SmsState.ENROUTE,
+    "DELIVRD": SmsState.DELIVERED,
+    "EXPIRED": SmsState.EXPIRED,
+    "DELETED": SmsState.DELETED,
+    "UNDELIV": SmsState.UNDELIVERABLE,
+    "ACCEPTD": SmsState.ACCEPTED,
+    "UNKNOWN": SmsState.UNKNOWN,
+    "REJECTD": SmsState.REJECTED,
+}
+
 INTERMEDIATE = frozenset({SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE})
 
 #: The machine state a final carrier SMS_STATE puts a message in.
@@ -27,6 +39,11 @@ FINAL_MESSAGE_STATE: dict[SmsState, MessageState] = {
     SmsState.UNKNOWN: MessageState.UNKNOWN,
     SmsState.REJECTED: MessageState.REJECTED,
 }
+
+
+def sms_state_of(stat: str) -> SmsState:
+    """The SMS_STATE of a receipt whose (normalised) ``stat`` word is ``stat``; UNKNOWN if odd."""
+    return STAT_TO_SMS_STATE.get(stat, SmsState.UNKNOWN)
 
 
 def is_final(state: SmsState) -> bool:

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cloudsms.domain.status import MessageState
+from cloudsms.smpp.encoding import Encoding
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ApprovalStatus = Literal["pending", "approved", "rejected"]
-Encoding = Literal["gsm7", "latin1", "ucs2"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,7 +45,7 @@ INTERMEDIATE_STATES: frozenset[int] = frozenset(
     {SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE}
 )
 #: Final SMS_STATE values: at most one is ever pushed per SMS_UID.
-FINAL_STATES: frozenset[int] = frozenset(int(s) for s in SmsState) - INTERMEDIATE_STATES
+FINAL_SMS_STATES: frozenset[int] = frozenset(int(s) for s in SmsState) - INTERMEDIATE_STATES
 
 #: Longest answer body read from a customer (a report ANSWER is ~120 bytes).
 MAX_ANSWER_BYTES = 65_536

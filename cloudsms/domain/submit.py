@@ -10,10 +10,9 @@ SMPP 3.4 §5.2.12), the sar_* TLVs (§5.3.2.22-24), or the whole text in one mes
 
 from __future__ import annotations
 
-from cloudsms.domain.models import Encoding
 from cloudsms.domain.routing import ConnectorConfig, source_address_params
 from cloudsms.smpp.constants import EsmClass, Tag
-from cloudsms.smpp.encoding import DATA_CODING, encode_text, split_for_submit, udh_concat
+from cloudsms.smpp.encoding import DATA_CODING, Encoding, encode_text, split_for_submit, udh_concat
 from cloudsms.smpp.pdu import SubmitSm
 from cloudsms.smpp.tlv import Tlv
 

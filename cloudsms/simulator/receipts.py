@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from cloudsms.smpp.constants import EsmClass, MessageState, Tag
+from cloudsms.smpp.constants import EsmClass, SmppMessageState, Tag
 from cloudsms.smpp.pdu import DeliverSm
 from cloudsms.smpp.tlv import Tlv
 
@@ -32,11 +32,11 @@ OUTCOMES: Final[tuple[Outcome, ...]] = ("delivered", "undeliverable", "rejected"
 
 #: Outcome → (Appendix B stat, message_state TLV value §5.2.28, err).
 _STAT: Final[dict[str, tuple[str, int, str]]] = {
-    "delivered": ("DELIVRD", MessageState.DELIVERED, "000"),
-    "undeliverable": ("UNDELIV", MessageState.UNDELIVERABLE, "001"),
-    "rejected": ("REJECTD", MessageState.REJECTED, "002"),
-    "deleted": ("DELETED", MessageState.DELETED, "003"),
-    "unknown": ("UNKNOWN", MessageState.UNKNOWN, "004"),
+    "delivered": ("DELIVRD", SmppMessageState.DELIVERED, "000"),
+    "undeliverable": ("UNDELIV", SmppMessageState.UNDELIVERABLE, "001"),
+    "rejected": ("REJECTD", SmppMessageState.REJECTED, "002"),
+    "deleted": ("DELETED", SmppMessageState.DELETED, "003"),
+    "unknown": ("UNKNOWN", SmppMessageState.UNKNOWN, "004"),
 }
 
 

@@ -198,7 +198,7 @@ class RegisteredDelivery(enum.IntFlag):
     RECEIPT_MASK = 0x03
 
 
-class MessageState(enum.IntEnum):
+class SmppMessageState(enum.IntEnum):
     """message_state values (query_sm_resp and the message_state TLV), SMPP 3.4 §5.2.28."""
 
     ENROUTE = 1

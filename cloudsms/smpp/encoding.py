@@ -56,11 +56,9 @@ from __future__ import annotations
 import codecs
 import re
 from bisect import bisect_left
-from typing import Final
+from typing import Final, Literal
 
 import gsm0338  # noqa: F401  (importing registers the "gsm03.38" codec)
-
-from cloudsms.domain.models import Encoding
 
 __all__ = [
     "DATA_CODING",
@@ -71,6 +69,7 @@ __all__ = [
     "MULTI_LIMIT",
     "MULTI_LIMIT_16BIT",
     "SINGLE_LIMIT",
+    "Encoding",
     "choose_encoding",
     "count_segments",
     "decode_text",
@@ -83,6 +82,9 @@ __all__ = [
 ]
 
 GSM_CODEC: Final = "gsm03.38"
+
+#: The three text encodings a message is sent in: GSM 03.38 7-bit, ISO-8859-1, UCS-2.
+Encoding = Literal["gsm7", "latin1", "ucs2"]
 
 #: SMPP 3.4 §5.2.19 data_coding values for each encoding.
 DATA_CODING: Final[dict[Encoding, int]] = {"gsm7": 0, "latin1": 3, "ucs2": 8}

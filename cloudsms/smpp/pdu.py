@@ -124,7 +124,7 @@ class Pdu:
 
     @property
     def message_state(self) -> int | None:
-        """message_state TLV (§5.3.2.35), see :class:`MessageState`."""
+        """message_state TLV (§5.3.2.35), see :class:`SmppMessageState`."""
         return self._tlv_int(Tag.MESSAGE_STATE)
 
     @property

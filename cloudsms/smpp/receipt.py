@@ -26,21 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, NamedTuple
 
-from cloudsms.domain.codes import SmsState
-from cloudsms.smpp.constants import EsmClass, MessageState
+from cloudsms.smpp.constants import EsmClass, SmppMessageState
 from cloudsms.smpp.pdu import DataSm, DeliverSm, Pdu
 
-#: The receipt ``stat`` values of SMPP 3.4 Appendix B, with the SMS_STATE each maps to (SPEC §5).
-STAT_TO_SMS_STATE: Final[dict[str, SmsState]] = {
-    "ENROUTE": SmsState.ENROUTE,
-    "DELIVRD": SmsState.DELIVERED,
-    "EXPIRED": SmsState.EXPIRED,
-    "DELETED": SmsState.DELETED,
-    "UNDELIV": SmsState.UNDELIVERABLE,
-    "ACCEPTD": SmsState.ACCEPTED,
-    "UNKNOWN": SmsState.UNKNOWN,
-    "REJECTD": SmsState.REJECTED,
-}
+#: The receipt ``stat`` words of SMPP 3.4 Appendix B (the SMS_STATE each means to a customer is
+#: the domain's business: ``cloudsms.domain.dlr.STAT_TO_SMS_STATE``).
+STAT_WORDS: Final = frozenset(
+    {"ENROUTE", "DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"}
+)
 
 #: Spellings seen in the wild for the eight states (upper-cased before lookup).
 _STAT_ALIASES: Final[dict[str, str]] = {
@@ -59,18 +52,18 @@ _STAT_ALIASES: Final[dict[str, str]] = {
 
 #: message_state TLV / query_sm_resp value (§5.2.28) → the receipt stat word.
 MESSAGE_STATE_TO_STAT: Final[dict[int, str]] = {
-    MessageState.ENROUTE: "ENROUTE",
-    MessageState.DELIVERED: "DELIVRD",
-    MessageState.EXPIRED: "EXPIRED",
-    MessageState.DELETED: "DELETED",
-    MessageState.UNDELIVERABLE: "UNDELIV",
-    MessageState.ACCEPTED: "ACCEPTD",
-    MessageState.UNKNOWN: "UNKNOWN",
-    MessageState.REJECTED: "REJECTD",
+    SmppMessageState.ENROUTE: "ENROUTE",
+    SmppMessageState.DELIVERED: "DELIVRD",
+    SmppMessageState.EXPIRED: "EXPIRED",
+    SmppMessageState.DELETED: "DELETED",
+    SmppMessageState.UNDELIVERABLE: "UNDELIV",
+    SmppMessageState.ACCEPTED: "ACCEPTD",
+    SmppMessageState.UNKNOWN: "UNKNOWN",
+    SmppMessageState.REJECTED: "REJECTD",
 }
 
-#: Final receipt states: no later receipt is expected for the message.
-FINAL_STATES: Final = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
+#: Final receipt stat words: no later receipt is expected for the message.
+FINAL_STATS: Final = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,13 +93,8 @@ class Receipt:
     network_error_code: tuple[int, int] | None = None
 
     @property
-    def sms_state(self) -> SmsState:
-        """The SMS_STATE of the customer report (SPEC §5)."""
-        return STAT_TO_SMS_STATE.get(self.state, SmsState.UNKNOWN)
-
-    @property
     def is_final(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.state in FINAL_STATS
 
 
 # A key is a word (or "submit date"/"done date" with a space, underscore or nothing) followed by
@@ -134,7 +122,7 @@ def normalise_stat(raw: str) -> str:
     """The Appendix B stat word for ``raw`` ("delivered" → "DELIVRD"); "UNKNOWN" if unknown."""
     word = raw.strip().upper()
     word = _STAT_ALIASES.get(word, word)
-    return word if word in STAT_TO_SMS_STATE else "UNKNOWN"
+    return word if word in STAT_WORDS else "UNKNOWN"
 
 
 # Cached: a receipt's dates are to the minute (or second), so a busy link sees the same few
@@ -234,8 +222,8 @@ def parse_receipt_text(text: str) -> Receipt | None:
 
     >>> r = parse_receipt_text("id:0A1B sub:001 dlvrd:001 submit date:2501021504 "
     ...                        "done date:2501021505 stat:DELIVRD err:000 text:hello")
-    >>> r.message_id, r.state, r.sms_state.name, r.done_date.minute
-    ('0A1B', 'DELIVRD', 'DELIVERED', 5)
+    >>> r.message_id, r.state, r.is_final, r.done_date.minute
+    ('0A1B', 'DELIVRD', True, 5)
     """
     f = _parse_fields(text)
     if f is None:

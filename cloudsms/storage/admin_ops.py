@@ -25,11 +25,12 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import String, cast, func, insert, or_, select, update
 
+from cloudsms.domain.pipeline import MessageRecord
 from cloudsms.domain.status import FINAL_STATES, MessageState
 from cloudsms.exceptions import Conflict, NotFound
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import BatchRejected, StoreBase
-from cloudsms.storage.messages import BACKLOG_STATES, MessageRecord
+from cloudsms.storage.messages import BACKLOG_STATES
 
 Role = Literal["admin", "readonly"]
 ROLES: tuple[Role, ...] = ("admin", "readonly")

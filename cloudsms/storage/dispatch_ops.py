@@ -17,20 +17,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
-from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outcome
-from cloudsms.domain.models import Encoding
+from cloudsms.domain.dlr import (
+    FINAL_MESSAGE_STATE,
+    INTERMEDIATE,
+    STAT_TO_SMS_STATE,
+    message_outcome,
+)
+from cloudsms.domain.pipeline import (
+    DispatchResult,
+    NewReport,
+    OutboundMessage,
+    PartResult,
+    ReceiptEvent,
+    SubmitOutcome,
+)
 from cloudsms.domain.status import FINAL_STATES, MessageState
-from cloudsms.smpp.receipt import STAT_TO_SMS_STATE
 from cloudsms.storage import tables
 from cloudsms.storage.lease_ops import db_now
 from cloudsms.storage.plain_sql import in_list
-from cloudsms.storage.report_ops import NewReport, ReportOps
+from cloudsms.storage.report_ops import ReportOps
 
 _m = tables.messages.c
 _p = tables.message_parts.c
@@ -50,80 +59,6 @@ _REFUNDED = frozenset({"rejected", "unsendable"})
 
 #: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
 _CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """A message claimed for submission, with what the connector needs to send it.
-
-    Positional construction follows ``_CLAIM_COLUMNS`` (the claim builds one per row).
-    """
-
-    sms_uid: str
-    customer_id: int
-    country_code: int
-    dest_msisdn: str
-    route_name: str
-    sender: str
-    content: str
-    encoding: Encoding
-    segments: int
-    priority: int
-    attempts: int
-    fee_micros: int
-
-    @property
-    def number(self) -> str:
-        return f"{self.country_code}{self.dest_msisdn}"
-
-
-@dataclass(frozen=True, slots=True)
-class PartResult:
-    seq: int
-    #: Normalised carrier message id (None when the carrier refused the segment).
-    carrier_id: str | None
-    status: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SubmitOutcome:
-    """What became of one claimed message."""
-
-    sms_uid: str
-    #: submitted: every segment acknowledged; failed: the carrier refused it permanently;
-    #: unsendable: no valid PDU can be made of it (a deterministic local error: FAILED at once,
-    #: refunded, never retried); rejected: no carrier can take it any more (LOCAL_REJECTED,
-    #: refunded); retry: try again later; handoff: routed to ``connector_id``, owned by another
-    #: worker, which is to submit it.
-    kind: Literal["submitted", "failed", "unsendable", "rejected", "retry", "handoff"]
-    connector_id: int | None = None
-    parts: tuple[PartResult, ...] = ()
-    retry_at_ms: int | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReceiptEvent:
-    connector_id: int
-    #: Normalised per the connector's id_mode.
-    carrier_id: str
-    sms_state: SmsState
-    stat: str
-    err: str | None
-    report_ms: int
-    raw: str | None = None
-
-
-@dataclass(slots=True)
-class DispatchResult:
-    matched: int = 0
-    unmatched: int = 0
-    #: SMS_UIDs whose report was enqueued in this transaction.
-    reported: list[str] = field(default_factory=list)
-    #: Messages handed to connectors of other workers (they are to be woken).
-    handed_off: int = 0
-    #: Messages given back to the queue (retry) in this transaction.
-    requeued: int = 0
 
 
 class DispatchOps(ReportOps):

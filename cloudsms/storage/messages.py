@@ -34,8 +34,7 @@ through alone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -43,11 +42,12 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
+from cloudsms.domain.pipeline import MessageRecord, NewReport
 from cloudsms.domain.status import FINAL_STATES, TRANSITIONS, MessageState, customer_state
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
-from cloudsms.storage.report_ops import NewReport, insert_fresh_reports
+from cloudsms.storage.report_ops import insert_fresh_reports
 
 #: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
 INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -109,59 +109,6 @@ _DEBIT = _per_engine("UPDATE customers SET balance_micros = balance_micros - ? W
 #: Errors of either driver (COPY goes to psycopg directly, so its errors arrive unwrapped).
 
 _m = tables.messages.c
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageRecord:
-    """One row of ``messages``, as the store's readers see it."""
-
-    sms_uid: str
-    customer_id: int
-    #: SERIAL of the packet that carried the message.
-    serial: int
-    country_code: int
-    dest_msisdn: str
-    route_name: str
-    sender: str
-    #: Final text, signature applied.
-    content: str
-    encoding: str
-    segments: int
-    priority: int
-    send_at_ms: int
-    #: CUSTOMER_BODY exactly as received (serialized JSON), or None.
-    customer_body: str | None
-    state: MessageState
-    #: SMS_STATE of the last report, None before any.
-    sms_state: int | None
-    result_desc: str | None
-    detail: str | None
-    #: Amount debited at acceptance, integer micro-units (0 when rejected locally).
-    fee_micros: int
-    currency: str
-    created_ms: int
-    updated_ms: int
-    # Delivery columns (migration 0003), written by the dispatcher, not by the accept path.
-    #: Submit attempts so far.
-    attempts: int = 0
-    #: Connector that took the message, and when it was submitted / reached a final state.
-    connector_id: int | None = None
-    submitted_ms: int | None = None
-    final_ms: int | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:
-        """Map a ``messages`` row (``Row._mapping``) to a record.
-
-        Columns the record does not know are ignored and fields the row lacks keep their
-        defaults, so a record reads a schema one migration ahead of or behind this code.
-        """
-        values = {name: row[name] for name in _RECORD_FIELDS if name in row}
-        values["state"] = MessageState(values["state"])
-        return cls(**values)
-
-
-_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MessageRecord))
 
 
 class MessageOps(StoreBase):

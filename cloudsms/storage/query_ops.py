@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from cloudsms.domain.pipeline import MessageRecord
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
-from cloudsms.storage.messages import MessageRecord
 
 _m = tables.messages.c
 

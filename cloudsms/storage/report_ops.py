@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -53,8 +53,9 @@ from sqlalchemy import (
 from sqlalchemy.types import BigInteger, Integer, String
 
 from cloudsms.domain.codes import SmsState
-from cloudsms.domain.reports import FINAL_STATES, INTERMEDIATE_STATES
-from cloudsms.domain.status import MessageState, customer_state
+from cloudsms.domain.pipeline import DueReport, NewReport, ReportResult
+from cloudsms.domain.reports import FINAL_SMS_STATES, INTERMEDIATE_STATES
+from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
@@ -79,88 +80,6 @@ _c = tables.customers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NewReport:
-    """One report to enqueue (what ``enqueue_reports`` takes)."""
-
-    sms_uid: str
-    customer_id: int
-    sms_state: int
-    #: SMS_STATE name, or LOCAL_REJECTED.
-    result_desc: str
-    #: When the carrier (or the platform) reported the state, epoch ms.
-    report_ms: int
-
-    @classmethod
-    def final(
-        cls, *, sms_uid: str, customer_id: int, state: MessageState, result_desc: str | None,
-        report_ms: int,
-    ) -> NewReport:  # fmt: skip
-        """The report of a message that reached the final ``state``.
-
-        Its SMS_STATE and RESULT_DESC come from ``status.customer_state``, the mapping DR_QUERY
-        answers with too, so a pushed report and a poll agree on every final state.
-        """
-        sms_state, desc = customer_state(state, None, result_desc)
-        return cls(
-            sms_uid=sms_uid, customer_id=customer_id, sms_state=int(sms_state), result_desc=desc,
-            report_ms=report_ms,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DueReport:
-    """A claimed report with everything its packet needs (``domain.reports.ReportContent``)."""
-
-    id: int
-    sms_uid: str
-    customer_id: int
-    sms_state: int
-    result_desc: str
-    report_ms: int
-    #: When the report was enqueued: the retry window counts from here.
-    created_ms: int
-    #: Attempts made before this one.
-    attempts: int
-    #: The due time the claim found (a release puts it back there).
-    next_attempt_ms: int
-    #: SERIAL for this push (1..65535).
-    serial: int
-    callback_url: str | None
-    auth_key: str
-    sender: str
-    country_code: int
-    dest_msisdn: str
-    customer_body: str | None
-    segments: int
-    fee_micros: int
-    currency: str
-    #: PEM CA bundle for the customer's HTTPS callback (None: the platform's trust store).
-    callback_ca_pem: str | None = None
-
-
-Outcome = Literal["done", "retry", "give_up", "release"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportResult:
-    """What became of one claimed report. ``next_attempt_ms`` for retry and release."""
-
-    id: int
-    outcome: Outcome
-    next_attempt_ms: int = 0
-    error: str = ""
-    #: Whether an HTTP attempt was made (counts in ``attempts``); release never counts.
-    attempted: bool = True
-    #: The attempt as operators see it in a message's lifecycle (``report_attempts``).
-    sms_uid: str | None = None
-    attempted_ms: int = 0
-    duration_ms: int | None = None
-    http_status: int | None = None
-    #: The start of the customer's answer body, or the transport error.
-    answer: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ReportCounts:
     """Outbox totals for operators and metrics."""
 
@@ -179,7 +98,7 @@ _INSERT_COLUMNS += ["created_ms", "next_attempt_ms", "attempts"]
 
 
 #: Final states as SQL literals (an expanding IN list cannot run in executemany).
-_FINAL_LITERALS: list[Any] = [literal_column(str(s)) for s in sorted(FINAL_STATES)]
+_FINAL_LITERALS: list[Any] = [literal_column(str(s)) for s in sorted(FINAL_SMS_STATES)]
 
 
 def _guarded_insert(intermediate: bool) -> Any:
@@ -215,7 +134,7 @@ def _guarded_insert(intermediate: bool) -> Any:
 _ENQUEUE_FINAL = _guarded_insert(intermediate=False)
 _ENQUEUE_INTERMEDIATE = _guarded_insert(intermediate=True)
 
-_FINAL_LIST = ", ".join(map(str, sorted(FINAL_STATES)))
+_FINAL_LIST = ", ".join(map(str, sorted(FINAL_SMS_STATES)))
 
 #: _ENQUEUE_FINAL as one plain-SQL statement for a batch (StoreBase._run_rows), rows of
 #: (sms_uid, customer_id, sms_state, result_desc, report_ms); ``{now}`` is created_ms and the

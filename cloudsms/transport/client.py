@@ -31,9 +31,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
-from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.smpp.codec import encode
 from cloudsms.smpp.constants import CommandStatus
 from cloudsms.smpp.errors import RemoteProtocolError, SmppError
@@ -127,6 +126,41 @@ _BIND_CLASS: Final[dict[LinkKind, type[BindPdu]]] = {
 }
 
 
+class LinkSettings(Protocol):
+    """What a client needs of its connector's configuration.
+
+    The domain's ``ConnectorConfig`` (one ``connectors`` row) has all of it; declaring it here
+    keeps the transport below the domain (it imports nothing from ``cloudsms.domain``).
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def system_id(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def system_type(self) -> str: ...
+    #: "trx": one transceiver bind; anything else: a transmitter plus a receiver bind.
+    @property
+    def bind_mode(self) -> str: ...
+    @property
+    def window(self) -> int: ...
+    #: Segments per second at most; 0: unlimited.
+    @property
+    def throughput(self) -> int: ...
+    @property
+    def enquire_link_s(self) -> int: ...
+    @property
+    def response_timeout_s(self) -> int: ...
+    @property
+    def reconnect_max_s(self) -> int: ...
+
+
 class SmppClient:
     """An ESME connector.
 
@@ -139,7 +173,7 @@ class SmppClient:
 
     def __init__(
         self,
-        config: ConnectorConfig,
+        config: LinkSettings,
         *,
         on_deliver: Callable[[DeliverSm | DataSm], Awaitable[None]],
         on_state: Callable[[str], None] | None = None,

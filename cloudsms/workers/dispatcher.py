@@ -50,19 +50,20 @@ from typing import Any, TypeVar
 
 from cloudsms import metrics
 from cloudsms.api.config_cache import ConfigCache, PreparedConfig
-from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
-from cloudsms.domain.submit import build_submits
-from cloudsms.smpp.constants import CommandStatus
-from cloudsms.smpp.errors import LocalProtocolError
-from cloudsms.smpp.pdu import DataSm, DeliverSm
-from cloudsms.smpp.receipt import normalise_message_id, receipt_from_pdu
-from cloudsms.storage.dispatch_ops import (
+from cloudsms.domain.dlr import sms_state_of
+from cloudsms.domain.pipeline import (
     DispatchResult,
     OutboundMessage,
     PartResult,
     ReceiptEvent,
     SubmitOutcome,
 )
+from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
+from cloudsms.domain.submit import build_submits
+from cloudsms.smpp.constants import CommandStatus
+from cloudsms.smpp.errors import LocalProtocolError
+from cloudsms.smpp.pdu import DataSm, DeliverSm
+from cloudsms.smpp.receipt import normalise_message_id, receipt_from_pdu
 from cloudsms.storage.store import Store
 from cloudsms.transport.client import (
     ConnectionLost,
@@ -222,7 +223,7 @@ class Link:
             connector_id=self.config.id,
             carrier_id=normalise_message_id(receipt.message_id, self.config.id_mode,
                                             source="receipt"),
-            sms_state=receipt.sms_state,
+            sms_state=sms_state_of(receipt.state),
             stat=receipt.state,
             err=receipt.error_code,
             report_ms=now_ms(),

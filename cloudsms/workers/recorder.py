@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from cloudsms.storage.dispatch_ops import DispatchResult, ReceiptEvent, SubmitOutcome
+from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, SubmitOutcome
 
 log = logging.getLogger("cloudsms.dispatch")
 

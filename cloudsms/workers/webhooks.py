@@ -49,9 +49,9 @@ import aiohttp
 from yarl import URL
 
 from cloudsms import metrics
+from cloudsms.domain.pipeline import DueReport, Outcome, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
-from cloudsms.storage.report_ops import DueReport, Outcome, ReportResult
 
 log = logging.getLogger("cloudsms.webhooks")
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.pipeline import PartResult, ReceiptEvent, SubmitOutcome
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.dispatch_ops import PartResult, ReceiptEvent, SubmitOutcome
 from cloudsms.storage.store import Store
 
 

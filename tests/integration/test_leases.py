@@ -12,9 +12,9 @@ from seed import Seeded, add_carrier, seed_customer
 from sqlalchemy import select
 from test_dispatch_ops import accept, now
 
+from cloudsms.domain.pipeline import PartResult, SubmitOutcome
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.dispatch_ops import PartResult, SubmitOutcome
 from cloudsms.storage.store import Store
 from cloudsms.workers.leases import LeaseKeeper
 

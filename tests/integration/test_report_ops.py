@@ -18,9 +18,10 @@ from sqlalchemy import select, update
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.pipeline import NewReport, ReportResult
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.report_ops import GAVE_UP, HELD, NewReport, ReportOps, ReportResult
+from cloudsms.storage.report_ops import GAVE_UP, HELD, ReportOps
 from cloudsms.storage.store import Store
 
 CustomerFactory = Callable[..., int]

@@ -17,10 +17,11 @@ from sqlalchemy import event, func, select
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import Encoding, NewMessage, PacketWrite
+from cloudsms.domain.pipeline import MessageRecord
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError, NotFound, StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.messages import INSUFFICIENT_BALANCE, BatchRejected, MessageRecord
+from cloudsms.storage.messages import INSUFFICIENT_BALANCE, BatchRejected
 from cloudsms.storage.store import Store
 
 #: The ``add_customer`` fixture (tests/conftest.py): keyword arguments → new customer id.

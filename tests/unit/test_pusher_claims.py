@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from cloudsms.storage.report_ops import DueReport, ReportResult
+from cloudsms.domain.pipeline import DueReport, ReportResult
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
 

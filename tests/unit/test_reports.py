@@ -10,7 +10,7 @@ import pytest
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.reports import (
-    FINAL_STATES,
+    FINAL_SMS_STATES,
     INTERMEDIATE_STATES,
     ReportContent,
     build_report,
@@ -124,7 +124,7 @@ def test_serial_out_of_range_is_a_bug(serial: int) -> None:
 
 def test_state_classes() -> None:
     assert {1, 6, 9} == INTERMEDIATE_STATES
-    assert {2, 3, 4, 5, 7, 8} == FINAL_STATES
+    assert {2, 3, 4, 5, 7, 8} == FINAL_SMS_STATES
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cloudsms.domain.codes import SmsState
+from cloudsms.domain.dlr import STAT_TO_SMS_STATE, sms_state_of
 from cloudsms.smpp import (
     DataSm,
     DeliverSm,
-    MessageState,
+    SmppMessageState,
     SubmitSm,
     Tag,
     Tlv,
@@ -22,7 +23,6 @@ from cloudsms.smpp import (
 )
 from cloudsms.smpp.receipt import (
     _STANDARD,
-    STAT_TO_SMS_STATE,
     _parse_fields,
     _scan_fields,
     normalise_stat,
@@ -42,7 +42,7 @@ def test_standard_appendix_b_text() -> None:
     assert (r.submitted, r.delivered) == (1, 1)
     assert r.submit_date == datetime(2025, 1, 2, 15, 4)
     assert r.done_date == datetime(2025, 1, 2, 15, 5)
-    assert r.state == "DELIVRD" and r.sms_state == SmsState.DELIVERED
+    assert r.state == "DELIVRD" and sms_state_of(r.state) == SmsState.DELIVERED
     assert r.error_code == "000"
     assert r.text == "Hello world"
     assert r.is_final
@@ -174,14 +174,14 @@ def test_receipt_from_pdu_prefers_tlvs() -> None:
         b"stat:DELIVRD err:000 text:",
         tlvs=(
             Tlv.cstring(Tag.RECEIPTED_MESSAGE_ID, "7B"),
-            Tlv.uint8(Tag.MESSAGE_STATE, MessageState.UNDELIVERABLE),
+            Tlv.uint8(Tag.MESSAGE_STATE, SmppMessageState.UNDELIVERABLE),
             Tlv(Tag.NETWORK_ERROR_CODE, b"\x03\x00\x0b"),
         ),
     )
     r = receipt_from_pdu(pdu)
     assert r is not None
     assert r.message_id == "7B"
-    assert r.state == "UNDELIV" and r.sms_state == SmsState.UNDELIVERABLE
+    assert r.state == "UNDELIV" and sms_state_of(r.state) == SmsState.UNDELIVERABLE
     assert r.error_code == "011" and r.network_error_code == (3, 11)
     assert r.done_date == datetime(2025, 1, 2, 15, 5)  # still taken from the text
 

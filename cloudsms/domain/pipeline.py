@@ -1,0 +1,232 @@
+"""The values that travel along the pipeline, between the store and the workers.
+
+A message is accepted (``MessageRecord`` is how readers see its row), claimed for submission
+(``OutboundMessage``), submitted (``SubmitOutcome`` with one ``PartResult`` per segment), and
+reported on by its carrier (``ReceiptEvent``); the store applies those in batches and answers
+with a ``DispatchResult``. A final state enqueues a report (``NewReport``); the pusher claims it
+(``DueReport``) and says what became of it (``ReportResult``).
+
+They live in the domain, not in ``storage/``, because both sides speak them: the store maps rows
+to and from them, the workers build and read them, and neither should import the other to do so.
+Plain frozen values, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cloudsms.domain.codes import SmsState
+from cloudsms.domain.status import MessageState, customer_state
+from cloudsms.smpp.encoding import Encoding
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message claimed for submission, with what the connector needs to send it.
+
+    Positional construction follows ``_CLAIM_COLUMNS`` (the claim builds one per row).
+    """
+
+    sms_uid: str
+    customer_id: int
+    country_code: int
+    dest_msisdn: str
+    route_name: str
+    sender: str
+    content: str
+    encoding: Encoding
+    segments: int
+    priority: int
+    attempts: int
+    fee_micros: int
+
+    @property
+    def number(self) -> str:
+        return f"{self.country_code}{self.dest_msisdn}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    seq: int
+    #: Normalised carrier message id (None when the carrier refused the segment).
+    carrier_id: str | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitOutcome:
+    """What became of one claimed message."""
+
+    sms_uid: str
+    #: submitted: every segment acknowledged; failed: the carrier refused it permanently;
+    #: unsendable: no valid PDU can be made of it (a deterministic local error: FAILED at once,
+    #: refunded, never retried); rejected: no carrier can take it any more (LOCAL_REJECTED,
+    #: refunded); retry: try again later; handoff: routed to ``connector_id``, owned by another
+    #: worker, which is to submit it.
+    kind: Literal["submitted", "failed", "unsendable", "rejected", "retry", "handoff"]
+    connector_id: int | None = None
+    parts: tuple[PartResult, ...] = ()
+    retry_at_ms: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiptEvent:
+    connector_id: int
+    #: Normalised per the connector's id_mode.
+    carrier_id: str
+    sms_state: SmsState
+    stat: str
+    err: str | None
+    report_ms: int
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    matched: int = 0
+    unmatched: int = 0
+    #: SMS_UIDs whose report was enqueued in this transaction.
+    reported: list[str] = field(default_factory=list)
+    #: Messages handed to connectors of other workers (they are to be woken).
+    handed_off: int = 0
+    #: Messages given back to the queue (retry) in this transaction.
+    requeued: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewReport:
+    """One report to enqueue (what ``enqueue_reports`` takes)."""
+
+    sms_uid: str
+    customer_id: int
+    sms_state: int
+    #: SMS_STATE name, or LOCAL_REJECTED.
+    result_desc: str
+    #: When the carrier (or the platform) reported the state, epoch ms.
+    report_ms: int
+
+    @classmethod
+    def final(
+        cls, *, sms_uid: str, customer_id: int, state: MessageState, result_desc: str | None,
+        report_ms: int,
+    ) -> NewReport:  # fmt: skip
+        """The report of a message that reached the final ``state``.
+
+        Its SMS_STATE and RESULT_DESC come from ``status.customer_state``, the mapping DR_QUERY
+        answers with too, so a pushed report and a poll agree on every final state.
+        """
+        sms_state, desc = customer_state(state, None, result_desc)
+        return cls(
+            sms_uid=sms_uid, customer_id=customer_id, sms_state=int(sms_state), result_desc=desc,
+            report_ms=report_ms,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueReport:
+    """A claimed report with everything its packet needs (``domain.reports.ReportContent``)."""
+
+    id: int
+    sms_uid: str
+    customer_id: int
+    sms_state: int
+    result_desc: str
+    report_ms: int
+    #: When the report was enqueued: the retry window counts from here.
+    created_ms: int
+    #: Attempts made before this one.
+    attempts: int
+    #: The due time the claim found (a release puts it back there).
+    next_attempt_ms: int
+    #: SERIAL for this push (1..65535).
+    serial: int
+    callback_url: str | None
+    auth_key: str
+    sender: str
+    country_code: int
+    dest_msisdn: str
+    customer_body: str | None
+    segments: int
+    fee_micros: int
+    currency: str
+    #: PEM CA bundle for the customer's HTTPS callback (None: the platform's trust store).
+    callback_ca_pem: str | None = None
+
+
+Outcome = Literal["done", "retry", "give_up", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    """What became of one claimed report. ``next_attempt_ms`` for retry and release."""
+
+    id: int
+    outcome: Outcome
+    next_attempt_ms: int = 0
+    error: str = ""
+    #: Whether an HTTP attempt was made (counts in ``attempts``); release never counts.
+    attempted: bool = True
+    #: The attempt as operators see it in a message's lifecycle (``report_attempts``).
+    sms_uid: str | None = None
+    attempted_ms: int = 0
+    duration_ms: int | None = None
+    http_status: int | None = None
+    #: The start of the customer's answer body, or the transport error.
+    answer: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRecord:
+    """One row of ``messages``, as the store's readers see it."""
+
+    sms_uid: str
+    customer_id: int
+    #: SERIAL of the packet that carried the message.
+    serial: int
+    country_code: int
+    dest_msisdn: str
+    route_name: str
+    sender: str
+    #: Final text, signature applied.
+    content: str
+    encoding: str
+    segments: int
+    priority: int
+    send_at_ms: int
+    #: CUSTOMER_BODY exactly as received (serialized JSON), or None.
+    customer_body: str | None
+    state: MessageState
+    #: SMS_STATE of the last report, None before any.
+    sms_state: int | None
+    result_desc: str | None
+    detail: str | None
+    #: Amount debited at acceptance, integer micro-units (0 when rejected locally).
+    fee_micros: int
+    currency: str
+    created_ms: int
+    updated_ms: int
+    # Delivery columns (migration 0003), written by the dispatcher, not by the accept path.
+    #: Submit attempts so far.
+    attempts: int = 0
+    #: Connector that took the message, and when it was submitted / reached a final state.
+    connector_id: int | None = None
+    submitted_ms: int | None = None
+    final_ms: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:
+        """Map a ``messages`` row (``Row._mapping``) to a record.
+
+        Columns the record does not know are ignored and fields the row lacks keep their
+        defaults, so a record reads a schema one migration ahead of or behind this code.
+        """
+        values = {name: row[name] for name in _RECORD_FIELDS if name in row}
+        values["state"] = MessageState(values["state"])
+        return cls(**values)
+
+
+_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MessageRecord))
