@@ -28,7 +28,9 @@ alert the server sent (without the peer address: OpenSSL does not know it there)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import ssl
 import sys
 from dataclasses import dataclass
@@ -278,13 +280,33 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
     options.update(overrides)
     config = uvicorn.Config(app, **options)
     if tls:
-        _harden(config)
+        _harden(config, settings)
     return config
 
 
-def _harden(config: uvicorn.Config) -> None:
-    """TLS 1.2 or newer only; refused handshakes logged as security events."""
-    config.load()
+def _harden(config: uvicorn.Config, settings: Settings) -> None:
+    """TLS 1.2 or newer only; refused handshakes logged as security events.
+
+    Loading the files here (not in uvicorn's server task) makes a wrong one a ConfigError that
+    names the setting and the file, instead of OpenSSL's nameless error in a traceback.
+    """
+    for setting in ("tls_cert", "tls_key", "tls_client_ca"):
+        path = getattr(settings, setting)
+        try:
+            with open(path, "rb") if path else contextlib.nullcontext():
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{setting} {path}: {exc.strerror or exc}") from exc
+    try:
+        config.load()
+    except (OSError, ssl.SSLError) as exc:
+        files = f"tls_cert {settings.tls_cert}, tls_key {settings.tls_key}" + (
+            f", tls_client_ca {settings.tls_client_ca}" if settings.tls_client_ca else ""
+        )
+        reason = str(getattr(exc, "reason", None) or exc)
+        if "PEM lib" in reason:  # load_cert_chain's only word for any unusable file
+            reason = "not a PEM certificate with its private key, or the key does not match"
+        raise ConfigError(f"TLS files ({files}): {reason}") from exc
     assert config.ssl is not None
     config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     # _msg_callback is CPython's (private, stable since 3.8) hook on OpenSSL's message

@@ -27,6 +27,7 @@ import typer
 
 from cloudsms.cli._common import say, table
 from cloudsms.client import Client, QueryResult, Recipient, Report, ReportReceiver, SendResult
+from cloudsms.client._core import check_tls_files
 from cloudsms.client.models import as_recipient
 from cloudsms.exceptions import ConfigError
 
@@ -177,6 +178,11 @@ def listen(
     if tls_cert is not None and tls_key is None:
         tls_key = tls_cert  # one PEM file holding both
     scheme = "https" if tls_cert else "http"
+    if tls_cert is not None:
+        try:
+            check_tls_files("TLS file", str(tls_cert), str(tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(exc.strerror or str(exc)) from exc
     say(f"listening for reports on {scheme}://{host}:{port}/ (Ctrl-C to stop)")
     serve_receiver(
         ReportReceiver(key, on_report),
@@ -209,8 +215,8 @@ def _client(
             url, key, timeout=timeout, verify=str(ca) if ca else True, cert=certificate,
             retries=retries,
         )  # fmt: skip
-    except (ValueError, OSError, ssl.SSLError) as exc:
-        raise ConfigError(str(exc)) from exc
+    except (ValueError, OSError, ssl.SSLError) as exc:  # SSLError: strerror names the file
+        raise ConfigError(getattr(exc, "strerror", None) or str(exc)) from exc
     with client:
         try:
             yield client

@@ -77,12 +77,39 @@ def serve(
     settings = _settings(ctx, host, port, role=role)
     if settings.role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {settings.role!r}")
+    check_files(settings)
     Store.open(settings.database_url).close()  # migrate before the first request
     check_listen_ports(settings, reuse_port=reuse_port)
     if reuse_port:
         serve_reuse_port(settings)
     else:
         run_server(settings)
+
+
+#: Settings that name files the platform reads (TLS of the endpoint and of report pushes).
+FILE_SETTINGS = (
+    "tls_cert", "tls_key", "tls_client_ca", "report_client_cert", "report_client_key",
+    "report_ca_file",
+)  # fmt: skip
+
+
+def check_files(settings: Settings) -> None:
+    """Refuse to start, naming the setting and the file, when a file setting cannot be read.
+
+    Otherwise OpenSSL reports "No such file or directory" without a name, from inside a server
+    task (or, for the report settings, at the first HTTPS push).
+    """
+    for name in FILE_SETTINGS:
+        path = getattr(settings, name)
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"{name} (CLOUDSMS_{name.upper()}) {path}: {exc.strerror or exc}"
+            ) from exc
 
 
 def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from cloudsms.client._core import check_tls_files
 from cloudsms.client.models import Report, read_decimal
 from cloudsms.domain.codes import ResultCode, SmsState
 from cloudsms.domain.timefmt import format_uip_time
@@ -194,6 +195,8 @@ def serve_receiver(
     """
     import uvicorn
 
+    if ssl_certfile:
+        check_tls_files("TLS certificate", ssl_certfile, ssl_keyfile)
     uvicorn.run(
         receiver,
         host=host,
