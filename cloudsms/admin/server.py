@@ -24,18 +24,33 @@ DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 1816
 
 
-def admin_uvicorn_config(app: Any, *, host: str, port: int, log_level: str = "info") -> Any:
-    """uvicorn settings for the admin app (no lifespan: the platform's owns the store)."""
+#: What the admin listener serves, as its "listening on" log line says.
+ADMIN_WHAT = "admin listener: console /console/, portal /portal/, API /api/v1/, /metrics"
+
+
+def admin_uvicorn_config(app: Any, *, host: str, port: int, log_level: str | None = None) -> Any:
+    """uvicorn settings for the admin app (no lifespan: the platform's owns the store).
+
+    ``log_level`` None leaves uvicorn's loggers as ``cloudsms.logging.configure`` set them.
+    """
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         lifespan="off",
         access_log=False,
+        log_config=None,
         log_level=log_level,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
     )
+
+
+def admin_server(config: Any) -> uvicorn.Server:
+    """The admin listener's uvicorn server, logging its URL when it listens and stops."""
+    from cloudsms.api.listening import NamedServer
+
+    return NamedServer(config, ADMIN_WHAT)
 
 
 async def run_with_admin(
@@ -71,7 +86,7 @@ def serve_with_admin(
 ) -> None:
     """The platform and its admin listener in the foreground until interrupted."""
     from cloudsms.api.app import create_app
-    from cloudsms.api.server import uvicorn_config
+    from cloudsms.api.server import uip_server, uvicorn_config
 
     app = create_app(settings)
     platform = app.state.platform
@@ -81,13 +96,11 @@ def serve_with_admin(
         secure_cookies=secure_cookies,
         platform=platform,
     )
-    platform_server = uvicorn.Server(uvicorn_config(app, settings))
-    admin_server = uvicorn.Server(
-        admin_uvicorn_config(admin, host=admin_host, port=admin_port, log_level=settings.log_level)
-    )
+    platform_server = uip_server(uvicorn_config(app, settings), settings)
+    listener = admin_server(admin_uvicorn_config(admin, host=admin_host, port=admin_port))
     try:
         import uvloop
 
-        uvloop.run(run_with_admin(platform_server, admin_server))
+        uvloop.run(run_with_admin(platform_server, listener))
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        asyncio.run(run_with_admin(platform_server, admin_server))
+        asyncio.run(run_with_admin(platform_server, listener))

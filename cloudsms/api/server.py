@@ -75,6 +75,31 @@ class HttpLimits:
         )
 
 
+#: uvicorn's line for a request httptools cannot parse; ``send_400_response`` logs it instead.
+_UVICORN_PARSE_ERROR = "Invalid HTTP request received."
+
+
+class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """uvicorn's per-connection logger for one connection: every line names the client.
+
+    A parse error is not logged here: ``send_400_response`` reports it as a security event
+    (throttled, with the client), and uvicorn's own line would only repeat it.
+    """
+
+    @property
+    def level(self) -> int:  # uvicorn reads logger.level to skip its trace lines
+        level: int = self.logger.level
+        return level
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if msg != _UVICORN_PARSE_ERROR:
+            super().warning(msg, *args, **kwargs)
+
+
 class TlsHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol + client certificate in the scope + the limits above."""
 
@@ -90,6 +115,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.logger = _ConnectionLog(self.logger, {"client_ip": self._client_ip()})  # type: ignore[assignment]
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
@@ -272,7 +298,8 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "http": protocol_class(HttpLimits.from_settings(settings)),
         "lifespan": "on",
         "access_log": False,
-        "log_level": settings.log_level,
+        # Logging is cloudsms.logging's (configure()); uvicorn's dictConfig would replace it.
+        "log_config": None,
         "timeout_keep_alive": 75,
         "timeout_graceful_shutdown": 10,
         **tls,
@@ -338,4 +365,11 @@ def serve(settings: Settings) -> None:
     from cloudsms.api.app import create_app
 
     config = uvicorn_config(create_app(settings), settings)
-    uvicorn.Server(config).run()
+    uip_server(config, settings).run()
+
+
+def uip_server(config: uvicorn.Config, settings: Settings) -> uvicorn.Server:
+    """The UIP endpoint's uvicorn server, logging its URL when it listens and when it stops."""
+    from cloudsms.api.listening import NamedServer
+
+    return NamedServer(config, "UIP endpoint", settings.path)

@@ -126,7 +126,9 @@ class UipService:
         try:
             status, payload, code, recipients = await self._handle(body, caller)
         except Exception:
-            log.exception("unexpected failure while answering a packet")
+            log.exception(
+                "unexpected failure while answering a packet", extra={"client_ip": caller.ip}
+            )
             status, payload, code, recipients = _refusal(ResultCode.UNKNOWN_ERROR, 0)
         finally:
             self.inflight -= 1
@@ -230,7 +232,10 @@ class UipService:
         try:
             outcome = await self.writer.write(result.write)
         except StoreError:
-            log.exception("store write failed; packet refused with DB_not_find")
+            log.exception(
+                "store write failed; packet refused with DB_not_find",
+                extra={"customer": customer.name, "recipients": len(result.codes)},
+            )
             return _refusal(ResultCode.DB_NOT_FIND, serial, method=method)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
@@ -253,7 +258,7 @@ class UipService:
         try:
             records = await asyncio.to_thread(self.store.customer_messages, customer.id, uids)
         except StoreError:
-            log.exception("report query failed")
+            log.exception("report query failed", extra={"customer": customer.name})
             return answer(QUERY_METHOD, serial, ResultCode.DB_NOT_FIND, with_details=False)
         by_uid = {r.sms_uid: r for r in records}
         body = orjson.loads(answer(QUERY_METHOD, serial, ResultCode.OK, with_details=False))

@@ -158,11 +158,9 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 def serve_reuse_port(settings: Settings) -> None:
     """Like ``cloudsms.api.server.serve``, on a socket bound with SO_REUSEPORT."""
-    import uvicorn
-
-    from cloudsms.admin.server import admin_uvicorn_config, run_with_admin
+    from cloudsms.admin.server import admin_server, admin_uvicorn_config, run_with_admin
     from cloudsms.api.app import create_app
-    from cloudsms.api.server import uvicorn_config
+    from cloudsms.api.server import uip_server, uvicorn_config
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
@@ -174,7 +172,7 @@ def serve_reuse_port(settings: Settings) -> None:
             f" SO_REUSEPORT: {exc.strerror or exc} (a process without --reuse-port holds it?)"
         ) from exc
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, settings, fd=sock.fileno()))
+    server = uip_server(uvicorn_config(app, settings, fd=sock.fileno()), settings)
     if not settings.admin_enabled:
         server.run()
         return
@@ -186,14 +184,12 @@ def serve_reuse_port(settings: Settings) -> None:
         secure_cookies=settings.admin_secure_cookies,
         platform=app.state.platform,
     )
-    admin_server = uvicorn.Server(
-        admin_uvicorn_config(
-            admin, host=settings.admin_host, port=settings.admin_port, log_level=settings.log_level
-        )
+    admin_listener = admin_server(
+        admin_uvicorn_config(admin, host=settings.admin_host, port=settings.admin_port)
     )
     import uvloop
 
-    uvloop.run(run_with_admin(server, admin_server))
+    uvloop.run(run_with_admin(server, admin_listener))
 
 
 def demo(
