@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from cloudsms.cli._common import say, state
+from cloudsms.cli._common import safe_url, say, state
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services.carrier import CarrierOperator
@@ -32,6 +32,8 @@ DEMO_ROUTE = "DEMO"
 DEMO_PRICE_LIST = "demo-hkd"
 DEMO_CONNECTOR = "demo-simulator"
 DEMO_SMSC_PORT = 2775
+#: Port of the report listener the demo banner suggests (``cloudsms listen``'s default).
+DEMO_LISTEN_PORT = 8080
 #: Demo prices per segment (HKD): Hong Kong, Macau, Taiwan, Singapore, UK, US/Canada, Australia.
 DEMO_PRICES = {
     "852": "0.05",
@@ -222,22 +224,26 @@ def demo(
         "SIGNATURE_TYPE": 3,
         "VERSION": "2021-01-01",
     }
-    typer.echo(f"database:  {settings.database_url}")
+    database = safe_url(settings.database_url)
+    typer.echo(f"database:  {database}")
     typer.echo(f"customer:  {DEMO_CUSTOMER}   route: {DEMO_ROUTE}")
     typer.echo(f"AUTH_KEY:  {key}")
     typer.echo(f"endpoint:  {url}\n\nSend an SMS:\n")
     body = orjson.dumps(packet).decode()
     typer.echo(f"curl -s {shlex.quote(url)} -d {shlex.quote(body)}\n")
+    # Every command line below must work when pasted: the whole key (in the environment, so it
+    # stays out of the process list), the store this demo uses.
     typer.echo(
         "Messages go to the built-in SMSC simulator on port "
         f"{settings.simulator_port} and come back DELIVERED. To receive the delivery reports:\n"
-        f"  cloudsms listen --port 8080 --key {key[:8]}… &\n"
-        f"  cloudsms --database-url {settings.database_url} customers set-callback "
-        f"{DEMO_CUSTOMER} http://127.0.0.1:8080/\n"
+        f"  CLOUDSMS_AUTH_KEY={key} cloudsms listen --port {DEMO_LISTEN_PORT} &\n"
+        f"  cloudsms --database-url {shlex.quote(database)} customers set-callback "
+        f"{DEMO_CUSTOMER} http://127.0.0.1:{DEMO_LISTEN_PORT}/\n"
     )
     if not no_serve:
         from cloudsms.api.server import serve as run_server
 
+        check_files(settings)
         check_listen_ports(settings)
         run_server(settings)
 
