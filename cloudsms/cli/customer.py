@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from cloudsms.cli._common import say, table
 from cloudsms.client import Client, QueryResult, Recipient, Report, ReportReceiver, SendResult
 from cloudsms.client._core import check_tls_files
 from cloudsms.client.models import as_recipient
+from cloudsms.domain.codes import SmsState
 from cloudsms.exceptions import ConfigError
 
 PROGRESS_OVER = 200
@@ -93,10 +95,18 @@ def send(
     timeout: Timeout = 30.0,
     retries: Retries = 3,
     json: Json = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Then wait up to SECONDS for the final state of every accepted message (DR_QUERY"
+            " once a second) and print them; exit 1 unless every one is DELIVERED.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Send one message to recipients (200 per packet) and print each recipient's result.
 
-    Exits 1 when any recipient was refused.
+    Exits 1 when any recipient was refused (with ``--wait``: or not delivered in time).
     """
     recipients = [*_parse_list(to or [], "--to"), *_read_file(to_file)]
     if not recipients:
@@ -117,16 +127,45 @@ def send(
             sender=sender,
             on_packet=lambda r: advance(len(r.recipients)),
         )
-    _print_results(results, json)
-    accepted = sum(len(r.accepted) for r in results)
-    refused = len(recipients) - accepted
-    packets = ", ".join(sorted({f"{r.desc} ({code_text(r.code)})" for r in results if not r.ok}))
-    say(
-        f"{len(results)} packet{'s' if len(results) > 1 else ''}: {accepted} accepted, "
-        f"{refused} refused" + (f"; packets refused: {packets}" if packets else "")
-    )
-    if refused:
+        _print_results(results, json)
+        accepted = sum(len(r.accepted) for r in results)
+        refused = len(recipients) - accepted
+        packets = ", ".join(
+            sorted({f"{r.desc} ({code_text(r.code)})" for r in results if not r.ok})
+        )
+        say(
+            f"{len(results)} packet{'s' if len(results) > 1 else ''}: {accepted} accepted, "
+            f"{refused} refused" + (f"; packets refused: {packets}" if packets else "")
+        )
+        delivered = True
+        if wait and accepted:
+            uids = [r.sms_uid for result in results for r in result.accepted]
+            delivered = _wait_for_final(client, uids, wait, json)
+    if refused or not delivered:
         raise typer.Exit(1)
+
+
+#: DR_QUERY states that may still change (the rest are final).
+_PENDING_STATES = frozenset({SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE})
+
+
+def _wait_for_final(client: Client, uids: list[str], seconds: float, json: bool) -> bool:
+    """Query ``uids`` once a second until every one is final or ``seconds`` have passed, print
+    the states, and say whether every message was DELIVERED."""
+    deadline = time.monotonic() + seconds
+    while True:
+        states = client.query(uids)
+        pending = [s for s in states if s.ok and s.sms_state in _PENDING_STATES]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    _print_states(states, json)
+    delivered = sum(s.sms_state is SmsState.DELIVERED for s in states)
+    say(
+        f"{delivered} of {len(states)} delivered"
+        + (f", {len(pending)} not final after {seconds:g} s" if pending else "")
+    )
+    return delivered == len(states)
 
 
 def query(
@@ -143,17 +182,17 @@ def query(
     """Print the current state of your messages (DR_QUERY)."""
     with _client(url, key, ca, cert, cert_key, timeout, retries) as client:
         states = client.query(uids)
+    _print_states(states, json)
+    if not all(s.ok for s in states):
+        raise typer.Exit(1)
+
+
+def _print_states(states: list[QueryResult], json: bool) -> None:
     if json:
         for s in states:
             typer.echo(orjson.dumps(_query_json(s)).decode())
     else:
-        table(
-            "messages",
-            QUERY_COLUMNS,
-            (_query_row(s) for s in states),
-        )
-    if not all(s.ok for s in states):
-        raise typer.Exit(1)
+        table("messages", QUERY_COLUMNS, (_query_row(s) for s in states))
 
 
 def listen(
