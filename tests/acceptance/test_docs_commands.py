@@ -12,6 +12,7 @@ failed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,19 @@ def test_every_doc_file_is_in_scope() -> None:
     names = {path.relative_to(REPO).as_posix() for path in doc_files()}
     assert "README.md" in names
     assert {p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")} <= names
+
+
+#: Words that date a figure by something only its author could place (issue 12.16).
+UNPLACEABLE = re.compile(r"\b[Ss]essions? \d|\b[Ss]ession-\d|\bthis session\b|\bthis session's\b")
+
+
+def test_figures_are_dated_in_words_a_reader_can_place() -> None:
+    """Measurements carry a day (and commit), not "session 3" or "this session's machine"."""
+    files = [*doc_files(), REPO / "bench" / "README.md"]
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if UNPLACEABLE.search(line)
+    ]
+    assert not found, "date these figures (day, commit, calibration):\n" + "\n".join(found)
