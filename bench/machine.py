@@ -1,7 +1,8 @@
 """How fast this machine is right now, printed by the benchmarks beside their figures.
 
-The machine kind is shared: the same code measured ~2× apart from one session to the next
-(``bench/store_dispatch.py`` 72 → 139 µs per message with no change to the store). A figure is
+The machine kind is shared: the same code measured ~2× apart a few hours later
+(``bench/store_dispatch.py`` 72 → 139 µs per message with no change to the store, 2026-11-25
+20:40 → 22:36 UTC; bench/README.md). A figure is
 only comparable with another taken at a similar calibration, so each benchmark prints this line:
 a fixed pure-Python loop (what the platform's CPU-bound work scales with) and the latency of a
 4 KiB write + fsync (what every durable commit waits for).

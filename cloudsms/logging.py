@@ -6,6 +6,14 @@ per line::
     {"ts": "2026-01-01T04:00:00.123Z", "level": "info", "logger": "cloudsms.dispatch",
      "msg": "submitted", "sms_uid": "0K2…", "connector": "hk-1"}
 
+Text lines (the default) end with the same context as ``key=value`` pairs, so a line an operator
+acts on names what it is about (the client address of a security event, the SMS_UID and
+customer of a failed push), and their time carries its zone: UTC+8, the zone of every other time
+the platform shows (``TextFormatter``)::
+
+    2026-01-01 12:00:00.123+08:00 WARNING cloudsms.security: wrong AUTH_KEY event=bad_key
+        client_ip=203.0.113.9 customer=acme
+
 Context is bound per task with ``bind(...)`` (contextvars, like structlog's
 ``bind_contextvars``), so everything logged while handling a message carries its SMS_UID
 without passing it around; ``extra={...}`` of a single call is merged too.
@@ -68,6 +76,52 @@ class ContextFilter(logging.Filter):
         return True
 
 
+#: Extras that are not context: uvicorn's coloured copy of its own message.
+_NOT_CONTEXT = frozenset({"color_message"})
+
+#: The zone of text log times: the platform's wall clock (SPEC §1), written as +08:00.
+TEXT_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def _record_context(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's context: the bound values and the ``extra=`` of its call."""
+    data = dict(_current())
+    for key, value in vars(record).items():
+        if key not in _STANDARD and key not in _NOT_CONTEXT and not key.startswith("_"):
+            data[key] = value
+    return data
+
+
+def _text_value(value: Any) -> str:
+    """A value of a ``key=value`` pair: bare when it is one word, else JSON-quoted."""
+    text = value if isinstance(value, str) else str(value)
+    if text and not any(c.isspace() or c in '="' for c in text):
+        return text
+    return orjson.dumps(text).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger: message key=value …``: the time in UTC+8 with its offset, the
+    record's context (bound values and extras) after the message, a traceback below it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = dt.datetime.fromtimestamp(record.created, TEXT_TZ)
+        line = (
+            f"{when.isoformat(sep=' ', timespec='milliseconds')} {record.levelname} "
+            f"{record.name}: {record.getMessage()}"
+        )
+        pairs = [
+            f"{k}={_text_value(v)}" for k, v in _record_context(record).items() if v is not None
+        ]
+        if pairs:
+            line += " " + " ".join(pairs)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        elif record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, msg, bound context, extras, exc."""
 
@@ -80,10 +134,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        data.update(_current())
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                data[key] = value
+        data.update(_record_context(record))
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(data, default=str).decode()
@@ -93,10 +144,7 @@ def configure(level: str = "info", *, json: bool = False, stream: Any = None) ->
     """Set up the ``cloudsms`` logger (and uvicorn's) once; returns the handler installed."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())
-    if json:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
     for name in ("cloudsms", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if getattr(h, "_cloudsms", False)]:
@@ -105,4 +153,10 @@ def configure(level: str = "info", *, json: bool = False, stream: Any = None) ->
         logger.addHandler(handler)
         logger.setLevel(level.upper())
         logger.propagate = False
+    # uvicorn's own start and stop lines ("Uvicorn running on …") repeat cloudsms's "listening
+    # on …" and "stopping" lines without saying which listener: shown at debug level only.
+    if logging.getLogger("cloudsms").level > logging.DEBUG:
+        logging.getLogger("uvicorn.error").setLevel(
+            max(logging.WARNING, logging.getLogger("cloudsms").level)
+        )
     return handler

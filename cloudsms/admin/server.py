@@ -25,13 +25,18 @@ DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 1816
 
 
+#: What the admin listener serves, as its "listening on" log line says.
+ADMIN_WHAT = "admin listener: console /console/, portal /portal/, API /api/v1/, /metrics"
+
+
 def admin_uvicorn_config(
-    app: Any, *, host: str, port: int, log_level: str = "info", trusted_proxies: str = ""
+    app: Any, *, host: str, port: int, log_level: str | None = None, trusted_proxies: str = ""
 ) -> Any:
     """uvicorn settings for the admin app (no lifespan: the platform's owns the store).
 
     The client address follows the UIP listener's rule (``cloudsms.api.forwarded``): the peer,
     unless it is one of ``trusted_proxies``; uvicorn's own proxy header handling is off.
+    ``log_level`` None leaves uvicorn's loggers as ``cloudsms.logging.configure`` set them.
     """
     return uvicorn.Config(
         with_client_address(app, trusted_proxies),
@@ -40,10 +45,18 @@ def admin_uvicorn_config(
         lifespan="off",
         access_log=False,
         proxy_headers=False,
+        log_config=None,
         log_level=log_level,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
     )
+
+
+def admin_server(config: Any) -> uvicorn.Server:
+    """The admin listener's uvicorn server, logging its URL when it listens and stops."""
+    from cloudsms.api.listening import NamedServer
+
+    return NamedServer(config, ADMIN_WHAT)
 
 
 async def run_with_admin(
@@ -79,7 +92,7 @@ def serve_with_admin(
 ) -> None:
     """The platform and its admin listener in the foreground until interrupted."""
     from cloudsms.api.app import create_app
-    from cloudsms.api.server import uvicorn_config
+    from cloudsms.api.server import uip_server, uvicorn_config
 
     app = create_app(settings)
     platform = app.state.platform
@@ -89,19 +102,15 @@ def serve_with_admin(
         secure_cookies=secure_cookies,
         platform=platform,
     )
-    platform_server = uvicorn.Server(uvicorn_config(app, settings))
-    admin_server = uvicorn.Server(
+    platform_server = uip_server(uvicorn_config(app, settings), settings)
+    listener = admin_server(
         admin_uvicorn_config(
-            admin,
-            host=admin_host,
-            port=admin_port,
-            log_level=settings.log_level,
-            trusted_proxies=settings.trusted_proxies,
+            admin, host=admin_host, port=admin_port, trusted_proxies=settings.trusted_proxies
         )
     )
     try:
         import uvloop
 
-        uvloop.run(run_with_admin(platform_server, admin_server))
+        uvloop.run(run_with_admin(platform_server, listener))
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
-        asyncio.run(run_with_admin(platform_server, admin_server))
+        asyncio.run(run_with_admin(platform_server, listener))

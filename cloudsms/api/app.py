@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ from cloudsms.workers.expiry import ExpiryWorker
 from cloudsms.workers.leases import DISPATCHING_ROLES
 from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
+
+log = logging.getLogger("cloudsms.server")
 
 ROLES = ("all", "api", "worker", "dispatcher", "reports")
 #: Roles whose processes push delivery reports (those that dispatch: leases.DISPATCHING_ROLES).
@@ -169,6 +172,12 @@ async def start_simulator(settings: Settings) -> SmscSimulator | None:
     system_id, _, password = settings.simulator_account.partition(":")
     simulator = SmscSimulator("127.0.0.1", settings.simulator_port, accounts={system_id: password})
     await simulator.start()
+    log.info(
+        "listening on smpp://%s:%d (built-in SMSC simulator, system_id %s)",
+        simulator.host,
+        simulator.port,
+        system_id,
+    )
     return simulator
 
 

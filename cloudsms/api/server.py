@@ -38,7 +38,9 @@ alert the server sent (without the peer address: OpenSSL does not know it there)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import ssl
 import sys
 from dataclasses import dataclass
@@ -96,6 +98,31 @@ class HttpLimits:
         )
 
 
+#: uvicorn's line for a request httptools cannot parse; ``send_400_response`` logs it instead.
+_UVICORN_PARSE_ERROR = "Invalid HTTP request received."
+
+
+class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """uvicorn's per-connection logger for one connection: every line names the client.
+
+    A parse error is not logged here: ``send_400_response`` reports it as a security event
+    (throttled, with the client), and uvicorn's own line would only repeat it.
+    """
+
+    @property
+    def level(self) -> int:  # uvicorn reads logger.level to skip its trace lines
+        level: int = self.logger.level
+        return level
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return msg, kwargs
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if msg != _UVICORN_PARSE_ERROR:
+            super().warning(msg, *args, **kwargs)
+
+
 class TlsHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol + client certificate in the scope + the limits above."""
 
@@ -120,6 +147,7 @@ class TlsHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.logger = _ConnectionLog(self.logger, {"client_ip": self._client_ip()})  # type: ignore[assignment]
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
@@ -359,7 +387,8 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         "access_log": False,
         # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default; cloudsms.api.forwarded decides.
         "proxy_headers": False,
-        "log_level": settings.log_level,
+        # Logging is cloudsms.logging's (configure()); uvicorn's dictConfig would replace it.
+        "log_config": None,
         "timeout_keep_alive": 75,
         "timeout_graceful_shutdown": 10,
         **tls,
@@ -367,13 +396,33 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
     options.update(overrides)
     config = uvicorn.Config(app, **options)
     if tls:
-        _harden(config)
+        _harden(config, settings)
     return config
 
 
-def _harden(config: uvicorn.Config) -> None:
-    """TLS 1.2 or newer only; refused handshakes logged as security events."""
-    config.load()
+def _harden(config: uvicorn.Config, settings: Settings) -> None:
+    """TLS 1.2 or newer only; refused handshakes logged as security events.
+
+    Loading the files here (not in uvicorn's server task) makes a wrong one a ConfigError that
+    names the setting and the file, instead of OpenSSL's nameless error in a traceback.
+    """
+    for setting in ("tls_cert", "tls_key", "tls_client_ca"):
+        path = getattr(settings, setting)
+        try:
+            with open(path, "rb") if path else contextlib.nullcontext():
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{setting} {path}: {exc.strerror or exc}") from exc
+    try:
+        config.load()
+    except (OSError, ssl.SSLError) as exc:
+        files = f"tls_cert {settings.tls_cert}, tls_key {settings.tls_key}" + (
+            f", tls_client_ca {settings.tls_client_ca}" if settings.tls_client_ca else ""
+        )
+        reason = str(getattr(exc, "reason", None) or exc)
+        if "PEM lib" in reason:  # load_cert_chain's only word for any unusable file
+            reason = "not a PEM certificate with its private key, or the key does not match"
+        raise ConfigError(f"TLS files ({files}): {reason}") from exc
     assert config.ssl is not None
     config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
     # _msg_callback is CPython's (private, stable since 3.8) hook on OpenSSL's message
@@ -405,4 +454,11 @@ def serve(settings: Settings) -> None:
     from cloudsms.api.app import create_app
 
     config = uvicorn_config(create_app(settings), settings)
-    uvicorn.Server(config).run()
+    uip_server(config, settings).run()
+
+
+def uip_server(config: uvicorn.Config, settings: Settings) -> uvicorn.Server:
+    """The UIP endpoint's uvicorn server, logging its URL when it listens and when it stops."""
+    from cloudsms.api.listening import NamedServer
+
+    return NamedServer(config, "UIP endpoint", settings.path)

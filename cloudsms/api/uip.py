@@ -134,7 +134,9 @@ class UipService:
         try:
             status, payload, code, recipients = await self._handle(body, caller)
         except Exception:
-            log.exception("unexpected failure while answering a packet")
+            log.exception(
+                "unexpected failure while answering a packet", extra={"client_ip": caller.ip}
+            )
             status, payload, code, recipients = _refusal(
                 ResultCode.UNKNOWN_ERROR, 0, reason="unexpected internal failure (logged)"
             )
@@ -251,7 +253,10 @@ class UipService:
         try:
             outcome = await self.writer.write(result.write)
         except StoreError:
-            log.exception("store write failed; packet refused with DB_not_find")
+            log.exception(
+                "store write failed; packet refused with DB_not_find",
+                extra={"customer": customer.name, "recipients": len(result.codes)},
+            )
             return _refusal(ResultCode.DB_NOT_FIND, serial, method=method, reason=STORE_FAILED)
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
@@ -275,7 +280,7 @@ class UipService:
         try:
             records = await asyncio.to_thread(self.store.customer_messages, customer.id, uids)
         except StoreError:
-            log.exception("report query failed")
+            log.exception("report query failed", extra={"customer": customer.name})
             return answer(
                 QUERY_METHOD,
                 serial,

@@ -41,9 +41,19 @@ app = typer.Typer(
     cls=CliGroup,
     help="CloudSMS platform: operator commands.",
     no_args_is_help=True,
+    # -h as well as --help, on every command (click passes it down to sub-contexts).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Never print locals in a traceback: they would include AUTH_KEYs.
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from cloudsms import __version__
+
+        typer.echo(f"cloudsms {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -67,6 +77,16 @@ def _global_options(
             help="TOML settings file.",
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = CliState(database_url=database_url, config=config)
     ctx.call_on_close(ctx.obj.close)

@@ -28,6 +28,7 @@ from cloudsms.domain.money import format_amount
 from cloudsms.exceptions import CloudSMSError, ConfigError
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.operator import Operator
+from cloudsms.storage.engine import describe_failure, masked_url
 from cloudsms.storage.store import Store
 
 EXIT_FAILED = 1
@@ -50,8 +51,15 @@ class CliGroup(typer.core.TyperGroup):
         except CloudSMSError as exc:
             fail(str(exc), EXIT_FAILED)
         except SQLAlchemyError as exc:
-            text = str(getattr(exc, "orig", None) or exc).strip()
-            fail("database error: " + (text.splitlines()[0] if text else type(exc).__name__))
+            fail("database error: " + describe_failure(_store_url(ctx), exc))
+
+
+def _store_url(ctx: Any) -> str:
+    """The store URL the command used ("" when unknown), for naming it in an error."""
+    try:
+        return ctx.obj.url() if isinstance(ctx.obj, CliState) else ""
+    except CloudSMSError:
+        return ""
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -156,15 +164,12 @@ def make_url_or_fail(url: str) -> Any:
     try:
         return make_url(normalise_url(url))
     except Exception as exc:
-        raise ConfigError(f"not a database URL: {safe_url(url)}") from exc
+        raise ConfigError(f"not a database URL: {safe_url(url)!r}") from exc
 
 
 def safe_url(url: str) -> str:
-    """A URL fit to print: the password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable URL>"
+    """A URL fit to print: the password hidden (even in a URL that does not parse)."""
+    return masked_url(url)
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ import orjson
 import typer
 
 from cloudsms.cli._common import say, table
+from cloudsms.domain.codes import SmsState
 from cloudsms.exceptions import CloudSMSError, ConfigError
 from cloudsms_client import (
     Client,
@@ -36,6 +38,7 @@ from cloudsms_client import (
     ReportReceiver,
     SendResult,
 )
+from cloudsms_client._core import check_tls_files
 from cloudsms_client.models import as_recipient
 
 PROGRESS_OVER = 200
@@ -100,10 +103,18 @@ def send(
     timeout: Timeout = 30.0,
     retries: Retries = 3,
     json: Json = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Then wait up to SECONDS for the final state of every accepted message (DR_QUERY"
+            " once a second) and print them; exit 1 unless every one is DELIVERED.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Send one message to recipients (200 per packet) and print each recipient's result.
 
-    Exits 1 when any recipient was refused.
+    Exits 1 when any recipient was refused (with ``--wait``: or not delivered in time).
     """
     recipients = [*_parse_list(to or [], "--to"), *_read_file(to_file)]
     if not recipients:
@@ -124,16 +135,45 @@ def send(
             sender=sender,
             on_packet=lambda r: advance(len(r.recipients)),
         )
-    _print_results(results, json)
-    accepted = sum(len(r.accepted) for r in results)
-    refused = len(recipients) - accepted
-    packets = ", ".join(sorted({f"{r.desc} ({code_text(r.code)})" for r in results if not r.ok}))
-    say(
-        f"{len(results)} packet{'s' if len(results) > 1 else ''}: {accepted} accepted, "
-        f"{refused} refused" + (f"; packets refused: {packets}" if packets else "")
-    )
-    if refused:
+        _print_results(results, json)
+        accepted = sum(len(r.accepted) for r in results)
+        refused = len(recipients) - accepted
+        packets = ", ".join(
+            sorted({f"{r.desc} ({code_text(r.code)})" for r in results if not r.ok})
+        )
+        say(
+            f"{len(results)} packet{'s' if len(results) > 1 else ''}: {accepted} accepted, "
+            f"{refused} refused" + (f"; packets refused: {packets}" if packets else "")
+        )
+        delivered = True
+        if wait and accepted:
+            uids = [r.sms_uid for result in results for r in result.accepted]
+            delivered = _wait_for_final(client, uids, wait, json)
+    if refused or not delivered:
         raise typer.Exit(1)
+
+
+#: DR_QUERY states that may still change (the rest are final).
+_PENDING_STATES = frozenset({SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE})
+
+
+def _wait_for_final(client: Client, uids: list[str], seconds: float, json: bool) -> bool:
+    """Query ``uids`` once a second until every one is final or ``seconds`` have passed, print
+    the states, and say whether every message was DELIVERED."""
+    deadline = time.monotonic() + seconds
+    while True:
+        states = client.query(uids)
+        pending = [s for s in states if s.ok and s.sms_state in _PENDING_STATES]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    _print_states(states, json)
+    delivered = sum(s.sms_state is SmsState.DELIVERED for s in states)
+    say(
+        f"{delivered} of {len(states)} delivered"
+        + (f", {len(pending)} not final after {seconds:g} s" if pending else "")
+    )
+    return delivered == len(states)
 
 
 def query(
@@ -150,17 +190,17 @@ def query(
     """Print the current state of your messages (DR_QUERY)."""
     with _client(url, key, ca, cert, cert_key, timeout, retries) as client:
         states = client.query(uids)
+    _print_states(states, json)
+    if not all(s.ok for s in states):
+        raise typer.Exit(1)
+
+
+def _print_states(states: list[QueryResult], json: bool) -> None:
     if json:
         for s in states:
             typer.echo(orjson.dumps(_query_json(s)).decode())
     else:
-        table(
-            "messages",
-            QUERY_COLUMNS,
-            (_query_row(s) for s in states),
-        )
-    if not all(s.ok for s in states):
-        raise typer.Exit(1)
+        table("messages", QUERY_COLUMNS, (_query_row(s) for s in states))
 
 
 def listen(
@@ -185,6 +225,11 @@ def listen(
     if tls_cert is not None and tls_key is None:
         tls_key = tls_cert  # one PEM file holding both
     scheme = "https" if tls_cert else "http"
+    if tls_cert is not None:
+        try:
+            check_tls_files("TLS file", str(tls_cert), str(tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(exc.strerror or str(exc)) from exc
     say(f"listening for reports on {scheme}://{host}:{port}/ (Ctrl-C to stop)")
     serve_receiver(
         ReportReceiver(key, on_report),
@@ -217,8 +262,8 @@ def _client(
             url, key, timeout=timeout, verify=str(ca) if ca else True, cert=certificate,
             retries=retries,
         )  # fmt: skip
-    except (ValueError, OSError, ssl.SSLError) as exc:
-        raise ConfigError(str(exc)) from exc
+    except (ValueError, OSError, ssl.SSLError) as exc:  # SSLError: strerror names the file
+        raise ConfigError(getattr(exc, "strerror", None) or str(exc)) from exc
     with client:
         try:
             yield client

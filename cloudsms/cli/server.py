@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from cloudsms.cli._common import say, state
+from cloudsms.cli._common import safe_url, say, state
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services.carrier import CarrierOperator
@@ -32,6 +32,8 @@ DEMO_ROUTE = "DEMO"
 DEMO_PRICE_LIST = "demo-hkd"
 DEMO_CONNECTOR = "demo-simulator"
 DEMO_SMSC_PORT = 2775
+#: Port of the report listener the demo banner suggests (``cloudsms listen``'s default).
+DEMO_LISTEN_PORT = 8080
 #: Demo prices per segment (HKD): Hong Kong, Macau, Taiwan, Singapore, UK, US/Canada, Australia.
 DEMO_PRICES = {
     "852": "0.05",
@@ -77,12 +79,39 @@ def serve(
     settings = _settings(ctx, host, port, role=role)
     if settings.role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {settings.role!r}")
+    check_files(settings)
     Store.open(settings.database_url).close()  # migrate before the first request
     check_listen_ports(settings, reuse_port=reuse_port)
     if reuse_port:
         serve_reuse_port(settings)
     else:
         run_server(settings)
+
+
+#: Settings that name files the platform reads (TLS of the endpoint and of report pushes).
+FILE_SETTINGS = (
+    "tls_cert", "tls_key", "tls_client_ca", "report_client_cert", "report_client_key",
+    "report_ca_file",
+)  # fmt: skip
+
+
+def check_files(settings: Settings) -> None:
+    """Refuse to start, naming the setting and the file, when a file setting cannot be read.
+
+    Otherwise OpenSSL reports "No such file or directory" without a name, from inside a server
+    task (or, for the report settings, at the first HTTPS push).
+    """
+    for name in FILE_SETTINGS:
+        path = getattr(settings, name)
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"{name} (CLOUDSMS_{name.upper()}) {path}: {exc.strerror or exc}"
+            ) from exc
 
 
 def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:
@@ -131,11 +160,9 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 def serve_reuse_port(settings: Settings) -> None:
     """Like ``cloudsms.api.server.serve``, on a socket bound with SO_REUSEPORT."""
-    import uvicorn
-
-    from cloudsms.admin.server import admin_uvicorn_config, run_with_admin
+    from cloudsms.admin.server import admin_server, admin_uvicorn_config, run_with_admin
     from cloudsms.api.app import create_app
-    from cloudsms.api.server import uvicorn_config
+    from cloudsms.api.server import uip_server, uvicorn_config
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
@@ -147,7 +174,7 @@ def serve_reuse_port(settings: Settings) -> None:
             f" SO_REUSEPORT: {exc.strerror or exc} (a process without --reuse-port holds it?)"
         ) from exc
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, settings, fd=sock.fileno()))
+    server = uip_server(uvicorn_config(app, settings, fd=sock.fileno()), settings)
     if not settings.admin_enabled:
         server.run()
         return
@@ -159,18 +186,17 @@ def serve_reuse_port(settings: Settings) -> None:
         secure_cookies=settings.admin_secure_cookies,
         platform=app.state.platform,
     )
-    admin_server = uvicorn.Server(
+    admin_listener = admin_server(
         admin_uvicorn_config(
             admin,
             host=settings.admin_host,
             port=settings.admin_port,
-            log_level=settings.log_level,
             trusted_proxies=settings.trusted_proxies,
         )
     )
     import uvloop
 
-    uvloop.run(run_with_admin(server, admin_server))
+    uvloop.run(run_with_admin(server, admin_listener))
 
 
 def demo(
@@ -203,22 +229,26 @@ def demo(
         "SIGNATURE_TYPE": 3,
         "VERSION": "2021-01-01",
     }
-    typer.echo(f"database:  {settings.database_url}")
+    database = safe_url(settings.database_url)
+    typer.echo(f"database:  {database}")
     typer.echo(f"customer:  {DEMO_CUSTOMER}   route: {DEMO_ROUTE}")
     typer.echo(f"AUTH_KEY:  {key}")
     typer.echo(f"endpoint:  {url}\n\nSend an SMS:\n")
     body = orjson.dumps(packet).decode()
     typer.echo(f"curl -s {shlex.quote(url)} -d {shlex.quote(body)}\n")
+    # Every command line below must work when pasted: the whole key (in the environment, so it
+    # stays out of the process list), the store this demo uses.
     typer.echo(
         "Messages go to the built-in SMSC simulator on port "
         f"{settings.simulator_port} and come back DELIVERED. To receive the delivery reports:\n"
-        f"  cloudsms listen --port 8080 --key {key[:8]}… &\n"
-        f"  cloudsms --database-url {settings.database_url} customers set-callback "
-        f"{DEMO_CUSTOMER} http://127.0.0.1:8080/\n"
+        f"  CLOUDSMS_AUTH_KEY={key} cloudsms listen --port {DEMO_LISTEN_PORT} &\n"
+        f"  cloudsms --database-url {shlex.quote(database)} customers set-callback "
+        f"{DEMO_CUSTOMER} http://127.0.0.1:{DEMO_LISTEN_PORT}/\n"
     )
     if not no_serve:
         from cloudsms.api.server import serve as run_server
 
+        check_files(settings)
         check_listen_ports(settings)
         run_server(settings)
 

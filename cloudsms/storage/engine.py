@@ -7,6 +7,8 @@ packets, so durability costs little throughput.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -25,17 +27,52 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: ``scheme://user:password@`` — the password part, found even in a URL that does not parse.
+_PASSWORD = re.compile(r"(?P<head>^[^:/]*://[^:/@]*:)(?P<password>[^@]*)(?=@)")
+
+
+def masked_url(url: str) -> str:
+    """``url`` fit for an error message or a log line: any password replaced by ``***``.
+
+    Works on URLs SQLAlchemy cannot parse too (those are the ones error messages quote).
+    """
+    return _PASSWORD.sub(r"\g<head>***", url)
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    """One line for a database that cannot be opened: which database, and why.
+
+    SQLite says only "unable to open database file"; this names the file and, when that is the
+    reason, its missing directory.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    reason = text[0] if text else type(orig).__name__
+    if not url:
+        return reason
+    try:
+        parsed = make_url(normalise_url(url))
+    except Exception:
+        return f"{masked_url(url)}: {reason}"
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
+        if not path.parent.is_dir():
+            reason = f"directory {path.parent} does not exist"
+        return f"database file {path}: {reason}"
+    return f"{masked_url(url)}: {reason}"
+
+
 def is_sqlite(url: str) -> bool:
     return normalise_url(url).startswith("sqlite")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the pragmas and pool this project relies on."""
-    url = normalise_url(url)
+    given, url = url, normalise_url(url)
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise ConfigError(f"not a database URL: {url!r}") from exc
+        raise ConfigError(f"not a database URL: {masked_url(given)!r}") from exc
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,

@@ -20,7 +20,7 @@ from cloudsms.storage.admin_ops import AdminOps
 from cloudsms.storage.carrier_ops import CarrierOps
 from cloudsms.storage.config_ops import ConfigOps
 from cloudsms.storage.dispatch_ops import DispatchOps
-from cloudsms.storage.engine import make_engine
+from cloudsms.storage.engine import describe_failure, make_engine
 from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
 from cloudsms.storage.query_ops import QueryOps
@@ -55,5 +55,7 @@ class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps, AdminOps, 
                 _migrate.upgrade(engine)
             except SQLAlchemyError as exc:
                 engine.dispose()
-                raise StoreError(f"could not migrate the database: {exc}") from exc
+                raise StoreError(
+                    f"could not migrate the database: {describe_failure(url, exc)}"
+                ) from exc
         return cls(engine)

@@ -14,10 +14,11 @@ charged twice. A *new* packet (new SERIAL or TIME) would be a new send.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -158,10 +159,11 @@ def ssl_context(verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext |
         context = httpx.create_ssl_context()
     else:
         path = Path(verify)
-        if path.is_dir():
-            context = ssl.create_default_context(capath=str(path))
-        else:
-            context = ssl.create_default_context(cafile=str(path))
+        with _naming("CA bundle", path):
+            if path.is_dir():
+                context = ssl.create_default_context(capath=str(path))
+            else:
+                context = ssl.create_default_context(cafile=str(path))
     context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
     if cert is not None:
         _load_cert(context, cert)
@@ -169,10 +171,39 @@ def ssl_context(verify: VerifyTypes, cert: CertTypes | None) -> ssl.SSLContext |
 
 
 def _load_cert(context: ssl.SSLContext, cert: CertTypes) -> None:
-    if isinstance(cert, tuple):
-        context.load_cert_chain(str(cert[0]), str(cert[1]))
-    else:
-        context.load_cert_chain(str(cert))
+    files = [str(c) for c in cert] if isinstance(cert, tuple) else [str(cert)]
+    with _naming("client certificate", *files):
+        context.load_cert_chain(*files)
+
+
+@contextlib.contextmanager
+def _naming(what: str, *files: str | PathLike[str]) -> Iterator[None]:
+    """Errors of loading TLS files name the file (OpenSSL's say "No such file or directory" or
+    "PEM lib" without one); still OSError or ssl.SSLError, the message in ``strerror``."""
+    for file in files:
+        try:
+            with open(file, "rb"):
+                pass
+        except IsADirectoryError:
+            continue  # a CA directory (capath)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"{what} {file}: {exc.strerror}") from None
+    try:
+        yield
+    except ssl.SSLError as exc:
+        named = " / ".join(str(f) for f in files)
+        reason = exc.reason or str(exc)
+        if "PEM lib" in reason:  # load_cert_chain's only word for any unusable file
+            reason = "not a PEM certificate with its private key, or the key does not match"
+        raise ssl.SSLError(exc.errno, f"{what} {named}: {reason}") from exc
+
+
+def check_tls_files(what: str, certfile: str, keyfile: str | None = None) -> None:
+    """Load a certificate and key once, so that a wrong file is an error naming it at start-up
+    (uvicorn would raise OpenSSL's nameless one from inside its server task)."""
+    files = [certfile, keyfile] if keyfile and keyfile != certfile else [certfile]
+    with _naming(what, *files):
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*files)
 
 
 def check_url(url: str) -> str:

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cloudsms_client import _json
+from cloudsms_client._core import check_tls_files
 from cloudsms_client._time import format_uip_time
 from cloudsms_client.codes import ResultCode, SmsState
 from cloudsms_client.models import Report, read_decimal
@@ -202,6 +203,8 @@ def serve_receiver(
             " or mount the ReportReceiver in your own ASGI server"
         ) from exc
 
+    if ssl_certfile:
+        check_tls_files("TLS certificate", ssl_certfile, ssl_keyfile)
     uvicorn.run(
         receiver,
         host=host,

@@ -193,3 +193,14 @@ def _with_key(content: ReportContent, key: str) -> ReportContent:
     from dataclasses import replace
 
     return replace(content, auth_key=key)
+
+
+def test_send_wait_reports_messages_not_delivered_in_time(run: Run) -> None:
+    """--wait: the states after the wait, exit 1 when a message is not DELIVERED (here nothing
+    dispatches: an API-only platform). README's smoke test pins the DELIVERED case."""
+    started = time.monotonic()
+    result = run("send", "--to", "852-67000011", "--text", "hi", "--wait", "1.5", "--json", code=1)
+    assert 1.5 <= time.monotonic() - started < 15
+    sent, state = (orjson.loads(line) for line in result.stdout.splitlines())
+    assert state["SMS_UID"] == sent["SMS_UID"] and state["SMS_STATE"] == 9
+    assert "0 of 1 delivered, 1 not final after 1.5 s" in result.stderr
