@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloudsms.exceptions import Conflict, StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.plain_sql import run, run_rows
+from cloudsms.storage.plain_sql import run, run_many, run_rows
 from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
@@ -63,6 +63,10 @@ class StoreBase:
     def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
         """A hot statement as plain SQL (see :mod:`cloudsms.storage.plain_sql`)."""
         return run(conn, self.dialect, sql, params)
+
+    def _run_many(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """One statement per row, executemany (see :func:`cloudsms.storage.plain_sql.run_many`)."""
+        run_many(conn, self.dialect, sql, rows)
 
     def _run_rows(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
         """A hot statement for many rows (see :func:`cloudsms.storage.plain_sql.run_rows`)."""
