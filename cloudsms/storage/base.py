@@ -1,9 +1,9 @@
 """The shared base of the store: one engine, the dialect, and the clock.
 
-The store is a set of named operations grouped by concern, each group a mixin over this base:
-``messages.MessageOps`` (the accept path and message queries) and ``config_ops.ConfigOps``
-(operator configuration and the snapshot the API reads). ``store.Store`` combines them. Only the
-storage layer writes SQL or maps rows.
+The store is a set of named operations grouped by subject, each group a mixin over this base
+(``messages.MessageOps`` for the accept path, ``customer_ops.CustomerOps`` for customers, …);
+``store.Store`` lists them all. Groups never inherit from each other. Only the storage layer
+writes SQL or maps rows.
 """
 
 from __future__ import annotations

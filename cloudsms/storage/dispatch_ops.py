@@ -137,6 +137,20 @@ _DECIDE = (
     " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column6"
     f" AND messages.state = v.column7 AND messages.state IN ({_DECIDABLE})"
 )
+#: Receipts, parts and messages by key; ``{marks}`` from plain_sql.in_list.
+_WAITING = (
+    "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms FROM receipts"
+    " WHERE sms_uid IS NULL AND connector_id = ? AND carrier_id IN ({marks})"
+)
+_MATCHED = "DELETE FROM receipts WHERE id IN ({marks})"
+_PARTS_BY_CARRIER_ID = (
+    "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
+    " AND carrier_id IN ({marks})"
+)
+_MESSAGE_STATES = (
+    "SELECT sms_uid, state, segments, customer_id FROM messages WHERE sms_uid IN ({marks})"
+)
+_PART_STATS = "SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})"
 #: _settle: an intermediate state (no change of machine state). Parameters: (sms_state, now, uid).
 _INTERMEDIATE = "UPDATE messages SET sms_state = ?, updated_ms = ? WHERE sms_uid = ?"
 
@@ -310,17 +324,12 @@ class DispatchOps(StoreBase):
         for connector_id, ids in _by_connector(new_ids).items():
             for chunk in _chunks(ids):
                 marks, values = in_list(chunk)
-                rows = self._run(
-                    conn,
-                    "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms"
-                    " FROM receipts WHERE sms_uid IS NULL AND connector_id = ?"
-                    f" AND carrier_id IN ({marks})",
-                    (connector_id, *values),
-                ).all()
+                sql = _WAITING.replace("{marks}", marks)
+                rows = self._run(conn, sql, (connector_id, *values)).all()
                 found.extend(_receipt_from_row(*row[1:]) for row in rows)
                 if rows:
                     marks, values = in_list([row[0] for row in rows])
-                    self._run(conn, f"DELETE FROM receipts WHERE id IN ({marks})", values)
+                    self._run(conn, _MATCHED.replace("{marks}", marks), values)
         return found
 
     def _apply_receipts(
@@ -370,12 +379,8 @@ class DispatchOps(StoreBase):
         for connector_id, ids in _by_connector(keys).items():
             for chunk in _chunks(sorted(set(ids))):
                 marks, values = in_list(chunk)
-                for carrier_id, sms_uid, seq in self._run(
-                    conn,
-                    "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
-                    f" AND carrier_id IN ({marks})",
-                    (connector_id, *values),
-                ):
+                sql = _PARTS_BY_CARRIER_ID.replace("{marks}", marks)
+                for carrier_id, sms_uid, seq in self._run(conn, sql, (connector_id, *values)):
                     found[(connector_id, carrier_id)] = (sms_uid, seq)
         return found
 
@@ -392,22 +397,15 @@ class DispatchOps(StoreBase):
         states: dict[str, tuple[str, int, int]] = {}
         for chunk in _chunks(uids):
             marks, values = in_list(chunk)
-            for uid, state, segments, customer_id in self._run(
-                conn,
-                f"SELECT sms_uid, state, segments, customer_id FROM messages"
-                f" WHERE sms_uid IN ({marks})",
-                values,
-            ):
+            sql = _MESSAGE_STATES.replace("{marks}", marks)
+            for uid, state, segments, customer_id in self._run(conn, sql, values):
                 states[uid] = (state, segments, customer_id)
         part_states: dict[str, list[SmsState | None]] = defaultdict(list)
         longer = [uid for uid, (_, segments, _) in states.items() if segments > 1]
         for chunk in _chunks(longer):
             marks, values = in_list(chunk)
-            for uid, stat in self._run(
-                conn,
-                f"SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})",
-                values,
-            ):
+            sql = _PART_STATS.replace("{marks}", marks)
+            for uid, stat in self._run(conn, sql, values):
                 part_states[uid].append(_stat_state(stat))
         finals: list[tuple[object, ...]] = []
         reports: list[NewReport] = []

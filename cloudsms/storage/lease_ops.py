@@ -40,11 +40,6 @@ DB_NOW_SQL = _DB_NOW = {
 }
 
 
-def db_now_sql(dialect: str) -> str:
-    """The database clock in epoch milliseconds, as SQL text (for plain-SQL statements)."""
-    return _DB_NOW[dialect]
-
-
 def db_now(dialect: str) -> ColumnElement[int]:
     """The database clock in epoch milliseconds, as a SQL expression (leases are judged by it)."""
     return _sql(_DB_NOW[dialect], BigInteger)
