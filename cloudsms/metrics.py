@@ -162,7 +162,7 @@ def balance_low(customer: str, n: int = 1) -> None:
 
 
 class StatusSource(Protocol):
-    """What ``StoreCollector`` reads (``AdminStore`` has all of it)."""
+    """What ``StoreCollector`` reads (``Store`` has all of it)."""
 
     def connector_statuses(self) -> list[Any]: ...
     def summary(self, *, window_ms: int = ..., final_window_ms: int = ...) -> Any: ...

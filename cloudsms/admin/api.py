@@ -27,12 +27,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cloudsms.admin import auth
-from cloudsms.admin.context import AdminContext, AdminStore
+from cloudsms.admin.context import AdminContext
 from cloudsms.admin.errors import ApiError, Forbidden, Unauthorized, json_error
 from cloudsms.exceptions import ConfigError
 from cloudsms.services.audit import AuditTrail
 from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
+from cloudsms.storage.store import Store
 
 ParamKind = Literal["string", "integer", "boolean", "money"]
 #: Largest JSON body the admin API reads.
@@ -89,7 +90,7 @@ class Call:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def store(self) -> AdminStore:
+    def store(self) -> Store:
         return self.ctx.store
 
     @property

@@ -10,7 +10,7 @@
     /vendor/chart.js Chart.js, from the directory ``make assets`` installs it into
 
 The app has no lifespan of its own: it runs beside the platform (``cloudsms.admin.server``) and
-uses the platform's store through ``admin_store`` (same engine); the platform opens and closes it.
+uses the platform's store itself; the platform opens and closes it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from cloudsms import metrics
 from cloudsms.admin.api import api_routes
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.admin.console import console_routes
-from cloudsms.admin.context import AdminContext, admin_store
+from cloudsms.admin.context import AdminContext
 from cloudsms.admin.errors import handle_exception
 from cloudsms.admin.openapi import build_openapi
 from cloudsms.admin.operations import OPERATIONS
@@ -63,7 +63,7 @@ def create_admin_app(
     and sessions end when the process does.
     """
     ctx = AdminContext(
-        store=admin_store(store),
+        store=store,
         signer=SessionSigner(session_secret),
         secure_cookies=secure_cookies,
         low_balance_micros=low_balance_micros,

@@ -1,8 +1,7 @@
 """What every admin handler shares: the store, the session signer, the platform, and time.
 
-``AdminStore`` is the platform's ``Store`` plus ``AdminOps``. ``admin_store(store)`` builds one
-over an existing store's engine (the same connection pool, which the platform keeps owning and
-closes), so the admin listener needs nothing from the platform but its store.
+The admin listener uses the platform's ``Store`` itself (it has the admin operations), so it
+needs nothing from the platform but its store; the platform keeps owning and closes it.
 """
 
 from __future__ import annotations
@@ -15,27 +14,15 @@ from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
 from cloudsms.domain.timefmt import UIP_TZ
 from cloudsms.exceptions import ConfigError
-from cloudsms.storage.admin_ops import AdminOps
 from cloudsms.storage.store import Store
 
 if TYPE_CHECKING:
     from cloudsms.api.app import Platform
 
 
-class AdminStore(Store, AdminOps):
-    """The store with the admin operations."""
-
-
-def admin_store(store: Store) -> AdminStore:
-    """``store`` with the admin operations, over the same engine (not a second pool)."""
-    if isinstance(store, AdminStore):
-        return store
-    return AdminStore(store.engine)
-
-
 @dataclass
 class AdminContext:
-    store: AdminStore
+    store: Store
     signer: SessionSigner = field(default_factory=SessionSigner)
     #: The running platform, when the admin app is served beside it (live config, backlog).
     platform: Platform | None = None

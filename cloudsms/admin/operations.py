@@ -20,7 +20,8 @@ from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.services.carrier import SETTING_NAMES
 from cloudsms.storage.admin_ops import SERIES_KEYS, FoundMessage, Lifecycle, MessageQuery
-from cloudsms.storage.config_ops import CustomerInfo, Registration, RegistrationKind
+from cloudsms.storage.customer_ops import CustomerInfo
+from cloudsms.storage.registration_ops import Registration, RegistrationKind
 
 KINDS: dict[str, RegistrationKind] = {
     "signatures": "signature",

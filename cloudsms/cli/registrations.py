@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from cloudsms.cli._common import say, state, table
-from cloudsms.storage.config_ops import RegistrationKind
+from cloudsms.storage.registration_ops import RegistrationKind
 
 
 def registration_app(kind: RegistrationKind, noun: str, with_country: bool) -> typer.Typer:

@@ -1,6 +1,8 @@
 """The message state machine.
 
 Rule 1: every transition a message may take is in TRANSITIONS below; the store refuses others.
+Every state write of the store is guarded by ``WHERE state IN (…)`` rendered from
+:func:`sources_of`, and a property test drives the pipeline to check that it stays inside.
 Rule 2: a final state never changes again (a late carrier receipt is recorded, not applied).
 
     ACCEPTED ──(dispatcher claims)──▶ QUEUED ──(submit_sm_resp OK)──▶ SUBMITTED ──(receipt)──▶ final
@@ -8,7 +10,14 @@ Rule 2: a final state never changes again (a late carrier receipt is recorded, n
        │                                └─┘ back to ACCEPTED to retry (throttled, link down)
        └──(LOCAL_REJECTED at acceptance)──▶ REJECTED
     QUEUED ──(permanent carrier error / no valid PDU can be made of it)──▶ FAILED
+    QUEUED ──(refused by the platform: no carrier)──▶ REJECTED
     SUBMITTED ──(no receipt within 25 h)──▶ EXPIRED
+    ACCEPTED, QUEUED ──(receipt)──▶ a receipt's final state
+
+Why a receipt may finish a message that is not SUBMITTED: a worker that lost its lease still
+records the segments it submitted (first submission wins, so their receipts match), but not its
+outcome — the message went back to ACCEPTED, or is QUEUED under another worker's claim. When
+the carrier's receipt for it arrives it is the truth about the message, and it decides it.
 
 Final states map to the SMS_STATE of the report (SPEC §5); FAILED is reported as UNDELIVERABLE.
 Rule 3: what a customer is told about a message — in its pushed report and in DR_QUERY alike —
@@ -18,6 +27,7 @@ comes from :func:`customer_state`, the one mapping, so the two can never disagre
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from cloudsms.domain.codes import SmsState
 
@@ -35,7 +45,8 @@ class MessageState(enum.StrEnum):
     FAILED = "failed"
 
 
-_FINAL_FROM_SUBMITTED = {
+#: The final states a carrier receipt can decide (``dlr.FINAL_MESSAGE_STATE``).
+_FINAL_BY_RECEIPT = {
     MessageState.DELIVERED,
     MessageState.UNDELIVERABLE,
     MessageState.EXPIRED,
@@ -45,11 +56,11 @@ _FINAL_FROM_SUBMITTED = {
 }
 
 TRANSITIONS: dict[MessageState, frozenset[MessageState]] = {
-    MessageState.ACCEPTED: frozenset({MessageState.QUEUED, MessageState.REJECTED}),
+    MessageState.ACCEPTED: frozenset({MessageState.QUEUED, *_FINAL_BY_RECEIPT}),
     MessageState.QUEUED: frozenset(
-        {MessageState.SUBMITTED, MessageState.ACCEPTED, MessageState.FAILED, MessageState.REJECTED}
+        {MessageState.SUBMITTED, MessageState.ACCEPTED, MessageState.FAILED, *_FINAL_BY_RECEIPT}
     ),
-    MessageState.SUBMITTED: frozenset(_FINAL_FROM_SUBMITTED),
+    MessageState.SUBMITTED: frozenset(_FINAL_BY_RECEIPT),
     MessageState.DELIVERED: frozenset(),
     MessageState.UNDELIVERABLE: frozenset(),
     MessageState.EXPIRED: frozenset(),
@@ -107,3 +118,29 @@ def customer_state(
 
 def can_transition(current: MessageState, target: MessageState) -> bool:
     return target in TRANSITIONS[current]
+
+
+def sources_of(
+    target: MessageState, among: Iterable[MessageState] | None = None
+) -> frozenset[MessageState]:
+    """The states a message may move to ``target`` from: the guard of a state write.
+
+    ``among`` narrows it to the states an operation means to move (expiry moves only SUBMITTED
+    messages); naming a state the table does not allow is a bug, raised at import time by the
+    store's statement constants.
+
+    >>> sorted(sources_of(MessageState.SUBMITTED))
+    [<MessageState.QUEUED: 'queued'>]
+    >>> sorted(sources_of(MessageState.EXPIRED, among=[MessageState.SUBMITTED]))
+    [<MessageState.SUBMITTED: 'submitted'>]
+    """
+    allowed = frozenset(s for s, nxt in TRANSITIONS.items() if target in nxt)
+    if among is not None:
+        wanted = frozenset(among)
+        if not wanted <= allowed:
+            stray = ", ".join(sorted(wanted - allowed))
+            raise ValueError(f"not allowed by the state table: {stray} → {target}")
+        allowed = wanted
+    if not allowed:
+        raise ValueError(f"no state may move to {target}")
+    return allowed

@@ -20,15 +20,12 @@ from dataclasses import replace
 from cloudsms.domain.models import CountryPolicy
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
-from cloudsms.storage.config_ops import (
-    BlacklistEntry,
-    ConfigOps,
-    CustomerInfo,
-    PriceList,
-    Registration,
-    RegistrationKind,
-    RouteInfo,
-)
+from cloudsms.storage.blacklist_ops import BlacklistEntry
+from cloudsms.storage.customer_ops import CustomerInfo
+from cloudsms.storage.price_ops import PriceList
+from cloudsms.storage.registration_ops import Registration, RegistrationKind
+from cloudsms.storage.route_ops import RouteInfo
+from cloudsms.storage.store import Store
 
 #: What an operator types to clear an optional setting (callback, sender, price list, …).
 NONE_WORDS = frozenset({"none", "-"})
@@ -44,7 +41,7 @@ def _optional(value: str | None) -> str | None:
 class Operator:
     """Operator actions on one store, recorded under ``actor`` where the store keeps an audit."""
 
-    def __init__(self, store: ConfigOps, actor: str = "operator") -> None:
+    def __init__(self, store: Store, actor: str = "operator") -> None:
         self.store = store
         self.actor = v.check_name(actor, "actor")
 

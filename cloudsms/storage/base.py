@@ -1,9 +1,9 @@
 """The shared base of the store: one engine, the dialect, and the clock.
 
-The store is a set of named operations grouped by concern, each group a mixin over this base:
-``messages.MessageOps`` (the accept path and message queries) and ``config_ops.ConfigOps``
-(operator configuration and the snapshot the API reads). ``store.Store`` combines them. Only the
-storage layer writes SQL or maps rows.
+The store is a set of named operations grouped by subject, each group a mixin over this base
+(``messages.MessageOps`` for the accept path, ``customer_ops.CustomerOps`` for customers, …);
+``store.Store`` lists them all. Groups never inherit from each other. Only the storage layer
+writes SQL or maps rows.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from cloudsms.exceptions import Conflict, StoreError
 from cloudsms.storage import tables
-from cloudsms.storage.plain_sql import run, run_rows
+from cloudsms.storage.plain_sql import run, run_many, run_rows
 from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
@@ -63,6 +63,10 @@ class StoreBase:
     def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
         """A hot statement as plain SQL (see :mod:`cloudsms.storage.plain_sql`)."""
         return run(conn, self.dialect, sql, params)
+
+    def _run_many(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """One statement per row, executemany (see :func:`cloudsms.storage.plain_sql.run_many`)."""
+        run_many(conn, self.dialect, sql, rows)
 
     def _run_rows(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
         """A hot statement for many rows (see :func:`cloudsms.storage.plain_sql.run_rows`)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, select
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.dlr import (
@@ -35,11 +35,12 @@ from cloudsms.domain.pipeline import (
     ReceiptEvent,
     SubmitOutcome,
 )
-from cloudsms.domain.status import FINAL_STATES, MessageState
+from cloudsms.domain.status import MessageState, sources_of
 from cloudsms.storage import tables
-from cloudsms.storage.lease_ops import db_now
-from cloudsms.storage.plain_sql import in_list
-from cloudsms.storage.report_ops import ReportOps
+from cloudsms.storage.base import StoreBase
+from cloudsms.storage.lease_ops import DB_NOW_SQL
+from cloudsms.storage.plain_sql import in_list, quoted
+from cloudsms.storage.report_enqueue import enqueue_report, enqueue_reports
 
 _m = tables.messages.c
 _p = tables.message_parts.c
@@ -53,6 +54,106 @@ _ACCEPTED = MessageState.ACCEPTED.value
 _QUEUED = MessageState.QUEUED.value
 _SUBMITTED = MessageState.SUBMITTED.value
 
+# --- state guards, from the state table (status.sources_of) ---------------------------------
+
+#: What a claim takes (ACCEPTED), what a submit moves (QUEUED), what goes back to the queue.
+_CLAIMABLE = quoted(sources_of(MessageState.QUEUED))
+_SUBMITTABLE = quoted(sources_of(MessageState.SUBMITTED))
+_REQUEUEABLE = quoted(sources_of(MessageState.ACCEPTED))
+#: An outcome answers the submit of a claimed message: only QUEUED messages are finished by one.
+_FINISHABLE = {
+    final: sources_of(final, among=[MessageState.QUEUED])
+    for final in (MessageState.REJECTED, MessageState.FAILED)
+}
+#: The states a carrier receipt may finish: those every receipt's final state may come from.
+_DECIDABLE_STATES = frozenset.intersection(
+    *(sources_of(state) for state in FINAL_MESSAGE_STATE.values())
+)
+_DECIDABLE = quoted(_DECIDABLE_STATES)
+
+# --- statements (plain SQL, see plain_sql) ----------------------------------------------------
+
+#: recover_in_flight, per engine (leases are judged by the database's clock).
+_RECOVER = {
+    dialect: f"UPDATE messages SET state = '{_ACCEPTED}', claimed_by = NULL"
+    f" WHERE state IN ({_REQUEUEABLE}) AND (claimed_by IS NULL OR claimed_by NOT IN"
+    f" (SELECT id FROM workers WHERE lease_until_ms > {now}))"
+    for dialect, now in DB_NOW_SQL.items()
+}
+#: claim_due: the due messages of one priority. ``{left}`` is empty or _LEFT_TO_OWNERS.
+#: Parameters: (priority, now, *connector ids, limit).
+_DUE = (
+    f"SELECT sms_uid FROM messages WHERE state IN ({_CLAIMABLE}) AND priority = ?"
+    " AND send_at_ms <= ?{left} ORDER BY send_at_ms LIMIT ?"
+)
+_LEFT_TO_OWNERS = " AND (via_connector IS NULL OR via_connector NOT IN ({marks}))"
+#: claim_handed_off: parameters (connector id, now, limit).
+_DUE_HANDED_OFF = (
+    f"SELECT sms_uid FROM messages WHERE via_connector = ? AND state IN ({_CLAIMABLE})"
+    " AND send_at_ms <= ? ORDER BY send_at_ms LIMIT ?"
+)
+_SKIP_LOCKED = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
+#: Claim what ``{due}`` finds. Parameters: (claimer, now, *the due SELECT's).
+_CLAIM = (
+    f"UPDATE messages SET state = '{_QUEUED}', attempts = attempts + 1, claimed_by = ?,"
+    " via_connector = NULL, updated_ms = ? WHERE sms_uid IN ({due})"
+    f" RETURNING {_CLAIM_COLUMNS}"
+)
+#: Outcomes apply to a message still QUEUED, and with a claimer only under its claim.
+_MINE = " AND claimed_by = ?"
+_SUBMITTED_ROWS = (
+    f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = CAST(v.column1 AS INTEGER),"
+    " submitted_ms = CAST(v.column2 AS BIGINT), updated_ms = CAST(v.column3 AS BIGINT)"
+    " FROM (VALUES {rows}) AS v"
+    f" WHERE messages.sms_uid = v.column4 AND messages.state IN ({_SUBMITTABLE})"
+)
+_SUBMITTED_MINE = _SUBMITTED_ROWS + " AND messages.claimed_by = CAST(v.column5 AS INTEGER)"
+#: Parameters: (send_at, detail, now, uid[, claimer]).
+_RETRY = (
+    f"UPDATE messages SET state = '{_ACCEPTED}', send_at_ms = ?, detail = ?, updated_ms = ?"
+    f" WHERE sms_uid = ? AND state IN ({_REQUEUEABLE})"
+)
+#: The claim is undone (one attempt less): the owner's claim counts the attempt.
+#: Parameters: (connector id, uid[, claimer]).
+_HANDOFF = (
+    f"UPDATE messages SET state = '{_ACCEPTED}', via_connector = ?, claimed_by = NULL,"
+    f" attempts = attempts - 1 WHERE sms_uid = ? AND state IN ({_REQUEUEABLE})"
+)
+#: _finish: parameters (state, sms_state, result_desc, final_ms, now, detail, connector id,
+#: fee, uid, the state read). ``{sources}`` from _FINISHABLE.
+_FINISH = (
+    "UPDATE messages SET state = ?, sms_state = ?, result_desc = ?, final_ms = ?,"
+    " updated_ms = ?, detail = COALESCE(?, detail), connector_id = COALESCE(?, connector_id),"
+    " fee_micros = ? WHERE sms_uid = ? AND state = ? AND state IN ({sources})"
+)
+_FINISH_READ = "SELECT customer_id, fee_micros, state, claimed_by FROM messages WHERE sms_uid = ?"
+_FINISH_BY = {final: _FINISH.replace("{sources}", quoted(s)) for final, s in _FINISHABLE.items()}
+_REFUND = "UPDATE customers SET balance_micros = balance_micros + ? WHERE id = ?"
+#: _settle: a receipt's final state, if the message is still in the state read.
+_DECIDE = (
+    "UPDATE messages SET state = CAST(v.column1 AS VARCHAR),"
+    " sms_state = CAST(v.column2 AS INTEGER), result_desc = CAST(v.column3 AS VARCHAR),"
+    " final_ms = CAST(v.column4 AS BIGINT), updated_ms = CAST(v.column5 AS BIGINT)"
+    " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column6"
+    f" AND messages.state = v.column7 AND messages.state IN ({_DECIDABLE})"
+)
+#: Receipts, parts and messages by key; ``{marks}`` from plain_sql.in_list.
+_WAITING = (
+    "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms FROM receipts"
+    " WHERE sms_uid IS NULL AND connector_id = ? AND carrier_id IN ({marks})"
+)
+_MATCHED = "DELETE FROM receipts WHERE id IN ({marks})"
+_PARTS_BY_CARRIER_ID = (
+    "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
+    " AND carrier_id IN ({marks})"
+)
+_MESSAGE_STATES = (
+    "SELECT sms_uid, state, segments, customer_id FROM messages WHERE sms_uid IN ({marks})"
+)
+_PART_STATS = "SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})"
+#: _settle: an intermediate state (no change of machine state). Parameters: (sms_state, now, uid).
+_INTERMEDIATE = "UPDATE messages SET sms_state = ?, updated_ms = ? WHERE sms_uid = ?"
+
 #: Outcomes whose fee goes back to the customer: the message never reached a carrier because of
 #: the platform itself (SPEC §4: "a recipient rejected locally is not charged").
 _REFUNDED = frozenset({"rejected", "unsendable"})
@@ -61,7 +162,9 @@ _REFUNDED = frozenset({"rejected", "unsendable"})
 _CHUNK = 500
 
 
-class DispatchOps(ReportOps):
+class DispatchOps(StoreBase):
+    """The carrier side's operations on messages (claims, outcomes, receipts)."""
+
     def recover_in_flight(self) -> int:
         """Claims of dead workers go back to the queue: QUEUED → ACCEPTED (resubmitted).
 
@@ -72,19 +175,8 @@ class DispatchOps(ReportOps):
         handed to the carrier is sent again: the documented at-least-once window for a crash
         (docs/operations.md).
         """
-        live = select(tables.workers.c.id).where(
-            tables.workers.c.lease_until_ms > db_now(self.dialect)
-        )
         with self._connect(write=True) as conn:
-            result = conn.execute(
-                update(tables.messages)
-                .where(
-                    _m.state == MessageState.QUEUED.value,
-                    or_(_m.claimed_by.is_(None), _m.claimed_by.not_in(live.scalar_subquery())),
-                )
-                .values(state=MessageState.ACCEPTED.value, claimed_by=None)
-            )
-            return result.rowcount or 0
+            return int(self._run(conn, _RECOVER[self.dialect]).rowcount or 0)
 
     def claim_due(
         self,
@@ -102,10 +194,11 @@ class DispatchOps(ReportOps):
         (:meth:`claim_handed_off`); hand-offs to any other connector are claimed and routed
         again.
         """
-        left = ""
+        left, left_ids = "", ()
         if leave_to:
-            ids = ", ".join(str(int(c)) for c in sorted(leave_to))
-            left = f" AND (via_connector IS NULL OR via_connector NOT IN ({ids}))"
+            marks, left_ids = in_list(sorted(int(c) for c in leave_to))
+            left = _LEFT_TO_OWNERS.replace("{marks}", marks)
+        due = _DUE.replace("{left}", left)
         claimed: list[OutboundMessage] = []
         with self._connect(write=True, durable=False) as conn:
             # One range scan of ix_messages_dispatch (state, priority, send_at_ms) per priority,
@@ -114,11 +207,8 @@ class DispatchOps(ReportOps):
                 want = limit - len(claimed)
                 if want <= 0:
                     break
-                due = (
-                    f"SELECT sms_uid FROM messages WHERE state = '{_ACCEPTED}' AND priority = ?"
-                    f" AND send_at_ms <= ?{left} ORDER BY send_at_ms LIMIT ?"
-                )
-                claimed.extend(self._take(conn, due, (priority, now_ms, want), now_ms, claimer))
+                params = (priority, now_ms, *left_ids, want)
+                claimed.extend(self._take(conn, due, params, now_ms, claimer))
         claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
         return claimed
 
@@ -130,10 +220,7 @@ class DispatchOps(ReportOps):
         Uses the small partial index ix_messages_handoff (only hand-offs are in it).
         """
         found: dict[int, list[OutboundMessage]] = {}
-        due = (
-            f"SELECT sms_uid FROM messages WHERE via_connector = ? AND state = '{_ACCEPTED}'"
-            " AND send_at_ms <= ? ORDER BY send_at_ms LIMIT ?"
-        )
+        due = _DUE_HANDED_OFF
         with self._connect(write=True, durable=False) as conn:
             for connector_id, limit in sorted(limits.items()):
                 if limit <= 0:
@@ -148,15 +235,8 @@ class DispatchOps(ReportOps):
         claimer: int | None,
     ) -> list[OutboundMessage]:  # fmt: skip
         """Claim the rows the ``due`` SELECT finds: QUEUED, one more attempt, ours."""
-        if self.dialect == "postgresql":
-            due += " FOR UPDATE SKIP LOCKED"
-        rows = self._run(
-            conn,
-            f"UPDATE messages SET state = '{_QUEUED}', attempts = attempts + 1, claimed_by = ?,"
-            f" via_connector = NULL, updated_ms = ? WHERE sms_uid IN ({due})"
-            f" RETURNING {_CLAIM_COLUMNS}",
-            (claimer, now_ms, *params),
-        )
+        claim = _CLAIM.replace("{due}", due + _SKIP_LOCKED[self.dialect])
+        rows = self._run(conn, claim, (claimer, now_ms, *params))
         return [OutboundMessage(*row) for row in rows]
 
     def record_dispatch(
@@ -189,12 +269,13 @@ class DispatchOps(ReportOps):
     ) -> list[tuple[int, str]]:  # fmt: skip
         parts: list[tuple[object, ...]] = []
         new_ids: list[tuple[int, str]] = []
-        submitted: list[tuple[int | None, str]] = []
-        retries: list[dict[str, object]] = []
-        handoffs: list[dict[str, object]] = []
+        mine = () if claimer is None else (claimer,)
+        submitted: list[tuple[object, ...]] = []
+        retries: list[tuple[object, ...]] = []
+        handoffs: list[tuple[object, ...]] = []
         for outcome in outcomes:
             if outcome.kind == "submitted":
-                submitted.append((outcome.connector_id, outcome.sms_uid))
+                submitted.append((outcome.connector_id, now_ms, now_ms, outcome.sms_uid, *mine))
                 for part in outcome.parts:
                     parts.append(
                         (outcome.sms_uid, part.seq, outcome.connector_id, part.carrier_id,
@@ -204,14 +285,11 @@ class DispatchOps(ReportOps):
                         new_ids.append((outcome.connector_id, part.carrier_id))
             elif outcome.kind == "retry":
                 retries.append(
-                    {
-                        "b_uid": outcome.sms_uid,
-                        "b_at": outcome.retry_at_ms or now_ms,
-                        "b_detail": clip_detail(outcome.detail),
-                    }
-                )
+                    (outcome.retry_at_ms or now_ms, clip_detail(outcome.detail), now_ms,
+                     outcome.sms_uid, *mine)
+                )  # fmt: skip
             elif outcome.kind == "handoff":
-                handoffs.append({"b_uid": outcome.sms_uid, "b_cid": outcome.connector_id})
+                handoffs.append((outcome.connector_id, outcome.sms_uid, *mine))
             else:
                 final = MessageState.REJECTED if outcome.kind == "rejected" else MessageState.FAILED
                 desc = LOCAL_REJECTED if outcome.kind == "rejected" else None
@@ -221,46 +299,12 @@ class DispatchOps(ReportOps):
                     refund=outcome.kind in _REFUNDED, connector_id=outcome.connector_id,
                     claimer=claimer,
                 )  # fmt: skip
-        queued = (_m.sms_uid == bindparam("b_uid")) & (_m.state == MessageState.QUEUED.value)
-        if claimer is not None:
-            queued = queued & (_m.claimed_by == claimer)
-        if submitted:
-            mine = "" if claimer is None else f" AND messages.claimed_by = {int(claimer)}"
-            self._run_rows(
-                conn,
-                f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = CAST(v.column1 AS"
-                f" INTEGER), submitted_ms = {int(now_ms)}, updated_ms = {int(now_ms)}"
-                " FROM (VALUES {rows}) AS v"
-                f" WHERE messages.sms_uid = v.column2 AND messages.state = '{_QUEUED}'{mine}",
-                submitted,
-            )
-        if retries:
-            conn.execute(
-                update(tables.messages)
-                .where(queued)
-                .values(
-                    state=MessageState.ACCEPTED.value,
-                    send_at_ms=bindparam("b_at"),
-                    detail=bindparam("b_detail"),
-                    updated_ms=now_ms,
-                ),
-                retries,
-            )
-            result.requeued += len(retries)
-        if handoffs:
-            # The claim is undone (one attempt less): the owner's claim counts the attempt.
-            conn.execute(
-                update(tables.messages)
-                .where(queued)
-                .values(
-                    state=MessageState.ACCEPTED.value,
-                    via_connector=bindparam("b_cid"),
-                    claimed_by=None,
-                    attempts=_m.attempts - 1,
-                ),
-                handoffs,
-            )
-            result.handed_off += len(handoffs)
+        only_mine = "" if claimer is None else _MINE
+        self._run_rows(conn, _SUBMITTED_ROWS if claimer is None else _SUBMITTED_MINE, submitted)
+        self._run_many(conn, _RETRY + only_mine, retries)
+        result.requeued += len(retries)
+        self._run_many(conn, _HANDOFF + only_mine, handoffs)
+        result.handed_off += len(handoffs)
         # First submission wins: after a lost lease, two workers may both have submitted.
         self._run_rows(
             conn,
@@ -280,17 +324,12 @@ class DispatchOps(ReportOps):
         for connector_id, ids in _by_connector(new_ids).items():
             for chunk in _chunks(ids):
                 marks, values = in_list(chunk)
-                rows = self._run(
-                    conn,
-                    "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms"
-                    " FROM receipts WHERE sms_uid IS NULL AND connector_id = ?"
-                    f" AND carrier_id IN ({marks})",
-                    (connector_id, *values),
-                ).all()
+                sql = _WAITING.replace("{marks}", marks)
+                rows = self._run(conn, sql, (connector_id, *values)).all()
                 found.extend(_receipt_from_row(*row[1:]) for row in rows)
                 if rows:
                     marks, values = in_list([row[0] for row in rows])
-                    self._run(conn, f"DELETE FROM receipts WHERE id IN ({marks})", values)
+                    self._run(conn, _MATCHED.replace("{marks}", marks), values)
         return found
 
     def _apply_receipts(
@@ -340,12 +379,8 @@ class DispatchOps(ReportOps):
         for connector_id, ids in _by_connector(keys).items():
             for chunk in _chunks(sorted(set(ids))):
                 marks, values = in_list(chunk)
-                for carrier_id, sms_uid, seq in self._run(
-                    conn,
-                    "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
-                    f" AND carrier_id IN ({marks})",
-                    (connector_id, *values),
-                ):
+                sql = _PARTS_BY_CARRIER_ID.replace("{marks}", marks)
+                for carrier_id, sms_uid, seq in self._run(conn, sql, (connector_id, *values)):
                     found[(connector_id, carrier_id)] = (sms_uid, seq)
         return found
 
@@ -362,29 +397,22 @@ class DispatchOps(ReportOps):
         states: dict[str, tuple[str, int, int]] = {}
         for chunk in _chunks(uids):
             marks, values = in_list(chunk)
-            for uid, state, segments, customer_id in self._run(
-                conn,
-                f"SELECT sms_uid, state, segments, customer_id FROM messages"
-                f" WHERE sms_uid IN ({marks})",
-                values,
-            ):
+            sql = _MESSAGE_STATES.replace("{marks}", marks)
+            for uid, state, segments, customer_id in self._run(conn, sql, values):
                 states[uid] = (state, segments, customer_id)
         part_states: dict[str, list[SmsState | None]] = defaultdict(list)
         longer = [uid for uid, (_, segments, _) in states.items() if segments > 1]
         for chunk in _chunks(longer):
             marks, values = in_list(chunk)
-            for uid, stat in self._run(
-                conn,
-                f"SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})",
-                values,
-            ):
+            sql = _PART_STATS.replace("{marks}", marks)
+            for uid, stat in self._run(conn, sql, values):
                 part_states[uid].append(_stat_state(stat))
         finals: list[tuple[object, ...]] = []
         reports: list[NewReport] = []
         for uid, event in touched.items():
             state, segments, customer_id = states[uid]
-            if MessageState(state) in FINAL_STATES:
-                continue  # rule 4 of cloudsms.domain.dlr: recorded, never re-decided
+            if MessageState(state) not in _DECIDABLE_STATES:
+                continue  # rule 4 of cloudsms.domain.dlr: a final state is never re-decided
             seen = part_states[uid] if segments > 1 else [_stat_state(event.stat)]
             outcome = message_outcome(segments, seen)
             if outcome is not None:
@@ -394,32 +422,20 @@ class DispatchOps(ReportOps):
                 )  # fmt: skip
                 finals.append(
                     (FINAL_MESSAGE_STATE[outcome].value, report.sms_state, report.result_desc,
-                     event.report_ms, uid, state)
+                     event.report_ms, now_ms, uid, state)
                 )  # fmt: skip
                 reports.append(report)
             elif event.sms_state in INTERMEDIATE:
-                conn.execute(
-                    update(tables.messages)
-                    .where(_m.sms_uid == uid)
-                    .values(sms_state=int(event.sms_state), updated_ms=now_ms)
-                )
-                if self.enqueue_report(
-                    conn, sms_uid=uid, customer_id=customer_id,
-                    sms_state=int(event.sms_state), result_desc=event.sms_state.name,
-                    report_ms=event.report_ms, now_ms=now_ms,
-                ):  # fmt: skip
+                self._run(conn, _INTERMEDIATE, (int(event.sms_state), now_ms, uid))
+                report = NewReport(
+                    sms_uid=uid, customer_id=customer_id, sms_state=int(event.sms_state),
+                    result_desc=event.sms_state.name, report_ms=event.report_ms,
+                )  # fmt: skip
+                if enqueue_report(conn, self.dialect, report, now_ms=now_ms):
                     result.reported.append(uid)
         if finals:
-            self._run_rows(
-                conn,
-                "UPDATE messages SET state = CAST(v.column1 AS VARCHAR),"
-                " sms_state = CAST(v.column2 AS INTEGER),"
-                " result_desc = CAST(v.column3 AS VARCHAR), final_ms = CAST(v.column4 AS"
-                f" BIGINT), updated_ms = {int(now_ms)} FROM (VALUES {{rows}}) AS v"
-                " WHERE messages.sms_uid = v.column5 AND messages.state = v.column6",
-                finals,
-            )
-            self.enqueue_reports(conn, reports, now_ms=now_ms)
+            self._run_rows(conn, _DECIDE, finals)
+            enqueue_reports(conn, self.dialect, reports, now_ms=now_ms)
             result.reported.extend(r.sms_uid for r in reports)
 
     # -- state changes ----------------------------------------------------------------------
@@ -434,44 +450,25 @@ class DispatchOps(ReportOps):
 
         With ``claimer``: only if the message is still QUEUED under that worker's claim.
         """
-        row = conn.execute(
-            select(_m.customer_id, _m.fee_micros, _m.state, _m.claimed_by).where(_m.sms_uid == uid)
-        ).one_or_none()
-        if row is None or MessageState(row.state) in FINAL_STATES:
+        row = self._run(conn, _FINISH_READ, (uid,)).one_or_none()
+        if row is None or MessageState(row.state) not in _FINISHABLE[final]:
             return
-        if claimer is not None and (
-            row.state != MessageState.QUEUED.value or row.claimed_by != claimer
-        ):
+        if claimer is not None and row.claimed_by != claimer:
             return
         report = NewReport.final(
             sms_uid=uid, customer_id=customer_id or row.customer_id, state=final,
             result_desc=result_desc, report_ms=report_ms,
         )  # fmt: skip
-        values: dict[str, object] = {
-            "state": final.value,
-            "sms_state": report.sms_state,
-            "result_desc": report.result_desc,
-            "final_ms": report_ms,
-            "updated_ms": now_ms,
-        }
-        if detail is not None:
-            values["detail"] = clip_detail(detail)
-        if connector_id is not None:
-            values["connector_id"] = connector_id
-        if refund and row.fee_micros:
-            values["fee_micros"] = 0
-            conn.execute(
-                update(tables.customers)
-                .where(tables.customers.c.id == row.customer_id)
-                .values(balance_micros=tables.customers.c.balance_micros + row.fee_micros)
-            )
-        conn.execute(
-            update(tables.messages).where(_m.sms_uid == uid, _m.state == row.state).values(**values)
-        )
-        if self.enqueue_report(
-            conn, sms_uid=uid, customer_id=report.customer_id, sms_state=report.sms_state,
-            result_desc=report.result_desc, report_ms=report_ms, now_ms=now_ms,
-        ):  # fmt: skip
+        fee = row.fee_micros
+        if refund and fee:
+            self._run(conn, _REFUND, (fee, row.customer_id))
+            fee = 0
+        self._run(
+            conn, _FINISH_BY[final],
+            (final.value, report.sms_state, report.result_desc, report_ms, now_ms,
+             clip_detail(detail), connector_id, fee, uid, row.state),
+        )  # fmt: skip
+        if enqueue_report(conn, self.dialect, report, now_ms=now_ms):
             result.reported.append(uid)
 
     def parts_of(self, sms_uid: str) -> list[dict[str, object]]:

@@ -33,15 +33,11 @@ from cloudsms.storage.base import StoreBase
 _w = tables.workers.c
 _l = tables.connector_leases.c
 
-_DB_NOW = {
+#: The database clock in epoch milliseconds, as SQL text per engine (leases are judged by it).
+DB_NOW_SQL = _DB_NOW = {
     "postgresql": "(extract(epoch from clock_timestamp()) * 1000)::bigint",
     "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
 }
-
-
-def db_now_sql(dialect: str) -> str:
-    """The database clock in epoch milliseconds, as SQL text (for plain-SQL statements)."""
-    return _DB_NOW[dialect]
 
 
 def db_now(dialect: str) -> ColumnElement[int]:

@@ -43,11 +43,12 @@ from sqlalchemy import Connection, delete, func, select, update
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
 from cloudsms.domain.pipeline import MessageRecord, NewReport
-from cloudsms.domain.status import FINAL_STATES, TRANSITIONS, MessageState, customer_state
+from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state, sources_of
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
-from cloudsms.storage.report_ops import insert_fresh_reports
+from cloudsms.storage.plain_sql import run_many
+from cloudsms.storage.report_enqueue import insert_fresh_reports
 
 #: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
 INSUFFICIENT_BALANCE = "insufficient_balance"
@@ -89,24 +90,18 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
 
-def _per_engine(sql: str) -> dict[str, str]:
-    """qmark SQL for sqlite3 and the same with ``%s`` for psycopg (our SQL has no literal ``?``)."""
-    return {"sqlite": sql, "postgresql": sql.replace("?", "%s")}
-
-
-#: insert_messages: one prepared statement, executed with a list of tuples.
-_INSERT_MESSAGES = _per_engine(
+#: insert_messages: one prepared statement, executed with a list of tuples (plain_sql.run_many).
+_INSERT_MESSAGES = (
     f"INSERT INTO messages ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(_ACCEPT_COLUMNS))})"
 )
 #: copy_messages (PostgreSQL, large batches).
 _COPY_MESSAGES = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
 #: insert_replays.
-_INSERT_REPLAYS = _per_engine(
+_INSERT_REPLAYS = (
     "INSERT INTO replays (packet_key, customer_id, answer, created_ms) VALUES (?, ?, ?, ?)"
 )
 #: debit_customer: executed with (debit, customer_id) pairs, one per paying customer.
-_DEBIT = _per_engine("UPDATE customers SET balance_micros = balance_micros - ? WHERE id = ?")
-#: Errors of either driver (COPY goes to psycopg directly, so its errors arrive unwrapped).
+_DEBIT = "UPDATE customers SET balance_micros = balance_micros - ? WHERE id = ?"
 
 _m = tables.messages.c
 
@@ -234,14 +229,12 @@ class MessageOps(StoreBase):
             )
 
         debits = [(start[cid] - balance[cid], cid) for cid in payers if balance[cid] != start[cid]]
-        if debits:
-            conn.exec_driver_sql(_DEBIT[self.dialect], debits)
+        run_many(conn, self.dialect, _DEBIT, debits)
 
         # 3. Messages, their LOCAL_REJECTED reports (SPEC §4: pushed though never sent) and
         # replay rows. Reports cost nothing when every recipient was accepted.
         self._insert_messages(conn, rows_out)
-        if local_rejects:
-            insert_fresh_reports(conn, self.dialect, local_rejects)
+        insert_fresh_reports(conn, self.dialect, local_rejects)
         for chunk in _chunks(stale):
             conn.execute(delete(tables.replays).where(tables.replays.c.packet_key.in_(chunk)))
         replay_rows = [
@@ -249,8 +242,7 @@ class MessageOps(StoreBase):
             for w in fresh
             if w.packet_key is not None
         ]
-        if replay_rows:
-            conn.exec_driver_sql(_INSERT_REPLAYS[self.dialect], replay_rows)
+        run_many(conn, self.dialect, _INSERT_REPLAYS, replay_rows)
 
         return [o for o in outcomes if o is not None]
 
@@ -265,7 +257,7 @@ class MessageOps(StoreBase):
                 for row in rows:
                     copy.write_row(row)
             return
-        conn.exec_driver_sql(_INSERT_MESSAGES[self.dialect], rows)
+        run_many(conn, self.dialect, _INSERT_MESSAGES, rows)
 
     def purge_replays(self, older_than_ms: int) -> int:
         """Delete replay answers created before the epoch time ``older_than_ms``; return how many.
@@ -350,13 +342,7 @@ class MessageOps(StoreBase):
 
             claimed = store.transition(uids, MessageState.QUEUED, expected=MessageState.ACCEPTED)
         """
-        sources = [s for s, nxt in TRANSITIONS.items() if target in nxt]
-        if expected is not None:
-            if target not in TRANSITIONS[expected]:
-                raise ValueError(f"transition {expected} → {target} is not allowed")
-            sources = [expected]
-        if not sources:
-            raise ValueError(f"no state may move to {target}")
+        sources = sources_of(target, among=None if expected is None else [expected])
         values: dict[str, Any] = {"state": target.value, "updated_ms": self.now_ms()}
         if result_desc is not None:
             values["result_desc"] = result_desc

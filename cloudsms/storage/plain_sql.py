@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -82,9 +82,31 @@ def in_list(values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     return ", ".join("?" * size), (*values, *[values[-1]] * (size - len(values)))
 
 
+def quoted(values: Iterable[str]) -> str:
+    """``'a', 'b'``: constant strings (state names) as SQL literals, sorted, for ``IN (…)``.
+
+    Only for the platform's own constants, rendered into statement constants at import time;
+    a value with a quote in it is refused rather than escaped.
+    """
+    texts = sorted(str(v) for v in values)
+    if not texts or any("'" in v for v in texts):
+        raise ValueError(f"not a list of plain constants: {texts}")
+    return ", ".join(f"'{v}'" for v in texts)
+
+
 def run(conn: Connection, dialect: str, sql: str, params: Sequence[Any] = ()) -> Any:
     """One statement with ``?`` placeholders and positional parameters; the driver's result."""
     return conn.exec_driver_sql(driver_sql(sql, dialect), tuple(params))
+
+
+def run_many(conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One prepared statement executed for each row (the driver's ``executemany``).
+
+    For inserts of many rows on the accept path, where sqlite3's and psycopg's executemany of
+    tuples measured fastest (``bench/store_accept.py``). No count: psycopg reports none.
+    """
+    if rows:
+        conn.exec_driver_sql(driver_sql(sql, dialect), list(rows))
 
 
 def run_rows(conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:

@@ -1,13 +1,10 @@
 """The store: every named database operation of cloudsms behind one object.
 
-``Store`` combines the operation groups (mixins over ``base.StoreBase``): ``MessageOps`` for the
-accept path and message queries, ``ConfigOps`` for operator configuration and the snapshot the API
-reads, ``CarrierOps`` for connectors, route rules and connector status, ``DispatchOps`` (with
-``ReportOps``) for the carrier side and the report outbox, ``QueryOps`` for read-side queries,
-``AdminOps`` for admin tokens, the audit trail and the console's searches, ``LeaseOps`` for
-worker liveness and connector ownership (several worker processes on one PostgreSQL).
-Both engines (SQLite, PostgreSQL) sit behind the same names; an operation picks the fastest SQL
-form for its engine.
+``Store`` composes the operation groups, each a mixin over ``base.StoreBase`` with one subject.
+No group inherits from another: where one needs another's SQL inside its own transaction (the
+dispatcher enqueueing a report), it calls a module function with its connection
+(``report_enqueue.enqueue_report``). Both engines (SQLite, PostgreSQL) sit behind the same
+names; an operation picks the fastest SQL form for its engine.
 """
 
 from __future__ import annotations
@@ -17,16 +14,49 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloudsms.exceptions import StoreError
 from cloudsms.storage import migrate as _migrate
 from cloudsms.storage.admin_ops import AdminOps
+from cloudsms.storage.blacklist_ops import BlacklistOps
 from cloudsms.storage.carrier_ops import CarrierOps
-from cloudsms.storage.config_ops import ConfigOps
+from cloudsms.storage.customer_ops import CustomerOps
 from cloudsms.storage.dispatch_ops import DispatchOps
 from cloudsms.storage.engine import describe_failure, make_engine
+from cloudsms.storage.expiry_ops import ExpiryOps
 from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
+from cloudsms.storage.price_ops import PriceOps
 from cloudsms.storage.query_ops import QueryOps
+from cloudsms.storage.registration_ops import RegistrationOps
+from cloudsms.storage.report_enqueue import ReportEnqueueOps
+from cloudsms.storage.report_ops import ReportOps
+from cloudsms.storage.report_query_ops import ReportQueryOps
+from cloudsms.storage.route_ops import RouteOps
+from cloudsms.storage.snapshot_ops import SnapshotOps
 
 
-class Store(MessageOps, ConfigOps, CarrierOps, DispatchOps, QueryOps, AdminOps, LeaseOps):
+class Store(
+    # the accept path and message queries
+    MessageOps,
+    QueryOps,
+    # operator configuration (contract: config_ops) and the snapshot the API reads
+    CustomerOps,
+    PriceOps,
+    RouteOps,
+    BlacklistOps,
+    RegistrationOps,
+    SnapshotOps,
+    # carrier connectors, route rules and connector status
+    CarrierOps,
+    # the carrier side: claims, submit outcomes, receipts; expiry of unanswered messages
+    DispatchOps,
+    ExpiryOps,
+    # the report outbox: written with the change it reports, worked by the pusher, counted
+    ReportEnqueueOps,
+    ReportOps,
+    ReportQueryOps,
+    # admin tokens, the audit trail, the console's searches and statistics
+    AdminOps,
+    # worker liveness and connector ownership (several worker processes on one PostgreSQL)
+    LeaseOps,
+):
     """The single entry point to the database for the API, the workers, the CLI and the tests.
 
     Example::

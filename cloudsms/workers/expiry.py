@@ -2,7 +2,7 @@
 
 Document, section 平台短信状态报告推送: "若CloudSMS在超过25小时后仍未收到落地运营商返回的DR报告，
 CloudSMS将认为该短信为超时状态，并回复 EXPIRED 状态的DR回执" (SPEC §5). The store does the work
-in one transaction per batch (state change + report row, ``ReportOps.expire_overdue``); this
+in one transaction per batch (state change + report row, ``ExpiryOps.expire_overdue``); this
 worker only calls it periodically and nudges the pusher. A receipt arriving later is recorded by
 the dispatcher but cannot change the final state, and the outbox refuses a second final report.
 """

@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from cloudsms.admin import auth
 from cloudsms.admin.app import create_admin_app
-from cloudsms.admin.context import AdminStore, admin_store
 from cloudsms.admin.server import admin_uvicorn_config
 from cloudsms.api.app import create_app
 from cloudsms.api.server import uvicorn_config
@@ -34,6 +33,7 @@ from cloudsms.domain.ids import to_base36
 from cloudsms.simulator.receipts import ReceiptPolicy, Rule
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage import tables
+from cloudsms.storage.store import Store
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -100,7 +100,7 @@ class Live:
                                  port=0)  # fmt: skip
         app = create_app(settings)
         self.config = app.state.platform.config
-        self.store: AdminStore = admin_store(app.state.platform.store)
+        self.store: Store = app.state.platform.store
         self.platform = _Thread(uvicorn.Server(uvicorn_config(app, settings, log_config=None)))
         self.platform.start()
         admin_app = create_admin_app(app.state.platform.store)

@@ -10,27 +10,22 @@ from sqlalchemy import func, select
 from cloudsms.domain.routing import ALL_DOWN, NO_CARRIER, ROUTE_UNKNOWN, ConnectorStatus
 from cloudsms.exceptions import Conflict, NotFound
 from cloudsms.storage import migrate, tables
-from cloudsms.storage.carrier_ops import CarrierOps
-from cloudsms.storage.config_ops import ConfigOps
 from cloudsms.storage.engine import make_engine
-
-
-class _Ops(CarrierOps, ConfigOps):
-    """What ``Store`` will be once it includes the carrier mixin."""
+from cloudsms.storage.store import Store
 
 
 @pytest.fixture
-def ops(database_url: str) -> Iterator[_Ops]:
+def ops(database_url: str) -> Iterator[Store]:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
-    store = _Ops(engine)
+    store = Store(engine)
     try:
         yield store
     finally:
         store.close()
 
 
-def _connector(ops: _Ops, name: str = "hk-1", **kw: object) -> int:
+def _connector(ops: Store, name: str = "hk-1", **kw: object) -> int:
     settings: dict[str, object] = {
         "host": "smsc.example.net",
         "port": 2775,
@@ -41,7 +36,7 @@ def _connector(ops: _Ops, name: str = "hk-1", **kw: object) -> int:
     return ops.create_connector(name, **settings).id  # type: ignore[arg-type]
 
 
-def test_connector_round_trip_with_defaults_and_every_field(ops: _Ops) -> None:
+def test_connector_round_trip_with_defaults_and_every_field(ops: Store) -> None:
     _connector(ops, "plain")
     plain = ops.get_connector("plain")
     assert (plain.bind_mode, plain.window, plain.throughput, plain.long_mode) == (
@@ -91,7 +86,7 @@ def test_connector_round_trip_with_defaults_and_every_field(ops: _Ops) -> None:
     assert stored == "0,3,8"
 
 
-def test_connector_errors(ops: _Ops) -> None:
+def test_connector_errors(ops: Store) -> None:
     _connector(ops)
     with pytest.raises(Conflict, match="already exists"):
         _connector(ops)
@@ -108,7 +103,7 @@ def test_connector_errors(ops: _Ops) -> None:
         ops.update_connector("hk-1", colour="blue")
 
 
-def test_update_rename_and_enable(ops: _Ops) -> None:
+def test_update_rename_and_enable(ops: Store) -> None:
     _connector(ops)
     updated = ops.update_connector("hk-1", window=7, data_codings=[0, 3, 8], source_ton=None)
     assert updated.window == 7 and updated.data_codings == {0, 3, 8}
@@ -118,7 +113,7 @@ def test_update_rename_and_enable(ops: _Ops) -> None:
     assert not ops.get_connector("hk-main").enabled
 
 
-def test_route_rules_add_list_remove(ops: _Ops) -> None:
+def test_route_rules_add_list_remove(ops: Store) -> None:
     ops.create_route("main")
     ops.create_route("other")
     _connector(ops, "a")
@@ -156,7 +151,7 @@ def test_route_rules_add_list_remove(ops: _Ops) -> None:
     assert len(ops.list_route_rules("main")) == 2
 
 
-def test_remove_connector_refuses_while_in_use_unless_forced(ops: _Ops) -> None:
+def test_remove_connector_refuses_while_in_use_unless_forced(ops: Store) -> None:
     ops.create_route("main")
     connector_id = _connector(ops)
     ops.add_route_rule("main", "hk-1", prefix="852")
@@ -170,7 +165,7 @@ def test_remove_connector_refuses_while_in_use_unless_forced(ops: _Ops) -> None:
         assert conn.scalar(select(func.count()).select_from(tables.connector_status)) == 0
 
 
-def test_load_routing_builds_the_table(ops: _Ops) -> None:
+def test_load_routing_builds_the_table(ops: Store) -> None:
     ops.create_route("main")
     ops.create_route("empty")
     a = _connector(ops, "a", data_codings={0, 3})
@@ -193,7 +188,7 @@ def test_load_routing_builds_the_table(ops: _Ops) -> None:
     assert table.connectors[a].data_codings == {0, 3}
 
 
-def test_config_changes_bump_the_version_status_writes_do_not(ops: _Ops) -> None:
+def test_config_changes_bump_the_version_status_writes_do_not(ops: Store) -> None:
     ops.create_route("main")
     start = ops.config_version()
     connector_id = _connector(ops)
@@ -216,7 +211,7 @@ def test_config_changes_bump_the_version_status_writes_do_not(ops: _Ops) -> None
     assert ops.config_version() == start + 6
 
 
-def test_status_upsert_and_missing_rows(ops: _Ops) -> None:
+def test_status_upsert_and_missing_rows(ops: Store) -> None:
     a = _connector(ops, "a", window=20)
     _connector(ops, "b")
     _connector(ops, "c", enabled=False)
@@ -260,7 +255,7 @@ def test_status_upsert_and_missing_rows(ops: _Ops) -> None:
     assert ops.write_connector_status([]) == 0
 
 
-def test_status_write_of_many_rows_in_one_call(ops: _Ops) -> None:
+def test_status_write_of_many_rows_in_one_call(ops: Store) -> None:
     ids = [_connector(ops, f"c{i}") for i in range(5)]
     rows = [ConnectorStatus(connector_id=cid, state="bound", submit_rate=cid) for cid in ids]
     assert ops.write_connector_status(rows) == 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.pipeline import NewReport, ReportResult
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.report_ops import GAVE_UP, HELD, ReportOps
+from cloudsms.storage.report_ops import GAVE_UP, HELD
 from cloudsms.storage.store import Store
 
 CustomerFactory = Callable[..., int]
@@ -30,14 +30,10 @@ T0 = 1_764_000_000_000
 LEASE = 60_000
 
 
-class ReportStore(Store, ReportOps):  # until the integrator mixes ReportOps into Store
-    pass
-
-
 @pytest.fixture
-def rs(database_url: str, store: Store) -> Iterator[ReportStore]:
+def rs(database_url: str, store: Store) -> Iterator[Store]:
     """A store with ReportOps on the same (migrated) database as ``store``."""
-    s = cast(ReportStore, ReportStore.open(database_url, migrate=False))
+    s = Store.open(database_url, migrate=False)
     try:
         yield s
     finally:
@@ -70,7 +66,7 @@ def new_message(cid: int, *, state: MessageState = MessageState.ACCEPTED, **kw: 
     return NewMessage(**values)
 
 
-def store_messages(rs: ReportStore, messages: list[NewMessage]) -> list[str]:
+def store_messages(rs: Store, messages: list[NewMessage]) -> list[str]:
     write = PacketWrite(
         customer_id=messages[0].customer_id,
         packet_key=None,
@@ -82,7 +78,7 @@ def store_messages(rs: ReportStore, messages: list[NewMessage]) -> list[str]:
     return [m.sms_uid for m in messages]
 
 
-def enqueue(rs: ReportStore, uid: str, cid: int, state: int, desc: str, now: int = T0) -> bool:
+def enqueue(rs: Store, uid: str, cid: int, state: int, desc: str, now: int = T0) -> bool:
     with rs.engine.begin() as conn:
         return rs.enqueue_report(
             conn,
@@ -95,7 +91,7 @@ def enqueue(rs: ReportStore, uid: str, cid: int, state: int, desc: str, now: int
         )
 
 
-def outbox(rs: ReportStore) -> list[Any]:
+def outbox(rs: Store) -> list[Any]:
     o = tables.report_outbox
     with rs.engine.connect() as conn:
         return list(conn.execute(select(o).order_by(o.c.id)))
@@ -105,7 +101,7 @@ def outbox(rs: ReportStore) -> list[Any]:
 
 
 def test_enqueue_belongs_to_the_callers_transaction(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer()
     [uid] = store_messages(rs, [new_message(cid)])
@@ -132,7 +128,7 @@ def test_enqueue_belongs_to_the_callers_transaction(
 
 
 def test_one_report_per_state_and_nothing_after_a_final(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer()
     [uid] = store_messages(rs, [new_message(cid)])
@@ -143,7 +139,7 @@ def test_one_report_per_state_and_nothing_after_a_final(
 
 
 def test_intermediate_states_only_for_customers_who_opted_in(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     plain, keen = add_customer(), add_customer()
     with rs.engine.begin() as conn:
@@ -161,7 +157,7 @@ def test_intermediate_states_only_for_customers_who_opted_in(
     assert [(r.sms_uid, r.sms_state) for r in outbox(rs)] == [(u2, 1), (u2, 6), (u1, 2)]
 
 
-def test_batch_enqueue_keeps_the_guards(rs: ReportStore, add_customer: CustomerFactory) -> None:
+def test_batch_enqueue_keeps_the_guards(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer()
     uids = store_messages(rs, [new_message(cid) for _ in range(4)])
     batch = [
@@ -180,7 +176,7 @@ def test_batch_enqueue_keeps_the_guards(rs: ReportStore, add_customer: CustomerF
 
 
 def test_local_rejections_get_their_report_at_acceptance(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer(balance_micros=100)
     api_rejected = new_message(cid, state=MessageState.REJECTED, detail="route_unknown")
@@ -194,9 +190,7 @@ def test_local_rejections_get_their_report_at_acceptance(
     assert all(r.next_attempt_ms == T0 and r.done_ms is None for r in rows)
 
 
-def test_all_accepted_batches_write_no_report(
-    rs: ReportStore, add_customer: CustomerFactory
-) -> None:
+def test_all_accepted_batches_write_no_report(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer(balance_micros=10**9)
     store_messages(rs, [new_message(cid, fee_micros=5) for _ in range(30)])
     assert outbox(rs) == []
@@ -206,7 +200,7 @@ def test_all_accepted_batches_write_no_report(
 
 
 def test_claim_orders_by_age_and_by_state_per_sms_uid(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer()
     with rs.engine.begin() as conn:
@@ -234,7 +228,7 @@ def test_claim_orders_by_age_and_by_state_per_sms_uid(
 
 
 def test_lease_expiry_makes_an_unfinished_claim_due_again(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer()
     [uid] = store_messages(rs, [new_message(cid)])
@@ -247,7 +241,7 @@ def test_lease_expiry_makes_an_unfinished_claim_due_again(
 
 
 def test_reports_of_a_dead_worker_are_due_again_at_once(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     """Claims carry their worker: when its lease runs out, its unfinished reports are due at
     once (not after the report lease); those of live workers and finished ones stay as they are."""
@@ -270,7 +264,7 @@ def test_reports_of_a_dead_worker_are_due_again_at_once(
 
 
 def test_reports_of_customers_without_a_callback_are_held_for_the_window(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     """Guide §9: a report for every accepted SMS_UID. Without a callback URL the claim holds
     it (pending, out of the due range) for the retry window; a URL set meanwhile makes it due
@@ -296,7 +290,7 @@ def test_reports_of_customers_without_a_callback_are_held_for_the_window(
     assert (late.sms_uid, late.callback_url) == (quiet, "http://127.0.0.1:9/late")
 
 
-def test_exclude_customers_and_limit(rs: ReportStore, add_customer: CustomerFactory) -> None:
+def test_exclude_customers_and_limit(rs: Store, add_customer: CustomerFactory) -> None:
     busy, other = add_customer(), add_customer()
     for cid in (busy, other):
         for uid in store_messages(rs, [new_message(cid) for _ in range(3)]):
@@ -307,15 +301,15 @@ def test_exclude_customers_and_limit(rs: ReportStore, add_customer: CustomerFact
 
 
 def test_concurrent_claimers_never_share_a_report(
-    rs: ReportStore, add_customer: CustomerFactory, database_url: str
+    rs: Store, add_customer: CustomerFactory, database_url: str
 ) -> None:
     cid = add_customer()
     for uid in store_messages(rs, [new_message(cid) for _ in range(200)]):
         enqueue(rs, uid, cid, 2, "DELIVERED")
-    other = cast(ReportStore, ReportStore.open(database_url, migrate=False))
+    other = Store.open(database_url, migrate=False)
     got: list[list[int]] = [[], []]
 
-    def claim(s: ReportStore, out: list[int]) -> None:
+    def claim(s: Store, out: list[int]) -> None:
         while batch := s.claim_due_reports(T0, 7, lease_ms=LEASE):
             out.extend(r.id for r in batch)
 
@@ -335,7 +329,7 @@ def test_concurrent_claimers_never_share_a_report(
 
 
 def test_reports_of_vanished_messages_are_given_up(
-    rs: ReportStore, add_customer: CustomerFactory
+    rs: Store, add_customer: CustomerFactory
 ) -> None:
     cid = add_customer()
     enqueue(rs, "NOSUCHUID", cid, 2, "DELIVERED")
@@ -347,9 +341,7 @@ def test_reports_of_vanished_messages_are_given_up(
 # ----------------------------------------------------------------------------------- serials
 
 
-def test_serials_count_per_customer_and_wrap(
-    rs: ReportStore, add_customer: CustomerFactory
-) -> None:
+def test_serials_count_per_customer_and_wrap(rs: Store, add_customer: CustomerFactory) -> None:
     a, b = add_customer(), add_customer()
     assert [rs.next_serial(a) for _ in range(3)] == [1, 2, 3]
     assert rs.next_serial(b) == 1
@@ -367,9 +359,7 @@ def test_serials_count_per_customer_and_wrap(
     assert rs.next_serials(a, 0) == []
 
 
-def test_claim_hands_out_consecutive_serials(
-    rs: ReportStore, add_customer: CustomerFactory
-) -> None:
+def test_claim_hands_out_consecutive_serials(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer()
     with rs.engine.begin() as conn:
         conn.execute(update(tables.customers).values(report_serial=65_534))
@@ -381,7 +371,7 @@ def test_claim_hands_out_consecutive_serials(
 # ---------------------------------------------------------------------------------- outcomes
 
 
-def test_outcomes_and_counts(rs: ReportStore, add_customer: CustomerFactory) -> None:
+def test_outcomes_and_counts(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer()
     uids = store_messages(rs, [new_message(cid) for _ in range(5)])
     for uid in uids:
@@ -428,7 +418,7 @@ def test_outcomes_and_counts(rs: ReportStore, add_customer: CustomerFactory) -> 
 # ------------------------------------------------------------------------------------ expiry
 
 
-def test_expire_overdue(rs: ReportStore, add_customer: CustomerFactory) -> None:
+def test_expire_overdue(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer()
     old, young, done = store_messages(rs, [new_message(cid) for _ in range(3)])
     m = tables.messages

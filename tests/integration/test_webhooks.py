@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import trustme
@@ -29,7 +29,6 @@ from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
-from cloudsms.storage.report_ops import ReportOps
 from cloudsms.storage.store import Store
 from cloudsms.workers.expiry import ExpiryWorker
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
@@ -51,10 +50,6 @@ FAST = WebhookSettings(
 )
 DOCUMENT_KEYS = ["METHOD", "AUTH_KEY", "TYPE", "SERIAL", "TIME", "REPORT_TIME", "SOURCE_MSISDN"]
 DOCUMENT_KEYS += ["SMS_UID", "SMS_RESULT_LIST", "CUSTOMER_BODY", "SMS_COUNT", "FEE", "CURRENCY"]
-
-
-class ReportStore(Store, ReportOps):  # until the integrator mixes ReportOps into Store
-    pass
 
 
 # --------------------------------------------------------------------------- callback server
@@ -164,8 +159,8 @@ async def callbacks() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def rs(database_url: str) -> Iterator[ReportStore]:
-    s = cast(ReportStore, ReportStore.open(database_url))
+def rs(database_url: str) -> Iterator[Store]:
+    s = Store.open(database_url)
     try:
         yield s
     finally:
@@ -173,9 +168,9 @@ def rs(database_url: str) -> Iterator[ReportStore]:
 
 
 @pytest.fixture
-def srs(sqlite_url: str) -> Iterator[ReportStore]:
+def srs(sqlite_url: str) -> Iterator[Store]:
     """SQLite only: for the misbehaviour catalogue, where the engine is not the point."""
-    s = cast(ReportStore, ReportStore.open(sqlite_url))
+    s = Store.open(sqlite_url)
     try:
         yield s
     finally:
@@ -187,7 +182,7 @@ _names = iter(range(1, 10**6))
 AUTH_KEYS: dict[int, str] = {}
 
 
-def customer(rs: ReportStore, url: str | None, *, intermediate: bool = False) -> int:
+def customer(rs: Store, url: str | None, *, intermediate: bool = False) -> int:
     n = next(_names)
     with rs.engine.begin() as conn:
         pk = conn.execute(
@@ -209,7 +204,7 @@ def customer(rs: ReportStore, url: str | None, *, intermediate: bool = False) ->
     return int(pk[0])
 
 
-def messages(rs: ReportStore, cid: int, n: int, **kw: Any) -> list[str]:
+def messages(rs: Store, cid: int, n: int, **kw: Any) -> list[str]:
     now = rs.now_ms()
     msgs = []
     for i in range(n):
@@ -243,7 +238,7 @@ def messages(rs: ReportStore, cid: int, n: int, **kw: Any) -> list[str]:
     return [m.sms_uid for m in msgs]
 
 
-def report(rs: ReportStore, uid: str, cid: int, state: int = 2, desc: str = "DELIVERED") -> None:
+def report(rs: Store, uid: str, cid: int, state: int = 2, desc: str = "DELIVERED") -> None:
     with rs.engine.begin() as conn:
         rs.enqueue_report(
             conn,
@@ -265,18 +260,18 @@ async def until(predicate: Callable[[], bool], within: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def settle(rs: ReportStore, within: float = 15.0, *, pending: int = 0) -> None:
+async def settle(rs: Store, within: float = 15.0, *, pending: int = 0) -> None:
     """Wait until at most ``pending`` reports are pending."""
     await until(lambda: rs.report_counts().pending <= pending, within)
 
 
-def outbox(rs: ReportStore) -> list[Any]:
+def outbox(rs: Store) -> list[Any]:
     o = tables.report_outbox
     with rs.engine.connect() as conn:
         return list(conn.execute(select(o).order_by(o.c.id)))
 
 
-async def run_pusher(rs: ReportStore, settings: WebhookSettings = FAST) -> ReportPusher:
+async def run_pusher(rs: Store, settings: WebhookSettings = FAST) -> ReportPusher:
     pusher = ReportPusher(rs, settings)
     await pusher.start()
     return pusher
@@ -286,7 +281,7 @@ async def run_pusher(rs: ReportStore, settings: WebhookSettings = FAST) -> Repor
 
 
 async def test_every_report_arrives_exactly_as_documented(
-    rs: ReportStore, callbacks: Callable[..., Any]
+    rs: Store, callbacks: Callable[..., Any]
 ) -> None:
     cb = await callbacks()
     cid = customer(rs, cb.url, intermediate=True)
@@ -344,7 +339,7 @@ async def test_every_report_arrives_exactly_as_documented(
     ids=["slow", "500", "wrong-code", "not-json", "empty", "503", "drop"],
 )
 async def test_misbehaving_callback_still_gets_every_report(
-    srs: ReportStore, callbacks: Callable[..., Any], failure: Action
+    srs: Store, callbacks: Callable[..., Any], failure: Action
 ) -> None:
     # Every third request misbehaves: each report may fail several times, all must arrive.
     cb = await callbacks(script=lambda n: failure if n % 3 == 0 else ("ok",))
@@ -367,7 +362,7 @@ async def test_misbehaving_callback_still_gets_every_report(
 
 
 async def test_state_order_per_sms_uid_survives_failures(
-    srs: ReportStore, callbacks: Callable[..., Any]
+    srs: Store, callbacks: Callable[..., Any]
 ) -> None:
     cb = await callbacks(script=lambda n: ("status", 500, b"") if n % 2 == 0 else ("ok",))
     cid = customer(srs, cb.url, intermediate=True)
@@ -388,7 +383,7 @@ async def test_state_order_per_sms_uid_survives_failures(
 
 
 async def test_down_for_a_while_then_everything_oldest_first(
-    srs: ReportStore, callbacks: Callable[..., Any]
+    srs: Store, callbacks: Callable[..., Any]
 ) -> None:
     with socket.socket() as s:  # a port where nothing listens: connection refused
         s.bind(("127.0.0.1", 0))
@@ -416,7 +411,7 @@ async def test_down_for_a_while_then_everything_oldest_first(
 
 
 async def test_slow_customer_slows_only_itself_and_connections_are_reused(
-    srs: ReportStore, callbacks: Callable[..., Any]
+    srs: Store, callbacks: Callable[..., Any]
 ) -> None:
     slow = await callbacks(script=lambda n: ("sleep", 0.3))
     fast = await callbacks()
@@ -448,7 +443,7 @@ async def test_slow_customer_slows_only_itself_and_connections_are_reused(
 
 
 async def test_a_restart_in_the_middle_of_a_storm_loses_nothing(
-    rs: ReportStore, callbacks: Callable[..., Any]
+    rs: Store, callbacks: Callable[..., Any]
 ) -> None:
     cb = await callbacks(script=lambda n: ("sleep", 0.2) if n % 2 else ("status", 500, b""))
     cid = customer(rs, cb.url)
@@ -468,7 +463,7 @@ async def test_a_restart_in_the_middle_of_a_storm_loses_nothing(
     assert set(cb.uids()) == set(uids)  # at least once each
 
 
-async def test_give_up_after_the_window(srs: ReportStore, callbacks: Callable[..., Any]) -> None:
+async def test_give_up_after_the_window(srs: Store, callbacks: Callable[..., Any]) -> None:
     cb = await callbacks(script=lambda n: ("status", 500, b""))
     cid = customer(srs, cb.url)
     nowhere = customer(srs, None)
@@ -490,9 +485,7 @@ async def test_give_up_after_the_window(srs: ReportStore, callbacks: Callable[..
     assert cb.accepted == []
 
 
-async def test_expired_messages_are_reported(
-    srs: ReportStore, callbacks: Callable[..., Any]
-) -> None:
+async def test_expired_messages_are_reported(srs: Store, callbacks: Callable[..., Any]) -> None:
     cb = await callbacks()
     cid = customer(srs, cb.url)
     old, fresh = messages(srs, cid, 2)
@@ -525,7 +518,7 @@ async def test_expired_messages_are_reported(
 
 
 async def test_outbound_source_address_and_wake_from_another_thread(
-    srs: ReportStore, callbacks: Callable[..., Any]
+    srs: Store, callbacks: Callable[..., Any]
 ) -> None:
     cb = await callbacks()
     cid = customer(srs, cb.url)
@@ -567,7 +560,7 @@ def pki(tmp_path: Path) -> dict[str, Any]:
 
 
 async def test_mutual_tls_with_a_per_customer_ca(
-    srs: ReportStore, callbacks: Callable[..., Any], pki: dict[str, Any]
+    srs: Store, callbacks: Callable[..., Any], pki: dict[str, Any]
 ) -> None:
     cb = await callbacks(ssl_context=pki["server_ctx"])
     good, wrong_ca, no_cert = (customer(srs, cb.url) for _ in range(3))

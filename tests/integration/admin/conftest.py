@@ -19,7 +19,6 @@ import uvicorn
 
 from cloudsms.admin import auth
 from cloudsms.admin.app import create_admin_app
-from cloudsms.admin.context import AdminStore, admin_store
 from cloudsms.admin.server import admin_uvicorn_config
 from cloudsms.storage.store import Store
 
@@ -58,7 +57,7 @@ class Admin:
 
     url: str
     uip_url: str
-    store: AdminStore
+    store: Store
     admin_token: str
     readonly_token: str
     platform: Any
@@ -76,7 +75,7 @@ class Admin:
         return self.client(self.readonly_token)
 
 
-def make_token(store: AdminStore, name: str, role: str) -> str:
+def make_token(store: Store, name: str, role: str) -> str:
     token = auth.new_token()
     store.create_admin_token(name, auth.digest(token), role)  # type: ignore[arg-type]
     return token
@@ -88,7 +87,7 @@ def admin_server(make_server: Callable[..., Any]) -> Iterator[Callable[..., Admi
 
     def make(**platform_settings: Any) -> Admin:
         platform = make_server(**platform_settings)
-        store = admin_store(platform.platform.store)
+        store = platform.platform.store
         thread = AdminThread(platform.platform.store).__enter__()
         started.append(thread)
         return Admin(

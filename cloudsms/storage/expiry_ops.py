@@ -1,0 +1,66 @@
+"""Expiry: SUBMITTED messages without a receipt for too long become EXPIRED, ``ExpiryOps``.
+
+Each batch is one transaction: the state change and the EXPIRED report (``report_enqueue``), so
+an expiry is never lost nor reported without having happened. The UPDATE is guarded on the
+state (rendered from ``status.sources_of``), so a receipt applied concurrently wins cleanly.
+"""
+
+from __future__ import annotations
+
+from cloudsms.domain.codes import SmsState
+from cloudsms.domain.pipeline import NewReport
+from cloudsms.domain.status import MessageState, sources_of
+from cloudsms.storage.base import StoreBase
+from cloudsms.storage.plain_sql import in_list, quoted
+from cloudsms.storage.report_enqueue import enqueue_reports
+
+#: Expiry is "no receipt within the window after submission": only SUBMITTED messages.
+_EXPIRABLE = quoted(sources_of(MessageState.EXPIRED, among=[MessageState.SUBMITTED]))
+#: Parameters: (cutoff, limit). ``{locking}`` skips rows another process is changing.
+_OVERDUE = (
+    f"SELECT sms_uid FROM messages WHERE state IN ({_EXPIRABLE})"
+    " AND COALESCE(submitted_ms, updated_ms) <= ? ORDER BY submitted_ms LIMIT ?{locking}"
+)
+_LOCKING = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
+#: Parameters: (sms_state, result_desc, final_ms, updated_ms, *uids); ``{marks}`` from in_list.
+_EXPIRE = (
+    f"UPDATE messages SET state = '{MessageState.EXPIRED.value}', sms_state = ?,"
+    " result_desc = ?, final_ms = ?, updated_ms = ?"
+    f" WHERE sms_uid IN ({{marks}}) AND state IN ({_EXPIRABLE})"
+    " RETURNING sms_uid, customer_id"
+)
+#: Most ids in one IN (...) list.
+_CHUNK = 500
+
+
+class ExpiryOps(StoreBase):
+    def expire_overdue(self, now_ms: int, older_than_ms: int, *, limit: int = 1000) -> int:
+        """SUBMITTED messages submitted more than ``older_than_ms`` ago → EXPIRED (SMS_STATE 3).
+
+        Up to ``limit`` messages per call, each with its EXPIRED report enqueued in the same
+        transaction; returns how many expired (call again while it returns ``limit``). The
+        UPDATE is guarded on the state, so a receipt applied concurrently wins cleanly.
+        """
+        overdue = _OVERDUE.replace("{locking}", _LOCKING[self.dialect])
+        with self._connect(write=True) as conn:
+            uids = [row[0] for row in self._run(conn, overdue, (now_ms - older_than_ms, limit))]
+            expired: list[NewReport] = []
+            for start in range(0, len(uids), _CHUNK):
+                marks, values = in_list(uids[start : start + _CHUNK])
+                rows = self._run(
+                    conn,
+                    _EXPIRE.replace("{marks}", marks),
+                    (int(SmsState.EXPIRED), SmsState.EXPIRED.name, now_ms, now_ms, *values),
+                )
+                expired.extend(
+                    NewReport.final(
+                        sms_uid=uid,
+                        customer_id=cid,
+                        state=MessageState.EXPIRED,
+                        result_desc=SmsState.EXPIRED.name,
+                        report_ms=now_ms,
+                    )
+                    for uid, cid in rows
+                )
+            enqueue_reports(conn, self.dialect, expired, now_ms=now_ms)
+            return len(expired)

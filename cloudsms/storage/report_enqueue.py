@@ -1,0 +1,186 @@
+"""Writing delivery reports into the outbox, inside the transaction of the change they report.
+
+Strategy: ``report_outbox`` is a transactional outbox. A report row is written in the same
+transaction as the state change it reports (:func:`enqueue_report` with the connection of the
+dispatcher's, the expiry's or the accept path's transaction), so a state change is never lost
+nor reported without having happened. The pusher then works the outbox (``report_ops``).
+
+- **One report per state**: :func:`enqueue_report` skips a state already enqueued for the
+  SMS_UID and anything after a final state, so a late carrier receipt after EXPIRED is not
+  pushed as a second final state, and intermediate states (ENROUTE, ACCEPTED, IDLE) only go to
+  customers with ``report_intermediate``.
+- **Functions, not a mixin**: the operations that change messages (``dispatch_ops``,
+  ``expiry_ops``, ``messages``) call these with their own connection; ``ReportEnqueueOps``
+  offers the same to callers of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from cloudsms.domain.pipeline import NewReport
+from cloudsms.domain.reports import FINAL_SMS_STATES, INTERMEDIATE_STATES
+from cloudsms.storage.base import StoreBase
+from cloudsms.storage.plain_sql import run, run_many, run_rows
+
+_COLUMNS = "sms_uid, customer_id, sms_state, result_desc, report_ms, created_ms, next_attempt_ms"
+_COLUMNS += ", attempts"
+_FINAL_LIST = ", ".join(map(str, sorted(FINAL_SMS_STATES)))
+
+#: enqueue_report of a final state: INSERT … SELECT that writes nothing when the SMS_UID already
+#: has a report of this state or a final one. Parameters: (sms_uid, customer_id, sms_state,
+#: result_desc, report_ms, now_ms, now_ms, sms_uid, sms_state). The casts type the SELECT's
+#: values for PostgreSQL, which does not infer them from the INSERT's columns.
+_ENQUEUE_FINAL = (
+    f"INSERT INTO report_outbox ({_COLUMNS})"
+    " SELECT CAST(? AS VARCHAR), CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS VARCHAR),"
+    " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), 0"
+    " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = ?"
+    f" AND (prior.sms_state = ? OR prior.sms_state IN ({_FINAL_LIST})))"
+)
+#: enqueue_report of an intermediate state: the same guard, and the customer must have opted in
+#: (the customer_id comes once more, last).
+_ENQUEUE_INTERMEDIATE = (
+    _ENQUEUE_FINAL + " AND EXISTS (SELECT 1 FROM customers WHERE customers.id = ?"
+    " AND customers.report_intermediate)"
+)
+
+#: _ENQUEUE_FINAL as one statement for a batch (plain_sql.run_rows), rows of (sms_uid,
+#: customer_id, sms_state, result_desc, report_ms, now_ms, now_ms). The guard does not see rows
+#: of the same statement: one row per SMS_UID.
+_ENQUEUE_FINALS = (
+    f"INSERT INTO report_outbox ({_COLUMNS})"
+    " SELECT CAST(v.column1 AS VARCHAR), CAST(v.column2 AS INTEGER),"
+    " CAST(v.column3 AS INTEGER), CAST(v.column4 AS VARCHAR), CAST(v.column5 AS BIGINT),"
+    " CAST(v.column6 AS BIGINT), CAST(v.column7 AS BIGINT), 0 FROM (VALUES {rows}) AS v"
+    " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = v.column1"
+    f" AND (prior.sms_state = v.column3 OR prior.sms_state IN ({_FINAL_LIST})))"
+)
+
+#: Unguarded insert for reports of brand-new messages (the accept path's LOCAL_REJECTED).
+_INSERT_FRESH = f"INSERT INTO report_outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0)"
+
+
+def enqueue_report(conn: Connection, dialect: str, report: NewReport, *, now_ms: int) -> bool:
+    """Write ``report`` inside the caller's transaction ``conn``; True if a row was written.
+
+    Nothing is written for a state already enqueued for this SMS_UID, for anything after a
+    final state (a late receipt after EXPIRED), or for an intermediate state when the customer
+    did not opt in. Call it in the transaction that changes the message, so the report exists
+    exactly when the change does. Wake the pusher after the commit.
+
+    Example (applying a receipt)::
+
+        with store.engine.begin() as conn:
+            ...  # UPDATE messages SET state = 'delivered' …
+            enqueue_report(conn, store.dialect, report, now_ms=store.now_ms())
+        pusher.wake()
+    """
+    sql, params = _guarded(report, now_ms)
+    return int(run(conn, dialect, sql, params).rowcount or 0) == 1
+
+
+def enqueue_reports(
+    conn: Connection, dialect: str, reports: Sequence[NewReport], *, now_ms: int
+) -> None:
+    """Batch form of :func:`enqueue_report`, in the caller's transaction.
+
+    Each guard must see the rows written before it, those of this batch included, so reports of
+    the same SMS_UID must come in state order. On SQLite a batch of final reports with one row
+    per SMS_UID is one multi-row statement (its guard does not see rows of the same statement);
+    anything else is one statement per report (executemany; on PostgreSQL a VALUES join may be
+    planned badly, see ``plain_sql.run_rows``). No count is returned: psycopg does not report
+    one for executemany.
+    """
+    finals = [r for r in reports if r.sms_state not in INTERMEDIATE_STATES]
+    middles = [r for r in reports if r.sms_state in INTERMEDIATE_STATES]
+    if {r.sms_uid for r in finals} & {r.sms_uid for r in middles}:
+        # One SMS_UID with both kinds: one statement per report, in the order given.
+        for r in reports:
+            enqueue_report(conn, dialect, r, now_ms=now_ms)
+        return
+    if finals and dialect == "sqlite" and len({r.sms_uid for r in finals}) == len(finals):
+        run_rows(
+            conn,
+            dialect,
+            _ENQUEUE_FINALS,
+            [(r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, now_ms)
+             for r in finals],
+        )  # fmt: skip
+    elif finals:
+        run_many(conn, dialect, _ENQUEUE_FINAL, [_guarded(r, now_ms)[1] for r in finals])
+    if middles:
+        run_many(conn, dialect, _ENQUEUE_INTERMEDIATE, [_guarded(r, now_ms)[1] for r in middles])
+
+
+def insert_fresh_reports(conn: Connection, dialect: str, reports: Sequence[NewReport]) -> None:
+    """Reports of messages created in this very transaction: no guard needed, one executemany.
+
+    Each row is enqueued, and due, at its ``report_ms``. The accept path
+    (``MessageOps.accept_packets``) uses it for LOCAL_REJECTED recipients (SPEC §4).
+    """
+    rows = [
+        (r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, ms, ms)
+        for r in reports
+        for ms in (r.report_ms,)
+    ]
+    run_many(conn, dialect, _INSERT_FRESH, rows)
+
+
+def _guarded(r: NewReport, now_ms: int) -> tuple[str, tuple[object, ...]]:
+    """The guarded statement for ``r`` and its parameters."""
+    params: tuple[object, ...] = (
+        r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, now_ms,
+        r.sms_uid, r.sms_state,
+    )  # fmt: skip
+    if r.sms_state in INTERMEDIATE_STATES:
+        return _ENQUEUE_INTERMEDIATE, (*params, r.customer_id)
+    return _ENQUEUE_FINAL, params
+
+
+class ReportEnqueueOps(StoreBase):
+    """The outbox writes as store operations (the functions above, with the store's dialect)."""
+
+    def enqueue_report(
+        self,
+        conn: Connection,
+        *,
+        sms_uid: str,
+        customer_id: int,
+        sms_state: int,
+        result_desc: str,
+        report_ms: int,
+        now_ms: int,
+    ) -> bool:
+        """:func:`enqueue_report` in the caller's transaction ``conn``."""
+        report = NewReport(
+            sms_uid=sms_uid,
+            customer_id=customer_id,
+            sms_state=sms_state,
+            result_desc=result_desc,
+            report_ms=report_ms,
+        )
+        return enqueue_report(conn, self.dialect, report, now_ms=now_ms)
+
+    def enqueue_reports(
+        self, conn: Connection, reports: Sequence[NewReport], *, now_ms: int
+    ) -> None:
+        """:func:`enqueue_reports` in the caller's transaction ``conn``."""
+        enqueue_reports(conn, self.dialect, reports, now_ms=now_ms)
+
+    def enqueue_report_now(
+        self, *, sms_uid: str, customer_id: int, sms_state: int, result_desc: str, report_ms: int
+    ) -> bool:
+        """:meth:`enqueue_report` in its own transaction (tools, tests, one-off corrections)."""
+        with self._connect(write=True) as conn:
+            return self.enqueue_report(
+                conn,
+                sms_uid=sms_uid,
+                customer_id=customer_id,
+                sms_state=sms_state,
+                result_desc=result_desc,
+                report_ms=report_ms,
+                now_ms=self.now_ms(),
+            )
