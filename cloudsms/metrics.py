@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +36,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from cloudsms.storage.interfaces import StatusSource
 
 log = logging.getLogger("cloudsms.metrics")
 
@@ -159,15 +161,6 @@ def balance_low(customer: str, n: int = 1) -> None:
 
 
 # -- state read from the store at scrape time --------------------------------------------------
-
-
-class StatusSource(Protocol):
-    """What ``StoreCollector`` reads (``Store`` has all of it)."""
-
-    def connector_statuses(self) -> list[Any]: ...
-    def summary(self, *, window_ms: int = ..., final_window_ms: int = ...) -> Any: ...
-    def report_counts(self) -> Any: ...
-    def list_customers(self) -> list[Any]: ...
 
 
 CONNECTOR_STATES = ("down", "connecting", "bound", "throttled", "disabled")

@@ -10,13 +10,9 @@ the hot path (SPEC: Queue_too_large).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol
 
 from cloudsms.api.periodic import Periodic
-
-
-class BacklogSource(Protocol):
-    def backlog_by_customer(self) -> dict[int, int]: ...
+from cloudsms.storage.interfaces import BacklogSource
 
 
 class BacklogGauge:

@@ -16,19 +16,13 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from cloudsms.api.periodic import Periodic
 from cloudsms.domain.models import ConfigSnapshot, Customer
 from cloudsms.domain.routing import RoutingTable
+from cloudsms.storage.interfaces import SnapshotSource
 
 log = logging.getLogger("cloudsms.config")
-
-
-class SnapshotSource(Protocol):
-    def config_version(self) -> int: ...
-    def load_snapshot(self) -> ConfigSnapshot: ...
-    def load_routing(self) -> RoutingTable: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from cloudsms.domain.packet import (
 from cloudsms.domain.query import QUERY_METHOD, read_uid_list, result_entry
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
+from cloudsms.storage.interfaces import MessageQueries
 
 log = logging.getLogger("cloudsms.api")
 
@@ -67,10 +68,6 @@ PLATFORM_SENDER = "CloudSMS"
 METHODS = frozenset({SEND_METHOD, QUERY_METHOD})
 #: (HTTP status, ANSWER bytes, top-level RESULT_CODE, recipients in the packet)
 Reply = tuple[int, bytes, int, int]
-
-
-class MessageQueries(Protocol):
-    def customer_messages(self, customer_id: int, sms_uids: Sequence[str]) -> list[Any]: ...
 
 
 class PacketWriter(Protocol):

@@ -10,17 +10,13 @@ written. Balance changes are also in the ledger (``balance_ledger``) with the sa
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
+
+from cloudsms.storage.interfaces import AuditSink
 
 #: Argument names whose values never reach the audit log.
 SECRET_FIELDS = frozenset({"password", "auth_key", "token", "secret"})
 MASK = "***"
-
-
-class AuditSink(Protocol):
-    def record_audit(
-        self, actor: str, action: str, target: str | None, detail: dict[str, Any] | None
-    ) -> int: ...
 
 
 def mask(detail: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -35,13 +35,12 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from cloudsms.domain.models import PacketOutcome, PacketWrite
 from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import BatchRejected
+from cloudsms.storage.interfaces import PacketSink
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +49,6 @@ _Result = PacketOutcome | StoreError
 
 class WriterClosed(StoreError):
     """The group-commit writer is stopped: the packet was not stored (answer Busy)."""
-
-
-class PacketSink(Protocol):
-    """What the writer needs of the store (``cloudsms.storage.store.Store`` is one)."""
-
-    def accept_packets(
-        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
-    ) -> list[PacketOutcome]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ from cloudsms.smpp.constants import CommandStatus
 from cloudsms.smpp.errors import LocalProtocolError
 from cloudsms.smpp.pdu import DataSm, DeliverSm
 from cloudsms.smpp.receipt import normalise_message_id, receipt_from_pdu
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import DispatchStore
 from cloudsms.transport.client import (
     ConnectionLost,
     NotBound,
@@ -248,7 +248,7 @@ class Link:
 class Dispatcher:
     def __init__(
         self,
-        store: Store,
+        store: DispatchStore,
         config: ConfigCache,
         *,
         batch: int = 500,

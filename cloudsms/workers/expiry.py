@@ -15,11 +15,9 @@ import logging
 import time
 from typing import Protocol
 
+from cloudsms.storage.interfaces import ExpiryStore
+
 log = logging.getLogger("cloudsms.expiry")
-
-
-class ExpiryStore(Protocol):
-    def expire_overdue(self, now_ms: int, older_than_ms: int, *, limit: int = ...) -> int: ...
 
 
 class Wakeable(Protocol):

@@ -35,35 +35,14 @@ import os
 import socket
 import time
 from collections.abc import Collection, Mapping
-from typing import Protocol
 
-from cloudsms.storage.lease_ops import LeaseView, WorkerInfo
+from cloudsms.storage.interfaces import LeaseStore
 
 log = logging.getLogger("cloudsms.leases")
 
 #: Roles whose processes dispatch (and so count for the fair share). Role ``reports`` registers
 #: too (cloudsms.workers.report_lease), for its report claims, and owns no connector.
 DISPATCHING_ROLES = frozenset({"worker", "all", "dispatcher"})
-
-
-class LeaseStore(Protocol):
-    def register_worker(
-        self, *, name: str, host: str, pid: int, role: str, lease_ms: int
-    ) -> int: ...
-    def renew_leases(
-        self, worker_id: int, lease_ms: int, available: Mapping[int, bool]
-    ) -> bool: ...
-    def retire_worker(self, worker_id: int) -> None: ...
-    def expire_workers(self, worker_ids: Collection[int]) -> int: ...
-    def list_workers(self, *, live_only: bool = ...) -> list[WorkerInfo]: ...
-    def prune_workers(self, older_than_ms: int) -> int: ...
-    def lease_view(self) -> LeaseView: ...
-    def acquire_connectors(
-        self, worker_id: int, connector_ids: Collection[int], lease_ms: int, *, limit: int
-    ) -> list[int]: ...
-    def release_connectors(self, worker_id: int, connector_ids: Collection[int]) -> None: ...
-    def recover_in_flight(self) -> int: ...
-    def recover_claimed_reports(self, now_ms: int) -> int: ...
 
 
 def pid_alive(pid: int) -> bool:

@@ -21,26 +21,15 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, SubmitOutcome
+from cloudsms.storage.interfaces import DispatchSink
 
 log = logging.getLogger("cloudsms.dispatch")
 
 Event = SubmitOutcome | ReceiptEvent
 #: A claimer id no worker has (ids start at 1): outcomes recorded under it apply to nothing.
 FENCED = 0
-
-
-class DispatchSink(Protocol):
-    def record_dispatch(
-        self,
-        outcomes: list[SubmitOutcome],
-        receipts: list[ReceiptEvent],
-        now_ms: int,
-        *,
-        claimer: int | None = None,
-    ) -> DispatchResult: ...
 
 
 class DispatchRecorder:

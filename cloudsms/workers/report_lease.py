@@ -17,7 +17,8 @@ import logging
 import time
 
 from cloudsms.api.periodic import Periodic
-from cloudsms.workers.leases import LeaseKeeper, LeaseStore
+from cloudsms.storage.interfaces import LeaseStore
+from cloudsms.workers.leases import LeaseKeeper
 
 log = logging.getLogger("cloudsms.leases")
 

@@ -41,9 +41,8 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import aiohttp
 from yarl import URL
@@ -52,6 +51,7 @@ from cloudsms import metrics
 from cloudsms.domain.pipeline import DueReport, Outcome, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
+from cloudsms.storage.interfaces import ReportStore
 
 log = logging.getLogger("cloudsms.webhooks")
 
@@ -114,29 +114,6 @@ class WebhookSettings:
             give_up_after_s=self.retry_give_up_after_s,
             jitter=self.retry_jitter,
         )
-
-
-class ReportStore(Protocol):
-    """The store operations the pusher uses (``storage.report_ops.ReportOps``)."""
-
-    def claim_due_reports(
-        self,
-        now_ms: int,
-        limit: int,
-        *,
-        lease_ms: int = ...,
-        exclude_customers: Sequence[int] = ...,
-        claimer: int | None = ...,
-        hold_ms: int = ...,
-    ) -> list[DueReport]: ...
-
-    def record_report_results(
-        self,
-        results: Sequence[ReportResult],
-        *,
-        now_ms: int,
-        defer: Mapping[int, int] | None = None,
-    ) -> None: ...
 
 
 @dataclass(slots=True)

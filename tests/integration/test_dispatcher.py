@@ -1,0 +1,209 @@
+"""The dispatcher on its own: ``Dispatcher`` over a MemoryStore and the built-in SMSC simulator.
+
+Real loopback sockets to the simulator (the carrier), no database: what is tested is the
+dispatcher's own logic — claiming, routing to links, submit outcomes, receipts, retries, local
+errors and links that follow the configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cloudsms.api.config_cache import ConfigCache
+from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.routing import ConnectorConfig
+from cloudsms.domain.status import MessageState
+from cloudsms.simulator import SmscSimulator
+from cloudsms.simulator.behaviours import (
+    Behaviour,
+    DisconnectMidWindow,
+    ErrorOnSubmit,
+    Throttling,
+)
+from cloudsms.smpp.constants import CommandStatus
+from cloudsms.storage.memory import MemoryStore
+from cloudsms.transport.client import SmppClient
+from cloudsms.workers.dispatcher import Dispatcher
+
+FEE = 50_000
+_uids = itertools.count(1)
+
+
+def now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def connector(port: int, *, cid: int = 1, name: str = "sim", **kw: Any) -> ConnectorConfig:
+    return ConnectorConfig(id=cid, name=name, host="127.0.0.1", port=port, system_id="cloudsms",
+                           password="secret", window=4, response_timeout_s=2,
+                           reconnect_max_s=1, **kw)  # fmt: skip
+
+
+@dataclass
+class Rig:
+    store: MemoryStore
+    config: ConfigCache
+    dispatcher: Dispatcher
+    sims: list[SmscSimulator] = field(default_factory=list)
+    customer_id: int = 0
+    route: int = 0
+
+    def accept(self, n: int = 1, *, sender: str = "CloudSMS") -> list[str]:
+        stamp = now()
+        uids = [f"D{next(_uids):08d}" for _ in range(n)]
+        messages = tuple(
+            NewMessage(
+                sms_uid=uid, customer_id=self.customer_id, serial=1, country_code=852,
+                dest_msisdn=f"6100{i:04d}", route_name="main", sender=sender, content="hello",
+                encoding="gsm7", segments=1, priority=0, send_at_ms=stamp, customer_body=None,
+                state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=FEE,
+                currency="HKD", created_ms=stamp,
+            )
+            for i, uid in enumerate(uids)
+        )  # fmt: skip
+        self.store.accept_packets(
+            [PacketWrite(customer_id=self.customer_id, packet_key=None, messages=messages,
+                         answer=b"{}", created_ms=stamp)],
+            replay_window_ms=0,
+        )  # fmt: skip
+        self.dispatcher.wake()
+        return uids
+
+    def state(self, uid: str) -> MessageState:
+        record = self.store.get_message(uid)
+        assert record is not None
+        return record.state
+
+    def detail(self, uid: str) -> str | None:
+        record = self.store.get_message(uid)
+        assert record is not None
+        return record.detail
+
+    async def until(self, predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+        for _ in range(int(seconds / 0.02)):
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("condition not reached")
+
+    async def sim(self, behaviour: Behaviour | None = None) -> SmscSimulator:
+        sim = SmscSimulator("127.0.0.1", 0, accounts={"cloudsms": "secret"},
+                            behaviour=behaviour, seed=1)  # fmt: skip
+        await sim.start()
+        self.sims.append(sim)
+        return sim
+
+
+RigFactory = Callable[..., Awaitable[Rig]]
+
+
+@pytest.fixture
+async def make_rig() -> AsyncIterator[RigFactory]:
+    rigs: list[Rig] = []
+
+    async def make(behaviour: Behaviour | None = None, *, with_link: bool = True) -> Rig:
+        store = MemoryStore()
+        config = ConfigCache(store, poll_s=0.05)
+        factory = functools.partial(SmppClient, reconnect_initial_s=0.1, throttle_initial_s=0.05)
+        dispatcher = Dispatcher(store, config, client_factory=factory, renew_s=0.2)
+        rig = Rig(store, config, dispatcher)
+        rig.customer_id = store.add_customer(balance_micros=100 * FEE)
+        rig.route = store.add_route("main")
+        if with_link:
+            sim = await rig.sim(behaviour)
+            store.add_connector(connector(sim.port), route=rig.route)
+        await asyncio.to_thread(config.refresh)
+        await config.start()
+        await dispatcher.start()
+        rigs.append(rig)
+        if with_link:
+            await rig.until(lambda: bool(dispatcher.links) and all(
+                link.client.available for link in dispatcher.links.values()))  # fmt: skip
+        return rig
+
+    yield make
+    for rig in rigs:
+        await rig.dispatcher.stop()
+        await rig.config.stop()
+        for sim in rig.sims:
+            await sim.stop()
+
+
+async def test_submit_and_receipt(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    uids = rig.accept(3)
+    await rig.until(lambda: all(rig.state(u) is MessageState.DELIVERED for u in uids))
+    assert len(rig.sims[0].received) == 3
+    reports = rig.store.claim_due_reports(now(), 10)
+    assert sorted((r.sms_uid, r.result_desc) for r in reports) == [
+        (u, "DELIVERED") for u in sorted(uids)
+    ]
+    record = rig.store.get_message(uids[0])
+    assert record is not None and (record.attempts, record.connector_id) == (1, 1)
+    assert rig.store.customer_balance(rig.customer_id) == 97 * FEE
+
+
+async def test_throttled_submits_are_retried_on_the_link(make_rig: RigFactory) -> None:
+    rig = await make_rig(Throttling(every_n=2))
+    uids = rig.accept(2)
+    await rig.until(lambda: all(rig.state(u) is MessageState.DELIVERED for u in uids))
+    assert rig.sims[0].submit_count > 2  # some answered "throttled", then sent again
+    assert {rig.store.get_message(u).attempts for u in uids} == {1}  # type: ignore[union-attr]
+
+
+async def test_permanent_carrier_error_fails_the_message(make_rig: RigFactory) -> None:
+    rig = await make_rig(ErrorOnSubmit(status=CommandStatus.ESME_RINVDSTADR))
+    [uid] = rig.accept()
+    await rig.until(lambda: rig.state(uid) is MessageState.FAILED)
+    assert rig.detail(uid) == f"carrier status 0x{CommandStatus.ESME_RINVDSTADR:08X}"
+    [report] = rig.store.claim_due_reports(now(), 10)
+    assert (report.sms_uid, report.result_desc) == (uid, "UNDELIVERABLE")
+    assert rig.store.customer_balance(rig.customer_id) == 99 * FEE  # the carrier refused it
+
+
+async def test_a_lost_link_gives_the_message_back_and_it_is_sent_again(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(DisconnectMidWindow(after_n=0, hold=1))
+    [uid] = rig.accept()
+    await rig.until(lambda: rig.state(uid) is MessageState.DELIVERED, seconds=15)
+    record = rig.store.get_message(uid)
+    assert record is not None and record.attempts == 2
+    assert rig.sims[0].submit_count == 2
+
+
+async def test_an_unsendable_message_fails_at_once_and_is_refunded(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    [uid] = rig.accept(sender="S" * 30)  # over SMPP's 21-octet source_addr
+    await rig.until(lambda: rig.state(uid) is MessageState.FAILED)
+    detail = rig.detail(uid)
+    assert detail is not None and detail.startswith("cannot be sent")
+    record = rig.store.get_message(uid)
+    assert record is not None and record.attempts == 1
+    assert rig.store.customer_balance(rig.customer_id) == 100 * FEE
+    assert rig.sims[0].submit_count == 0
+
+
+async def test_links_follow_the_configuration(make_rig: RigFactory) -> None:
+    rig = await make_rig(with_link=False)
+    assert rig.dispatcher.links == {}
+    sim = await rig.sim()
+    rig.store.add_connector(connector(sim.port, cid=7, name="late"), route=rig.route)
+    await rig.until(lambda: 7 in rig.dispatcher.links)
+    await rig.until(lambda: rig.dispatcher.links[7].client.available)
+    [uid] = rig.accept()
+    await rig.until(lambda: rig.state(uid) is MessageState.DELIVERED)
+
+    rig.store.add_connector(connector(sim.port, cid=7, name="late", enabled=False))
+    await rig.until(lambda: 7 not in rig.dispatcher.links)
+    [waiting] = rig.accept()
+    await asyncio.sleep(0.3)
+    assert rig.state(waiting) is MessageState.ACCEPTED  # no carrier: not even claimed

@@ -1,0 +1,353 @@
+"""The pipeline protocols' contract, run on every store: MemoryStore, SQLite and PostgreSQL.
+
+Each test uses only the operations of ``cloudsms.storage.interfaces`` (plus a few shared reads:
+``get_message``, ``customer_balance``, ``unmatched_receipts``, ``report_counts``), so what passes
+here on the SQL store must pass on the memory store that unit tests and benchmarks rely on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from seed import seed_customer
+from sqlalchemy import select
+
+from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
+from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportResult, SubmitOutcome
+from cloudsms.domain.routing import ConnectorConfig
+from cloudsms.domain.status import MessageState
+from cloudsms.storage import tables
+from cloudsms.storage.memory import MemoryStore
+from cloudsms.storage.store import Store
+
+FEE = 50_000
+_uids = itertools.count(1)
+
+
+def now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    sql = Store.open(url)
+    try:
+        yield sql
+    finally:
+        sql.close()
+
+
+@dataclass
+class World:
+    store: Any
+    customer_id: int
+    connector_id: int
+    route: str = "main"
+
+    def accept(
+        self, n: int = 1, *, key: str | None = None, at: int | None = None, segments: int = 1
+    ) -> list[str]:
+        stamp = now() if at is None else at
+        uids = [f"U{next(_uids):08d}" for _ in range(n)]
+        messages = tuple(
+            NewMessage(
+                sms_uid=uid, customer_id=self.customer_id, serial=1, country_code=852,
+                dest_msisdn=f"6700{i:04d}", route_name=self.route, sender="CloudSMS",
+                content="hello", encoding="gsm7", segments=segments, priority=0,
+                send_at_ms=stamp, customer_body=None, state=MessageState.ACCEPTED,
+                result_desc=None, detail=None, fee_micros=FEE, currency="HKD", created_ms=stamp,
+            )
+            for i, uid in enumerate(uids)
+        )  # fmt: skip
+        write = PacketWrite(customer_id=self.customer_id, packet_key=key, messages=messages,
+                            answer=f"answer {uids[0]}".encode(), created_ms=stamp)  # fmt: skip
+        [outcome] = self.store.accept_packets([write], replay_window_ms=60_000)
+        return [] if outcome.replayed else uids
+
+    def state(self, uid: str) -> MessageState:
+        record = self.store.get_message(uid)
+        assert record is not None
+        return record.state  # type: ignore[no-any-return]
+
+    def submitted(self, uid: str, *carrier_ids: str, claimer: int | None = None) -> Any:
+        parts = tuple(PartResult(i, cid, 0) for i, cid in enumerate(carrier_ids, start=1))
+        outcome = SubmitOutcome(sms_uid=uid, kind="submitted", connector_id=self.connector_id,
+                                parts=parts)  # fmt: skip
+        return self.store.record_dispatch([outcome], [], now(), claimer=claimer)
+
+    def receipt(self, carrier_id: str, stat: str = "DELIVRD") -> Any:
+        event = ReceiptEvent(connector_id=self.connector_id, carrier_id=carrier_id,
+                             sms_state=SmsState.DELIVERED if stat == "DELIVRD"
+                             else SmsState.UNDELIVERABLE, stat=stat, err="000",
+                             report_ms=now())  # fmt: skip
+        return self.store.record_dispatch([], [event], now())
+
+
+def make_world(store: Any, *, balance: int = 10 * FEE, credit: int = 0) -> World:
+    if isinstance(store, MemoryStore):
+        cid = store.add_customer(balance_micros=balance, credit_limit_micros=credit)
+        route = store.add_route("main")
+        connector = ConnectorConfig(id=1, name="carrier-1", host="127.0.0.1", port=9,
+                                    system_id="cloudsms", password="secret")  # fmt: skip
+        return World(store, cid, store.add_connector(connector, route=route))
+    seeded = seed_customer(store.engine, balance_micros=balance, credit_limit_micros=credit,
+                           route="main", callback_url="http://127.0.0.1:9/dr")  # fmt: skip
+    with store.engine.connect() as conn:
+        connector_id = conn.scalar(select(tables.connectors.c.id))
+    return World(store, seeded.customer_id, int(connector_id))
+
+
+@pytest.fixture
+def world(store: Any) -> World:
+    return make_world(store)
+
+
+def test_one_message_through_the_pipeline(world: World) -> None:
+    store = world.store
+    [uid] = world.accept()
+    assert store.customer_balance(world.customer_id) == 9 * FEE
+    assert store.backlog_by_customer() == {world.customer_id: 1}
+    assert [m.sms_uid for m in store.customer_messages(world.customer_id, [uid, "nope"])] == [uid]
+    assert store.customer_messages(world.customer_id + 1, [uid]) == []
+
+    [claimed] = store.claim_due(now(), 10)
+    assert (claimed.sms_uid, claimed.attempts, claimed.fee_micros) == (uid, 1, FEE)
+    assert world.state(uid) is MessageState.QUEUED
+    assert store.claim_due(now(), 10) == []
+
+    world.submitted(uid, "C1")
+    assert world.state(uid) is MessageState.SUBMITTED
+    assert store.backlog_by_customer() == {}
+    result = world.receipt("C1")
+    assert (result.matched, result.unmatched, result.reported) == (1, 0, [uid])
+    assert world.state(uid) is MessageState.DELIVERED
+
+    [report] = store.claim_due_reports(now(), 10, claimer=None)
+    assert (report.sms_uid, report.sms_state, report.result_desc) == (uid, 2, "DELIVERED")
+    assert report.serial == 1 and report.attempts == 0
+    assert store.claim_due_reports(now(), 10) == []  # leased
+    store.record_report_results([ReportResult(report.id, "done")], now_ms=now())
+    counts = store.report_counts()
+    assert (counts.pending, counts.done, counts.given_up) == (0, 1, 0)
+
+
+def test_a_second_receipt_never_reports_twice(world: World) -> None:
+    [uid] = world.accept()
+    world.store.claim_due(now(), 10)
+    world.submitted(uid, "C2")
+    world.receipt("C2")
+    again = world.receipt("C2", "UNDELIV")
+    assert again.matched == 1 and again.reported == []
+    assert world.state(uid) is MessageState.DELIVERED
+    assert len(world.store.claim_due_reports(now(), 10)) == 1
+
+
+def test_replays_return_the_stored_answer_and_store_nothing(world: World) -> None:
+    store = world.store
+    stamp = now()
+    first = world.accept(2, key="packet-1", at=stamp)
+    assert world.accept(2, key="packet-1", at=stamp + 1000) == []  # a replay: nothing new
+    assert store.customer_balance(world.customer_id) == 8 * FEE
+    assert store.backlog_by_customer() == {world.customer_id: 2}
+    # Past the window, the same key is a new packet.
+    assert len(world.accept(1, key="packet-1", at=stamp + 61_000)) == 1
+    assert len(first) == 2
+
+
+def test_running_out_of_balance_rejects_locally_and_reports(store: Any) -> None:
+    world = make_world(store, balance=FEE, credit=FEE)  # room for two messages
+    uids = [m for _ in range(3) for m in world.accept()]
+    assert store.customer_balance(world.customer_id) == -FEE
+    assert [world.state(u) for u in uids] == [MessageState.ACCEPTED] * 2 + [MessageState.REJECTED]
+    [report] = store.claim_due_reports(now(), 10)
+    assert (report.sms_uid, report.sms_state, report.result_desc) == (uids[2], 8, LOCAL_REJECTED)
+    assert report.fee_micros == 0
+
+
+def test_a_receipt_before_its_submit_response_waits_and_is_matched(world: World) -> None:
+    [uid] = world.accept()
+    world.store.claim_due(now(), 10)
+    early = world.receipt("C3")
+    assert (early.matched, early.unmatched) == (0, 1)
+    assert [r["carrier_id"] for r in world.store.unmatched_receipts()] == ["C3"]
+    result = world.submitted(uid, "C3")
+    assert result.matched == 1 and result.reported == [uid]
+    assert world.state(uid) is MessageState.DELIVERED
+    assert world.store.unmatched_receipts() == []
+
+
+def test_a_long_message_is_delivered_when_every_segment_is(world: World) -> None:
+    [uid] = world.accept(segments=2)
+    world.store.claim_due(now(), 10)
+    world.submitted(uid, "P1", "P2")
+    assert world.receipt("P1").reported == []
+    assert world.state(uid) is MessageState.SUBMITTED
+    assert world.receipt("P2").reported == [uid]
+    assert world.state(uid) is MessageState.DELIVERED
+
+
+def test_retry_then_failure_then_unsendable_refund(world: World) -> None:
+    store = world.store
+    a, b = world.accept(2)
+    store.claim_due(now(), 10)
+    retry = SubmitOutcome(sms_uid=a, kind="retry", retry_at_ms=now() - 1, detail="throttled")
+    failed = SubmitOutcome(sms_uid=b, kind="failed", connector_id=world.connector_id,
+                           detail="carrier status 0x00000045")  # fmt: skip
+    result = store.record_dispatch([retry, failed], [], now())
+    assert result.requeued == 1 and result.reported == [b]
+    assert world.state(a) is MessageState.ACCEPTED and world.state(b) is MessageState.FAILED
+    [again] = store.claim_due(now(), 10)
+    assert (again.sms_uid, again.attempts) == (a, 2)
+    unsendable = SubmitOutcome(sms_uid=a, kind="unsendable", connector_id=world.connector_id,
+                               detail="cannot be sent")  # fmt: skip
+    store.record_dispatch([unsendable], [], now())
+    assert world.state(a) is MessageState.FAILED
+    assert store.customer_balance(world.customer_id) == 9 * FEE  # a refunded, b not
+    reports = store.claim_due_reports(now(), 10)
+    assert sorted((r.sms_uid, r.result_desc) for r in reports) == sorted(
+        [(a, "UNDELIVERABLE"), (b, "UNDELIVERABLE")]
+    )
+
+
+def test_a_retry_in_the_future_is_not_due(world: World) -> None:
+    [uid] = world.accept()
+    world.store.claim_due(now(), 10)
+    later = SubmitOutcome(sms_uid=uid, kind="retry", retry_at_ms=now() + 60_000)
+    world.store.record_dispatch([later], [], now())
+    assert world.store.claim_due(now(), 10) == []
+    assert [m.sms_uid for m in world.store.claim_due(now() + 61_000, 10)] == [uid]
+
+
+def test_outcomes_of_a_fenced_claimer_apply_to_nothing(world: World) -> None:
+    store = world.store
+    w1 = store.register_worker(name="w1", host="h", pid=1, role="worker", lease_ms=60_000)
+    [uid] = world.accept()
+    store.claim_due(now(), 10, claimer=w1)
+    world.submitted(uid, "C4", claimer=w1 + 100)
+    assert world.state(uid) is MessageState.QUEUED
+    world.submitted(uid, "C4", claimer=w1)
+    assert world.state(uid) is MessageState.SUBMITTED
+
+
+def test_handoff_goes_to_the_connector_owner(world: World) -> None:
+    store = world.store
+    cid = world.connector_id
+    w1 = store.register_worker(name="w1", host="h", pid=1, role="worker", lease_ms=60_000)
+    w2 = store.register_worker(name="w2", host="h", pid=2, role="worker", lease_ms=60_000)
+    [uid] = world.accept()
+    store.claim_due(now(), 10, claimer=w1)
+    handoff = SubmitOutcome(sms_uid=uid, kind="handoff", connector_id=cid)
+    assert store.record_dispatch([handoff], [], now(), claimer=w1).handed_off == 1
+    assert world.state(uid) is MessageState.ACCEPTED
+    assert store.claim_due(now(), 10, claimer=w1, leave_to={cid}) == []
+    handed = store.claim_handed_off(now(), w2, {cid: 5})
+    assert [(m.sms_uid, m.attempts) for m in handed[cid]] == [(uid, 1)]
+    world.submitted(uid, "C5", claimer=w2)
+    assert world.state(uid) is MessageState.SUBMITTED
+
+
+def test_claims_of_a_dead_worker_are_recovered(world: World) -> None:
+    store = world.store
+    dead = store.register_worker(name="dead", host="h", pid=1, role="worker", lease_ms=100)
+    live = store.register_worker(name="live", host="h", pid=2, role="worker", lease_ms=60_000)
+    a, b = world.accept(2)
+    store.claim_due(now(), 1, claimer=dead)
+    store.claim_due(now(), 1, claimer=live)
+    assert store.recover_in_flight() == 0
+    store.claim_due(now(), 10)  # nothing left
+    # The first message's report: claimed by the dead worker too.
+    store.record_dispatch([SubmitOutcome(sms_uid=a, kind="rejected", detail="no route")], [], now())
+    [report] = store.claim_due_reports(now(), 10, claimer=dead)
+    time.sleep(0.2)
+    assert store.recover_in_flight() == 0  # a is final; b is the live worker's
+    assert world.state(b) is MessageState.QUEUED
+    assert store.recover_claimed_reports(now()) == 1
+    assert [r.id for r in store.claim_due_reports(now(), 10)] == [report.id]
+    assert [w.name for w in store.list_workers(live_only=True)] == ["live"]
+
+
+def test_an_unclaimed_dead_claim_goes_back_to_the_queue(world: World) -> None:
+    store = world.store
+    dead = store.register_worker(name="dead", host="h", pid=1, role="worker", lease_ms=100)
+    [uid] = world.accept()
+    store.claim_due(now(), 10, claimer=dead)
+    time.sleep(0.2)
+    assert store.recover_in_flight() == 1
+    assert world.state(uid) is MessageState.ACCEPTED
+    assert [m.attempts for m in store.claim_due(now(), 10)] == [2]
+
+
+def test_report_retry_give_up_and_serials(world: World) -> None:
+    store = world.store
+    a, b = world.accept(2)
+    store.claim_due(now(), 10)
+    world.submitted(a, "R1")
+    world.submitted(b, "R2")
+    world.receipt("R1")
+    world.receipt("R2")
+    first = store.claim_due_reports(now(), 10)
+    assert sorted(r.serial for r in first) == [1, 2]
+    retry_at = now() + 60_000
+    by_uid = {r.sms_uid: r for r in first}
+    store.record_report_results(
+        [ReportResult(by_uid[a].id, "retry", retry_at, "HTTP 500"),
+         ReportResult(by_uid[b].id, "give_up", error="HTTP 400")],
+        now_ms=now(),
+    )  # fmt: skip
+    assert store.claim_due_reports(now(), 10) == []
+    [again] = store.claim_due_reports(retry_at, 10)
+    assert (again.sms_uid, again.attempts, again.serial) == (a, 1, 3)
+    counts = store.report_counts(now_ms=retry_at)
+    assert (counts.pending, counts.given_up) == (1, 1)
+
+
+def test_expiry_reports_expired_once(world: World) -> None:
+    store = world.store
+    [uid] = world.accept()
+    store.claim_due(now(), 10)
+    world.submitted(uid, "E1")
+    assert store.expire_overdue(now() + 10, 60_000) == 0
+    later = now() + 120_000
+    assert store.expire_overdue(later, 60_000) == 1
+    assert world.state(uid) is MessageState.EXPIRED
+    assert world.receipt("E1").reported == []  # a late receipt changes nothing
+    [report] = store.claim_due_reports(later, 10)
+    assert (report.sms_uid, report.result_desc) == (uid, "EXPIRED")
+
+
+def test_connector_leases(world: World) -> None:
+    store = world.store
+    cid = world.connector_id
+    w1 = store.register_worker(name="w1", host="h", pid=1, role="worker", lease_ms=60_000)
+    w2 = store.register_worker(name="w2", host="h", pid=2, role="worker", lease_ms=60_000)
+    assert store.acquire_connectors(w1, [cid, 999], 60_000, limit=5) == [cid]
+    assert store.acquire_connectors(w2, [cid], 60_000, limit=5) == []
+    assert store.renew_leases(w1, 60_000, {cid: True})
+    view = store.lease_view()
+    assert [w.name for w in view.workers] == ["w1", "w2"]
+    assert (view.leases[cid].owner, view.leases[cid].available) == (w1, True)
+    store.release_connectors(w1, [cid])
+    assert store.acquire_connectors(w2, [cid], 60_000, limit=5) == [cid]
+    assert store.expire_workers([w2]) == 1
+    assert cid not in store.lease_view().leases
+    store.retire_worker(w1)
+    assert [w.name for w in store.list_workers()] == ["w2"]
+
+
+def test_configuration_snapshot_and_routing(world: World) -> None:
+    store = world.store
+    version = store.config_version()
+    assert store.load_snapshot().version == version
+    routing = store.load_routing()
+    assert routing.select("main", "85267000000", available=lambda c: True) == world.connector_id
+    assert world.customer_id in {c.id for c in store.load_snapshot().customers_by_key.values()}
