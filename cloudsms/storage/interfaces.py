@@ -18,7 +18,7 @@ so it can be driven by either, and what it may touch is written down here.
     workers.expiry.ExpiryWorker               ExpiryStore
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
-    admin (API, console, portal)              AdminQueries      (the reads the handlers make)
+    admin (API, console, portal)              the SQL Store itself (not narrowed yet: ~57 reads)
 
 ``AcceptStore`` and ``PipelineStore`` are the unions a whole side needs (the memory store is
 checked against ``PipelineStore``). Method names and signatures are the store's own.
