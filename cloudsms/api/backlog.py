@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
-from cloudsms.api.periodic import Periodic
+from cloudsms.periodic import Periodic
 
 
 class BacklogSource(Protocol):

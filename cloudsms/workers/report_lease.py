@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 
-from cloudsms.api.periodic import Periodic
+from cloudsms.periodic import Periodic
 from cloudsms.workers.leases import LeaseKeeper, LeaseStore
 
 log = logging.getLogger("cloudsms.leases")

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cloudsms.api.periodic import Periodic
 from cloudsms.domain.models import ConfigSnapshot, Customer
 from cloudsms.domain.routing import RoutingTable
+from cloudsms.periodic import Periodic
 
 log = logging.getLogger("cloudsms.config")
 
