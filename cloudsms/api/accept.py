@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudsms.api.answers import answer, detail, top_level_code
-from cloudsms.api.config_cache import PreparedConfig
 from cloudsms.domain import numbers, reasons
 from cloudsms.domain.codes import LOCAL_REJECTED, ResultCode
 from cloudsms.domain.content import ContentPlan
@@ -33,6 +32,7 @@ from cloudsms.domain.models import Customer, NewMessage, PacketWrite, Route
 from cloudsms.domain.packet import SendRequest
 from cloudsms.domain.registration import check_destination
 from cloudsms.domain.status import MessageState
+from cloudsms.services.config_cache import PreparedConfig
 
 
 @dataclass(frozen=True, slots=True)

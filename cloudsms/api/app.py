@@ -35,12 +35,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from cloudsms.api.backlog import BacklogGauge
-from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.errors import HANDLERS
 from cloudsms.api.uip import UipEndpoint, UipService
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DispatchResult
 from cloudsms.exceptions import ConfigError
+from cloudsms.services.config_cache import ConfigCache
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store

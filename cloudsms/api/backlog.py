@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cloudsms.api.periodic import Periodic
+from cloudsms.periodic import Periodic
 from cloudsms.storage.interfaces import BacklogSource
 
 

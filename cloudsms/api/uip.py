@@ -31,7 +31,6 @@ from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.answers import answer, top_level_code
 from cloudsms.api.backlog import BacklogGauge
-from cloudsms.api.config_cache import ConfigCache
 from cloudsms.api.guard import EVENTS, GuessThrottle
 from cloudsms.api.limits import RateLimits, parse_overrides
 from cloudsms.api.refusals import RefusalLog, not_json
@@ -53,6 +52,7 @@ from cloudsms.domain.packet import (
 from cloudsms.domain.query import QUERY_METHOD, read_uid_list, result_entry
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
+from cloudsms.services.config_cache import ConfigCache
 from cloudsms.storage.interfaces import MessageQueries
 
 log = logging.getLogger("cloudsms.api")

@@ -49,7 +49,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cloudsms import metrics
-from cloudsms.api.config_cache import ConfigCache, PreparedConfig
 from cloudsms.domain.dlr import sms_state_of
 from cloudsms.domain.pipeline import (
     DispatchResult,
@@ -60,6 +59,7 @@ from cloudsms.domain.pipeline import (
 )
 from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig, ConnectorStatus
 from cloudsms.domain.submit import build_submits
+from cloudsms.services.config_cache import ConfigCache, PreparedConfig
 from cloudsms.smpp.constants import CommandStatus
 from cloudsms.smpp.errors import LocalProtocolError
 from cloudsms.smpp.pdu import DataSm, DeliverSm

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 
-from cloudsms.api.periodic import Periodic
+from cloudsms.periodic import Periodic
 from cloudsms.storage.interfaces import LeaseStore
 from cloudsms.workers.leases import LeaseKeeper
 

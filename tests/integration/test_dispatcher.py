@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from cloudsms.api.config_cache import ConfigCache
 from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.domain.status import MessageState
+from cloudsms.services.config_cache import ConfigCache
 from cloudsms.simulator import SmscSimulator
 from cloudsms.simulator.behaviours import (
     Behaviour,

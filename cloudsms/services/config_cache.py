@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloudsms.api.periodic import Periodic
 from cloudsms.domain.models import ConfigSnapshot, Customer
 from cloudsms.domain.routing import RoutingTable
+from cloudsms.periodic import Periodic
 from cloudsms.storage.interfaces import SnapshotSource
 
 log = logging.getLogger("cloudsms.config")
