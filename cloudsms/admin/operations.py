@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from cloudsms.admin.api import Call, Operation, Param
+from cloudsms.admin.api import Call, Operation, Param, ParamKind
 from cloudsms.admin.context import fmt_money, parse_time
 from cloudsms.domain import reasons
 from cloudsms.domain.codes import LOCAL_REJECTED
+from cloudsms.domain.routing import connector_knobs
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
-from cloudsms.services.carrier import SETTING_NAMES
 from cloudsms.storage.admin_ops import SERIES_KEYS, FoundMessage, Lifecycle, MessageQuery
 from cloudsms.storage.config_ops import CustomerInfo, Registration, RegistrationKind
 
@@ -278,14 +278,25 @@ def _remove_rule(call: Call) -> Any:
 
 # -- connectors -------------------------------------------------------------------------------
 
-_INT_SETTINGS = frozenset(
-    {"window", "throughput", "enquire_link", "response_timeout", "reconnect_max"}
-)
-_CONNECTOR_OPTIONS = tuple(
-    Param(n, "integer" if n in _INT_SETTINGS else "string")
-    for n in SETTING_NAMES
-    if n not in ("name", "host", "port", "system_id", "password")
-)
+
+def _connector_params(*, create: bool) -> tuple[Param, ...]:
+    """The connector settings as parameters, from ``ConnectorSettings`` (the CLI's too).
+
+    Creating, the settings without a default are required; ``enabled`` is only changed (a
+    connector is created enabled).
+    """
+    params = [
+        Param("name", required=True) if create else Param("rename", help="New connector name.")
+    ]
+    for f, knob in connector_knobs():
+        if create and not knob.editable:
+            continue
+        kind: ParamKind = "boolean" if f.type in (bool, "bool") else "string"
+        if knob.low is not None:
+            kind = "integer"
+        required = create and f.default is dataclasses.MISSING
+        params.append(Param(knob.option, kind, required=required, help=knob.help))
+    return tuple(params)
 
 
 def _connectors(call: Call) -> Any:
@@ -580,19 +591,12 @@ OPERATIONS: list[Operation] = [
     Operation("connectors.status", "GET", "/connector-status",
               "Live state of every connector.", _statuses, tag="connectors"),
     Operation("connectors.create", "POST", "/connectors", "Add an SMPP connector.",
-              _create_connector,
-              (_S("name", required=True), _S("host", required=True),
-               _S("port", "integer", required=True), _S("system_id", required=True),
-               _S("password", required=True), *_CONNECTOR_OPTIONS),
-              tag="connectors", creates=True),
+              _create_connector, _connector_params(create=True), tag="connectors", creates=True),
     Operation("connectors.get", "GET", "/connectors/{name}", "One connector.", _connector,
               tag="connectors"),
     Operation("connectors.update", "PATCH", "/connectors/{name}",
               "Change settings (all checked first), rename, enable or disable.",
-              _update_connector,
-              (_S("rename"), _S("host"), _S("port", "integer"), _S("system_id"),
-               _S("password"), *_CONNECTOR_OPTIONS, _S("enabled", "boolean")),
-              tag="connectors"),
+              _update_connector, _connector_params(create=False), tag="connectors"),
     Operation("connectors.remove", "DELETE", "/connectors/{name}",
               "Remove a connector (force: with its route rules).", _remove_connector,
               (_q("force", "boolean"),), tag="connectors"),

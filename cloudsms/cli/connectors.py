@@ -7,18 +7,22 @@ when ``--password`` is not given, which keeps it out of shell history.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, cast
 
 import typer
 
 from cloudsms.cli._common import operator_name, say, state, table
-from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
+from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus, connector_knobs
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.carrier import CarrierOperator
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
 
+Command = Callable[..., None]
 #: A status row not refreshed for this long (and past its lease) is shown as stale: the
 #: process that owned the connector has probably stopped.
 STALE_AFTER_MS = 10_000
@@ -32,115 +36,75 @@ def carrier(ctx: typer.Context) -> CarrierOperator:
 
 
 Name = Annotated[str, typer.Argument(help="Connector name.")]
-Host = Annotated[str | None, typer.Option(help="SMSC host name or IP address.")]
-Port = Annotated[str | None, typer.Option(help="SMSC port (1-65535).")]
-SystemId = Annotated[str | None, typer.Option(help="Bind system_id (≤ 15 characters).")]
-SystemType = Annotated[str | None, typer.Option(help="Bind system_type (≤ 12 characters).")]
-Bind = Annotated[
-    str | None, typer.Option("--bind", help="trx (one transceiver) or tx_rx (TX+RX pair).")
-]
-Window = Annotated[str | None, typer.Option(help="Outstanding submits at most (1-1000).")]
-Throughput = Annotated[str | None, typer.Option(help="Segments per second, 0 = unlimited.")]
-EnquireLink = Annotated[str | None, typer.Option(help="Seconds between enquire_link.")]
-ResponseTimeout = Annotated[str | None, typer.Option(help="Seconds to wait for a response.")]
-ReconnectMax = Annotated[str | None, typer.Option(help="Longest reconnect backoff, seconds.")]
-LongMode = Annotated[str | None, typer.Option(help="udh8, udh16, sar or payload.")]
-DataCodings = Annotated[
-    str | None, typer.Option(help='data_coding values taken, e.g. "0,3,8" (0 or 8 required).')
-]
-SourceTon = Annotated[str | None, typer.Option(help='Source TON 0-6, or "auto" (from sender).')]
-SourceNpi = Annotated[str | None, typer.Option(help='Source NPI, or "auto" (from sender).')]
-DestTon = Annotated[str | None, typer.Option(help="Destination TON (default 1).")]
-DestNpi = Annotated[str | None, typer.Option(help="Destination NPI (default 1).")]
-IdMode = Annotated[
-    str | None, typer.Option(help="Message id form: as_is, ignore_case, hex, decimal, …")
-]
 
 
-#: Options ``add`` and ``set`` share, passed through to the carrier service as given.
-OPTIONAL_SETTINGS = (
-    "system_type", "bind", "window", "throughput", "enquire_link", "response_timeout",
-    "reconnect_max", "long_mode", "data_codings", "source_ton", "source_npi", "dest_ton",
-    "dest_npi", "id_mode",
-)  # fmt: skip
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if isinstance(value, frozenset):
+        return ",".join(str(x) for x in sorted(value))
+    return str(value)
 
 
-def _optional_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """The shared optional settings among a command's arguments (``locals()``)."""
-    return {key: values[key] for key in OPTIONAL_SETTINGS}
+def _with_settings(*, create: bool) -> Callable[[Command], Command]:
+    """Give a command taking ``**settings`` one option per connector setting.
+
+    The options (names, help, which are required, the defaults shown) come from
+    ``ConnectorSettings``, as do the admin API's parameters; values are taken as text and
+    validated by the carrier service. ``add`` requires the settings that have no default and
+    prompts for the password (hidden) when ``--password`` is not given, which keeps it out of
+    shell history; ``set`` takes every setting as optional.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def decorate(command: Command) -> Command:
+        params = [
+            inspect.Parameter("ctx", keyword, annotation=typer.Context),
+            inspect.Parameter("name", keyword, annotation=Name),
+        ]
+        if not create:
+            rename = typer.Option(help="New connector name.")
+            params.append(
+                inspect.Parameter(
+                    "rename", keyword, annotation=Annotated[str | None, rename], default=None
+                )
+            )
+        for f, knob in connector_knobs():
+            if not knob.editable:
+                continue
+            required = create and f.default is dataclasses.MISSING
+            help = knob.help
+            if create and not required and f.default != "":
+                help = f"{help} Default: {_default_text(f.default)}."
+            option = typer.Option(
+                help=help, prompt=required and knob.secret, hide_input=knob.secret
+            )
+            params.append(
+                inspect.Parameter(knob.option, keyword, annotation=Annotated[str, option])
+                if required
+                else inspect.Parameter(
+                    knob.option, keyword, annotation=Annotated[str | None, option], default=None
+                )
+            )
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
 @app.command("add")
-def add(
-    ctx: typer.Context,
-    name: Name,
-    host: Annotated[str, typer.Option(help="SMSC host name or IP address.")],
-    port: Annotated[str, typer.Option(help="SMSC port (1-65535).")],
-    system_id: Annotated[str, typer.Option(help="Bind system_id (≤ 15 characters).")],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, help="Bind password (≤ 8 characters).")
-    ],
-    system_type: SystemType = None,
-    bind: Bind = None,
-    window: Window = None,
-    throughput: Throughput = None,
-    enquire_link: EnquireLink = None,
-    response_timeout: ResponseTimeout = None,
-    reconnect_max: ReconnectMax = None,
-    long_mode: LongMode = None,
-    data_codings: DataCodings = None,
-    source_ton: SourceTon = None,
-    source_npi: SourceNpi = None,
-    dest_ton: DestTon = None,
-    dest_npi: DestNpi = None,
-    id_mode: IdMode = None,
-) -> None:
+@_with_settings(create=True)
+def add(ctx: typer.Context, name: str, **settings: str | None) -> None:
     """Add a connector (enabled; route rules decide which traffic it gets)."""
-    created = carrier(ctx).add_connector(
-        name,
-        host=host,
-        port=port,
-        system_id=system_id,
-        password=password,
-        **_optional_settings(locals()),
-    )
+    created = carrier(ctx).add_connector(name, **cast(dict[str, Any], settings))
     say(f"connector {created.name!r} added (id {created.id}, {created.host}:{created.port})")
 
 
 @app.command("set")
-def set_(
-    ctx: typer.Context,
-    name: Name,
-    rename: Annotated[str | None, typer.Option(help="New connector name.")] = None,
-    host: Host = None,
-    port: Port = None,
-    system_id: SystemId = None,
-    password: Annotated[str | None, typer.Option(help="Bind password (≤ 8 characters).")] = None,
-    system_type: SystemType = None,
-    bind: Bind = None,
-    window: Window = None,
-    throughput: Throughput = None,
-    enquire_link: EnquireLink = None,
-    response_timeout: ResponseTimeout = None,
-    reconnect_max: ReconnectMax = None,
-    long_mode: LongMode = None,
-    data_codings: DataCodings = None,
-    source_ton: SourceTon = None,
-    source_npi: SourceNpi = None,
-    dest_ton: DestTon = None,
-    dest_npi: DestNpi = None,
-    id_mode: IdMode = None,
-) -> None:
+@_with_settings(create=False)
+def set_(ctx: typer.Context, name: str, rename: str | None, **settings: str | None) -> None:
     """Change settings; options not given are left as they are (all checked first)."""
-    changed = carrier(ctx).set_connector(
-        name,
-        rename=rename,
-        host=host,
-        port=port,
-        system_id=system_id,
-        password=password,
-        **_optional_settings(locals()),
-    )
+    changed = carrier(ctx).set_connector(name, rename=rename, **settings)
     say(f"{', '.join(c.replace('_', ' ') for c in changed)} of connector {name!r} set")
 
 
