@@ -1,28 +1,27 @@
 """``cloudsms connectors …``: SMPP carrier connectors, their settings and their live status.
 
-Numbers are taken as text and validated by ``cloudsms.services.carrier``, so every front end
-gives the same one-line message for the same mistake. ``add`` prompts for the password (hidden)
-when ``--password`` is not given, which keeps it out of shell history.
+The ``add`` and ``set`` options are generated from ``ConnectorSettings`` (the admin API's
+parameters too; see ``cloudsms.services.options``). Numbers are taken as text and validated by
+``cloudsms.services.carrier``, so every front end gives the same one-line message for the same
+mistake. ``add`` prompts for the password (hidden) when ``--password`` is not given, which keeps
+it out of shell history.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import time
-from collections.abc import Callable
 from typing import Annotated, Any, cast
 
 import typer
 
-from cloudsms.cli._common import operator_name, say, state, table
-from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus, connector_knobs
+from cloudsms.cli._common import operator_name, say, state, table, with_options
+from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.carrier import CarrierOperator
+from cloudsms.services.options import connector_options
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
 
-Command = Callable[..., None]
 #: A status row not refreshed for this long (and past its lease) is shown as stale: the
 #: process that owned the connector has probably stopped.
 STALE_AFTER_MS = 10_000
@@ -38,71 +37,22 @@ def carrier(ctx: typer.Context) -> CarrierOperator:
 Name = Annotated[str, typer.Argument(help="Connector name.")]
 
 
-def _default_text(value: Any) -> str:
-    if value is None:
-        return "auto"
-    if isinstance(value, frozenset):
-        return ",".join(str(x) for x in sorted(value))
-    return str(value)
-
-
-def _with_settings(*, create: bool) -> Callable[[Command], Command]:
-    """Give a command taking ``**settings`` one option per connector setting.
-
-    The options (names, help, which are required, the defaults shown) come from
-    ``ConnectorSettings``, as do the admin API's parameters; values are taken as text and
-    validated by the carrier service. ``add`` requires the settings that have no default and
-    prompts for the password (hidden) when ``--password`` is not given, which keeps it out of
-    shell history; ``set`` takes every setting as optional.
-    """
-    keyword = inspect.Parameter.KEYWORD_ONLY
-
-    def decorate(command: Command) -> Command:
-        params = [
-            inspect.Parameter("ctx", keyword, annotation=typer.Context),
-            inspect.Parameter("name", keyword, annotation=Name),
-        ]
-        if not create:
-            rename = typer.Option(help="New connector name.")
-            params.append(
-                inspect.Parameter(
-                    "rename", keyword, annotation=Annotated[str | None, rename], default=None
-                )
-            )
-        for f, knob in connector_knobs():
-            if not knob.editable:
-                continue
-            required = create and f.default is dataclasses.MISSING
-            help = knob.help
-            if create and not required and f.default != "":
-                help = f"{help} Default: {_default_text(f.default)}."
-            option = typer.Option(
-                help=help, prompt=required and knob.secret, hide_input=knob.secret
-            )
-            params.append(
-                inspect.Parameter(knob.option, keyword, annotation=Annotated[str, option])
-                if required
-                else inspect.Parameter(
-                    knob.option, keyword, annotation=Annotated[str | None, option], default=None
-                )
-            )
-        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
-        return command
-
-    return decorate
-
-
 @app.command("add")
-@_with_settings(create=True)
-def add(ctx: typer.Context, name: str, **settings: str | None) -> None:
+@with_options(*connector_options(create=True))
+def add(ctx: typer.Context, name: Name, **settings: str | None) -> None:
     """Add a connector (enabled; route rules decide which traffic it gets)."""
     created = carrier(ctx).add_connector(name, **cast(dict[str, Any], settings))
     say(f"connector {created.name!r} added (id {created.id}, {created.host}:{created.port})")
 
 
 @app.command("set")
-@_with_settings(create=False)
-def set_(ctx: typer.Context, name: str, rename: str | None, **settings: str | None) -> None:
+@with_options(*connector_options(create=False))
+def set_(
+    ctx: typer.Context,
+    name: Name,
+    rename: Annotated[str | None, typer.Option(help="New connector name.")] = None,
+    **settings: str | None,
+) -> None:
     """Change settings; options not given are left as they are (all checked first)."""
     changed = carrier(ctx).set_connector(name, rename=rename, **settings)
     say(f"{', '.join(c.replace('_', ' ') for c in changed)} of connector {name!r} set")
