@@ -9,6 +9,7 @@ floats) next to their integer micro-units.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from cloudsms.admin.api import Call, Operation, Param
@@ -18,7 +19,14 @@ from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
-from cloudsms.services.carrier import SETTING_NAMES
+from cloudsms.services.options import (
+    CONNECTOR_ENABLED,
+    CUSTOMER_CREATE,
+    CUSTOMER_SETTINGS,
+    CUSTOMER_STATE,
+    Option,
+    connector_options,
+)
 from cloudsms.storage.admin_ops import SERIES_KEYS, FoundMessage, Lifecycle, MessageQuery
 from cloudsms.storage.customer_ops import CustomerInfo
 from cloudsms.storage.registration_ops import Registration, RegistrationKind
@@ -104,16 +112,8 @@ def _customer(call: Call) -> Any:
 
 
 def _create_customer(call: Call) -> Any:
-    a = call.args
-    created = call.operator.create_customer(
-        a["name"],
-        currency=a["currency"],
-        price_list=a.get("price_list"),
-        callback_url=a.get("callback_url"),
-        credit_limit=call.arg("credit_limit", "0"),
-        balance=call.arg("balance", "0"),
-        default_sender=a.get("default_sender"),
-    )
+    a = dict(call.args)
+    created = call.operator.create_customer(a.pop("name"), **a)  # CUSTOMER_CREATE
     return customer_json(created, with_key=True)
 
 
@@ -127,14 +127,10 @@ def _update_customer(call: Call) -> Any:
     if "credit_limit" in a:
         v.parse_money(a["credit_limit"], "credit limit")
     op.customer(name)
-    changed = op.update_settings(
-        name,
-        default_sender=a.get("default_sender"),
-        max_backlog=None if a.get("max_backlog") is None else str(a["max_backlog"]),
-        report_intermediate=a.get("report_intermediate"),
-        client_cert_sha256=a.get("client_cert_sha256"),
-        price_list=a.get("price_list"),
-    )
+    settings = {o.name: a[o.name] for o in CUSTOMER_SETTINGS if o.name in a}
+    if "max_backlog" in settings:
+        settings["max_backlog"] = str(settings["max_backlog"])  # the service takes text
+    changed = op.update_settings(name, **settings)
     if "callback_url" in a:
         op.set_callback(name, a["callback_url"])
         changed.append("callback url")
@@ -278,15 +274,6 @@ def _remove_rule(call: Call) -> Any:
 
 
 # -- connectors -------------------------------------------------------------------------------
-
-_INT_SETTINGS = frozenset(
-    {"window", "throughput", "enquire_link", "response_timeout", "reconnect_max"}
-)
-_CONNECTOR_OPTIONS = tuple(
-    Param(n, "integer" if n in _INT_SETTINGS else "string")
-    for n in SETTING_NAMES
-    if n not in ("name", "host", "port", "system_id", "password")
-)
 
 
 def _connectors(call: Call) -> Any:
@@ -489,19 +476,15 @@ def _q(name: str, kind: Any = "string", help: str = "", **kw: Any) -> Param:
     return Param(name, kind, help=help, where="query", **kw)
 
 
+def _params(options: Iterable[Option]) -> tuple[Param, ...]:
+    """Body parameters from the options the CLI shares (``cloudsms.services.options``)."""
+    return tuple(Param(o.name, o.kind, o.required, o.help) for o in options)
+
+
 _S = Param
 _NOTE = _S("note", help="Recorded with the change.")
 _TIME_HELP = "Epoch ms or a date like 2026-01-01 12:00 (UTC+8)."
-_CUSTOMER_SETTINGS = (
-    _S("enabled", "boolean", help="false: the AUTH_KEY stops working (Channel_not_exist)."),
-    _S("callback_url", help='http(s) URL for delivery reports; "none" removes it.'),
-    _S("credit_limit", "money", help="How far below 0 the balance may go."),
-    _S("default_sender", help='Sender ID for packets without ORIGINAL_ADDR; "none" clears.'),
-    _S("max_backlog", "integer", help="Queue_too_large above this many waiting messages."),
-    _S("report_intermediate", "boolean", help="Also push ENROUTE / ACCEPTED reports."),
-    _S("client_cert_sha256", help="Client certificate fingerprint the key must come with."),
-    _S("price_list", help='Price list (same currency); "none" removes it.'),
-)
+_CUSTOMER_SETTINGS = _params((*CUSTOMER_STATE, *CUSTOMER_SETTINGS))
 
 OPERATIONS: list[Operation] = [
     Operation("whoami", "GET", "/whoami", "The calling token's name and role.", _whoami,
@@ -512,11 +495,7 @@ OPERATIONS: list[Operation] = [
         "customers.create", "POST", "/customers",
         "Create a customer; the answer holds its new AUTH_KEY (shown once).",
         _create_customer,
-        (
-            _S("name", required=True), _S("currency", required=True, help="CNY HKD TWD EUR USD …"),
-            _S("price_list"), _S("callback_url"), _S("credit_limit", "money"),
-            _S("balance", "money", help="Opening balance (ledgered)."), _S("default_sender"),
-        ),
+        (_S("name", required=True), *_params(CUSTOMER_CREATE)),
         tag="customers", creates=True,
     ),
     Operation("customers.get", "GET", "/customers/{name}", "One customer.", _customer,
@@ -582,17 +561,15 @@ OPERATIONS: list[Operation] = [
               "Live state of every connector.", _statuses, tag="connectors"),
     Operation("connectors.create", "POST", "/connectors", "Add an SMPP connector.",
               _create_connector,
-              (_S("name", required=True), _S("host", required=True),
-               _S("port", "integer", required=True), _S("system_id", required=True),
-               _S("password", required=True), *_CONNECTOR_OPTIONS),
+              (_S("name", required=True), *_params(connector_options(create=True))),
               tag="connectors", creates=True),
     Operation("connectors.get", "GET", "/connectors/{name}", "One connector.", _connector,
               tag="connectors"),
     Operation("connectors.update", "PATCH", "/connectors/{name}",
               "Change settings (all checked first), rename, enable or disable.",
               _update_connector,
-              (_S("rename"), _S("host"), _S("port", "integer"), _S("system_id"),
-               _S("password"), *_CONNECTOR_OPTIONS, _S("enabled", "boolean")),
+              (_S("rename", help="New connector name."),
+               *_params((*connector_options(create=False), CONNECTOR_ENABLED))),
               tag="connectors"),
     Operation("connectors.remove", "DELETE", "/connectors/{name}",
               "Remove a connector (force: with its route rules).", _remove_connector,

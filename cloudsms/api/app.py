@@ -183,22 +183,7 @@ async def start_simulator(settings: Settings) -> SmscSimulator | None:
 
 def webhook_settings(settings: Settings) -> WebhookSettings:
     """The report pusher's knobs from the platform settings."""
-    return WebhookSettings(
-        push_timeout_s=settings.report_push_timeout_s,
-        lease_s=max(settings.report_lease_s, 3 * settings.report_push_timeout_s),
-        concurrency_per_host=settings.report_concurrency_per_host,
-        max_queued_per_customer=settings.report_queue_per_customer,
-        claim_batch=max(500, settings.report_queue_per_customer),
-        retry_base_s=settings.report_retry_base_s,
-        retry_max_delay_s=settings.report_retry_max_delay_s,
-        retry_give_up_after_s=settings.report_retry_give_up_after_s,
-        expire_after_s=settings.report_expire_after_s,
-        expiry_interval_s=min(60.0, max(0.2, settings.report_expire_after_s / 10)),
-        client_cert=settings.report_client_cert,
-        client_key=settings.report_client_key,
-        ca_file=settings.report_ca_file,
-        source_address=settings.report_source_address,
-    )
+    return WebhookSettings.from_settings(settings)
 
 
 def _listen(url: str, platform: Platform) -> Listener:

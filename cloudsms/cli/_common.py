@@ -11,10 +11,11 @@ Nothing here runs at import: the store opens on a command's first use of ``state
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -28,6 +29,7 @@ from cloudsms.domain.money import format_amount
 from cloudsms.exceptions import CloudSMSError, ConfigError
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.operator import Operator
+from cloudsms.services.options import Option
 from cloudsms.storage.engine import describe_failure, masked_url
 from cloudsms.storage.store import Store
 
@@ -215,3 +217,46 @@ def money(micros: int, currency: str) -> str:
 def say(message: str) -> None:
     """A confirmation for people, on stderr, so stdout carries only data (keys, tables)."""
     typer.echo(message, err=True)
+
+
+# -- options declared once (cloudsms.services.options) ----------------------------------------
+
+Command = Callable[..., None]
+
+
+def with_options(*options: Option) -> Callable[[Command], Command]:
+    """Give a command that takes ``**options`` one Typer option per :class:`Option`.
+
+    The command's own parameters (the context, arguments) stay first. Values arrive as text
+    (flags as booleans) for the service to validate, each under the option's ``name`` and None
+    when not given; a required secret is prompted for with hidden input, which keeps it out of
+    shell history. The admin API's parameters come from the same declarations.
+    """
+    keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters.values()
+        params = [p.replace(kind=keyword) for p in own if p.kind is not p.VAR_KEYWORD]
+        for o in options:
+            help = f"{o.help} Default: {o.default}." if o.default else o.help
+            decls = (f"--{o.cli.replace('_', '-')}",) if o.cli else ()
+            info = typer.Option(
+                *decls, help=help, prompt=o.required and o.secret, hide_input=o.secret
+            )
+            kind: Any = bool if o.kind == "boolean" else str
+            params.append(
+                inspect.Parameter(o.name, keyword, annotation=Annotated[kind, info])
+                if o.required
+                else inspect.Parameter(
+                    o.name, keyword, annotation=Annotated[kind | None, info], default=None
+                )
+            )
+        command.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def given(options: dict[str, Any]) -> dict[str, Any]:
+    """The options a command was given (those left out are None)."""
+    return {key: value for key, value in options.items() if value is not None}

@@ -1,8 +1,10 @@
 """``cloudsms connectors …``: SMPP carrier connectors, their settings and their live status.
 
-Numbers are taken as text and validated by ``cloudsms.services.carrier``, so every front end
-gives the same one-line message for the same mistake. ``add`` prompts for the password (hidden)
-when ``--password`` is not given, which keeps it out of shell history.
+The ``add`` and ``set`` options are generated from ``ConnectorSettings`` (the admin API's
+parameters too; see ``cloudsms.services.options``). Numbers are taken as text and validated by
+``cloudsms.services.carrier``, so every front end gives the same one-line message for the same
+mistake. ``add`` prompts for the password (hidden) when ``--password`` is not given, which keeps
+it out of shell history.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from cloudsms.cli._common import operator_name, say, state, table
+from cloudsms.cli._common import operator_name, say, state, table, with_options
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.carrier import CarrierOperator
+from cloudsms.services.options import connector_options
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
 
@@ -32,115 +35,26 @@ def carrier(ctx: typer.Context) -> CarrierOperator:
 
 
 Name = Annotated[str, typer.Argument(help="Connector name.")]
-Host = Annotated[str | None, typer.Option(help="SMSC host name or IP address.")]
-Port = Annotated[str | None, typer.Option(help="SMSC port (1-65535).")]
-SystemId = Annotated[str | None, typer.Option(help="Bind system_id (≤ 15 characters).")]
-SystemType = Annotated[str | None, typer.Option(help="Bind system_type (≤ 12 characters).")]
-Bind = Annotated[
-    str | None, typer.Option("--bind", help="trx (one transceiver) or tx_rx (TX+RX pair).")
-]
-Window = Annotated[str | None, typer.Option(help="Outstanding submits at most (1-1000).")]
-Throughput = Annotated[str | None, typer.Option(help="Segments per second, 0 = unlimited.")]
-EnquireLink = Annotated[str | None, typer.Option(help="Seconds between enquire_link.")]
-ResponseTimeout = Annotated[str | None, typer.Option(help="Seconds to wait for a response.")]
-ReconnectMax = Annotated[str | None, typer.Option(help="Longest reconnect backoff, seconds.")]
-LongMode = Annotated[str | None, typer.Option(help="udh8, udh16, sar or payload.")]
-DataCodings = Annotated[
-    str | None, typer.Option(help='data_coding values taken, e.g. "0,3,8" (0 or 8 required).')
-]
-SourceTon = Annotated[str | None, typer.Option(help='Source TON 0-6, or "auto" (from sender).')]
-SourceNpi = Annotated[str | None, typer.Option(help='Source NPI, or "auto" (from sender).')]
-DestTon = Annotated[str | None, typer.Option(help="Destination TON (default 1).")]
-DestNpi = Annotated[str | None, typer.Option(help="Destination NPI (default 1).")]
-IdMode = Annotated[
-    str | None, typer.Option(help="Message id form: as_is, ignore_case, hex, decimal, …")
-]
-
-
-#: Options ``add`` and ``set`` share, passed through to the carrier service as given.
-OPTIONAL_SETTINGS = (
-    "system_type", "bind", "window", "throughput", "enquire_link", "response_timeout",
-    "reconnect_max", "long_mode", "data_codings", "source_ton", "source_npi", "dest_ton",
-    "dest_npi", "id_mode",
-)  # fmt: skip
-
-
-def _optional_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """The shared optional settings among a command's arguments (``locals()``)."""
-    return {key: values[key] for key in OPTIONAL_SETTINGS}
 
 
 @app.command("add")
-def add(
-    ctx: typer.Context,
-    name: Name,
-    host: Annotated[str, typer.Option(help="SMSC host name or IP address.")],
-    port: Annotated[str, typer.Option(help="SMSC port (1-65535).")],
-    system_id: Annotated[str, typer.Option(help="Bind system_id (≤ 15 characters).")],
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, help="Bind password (≤ 8 characters).")
-    ],
-    system_type: SystemType = None,
-    bind: Bind = None,
-    window: Window = None,
-    throughput: Throughput = None,
-    enquire_link: EnquireLink = None,
-    response_timeout: ResponseTimeout = None,
-    reconnect_max: ReconnectMax = None,
-    long_mode: LongMode = None,
-    data_codings: DataCodings = None,
-    source_ton: SourceTon = None,
-    source_npi: SourceNpi = None,
-    dest_ton: DestTon = None,
-    dest_npi: DestNpi = None,
-    id_mode: IdMode = None,
-) -> None:
+@with_options(*connector_options(create=True))
+def add(ctx: typer.Context, name: Name, **settings: str | None) -> None:
     """Add a connector (enabled; route rules decide which traffic it gets)."""
-    created = carrier(ctx).add_connector(
-        name,
-        host=host,
-        port=port,
-        system_id=system_id,
-        password=password,
-        **_optional_settings(locals()),
-    )
+    created = carrier(ctx).add_connector(name, **cast(dict[str, Any], settings))
     say(f"connector {created.name!r} added (id {created.id}, {created.host}:{created.port})")
 
 
 @app.command("set")
+@with_options(*connector_options(create=False))
 def set_(
     ctx: typer.Context,
     name: Name,
     rename: Annotated[str | None, typer.Option(help="New connector name.")] = None,
-    host: Host = None,
-    port: Port = None,
-    system_id: SystemId = None,
-    password: Annotated[str | None, typer.Option(help="Bind password (≤ 8 characters).")] = None,
-    system_type: SystemType = None,
-    bind: Bind = None,
-    window: Window = None,
-    throughput: Throughput = None,
-    enquire_link: EnquireLink = None,
-    response_timeout: ResponseTimeout = None,
-    reconnect_max: ReconnectMax = None,
-    long_mode: LongMode = None,
-    data_codings: DataCodings = None,
-    source_ton: SourceTon = None,
-    source_npi: SourceNpi = None,
-    dest_ton: DestTon = None,
-    dest_npi: DestNpi = None,
-    id_mode: IdMode = None,
+    **settings: str | None,
 ) -> None:
     """Change settings; options not given are left as they are (all checked first)."""
-    changed = carrier(ctx).set_connector(
-        name,
-        rename=rename,
-        host=host,
-        port=port,
-        system_id=system_id,
-        password=password,
-        **_optional_settings(locals()),
-    )
+    changed = carrier(ctx).set_connector(name, rename=rename, **settings)
     say(f"{', '.join(c.replace('_', ' ') for c in changed)} of connector {name!r} set")
 
 

@@ -1,19 +1,21 @@
 """``cloudsms customers …``: accounts, keys, whitelists, money and per-customer settings.
 
 ``create`` and ``rotate-key`` print the AUTH_KEY alone on stdout (confirmations go to stderr), so
-``KEY=$(cloudsms customers create acme --currency HKD)`` captures exactly the key.
+``KEY=$(cloudsms customers create acme --currency HKD)`` captures exactly the key. The options of
+``create`` and ``set`` are declared with the admin API's (``cloudsms.services.options``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cloudsms.cli._common import EXIT_USAGE, fail, money, say, state, table
+from cloudsms.cli._common import EXIT_USAGE, fail, given, money, say, state, table, with_options
 from cloudsms.exceptions import ConfigError
+from cloudsms.services.options import CUSTOMER_CREATE, CUSTOMER_SETTINGS
 
 app = typer.Typer(help="Customers: accounts, AUTH_KEYs, whitelists, balance, settings.")
 whitelist = typer.Typer(help="Source networks (IPs / CIDRs) allowed to use a customer's key.")
@@ -24,26 +26,10 @@ Note = Annotated[str | None, typer.Option("--note", help="Recorded in the balanc
 
 
 @app.command("create")
-def create(
-    ctx: typer.Context,
-    name: Name,
-    currency: Annotated[str, typer.Option(help="Billing currency (CNY HKD TWD EUR USD …).")],
-    price_list: Annotated[str | None, typer.Option(help="Price list (same currency).")] = None,
-    callback: Annotated[str | None, typer.Option(help="http(s) URL for delivery reports.")] = None,
-    credit_limit: Annotated[str, typer.Option(help="How far below 0 the balance may go.")] = "0",
-    balance: Annotated[str, typer.Option(help="Opening balance (ledgered).")] = "0",
-    sender: Annotated[str | None, typer.Option(help="Default sender ID.")] = None,
-) -> None:
+@with_options(*CUSTOMER_CREATE)
+def create(ctx: typer.Context, name: Name, **options: str | None) -> None:
     """Create a customer and print its new AUTH_KEY."""
-    customer = state(ctx).operator.create_customer(
-        name,
-        currency=currency,
-        price_list=price_list,
-        callback_url=callback,
-        credit_limit=credit_limit,
-        balance=balance,
-        default_sender=sender,
-    )
+    customer = state(ctx).operator.create_customer(name, **given(options))
     say(f"created customer {customer.name!r} (id {customer.id}, {customer.currency}); AUTH_KEY:")
     typer.echo(customer.auth_key)
 
@@ -204,28 +190,10 @@ def set_credit_limit(ctx: typer.Context, name: Name, amount: str) -> None:
 
 
 @app.command("set")
-def set_(
-    ctx: typer.Context,
-    name: Name,
-    default_sender: Annotated[str | None, typer.Option(help='Sender ID, or "none".')] = None,
-    max_backlog: Annotated[str | None, typer.Option(help='Messages, or "none".')] = None,
-    report_intermediate: Annotated[
-        bool | None, typer.Option(help="Also push ENROUTE/ACCEPTED reports.")
-    ] = None,
-    client_cert_sha256: Annotated[
-        str | None, typer.Option(help='Required client certificate fingerprint, or "none".')
-    ] = None,
-    price_list: Annotated[str | None, typer.Option(help='Price list, or "none".')] = None,
-) -> None:
+@with_options(*CUSTOMER_SETTINGS)
+def set_(ctx: typer.Context, name: Name, **settings: Any) -> None:
     """Change settings; options not given are left as they are."""
-    changed = state(ctx).operator.update_settings(
-        name,
-        default_sender=default_sender,
-        max_backlog=max_backlog,
-        report_intermediate=report_intermediate,
-        client_cert_sha256=client_cert_sha256,
-        price_list=price_list,
-    )
+    changed = state(ctx).operator.update_settings(name, **settings)
     if not changed:
         fail("nothing to change: give at least one option (see --help)", EXIT_USAGE)
     say(f"{', '.join(changed)} of {name!r} set")

@@ -50,8 +50,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Final, Literal
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, Final, Literal
 
 from cloudsms.smpp.receipt import MessageIdMode
 
@@ -87,47 +87,133 @@ _NPI_UNKNOWN, _NPI_ISDN = 0, 1
 SHORT_CODE_MAX_DIGITS: Final = 6
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectorConfig:
-    """An SMPP client connector as the operator configured it (one ``connectors`` row)."""
+@dataclass(frozen=True, slots=True)
+class Knob:
+    """How operators reach one connector setting: the metadata of a ``ConnectorSettings`` field.
 
-    id: int
-    name: str
-    host: str
-    port: int
+    The CLI's ``connectors add/set`` options, the admin API's parameters and the carrier
+    service's validation are generated from these, so a setting is declared once.
+    """
+
+    #: The name operators type: ``--bind`` on the CLI, ``bind`` in the admin API and the service.
+    option: str
+    help: str
+    #: A whole number from ``low`` to ``high`` (both None: not a plain number).
+    low: int | None = None
+    high: int | None = None
+    #: Never echoed (the CLI prompts for it with hidden input on ``add``).
+    secret: bool = False
+    #: Changed by ``add``/``set``; False for ``enabled``, which has its own operations.
+    editable: bool = True
+
+
+def _knob(option: str, help: str, **kw: Any) -> dict[str, Knob]:
+    """The metadata of a ``ConnectorSettings`` field."""
+    return {"knob": Knob(option, help, **kw)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectorSettings:
+    """What an operator sets on an SMPP client connector, with the defaults: declared once.
+
+    The store creates connectors from it (``CarrierOps.create_connector``), the schema's column
+    defaults, the carrier service's validation, the CLI options and the admin parameters are
+    derived from its fields (see :func:`connector_knobs`).
+    """
+
+    host: str = field(metadata=_knob("host", "SMSC host name or IP address."))
+    port: int = field(metadata=_knob("port", "SMSC port (1-65535).", low=1, high=65_535))
     #: Bind credentials (SMPP 3.4 §4.1.1: system_id ≤ 15, password ≤ 8, system_type ≤ 12).
-    system_id: str
-    password: str = field(repr=False)
-    system_type: str = ""
+    system_id: str = field(metadata=_knob("system_id", "Bind system_id (≤ 15 characters)."))
+    password: str = field(
+        repr=False, metadata=_knob("password", "Bind password (≤ 8 characters).", secret=True)
+    )
+    system_type: str = field(
+        default="", metadata=_knob("system_type", "Bind system_type (≤ 12 characters).")
+    )
     #: One transceiver bind, or a transmitter plus a receiver bind.
-    bind_mode: BindMode = "trx"
+    bind_mode: BindMode = field(
+        default="trx", metadata=_knob("bind", "trx (one transceiver) or tx_rx (TX+RX pair).")
+    )
     #: Outstanding submit_sm without a response, at most.
-    window: int = 50
+    window: int = field(
+        default=50,
+        metadata=_knob("window", "Outstanding submits at most (1-1000).", low=1, high=1000),
+    )
     #: Segments per second at most; 0 means unlimited.
-    throughput: int = 0
-    enquire_link_s: int = 30
-    response_timeout_s: int = 30
+    throughput: int = field(
+        default=0,
+        metadata=_knob("throughput", "Segments per second, 0 = unlimited.", low=0, high=100_000),
+    )
+    enquire_link_s: int = field(
+        default=30,
+        metadata=_knob("enquire_link", "Seconds between enquire_link.", low=1, high=86_400),
+    )
+    response_timeout_s: int = field(
+        default=30,
+        metadata=_knob("response_timeout", "Seconds to wait for a response.", low=1, high=86_400),
+    )
     #: Reconnect backoff doubles up to this many seconds.
-    reconnect_max_s: int = 30
+    reconnect_max_s: int = field(
+        default=30,
+        metadata=_knob("reconnect_max", "Longest reconnect backoff, seconds.", low=1, high=86_400),
+    )
     #: How long messages are split: UDH with 8- or 16-bit reference, sar_* TLVs, message_payload.
-    long_mode: LongMode = "udh8"
+    long_mode: LongMode = field(
+        default="udh8", metadata=_knob("long_mode", "udh8, udh16, sar or payload.")
+    )
     #: data_coding values the carrier takes (subset of 0, 3, 8).
-    data_codings: frozenset[int] = frozenset({0, 8})
+    data_codings: frozenset[int] = field(
+        default=frozenset({0, 8}),
+        metadata=_knob("data_codings", 'data_coding values taken, e.g. "0,3,8" (0 or 8 required).'),
+    )
     #: None: derived from each sender (see :func:`source_address_params`).
-    source_ton: int | None = None
-    source_npi: int | None = None
-    dest_ton: int = _TON_INTERNATIONAL
-    dest_npi: int = _NPI_ISDN
+    source_ton: int | None = field(
+        default=None, metadata=_knob("source_ton", 'Source TON 0-6, or "auto" (from sender).')
+    )
+    source_npi: int | None = field(
+        default=None, metadata=_knob("source_npi", 'Source NPI, or "auto" (from sender).')
+    )
+    dest_ton: int = field(
+        default=_TON_INTERNATIONAL, metadata=_knob("dest_ton", "Destination TON.")
+    )
+    dest_npi: int = field(default=_NPI_ISDN, metadata=_knob("dest_npi", "Destination NPI."))
     #: How the carrier writes message ids (a mode of ``cloudsms.smpp.receipt``).
-    id_mode: MessageIdMode = "as_is"
-    enabled: bool = True
-    created_ms: int = 0
-    updated_ms: int = 0
+    id_mode: MessageIdMode = field(
+        default="as_is",
+        metadata=_knob("id_mode", "Message id form: as_is, ignore_case, hex, decimal, …"),
+    )
+    enabled: bool = field(
+        default=True,
+        metadata=_knob(
+            "enabled", "false: unbound by its owner and skipped by routing.", editable=False
+        ),
+    )
 
     @property
     def latin1(self) -> bool:
         """Whether the carrier takes data_coding 3 (ISO-8859-1)."""
         return 3 in self.data_codings
+
+
+def connector_knobs() -> tuple[tuple[Field[Any], Knob], ...]:
+    """Every ``ConnectorSettings`` field with its :class:`Knob`, in declaration order."""
+    return tuple((f, f.metadata["knob"]) for f in fields(ConnectorSettings))
+
+
+def connector_default(name: str) -> Any:
+    """The default of a ``ConnectorSettings`` field (``dataclasses.MISSING`` if required)."""
+    return ConnectorSettings.__dataclass_fields__[name].default
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectorConfig(ConnectorSettings):
+    """An SMPP client connector as the operator configured it (one ``connectors`` row)."""
+
+    id: int
+    name: str
+    created_ms: int = 0
+    updated_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

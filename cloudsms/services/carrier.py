@@ -18,7 +18,8 @@ Limits, with where they come from (also in the operator docs):
   includes 0 or 8, since every text must have an encoding the carrier takes (Latin-1 alone
   cannot carry Chinese, for one).
 * window 1–1000 outstanding submits; throughput 0 (unlimited) to 100,000 segments/s; timers
-  1–86,400 s; route-rule priority 0–1000 (lower first), weight 1–10,000.
+  1–86,400 s (these ranges are declared with the settings, in ``ConnectorSettings``);
+  route-rule priority 0–1000 (lower first), weight 1–10,000.
 * Message-id modes: those of ``cloudsms.smpp.receipt.MESSAGE_ID_MODES``.
 """
 
@@ -35,8 +36,11 @@ from cloudsms.domain.routing import (
     LONG_MODES,
     BindMode,
     ConnectorConfig,
+    ConnectorSettings,
     ConnectorStatus,
+    Knob,
     LongMode,
+    connector_knobs,
 )
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
@@ -172,30 +176,40 @@ def check_rule_prefix(value: str | None) -> str:
     return v.check_prefix(value)
 
 
-#: option name → (column, validator) for connector settings given as raw input.
+#: Validators of the connector settings that are not plain whole numbers, by field name; the
+#: numbers are range-checked from their ``Knob`` (see :func:`_validator`).
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "host": check_host,
+    "system_id": check_system_id,
+    "password": check_password,
+    "system_type": check_system_type,
+    "bind_mode": check_bind_mode,
+    "long_mode": check_long_mode,
+    "data_codings": parse_data_codings,
+    "source_ton": lambda x: _auto(x, check_ton, "source TON"),
+    "source_npi": lambda x: _auto(x, check_npi, "source NPI"),
+    "dest_ton": lambda x: check_ton(x, "destination TON"),
+    "dest_npi": lambda x: check_npi(x, "destination NPI"),
+    "id_mode": check_id_mode,
+}
+
+
+def _validator(name: str, knob: Knob) -> Callable[[Any], Any]:
+    if knob.low is not None and knob.high is not None:
+        low, high, what = knob.low, knob.high, knob.option.replace("_", " ")
+        return lambda x: parse_int(x, what, low, high)
+    return _CHECKS[name]  # a KeyError here: a new setting needs a validator
+
+
+#: option name → (column, validator) for connector settings given as raw input: the
+#: ``ConnectorSettings`` fields operators edit (all but ``enabled``), plus the name.
 _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "name": ("name", lambda x: v.check_name(x, "connector name")),
-    "host": ("host", check_host),
-    "port": ("port", lambda x: parse_int(x, "port", 1, 65535)),
-    "system_id": ("system_id", check_system_id),
-    "password": ("password", check_password),
-    "system_type": ("system_type", check_system_type),
-    "bind": ("bind_mode", check_bind_mode),
-    "window": ("window", lambda x: parse_int(x, "window", 1, 1000)),
-    "throughput": ("throughput", lambda x: parse_int(x, "throughput", 0, 100_000)),
-    "enquire_link": ("enquire_link_s", lambda x: parse_int(x, "enquire link", 1, 86_400)),
-    "response_timeout": (
-        "response_timeout_s",
-        lambda x: parse_int(x, "response timeout", 1, 86_400),
-    ),
-    "reconnect_max": ("reconnect_max_s", lambda x: parse_int(x, "reconnect max", 1, 86_400)),
-    "long_mode": ("long_mode", check_long_mode),
-    "data_codings": ("data_codings", parse_data_codings),
-    "source_ton": ("source_ton", lambda x: _auto(x, check_ton, "source TON")),
-    "source_npi": ("source_npi", lambda x: _auto(x, check_npi, "source NPI")),
-    "dest_ton": ("dest_ton", lambda x: check_ton(x, "destination TON")),
-    "dest_npi": ("dest_npi", lambda x: check_npi(x, "destination NPI")),
-    "id_mode": ("id_mode", check_id_mode),
+    **{
+        knob.option: (f.name, _validator(f.name, knob))
+        for f, knob in connector_knobs()
+        if knob.editable
+    },
 }
 SETTING_NAMES: tuple[str, ...] = tuple(_SETTINGS)
 
@@ -234,9 +248,7 @@ class CarrierOperator:
     ) -> ConnectorConfig:
         """Create a connector; ``settings`` are the optional ``SETTING_NAMES`` (None: default).
 
-        Defaults: bind trx, window 50, throughput 0 (unlimited), enquire link 30 s, response
-        timeout 30 s, reconnect max 30 s, long mode udh8, data codings 0,8, source TON/NPI
-        derived from the sender, destination TON 1 / NPI 1, id mode as_is.
+        The defaults are those of ``cloudsms.domain.routing.ConnectorSettings``.
         """
         given = {k: val for k, val in settings.items() if val is not None}
         columns = connector_settings(
@@ -249,7 +261,7 @@ class CarrierOperator:
                 **given,
             }
         )
-        return self.store.create_connector(columns.pop("name"), **columns)
+        return self.store.create_connector(columns.pop("name"), ConnectorSettings(**columns))
 
     def set_connector(
         self, name: str, *, rename: str | None = None, **settings: Raw | None

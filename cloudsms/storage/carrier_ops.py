@@ -15,7 +15,8 @@ transaction, executemany over the rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,13 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus, RouteRule, RoutingTable
+from cloudsms.domain.routing import (
+    ConnectorConfig,
+    ConnectorSettings,
+    ConnectorStatus,
+    RouteRule,
+    RoutingTable,
+)
 from cloudsms.exceptions import Conflict, NotFound, StoreError
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import StoreBase, first_line
@@ -32,6 +39,8 @@ from cloudsms.storage.base import StoreBase, first_line
 CONNECTOR_FIELDS: frozenset[str] = frozenset(
     c.name for c in t.connectors.columns if c.name not in ("id", "created_ms", "updated_ms")
 )
+#: The ``ConnectorConfig`` fields, one column each.
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectorConfig))
 _STATUS_FIELDS = (
     "state",
     "window_in_use",
@@ -66,55 +75,28 @@ class CarrierOps(StoreBase):
     # -- connectors -------------------------------------------------------------------------
 
     def create_connector(
-        self,
-        name: str,
-        *,
-        host: str,
-        port: int,
-        system_id: str,
-        password: str,
-        system_type: str = "",
-        bind_mode: str = "trx",
-        window: int = 50,
-        throughput: int = 0,
-        enquire_link_s: int = 30,
-        response_timeout_s: int = 30,
-        reconnect_max_s: int = 30,
-        long_mode: str = "udh8",
-        data_codings: Iterable[int] = (0, 8),
-        source_ton: int | None = None,
-        source_npi: int | None = None,
-        dest_ton: int = 1,
-        dest_npi: int = 1,
-        id_mode: str = "as_is",
-        enabled: bool = True,
+        self, name: str, settings: ConnectorSettings | None = None, /, **fields: Any
     ) -> ConnectorConfig:
-        """Create a connector; ``Conflict`` if the name is taken."""
+        """Create a connector from ``settings``, or from its fields given as keywords.
+
+        Fields left out take the ``ConnectorSettings`` defaults; ``Conflict`` if the name is
+        taken.
+
+        >>> store.create_connector("hk-1", host="smsc.example.net", port=2775,
+        ...                        system_id="acme", password="secret", window=100)
+        """
+        if settings is None:
+            settings = ConnectorSettings(**fields)
+        elif fields:
+            raise TypeError("give the settings or their fields, not both")
         now = self.now_ms()
-        values = {
-            "name": name,
-            "host": host,
-            "port": port,
-            "system_id": system_id,
-            "password": password,
-            "system_type": system_type,
-            "bind_mode": bind_mode,
-            "window": window,
-            "throughput": throughput,
-            "enquire_link_s": enquire_link_s,
-            "response_timeout_s": response_timeout_s,
-            "reconnect_max_s": reconnect_max_s,
-            "long_mode": long_mode,
-            "data_codings": _codings_text(data_codings),
-            "source_ton": source_ton,
-            "source_npi": source_npi,
-            "dest_ton": dest_ton,
-            "dest_npi": dest_npi,
-            "id_mode": id_mode,
-            "enabled": enabled,
-            "created_ms": now,
-            "updated_ms": now,
-        }
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        values.update(
+            name=name,
+            data_codings=t.codings_text(settings.data_codings),
+            created_ms=now,
+            updated_ms=now,
+        )
         with self._config_change(f"connector {name!r} already exists") as conn:
             if conn.scalar(select(t.connectors.c.id).where(t.connectors.c.name == name)):
                 raise Conflict(f"connector {name!r} already exists")
@@ -132,7 +114,7 @@ class CarrierOps(StoreBase):
         if unknown:
             raise TypeError(f"not connector settings: {', '.join(sorted(unknown))}")
         if "data_codings" in fields:
-            fields["data_codings"] = _codings_text(fields["data_codings"])
+            fields["data_codings"] = t.codings_text(fields["data_codings"])
         new_name = fields.get("name", name)
         with self._config_change(f"connector {new_name!r} already exists") as conn:
             connector_id = _connector_id(conn, name)
@@ -348,42 +330,15 @@ class CarrierOps(StoreBase):
 # -- row helpers (module level: they take the connection of the caller's transaction) --------
 
 
-def _codings_text(codings: Iterable[int]) -> str:
-    """{8, 0} → "0,8": the stored form."""
-    return ",".join(str(dc) for dc in sorted(set(codings)))
-
-
 def _codings_set(text: str) -> frozenset[int]:
     return frozenset(int(part) for part in text.split(",") if part.strip())
 
 
 def _connector_from_row(row: Row[Any]) -> ConnectorConfig:
     m = row._mapping
-    return ConnectorConfig(
-        id=m["id"],
-        name=m["name"],
-        host=m["host"],
-        port=m["port"],
-        system_id=m["system_id"],
-        password=m["password"],
-        system_type=m["system_type"],
-        bind_mode=m["bind_mode"],
-        window=m["window"],
-        throughput=m["throughput"],
-        enquire_link_s=m["enquire_link_s"],
-        response_timeout_s=m["response_timeout_s"],
-        reconnect_max_s=m["reconnect_max_s"],
-        long_mode=m["long_mode"],
-        data_codings=_codings_set(m["data_codings"]),
-        source_ton=m["source_ton"],
-        source_npi=m["source_npi"],
-        dest_ton=m["dest_ton"],
-        dest_npi=m["dest_npi"],
-        id_mode=m["id_mode"],
-        enabled=bool(m["enabled"]),
-        created_ms=m["created_ms"],
-        updated_ms=m["updated_ms"],
-    )
+    values = {name: m[name] for name in _CONFIG_FIELDS}
+    values.update(data_codings=_codings_set(m["data_codings"]), enabled=bool(m["enabled"]))
+    return ConnectorConfig(**values)
 
 
 def _connector(conn: Connection, where: Any, name: str) -> ConnectorConfig:

@@ -7,6 +7,9 @@ Money is integer micro-units (see ``cloudsms.domain.money``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -22,6 +25,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from cloudsms.domain.routing import connector_default
 
 metadata = MetaData(
     naming_convention={
@@ -276,7 +281,22 @@ replays = Table(
 
 # --- carrier delivery (SMPP connectors, routing rules, segments, receipts) -------------------
 
-#: An SMPP client connection to a carrier (SMSC), configured by operators.
+
+def codings_text(codings: Iterable[int]) -> str:
+    """{8, 0} → "0,8": how ``connectors.data_codings`` stores a set of data_coding values."""
+    return ",".join(str(dc) for dc in sorted(set(codings)))
+
+
+def _setting_column(name: str, kind: Any) -> Column[Any]:
+    """A ``connectors`` column whose default is the ``ConnectorSettings`` one, stored form."""
+    default = connector_default(name)
+    if name == "data_codings":
+        default = codings_text(default)
+    return Column(name, kind, nullable=False, default=default)
+
+
+#: An SMPP client connection to a carrier (SMSC), configured by operators. Column defaults come
+#: from ``cloudsms.domain.routing.ConnectorSettings`` (client-side: the migrations declare none).
 connectors = Table(
     "connectors",
     metadata,
@@ -286,27 +306,27 @@ connectors = Table(
     Column("port", Integer, nullable=False),
     Column("system_id", String(16), nullable=False),
     Column("password", String(9), nullable=False),
-    Column("system_type", String(13), nullable=False, default=""),
+    _setting_column("system_type", String(13)),
     #: "trx" (one transceiver bind) or "tx_rx" (a transmitter and a receiver bind).
-    Column("bind_mode", String(8), nullable=False, default="trx"),
+    _setting_column("bind_mode", String(8)),
     #: Outstanding submit_sm without a response, at most.
-    Column("window", Integer, nullable=False, default=50),
+    _setting_column("window", Integer),
     #: Segments per second at most (0: unlimited).
-    Column("throughput", Integer, nullable=False, default=0),
-    Column("enquire_link_s", Integer, nullable=False, default=30),
-    Column("response_timeout_s", Integer, nullable=False, default=30),
-    Column("reconnect_max_s", Integer, nullable=False, default=30),
+    _setting_column("throughput", Integer),
+    _setting_column("enquire_link_s", Integer),
+    _setting_column("response_timeout_s", Integer),
+    _setting_column("reconnect_max_s", Integer),
     #: Long messages: "udh8", "udh16", "sar" or "payload".
-    Column("long_mode", String(8), nullable=False, default="udh8"),
+    _setting_column("long_mode", String(8)),
     #: data_coding values the carrier takes, comma-separated subset of "0,3,8".
-    Column("data_codings", String(16), nullable=False, default="0,8"),
+    _setting_column("data_codings", String(16)),
     Column("source_ton", Integer, nullable=True),
     Column("source_npi", Integer, nullable=True),
-    Column("dest_ton", Integer, nullable=False, default=1),
-    Column("dest_npi", Integer, nullable=False, default=1),
+    _setting_column("dest_ton", Integer),
+    _setting_column("dest_npi", Integer),
     #: How this carrier writes message ids (see cloudsms.smpp.receipt): receipt ↔ submit_sm_resp.
-    Column("id_mode", String(16), nullable=False, default="as_is"),
-    Column("enabled", Boolean, nullable=False, default=True),
+    _setting_column("id_mode", String(16)),
+    _setting_column("enabled", Boolean),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
 )

@@ -27,7 +27,7 @@ Strategy (theory of operation):
 
 Lifecycle::
 
-    pusher = ReportPusher(store, WebhookSettings())
+    pusher = ReportPusher(store, WebhookSettings.from_settings(settings))
     await pusher.start()
     pusher.wake()          # after committing new reports (any thread)
     await pusher.stop()    # finishes in-flight pushes within stop_grace_s
@@ -41,13 +41,15 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from cloudsms import metrics
+from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DueReport, Outcome, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
@@ -59,21 +61,30 @@ log = logging.getLogger("cloudsms.webhooks")
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
 
 
+def _platform(name: str) -> Any:
+    """A knob that is the platform setting ``name`` (``cloudsms.config.Settings``): its default."""
+    return field(default=Settings.__dataclass_fields__[name].default, metadata={"setting": name})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookSettings:
-    """Knobs of the pusher and the expiry job (the integrator maps them onto ``Settings``)."""
+    """Knobs of the pusher and the expiry job.
+
+    Those that operators set are platform settings (``report_*`` in ``cloudsms.config``): their
+    defaults come from there, and :meth:`from_settings` reads them. The others are internal.
+    """
 
     #: Whole push (connect, send, answer), seconds.
-    push_timeout_s: float = 10.0
+    push_timeout_s: float = _platform("report_push_timeout_s")
     connect_timeout_s: float = 5.0
     #: Pushes in flight per customer (and connections per callback host).
-    concurrency_per_host: int = 8
+    concurrency_per_host: int = _platform("report_concurrency_per_host")
     #: Reports claimed and unfinished per customer, at most (bounds memory and lease use).
-    max_queued_per_customer: int = 64
+    max_queued_per_customer: int = _platform("report_queue_per_customer")
     #: Reports claimed per store round trip.
     claim_batch: int = 500
     #: How long a claim holds a report before another claim may take it again.
-    lease_s: float = 120.0
+    lease_s: float = _platform("report_lease_s")
     #: Idle poll interval; ``wake()`` cuts it short.
     poll_s: float = 0.2
     #: Outcomes are written at least this often (and at once past 200 pending).
@@ -81,29 +92,45 @@ class WebhookSettings:
     #: stop(): how long in-flight pushes may finish.
     stop_grace_s: float = 5.0
     keepalive_s: float = 30.0
-    retry_base_s: float = 5.0
+    retry_base_s: float = _platform("report_retry_base_s")
     retry_factor: float = 2.0
-    retry_max_delay_s: float = 1800.0
-    retry_give_up_after_s: float = 48 * 3600.0
+    retry_max_delay_s: float = _platform("report_retry_max_delay_s")
+    retry_give_up_after_s: float = _platform("report_retry_give_up_after_s")
     retry_jitter: float = 0.2
     #: SUBMITTED with no final receipt this long after submission → EXPIRED (document: 25 h).
-    expire_after_s: float = 25 * 3600.0
+    expire_after_s: float = _platform("report_expire_after_s")
     expiry_interval_s: float = 60.0
     #: PEM client certificate and key presented to HTTPS callbacks ("" = none).
-    client_cert: str = ""
-    client_key: str = ""
-    #: PEM CA bundle to verify callbacks with ("" = the system trust store).
-    ca_file: str = ""
-    #: Per-customer CA bundles (customer id → PEM path), until the schema has a column.
-    customer_ca_files: Mapping[int, str] = field(default_factory=dict)
+    client_cert: str = _platform("report_client_cert")
+    client_key: str = _platform("report_client_key")
+    #: PEM CA bundle to verify callbacks with ("" = the system trust store); a customer's own
+    #: CA (``customers.callback_ca_pem``) wins over it.
+    ca_file: str = _platform("report_ca_file")
     #: Source address for outbound callbacks ("" = chosen by the OS).
-    source_address: str = ""
+    source_address: str = _platform("report_source_address")
 
     def __post_init__(self) -> None:
         if self.concurrency_per_host < 1 or self.max_queued_per_customer < 1:
             raise ValueError("concurrency_per_host and max_queued_per_customer must be ≥ 1")
         if self.lease_s <= 2 * self.push_timeout_s:
             raise ValueError("lease_s must exceed twice push_timeout_s")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookSettings:
+        """The knobs the platform runs with: the ``report_*`` settings, and what follows.
+
+        The lease is at least three push timeouts; a claim takes at least what a customer may
+        queue; expired messages are looked for every tenth of the expiry age (0.2 s to 60 s).
+        """
+        values = {
+            f.name: getattr(settings, f.metadata["setting"])
+            for f in fields(cls)
+            if "setting" in f.metadata
+        }
+        values["lease_s"] = max(settings.report_lease_s, 3 * settings.report_push_timeout_s)
+        values["claim_batch"] = max(500, settings.report_queue_per_customer)
+        values["expiry_interval_s"] = min(60.0, max(0.2, settings.report_expire_after_s / 10))
+        return cls(**values)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -451,8 +478,8 @@ class ReportPusher:
         if not row.callback_url.lower().startswith("https:"):
             return True
         s = self.settings
-        # The customer's own CA (stored PEM) wins over a configured file, then the system store.
-        key = row.callback_ca_pem or s.customer_ca_files.get(row.customer_id, s.ca_file)
+        # The customer's own CA (stored PEM) wins over the configured file, then the system store.
+        key = row.callback_ca_pem or s.ca_file
         ctx = self._ssl.get(key)
         if ctx is None:
             if row.callback_ca_pem:

@@ -46,6 +46,7 @@ FAST = WebhookSettings(
     retry_max_delay_s=0.2,
     retry_jitter=0.0,
     concurrency_per_host=4,
+    max_queued_per_customer=64,
     stop_grace_s=2.0,
 )
 DOCUMENT_KEYS = ["METHOD", "AUTH_KEY", "TYPE", "SERIAL", "TIME", "REPORT_TIME", "SOURCE_MSISDN"]
@@ -544,19 +545,18 @@ def pki(tmp_path: Path) -> dict[str, Any]:
     customer_ca, platform_ca, rogue_ca = trustme.CA(), trustme.CA(), trustme.CA()
     server_cert = customer_ca.issue_cert("127.0.0.1")
     platform = platform_ca.issue_cert("cloudsms-platform")
-    paths = {
-        "customer_ca": tmp_path / "customer-ca.pem",
-        "rogue_ca": tmp_path / "rogue-ca.pem",
-        "client_cert": tmp_path / "platform.pem",
-    }
-    customer_ca.cert_pem.write_to_path(str(paths["customer_ca"]))
-    rogue_ca.cert_pem.write_to_path(str(paths["rogue_ca"]))
-    platform.private_key_and_cert_chain_pem.write_to_path(str(paths["client_cert"]))
+    client_cert = tmp_path / "platform.pem"
+    platform.private_key_and_cert_chain_pem.write_to_path(str(client_cert))
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_cert.configure_cert(server_ctx)
     platform_ca.configure_trust(server_ctx)
     server_ctx.verify_mode = ssl.CERT_REQUIRED  # the customer insists on our certificate
-    return {"server_ctx": server_ctx, **{k: str(v) for k, v in paths.items()}}
+    pems = {"customer_ca_pem": customer_ca.cert_pem, "rogue_ca_pem": rogue_ca.cert_pem}
+    return {
+        "server_ctx": server_ctx,
+        "client_cert": str(client_cert),
+        **{k: pem.bytes().decode("ascii") for k, pem in pems.items()},
+    }
 
 
 async def test_mutual_tls_with_a_per_customer_ca(
@@ -568,9 +568,13 @@ async def test_mutual_tls_with_a_per_customer_ca(
     for cid, batch in uids.items():
         for uid in batch:
             report(srs, uid, cid)
-    base = {**_fields(FAST), "client_cert": pki["client_cert"]}
-    cas = {good: pki["customer_ca"], wrong_ca: pki["rogue_ca"], no_cert: pki["customer_ca"]}
-    pusher = await run_pusher(srs, WebhookSettings(**{**base, "customer_ca_files": cas}))
+    # Each customer's CA is its own (customers.callback_ca_pem), not the platform's.
+    cas = {good: "customer_ca_pem", wrong_ca: "rogue_ca_pem", no_cert: "customer_ca_pem"}
+    for cid, pem in cas.items():
+        srs.set_callback_ca(cid, pki[pem])
+    pusher = await run_pusher(
+        srs, WebhookSettings(**{**_fields(FAST), "client_cert": pki["client_cert"]})
+    )
     try:
         await settle(srs, pending=2)  # the wrong-CA customer's reports keep failing
         await asyncio.sleep(0.3)
@@ -584,9 +588,8 @@ async def test_mutual_tls_with_a_per_customer_ca(
     # Without the platform's client certificate the customer's server refuses the handshake.
     for uid in messages(srs, no_cert, 1):
         report(srs, uid, no_cert)
-    plain = WebhookSettings(**{**_fields(FAST), "customer_ca_files": cas})
     before = len(cb.accepted)
-    pusher = await run_pusher(srs, plain)
+    pusher = await run_pusher(srs, FAST)
     try:
         await asyncio.sleep(0.5)
     finally:

@@ -67,7 +67,11 @@ async def settle(outbox: Outbox, settings: WebhookSettings, total: int) -> None:
 
 async def test_one_customer_is_claimed_its_bound_at_a_time() -> None:
     outbox = Outbox([due(i, 1) for i in range(1, 201)])
-    await settle(outbox, WebhookSettings(max_queued_per_customer=16, poll_s=0.01), 200)
+    await settle(
+        outbox,
+        WebhookSettings(concurrency_per_host=8, max_queued_per_customer=16, poll_s=0.01),
+        200,
+    )
     assert sorted(r.id for r in outbox.results if r.outcome == "give_up") == list(range(1, 201))
     assert not [r for r in outbox.results if r.outcome == "release"]
     assert max(outbox.limits) == 16
@@ -75,7 +79,9 @@ async def test_one_customer_is_claimed_its_bound_at_a_time() -> None:
 
 async def test_many_customers_are_claimed_together() -> None:
     outbox = Outbox([due(i, 1 + i % 10) for i in range(1, 401)])
-    settings = WebhookSettings(max_queued_per_customer=40, claim_batch=500, poll_s=0.01)
+    settings = WebhookSettings(
+        concurrency_per_host=8, max_queued_per_customer=40, claim_batch=500, poll_s=0.01
+    )
     await settle(outbox, settings, 400)
     assert len({r.id for r in outbox.results if r.outcome == "give_up"}) == 400
     assert max(outbox.limits) > 40  # once the customers are known, their room together
