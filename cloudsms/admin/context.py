@@ -1,4 +1,4 @@
-"""What every admin handler shares: the store, the session signer, the platform, and time.
+"""What every admin handler shares: the store, the session signer, and time.
 
 ``AdminStore`` is the platform's ``Store`` plus ``AdminOps``. ``admin_store(store)`` builds one
 over an existing store's engine (the same connection pool, which the platform keeps owning and
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
@@ -17,9 +17,6 @@ from cloudsms.domain.timefmt import UIP_TZ
 from cloudsms.exceptions import ConfigError
 from cloudsms.storage.admin_ops import AdminOps
 from cloudsms.storage.store import Store
-
-if TYPE_CHECKING:
-    from cloudsms.api.app import Platform
 
 
 class AdminStore(Store, AdminOps):
@@ -37,8 +34,6 @@ def admin_store(store: Store) -> AdminStore:
 class AdminContext:
     store: AdminStore
     signer: SessionSigner = field(default_factory=SessionSigner)
-    #: The running platform, when the admin app is served beside it (live config, backlog).
-    platform: Platform | None = None
     #: Send the session cookies with ``Secure`` (set when the console is served over HTTPS).
     secure_cookies: bool = False
     #: Balance (micro-units) below which the dashboard and the metrics flag a customer.

@@ -1,8 +1,9 @@
-"""The platform's ASGI application: declared routes and a lifespan that owns every component.
+"""The composition root: which components a process runs, how they wake each other, start, stop.
 
-``create_app(settings)`` opens the store (running migrations) and starts, by ``settings.role``:
+``build_platform(settings)`` opens the store (running migrations) and builds, by ``settings.role``
+(the role table, ``cloudsms.roles``):
 
-* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP route;
+* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service;
 * ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
   report pusher and the expiry job;
 * ``dispatcher``: a worker without the report pusher and the expiry job;
@@ -17,45 +18,43 @@ notifies the workers after each accepted packet is committed, a worker notifies 
 handing messages to their connectors. Polling stays as the fallback (and is the only mechanism on
 SQLite, where everything is one process and wakes up in memory).
 
-Shutdown runs in reverse order: the API stops taking packets (Busy) and drains the writer before
-the dispatcher lets its links go, so no accepted packet is left behind.
+``Platform.start()`` starts the components in the order of ``Platform.components()``;
+``Platform.stop()`` stops the started ones in reverse: the API stops taking packets (Busy) and
+drains the writer before the report pusher and the dispatcher stop and the dispatcher lets its
+links go, so no accepted packet is left behind; the store closes after everything that uses it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cloudsms.api.backlog import BacklogGauge
-from cloudsms.api.errors import HANDLERS
-from cloudsms.api.uip import UipEndpoint, UipService
+from cloudsms.api.uip import UipService
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DispatchResult
 from cloudsms.exceptions import ConfigError
+from cloudsms.roles import API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
+from cloudsms.runtime.components import (
+    Closing,
+    Component,
+    Draining,
+    EmbeddedSimulator,
+    InThread,
+    Wakeups,
+    Writing,
+)
 from cloudsms.services.config_cache import ConfigCache
-from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
 from cloudsms.workers.expiry import ExpiryWorker
-from cloudsms.workers.leases import DISPATCHING_ROLES
 from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
 log = logging.getLogger("cloudsms.server")
-
-ROLES = ("all", "api", "worker", "dispatcher", "reports")
-#: Roles whose processes push delivery reports (those that dispatch: leases.DISPATCHING_ROLES).
-REPORT_ROLES = frozenset({"all", "worker", "reports"})
 
 
 @dataclass
@@ -74,13 +73,56 @@ class Platform:
     #: PostgreSQL only (and with ``pg_notify``): cross-process wake-ups.
     notifier: Notifier | None = None
     listener_url: str | None = None
-    listener: Listener | None = None
     #: Role ``reports`` only: the worker id its report claims carry.
     reports_lease: ReportsLease | None = None
+    #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
+    started: list[Component] = field(default_factory=list)
+    _wakeups: Wakeups | None = field(default=None, repr=False)
 
     @property
     def serves_api(self) -> bool:
-        return self.settings.role in ("all", "api")
+        return self.settings.role in API_ROLES
+
+    @property
+    def listener(self) -> Listener | None:
+        """The PostgreSQL listener, while the platform runs one."""
+        return self._wakeups.listener if self._wakeups is not None else None
+
+    def ready(self) -> bool:
+        """Configuration loaded and not draining: what ``/ready`` answers."""
+        return self.config.current.snapshot.version >= 0 and not self.service.draining
+
+    def components(self) -> list[Component]:
+        """What this process runs, in start order (each after what it uses)."""
+        parts: list[Component] = [EmbeddedSimulator(self.settings), Closing(self.store.close)]
+        if self.notifier is not None:
+            parts.append(InThread(self.notifier))
+        parts.append(self.config)
+        for worker in (self.dispatcher, self.reports_lease, self.pusher, self.expiry):
+            if worker is not None:
+                parts.append(worker)
+        if self.serves_api:
+            parts += [Writing(self.writer), self.backlog]
+        if self.listener_url and (self.dispatcher is not None or self.pusher is not None):
+            self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
+            parts.append(self._wakeups)
+        parts.append(Draining(self.service))
+        return parts
+
+    async def start(self) -> None:
+        """Start every component in order; if one fails, stop those already started."""
+        for component in self.components():
+            try:
+                await component.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self.started.append(component)
+
+    async def stop(self) -> None:
+        """Stop the started components in reverse order."""
+        while self.started:
+            await self.started.pop().stop()
 
 
 def build_platform(settings: Settings, store: Store | None = None) -> Platform:
@@ -165,22 +207,6 @@ def _on_accepted(
     return both
 
 
-async def start_simulator(settings: Settings) -> SmscSimulator | None:
-    """The embedded SMSC simulator (sandbox carrier), when ``simulator_port`` is set."""
-    if not settings.simulator_port:
-        return None
-    system_id, _, password = settings.simulator_account.partition(":")
-    simulator = SmscSimulator("127.0.0.1", settings.simulator_port, accounts={system_id: password})
-    await simulator.start()
-    log.info(
-        "listening on smpp://%s:%d (built-in SMSC simulator, system_id %s)",
-        simulator.host,
-        simulator.port,
-        system_id,
-    )
-    return simulator
-
-
 def webhook_settings(settings: Settings) -> WebhookSettings:
     """The report pusher's knobs from the platform settings."""
     return WebhookSettings(
@@ -199,88 +225,3 @@ def webhook_settings(settings: Settings) -> WebhookSettings:
         ca_file=settings.report_ca_file,
         source_address=settings.report_source_address,
     )
-
-
-def _listen(url: str, platform: Platform) -> Listener:
-    """LISTEN for work meant for this process's dispatcher and pusher (call on its loop)."""
-    loop = asyncio.get_running_loop()
-    dispatcher, pusher = platform.dispatcher, platform.pusher
-    callbacks: dict[str, Callable[[], None]] = {}
-    if dispatcher is not None:
-
-        def wake_dispatcher() -> None:
-            loop.call_soon_threadsafe(dispatcher.wake)
-
-        callbacks[DISPATCH] = wake_dispatcher
-    if pusher is not None:
-        callbacks[REPORTS] = pusher.wake
-    return Listener(url, callbacks)
-
-
-def create_app(settings: Settings, platform: Platform | None = None) -> Starlette:
-    platform = platform or build_platform(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        simulator = await start_simulator(settings)
-        if platform.notifier is not None:
-            platform.notifier.start()
-        if platform.serves_api:
-            platform.writer.start()
-        await platform.config.start()
-        if platform.serves_api:
-            await platform.backlog.start()
-        if platform.dispatcher is not None:
-            await platform.dispatcher.start()
-        if platform.reports_lease is not None:
-            await platform.reports_lease.start()
-        if platform.pusher is not None:
-            await platform.pusher.start()
-        if platform.expiry is not None:
-            await platform.expiry.start()
-        if platform.listener_url and (
-            platform.dispatcher is not None or platform.pusher is not None
-        ):
-            platform.listener = _listen(platform.listener_url, platform)
-            platform.listener.start()
-        try:
-            yield
-        finally:
-            platform.service.draining = True
-            if platform.listener is not None:
-                await asyncio.to_thread(platform.listener.close)
-            if platform.serves_api:
-                await platform.backlog.stop()
-                await platform.writer.close()
-            if platform.dispatcher is not None:
-                await platform.dispatcher.stop()
-            if platform.expiry is not None:
-                await platform.expiry.stop()
-            if platform.pusher is not None:
-                await platform.pusher.stop()
-            if platform.reports_lease is not None:
-                await platform.reports_lease.stop()
-            await platform.config.stop()
-            if platform.notifier is not None:
-                await asyncio.to_thread(platform.notifier.close)
-            platform.store.close()
-            if simulator is not None:
-                await simulator.stop()
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    async def ready(request: Request) -> JSONResponse:
-        ok = platform.config.current.snapshot.version >= 0 and not platform.service.draining
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
-
-    routes: list[BaseRoute] = [
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-    ]
-    if platform.serves_api:
-        endpoint = UipEndpoint(platform.service, max_body_bytes=settings.max_body_bytes)
-        routes.insert(0, Route(settings.path, endpoint))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=dict(HANDLERS))
-    app.state.platform = platform
-    return app
