@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 
-from cloudsms.api.app import create_app
-from cloudsms.api.server import uvicorn_config
 from cloudsms.config import Settings
+from cloudsms.runtime.app import create_app
+from cloudsms.runtime.serve import uvicorn_config
 
 
 class RunningServer:

@@ -9,7 +9,7 @@
     /static/…        the console's own CSS and script
     /vendor/chart.js Chart.js, from the directory ``make assets`` installs it into
 
-The app has no lifespan of its own: it runs beside the platform (``cloudsms.admin.server``) and
+The app has no lifespan of its own: it runs beside the platform (``cloudsms.runtime.serve``) and
 uses the platform's store itself; the platform opens and closes it.
 """
 
@@ -55,7 +55,6 @@ def create_admin_app(
     session_secret: bytes | None = None,
     secure_cookies: bool = False,
     low_balance_micros: int = 10_000_000,
-    platform: object | None = None,
 ) -> Starlette:
     """The admin app over ``store`` (the platform's: its engine is shared, not copied).
 
@@ -68,7 +67,6 @@ def create_admin_app(
         secure_cookies=secure_cookies,
         low_balance_micros=low_balance_micros,
     )
-    ctx.platform = platform  # type: ignore[assignment]
     openapi = build_openapi(OPERATIONS)
     registry = metrics.registry_with(
         metrics.StoreCollector(lambda: ctx.store, low_balance_micros=low_balance_micros)

@@ -1,4 +1,4 @@
-"""What every admin handler shares: the store, the session signer, the platform, and time.
+"""What every admin handler shares: the store, the session signer, and time.
 
 The admin listener uses the platform's ``Store`` itself (it has the admin operations), so it
 needs nothing from the platform but its store; the platform keeps owning and closes it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
@@ -16,16 +16,11 @@ from cloudsms.domain.timefmt import UIP_TZ
 from cloudsms.exceptions import ConfigError
 from cloudsms.storage.store import Store
 
-if TYPE_CHECKING:
-    from cloudsms.api.app import Platform
-
 
 @dataclass
 class AdminContext:
     store: Store
     signer: SessionSigner = field(default_factory=SessionSigner)
-    #: The running platform, when the admin app is served beside it (live config, backlog).
-    platform: Platform | None = None
     #: Send the session cookies with ``Secure`` (set when the console is served over HTTPS).
     secure_cookies: bool = False
     #: Balance (micro-units) below which the dashboard and the metrics flag a customer.

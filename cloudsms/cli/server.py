@@ -73,8 +73,8 @@ def serve(
     ] = False,
 ) -> None:
     """Run the platform: the UIP endpoint and everything behind it (or part of it, by role)."""
-    from cloudsms.api.app import ROLES
-    from cloudsms.api.server import serve as run_server
+    from cloudsms.roles import ROLES
+    from cloudsms.runtime.serve import serve as run_server
 
     settings = _settings(ctx, host, port, role=role)
     if settings.role not in ROLES:
@@ -159,11 +159,9 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
 
 
 def serve_reuse_port(settings: Settings) -> None:
-    """Like ``cloudsms.api.server.serve``, on a socket bound with SO_REUSEPORT."""
-    from cloudsms.admin.server import admin_server, admin_uvicorn_config, run_with_admin
-    from cloudsms.api.app import create_app
-    from cloudsms.api.server import uip_server, uvicorn_config
+    """Like ``cloudsms.runtime.serve.serve``, on a socket bound with SO_REUSEPORT."""
     from cloudsms.logging import configure
+    from cloudsms.runtime.serve import run_listeners
 
     configure(settings.log_level, json=settings.log_json)
     try:
@@ -173,30 +171,7 @@ def serve_reuse_port(settings: Settings) -> None:
             f"cannot listen on {settings.host}:{settings.port} for the UIP endpoint with"
             f" SO_REUSEPORT: {exc.strerror or exc} (a process without --reuse-port holds it?)"
         ) from exc
-    app = create_app(settings)
-    server = uip_server(uvicorn_config(app, settings, fd=sock.fileno()), settings)
-    if not settings.admin_enabled:
-        server.run()
-        return
-    from cloudsms.admin.app import create_admin_app
-
-    admin = create_admin_app(
-        app.state.platform.store,
-        session_secret=bytes.fromhex(settings.admin_session_secret) or None,
-        secure_cookies=settings.admin_secure_cookies,
-        platform=app.state.platform,
-    )
-    admin_listener = admin_server(
-        admin_uvicorn_config(
-            admin,
-            host=settings.admin_host,
-            port=settings.admin_port,
-            trusted_proxies=settings.trusted_proxies,
-        )
-    )
-    import uvloop
-
-    uvloop.run(run_with_admin(server, admin_listener))
+    run_listeners(settings, fd=sock.fileno())
 
 
 def demo(
@@ -246,7 +221,7 @@ def demo(
         f"{DEMO_CUSTOMER} http://127.0.0.1:{DEMO_LISTEN_PORT}/\n"
     )
     if not no_serve:
-        from cloudsms.api.server import serve as run_server
+        from cloudsms.runtime.serve import serve as run_server
 
         check_files(settings)
         check_listen_ports(settings)

@@ -36,13 +36,10 @@ import socket
 import time
 from collections.abc import Collection, Mapping
 
+from cloudsms.roles import DISPATCHING_ROLES
 from cloudsms.storage.interfaces import LeaseStore
 
 log = logging.getLogger("cloudsms.leases")
-
-#: Roles whose processes dispatch (and so count for the fair share). Role ``reports`` registers
-#: too (cloudsms.workers.report_lease), for its report claims, and owns no connector.
-DISPATCHING_ROLES = frozenset({"worker", "all", "dispatcher"})
 
 
 def pid_alive(pid: int) -> bool:
@@ -196,4 +193,4 @@ class LeaseKeeper:
             log.info("worker %d gave up connectors %s", self.worker_id, sorted(connector_ids))
 
 
-__all__ = ["DISPATCHING_ROLES", "LeaseKeeper", "LeaseStore", "pid_alive"]
+__all__ = ["LeaseKeeper", "LeaseStore", "pid_alive"]

@@ -20,11 +20,11 @@ import uvicorn
 from seed import Seeded, seed_customer
 from typer.testing import CliRunner, Result
 
-from cloudsms.api.app import create_app
-from cloudsms.api.server import uvicorn_config
 from cloudsms.client import Client
 from cloudsms.config import Settings
 from cloudsms.domain.reports import ReportContent, build_report
+from cloudsms.runtime.app import create_app
+from cloudsms.runtime.serve import uvicorn_config
 from cloudsms.storage.store import Store
 
 CLOUDSMS = str(Path(sys.executable).with_name("cloudsms"))

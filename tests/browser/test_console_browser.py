@@ -25,11 +25,10 @@ from sqlalchemy import select
 
 from cloudsms.admin import auth
 from cloudsms.admin.app import create_admin_app
-from cloudsms.admin.server import admin_uvicorn_config
-from cloudsms.api.app import create_app
-from cloudsms.api.server import uvicorn_config
 from cloudsms.config import Settings
 from cloudsms.domain.ids import to_base36
+from cloudsms.runtime.app import create_app
+from cloudsms.runtime.serve import admin_uvicorn_config, uvicorn_config
 from cloudsms.simulator.receipts import ReceiptPolicy, Rule
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage import tables

@@ -26,12 +26,11 @@ import uvicorn
 from platform_fixtures import RunningServer
 from seed import Seeded, seed_customer
 
-from cloudsms.admin.server import admin_uvicorn_config
 from cloudsms.api.guard import EVENTS
-from cloudsms.api.server import uvicorn_config
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
 from cloudsms.exceptions import ConfigError
+from cloudsms.runtime.serve import admin_uvicorn_config, uvicorn_config
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 

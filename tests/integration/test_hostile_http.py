@@ -33,10 +33,10 @@ from platform_fixtures import RunningServer
 from seed import Seeded, seed_customer
 from sqlalchemy import select
 
-from cloudsms.api.app import create_app
 from cloudsms.api.guard import EVENTS
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
+from cloudsms.runtime.app import create_app
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 

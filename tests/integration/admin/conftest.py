@@ -2,7 +2,7 @@
 
 ``admin_server`` starts the platform (``make_server``, role "api": the UIP endpoint and the
 configuration cache, no carrier links) and the admin app over the platform's own store, each on
-an ephemeral 127.0.0.1 port — the same two listeners ``cloudsms.admin.server`` runs.
+an ephemeral 127.0.0.1 port — the same two listeners ``cloudsms.runtime.serve`` runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import uvicorn
 
 from cloudsms.admin import auth
 from cloudsms.admin.app import create_admin_app
-from cloudsms.admin.server import admin_uvicorn_config
+from cloudsms.runtime.serve import admin_uvicorn_config
 from cloudsms.storage.store import Store
 
 

@@ -1,4 +1,4 @@
-"""Serving the app with uvicorn (uvloop + httptools), plain HTTP or TLS with client certificates.
+"""The UIP listener's HTTP protocol: uvicorn's httptools protocol, client certificates, limits.
 
 uvicorn does not put the peer certificate in the ASGI scope, so ``TlsHttpToolsProtocol`` reads it
 from the TLS object once per connection and adds ``scope["extensions"]["tls"]
@@ -31,32 +31,27 @@ timeout): the same protocol class keeps one timer per connection.
 
 Every such refusal is a security event (``cloudsms.api.guard``). A TLS handshake refused by the
 server (unknown CA, expired or missing client certificate, old protocol version) never reaches
-the protocol; it is seen through the SSL context's message callback instead, which logs the
-alert the server sent (without the peer address: OpenSSL does not know it there).
+the protocol; it is seen through the SSL context's message callback instead (``tls_alert_logger``,
+which ``cloudsms.runtime.serve`` installs), which logs the alert the server sent (without the
+peer address: OpenSSL does not know it there).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import ssl
-import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cloudsms.api import guard
 from cloudsms.api.answers import answer
-from cloudsms.api.forwarded import with_client_address
 from cloudsms.api.guard import EVENTS
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.packet import SEND_METHOD
-from cloudsms.exceptions import ConfigError
 
 _REASONS = {
     400: b"Bad Request",
@@ -348,7 +343,7 @@ _TLS_ALERTS = {
 }
 
 
-def _tls_alert_logger(
+def tls_alert_logger(
     conn: Any, direction: str, version: Any, content_type: Any, msg_type: Any, data: bytes
 ) -> None:
     """SSLContext message callback: log fatal alerts the server sends (refused handshakes).
@@ -361,104 +356,3 @@ def _tls_alert_logger(
         return
     alert = _TLS_ALERTS.get(data[1], str(data[1]))
     EVENTS.emit(guard.TLS_REFUSED, "TLS handshake refused", alert=alert)
-
-
-def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """A uvicorn Config for ``app`` from the settings (TLS when a certificate is configured)."""
-    tls: dict[str, Any] = {}
-    if settings.tls_cert:
-        if not settings.tls_key:
-            raise ConfigError("tls_cert is set but tls_key is not")
-        tls = {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
-        if settings.tls_client_ca:
-            tls["ssl_ca_certs"] = settings.tls_client_ca
-            tls["ssl_cert_reqs"] = (
-                ssl.CERT_REQUIRED if settings.tls_client_required else ssl.CERT_OPTIONAL
-            )
-    elif settings.tls_client_ca:
-        raise ConfigError("tls_client_ca needs tls_cert and tls_key")
-    app = with_client_address(app, settings.trusted_proxies)
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": protocol_class(HttpLimits.from_settings(settings)),
-        "lifespan": "on",
-        "access_log": False,
-        # uvicorn trusts X-Forwarded-* from 127.0.0.1 by default; cloudsms.api.forwarded decides.
-        "proxy_headers": False,
-        # Logging is cloudsms.logging's (configure()); uvicorn's dictConfig would replace it.
-        "log_config": None,
-        "timeout_keep_alive": 75,
-        "timeout_graceful_shutdown": 10,
-        **tls,
-    }
-    options.update(overrides)
-    config = uvicorn.Config(app, **options)
-    if tls:
-        _harden(config, settings)
-    return config
-
-
-def _harden(config: uvicorn.Config, settings: Settings) -> None:
-    """TLS 1.2 or newer only; refused handshakes logged as security events.
-
-    Loading the files here (not in uvicorn's server task) makes a wrong one a ConfigError that
-    names the setting and the file, instead of OpenSSL's nameless error in a traceback.
-    """
-    for setting in ("tls_cert", "tls_key", "tls_client_ca"):
-        path = getattr(settings, setting)
-        try:
-            with open(path, "rb") if path else contextlib.nullcontext():
-                pass
-        except OSError as exc:
-            raise ConfigError(f"{setting} {path}: {exc.strerror or exc}") from exc
-    try:
-        config.load()
-    except (OSError, ssl.SSLError) as exc:
-        files = f"tls_cert {settings.tls_cert}, tls_key {settings.tls_key}" + (
-            f", tls_client_ca {settings.tls_client_ca}" if settings.tls_client_ca else ""
-        )
-        reason = str(getattr(exc, "reason", None) or exc)
-        if "PEM lib" in reason:  # load_cert_chain's only word for any unusable file
-            reason = "not a PEM certificate with its private key, or the key does not match"
-        raise ConfigError(f"TLS files ({files}): {reason}") from exc
-    assert config.ssl is not None
-    config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-    # _msg_callback is CPython's (private, stable since 3.8) hook on OpenSSL's message
-    # callback: the only place a handshake refused before connection_made can be seen.
-    config.ssl._msg_callback = _tls_alert_logger  # type: ignore[attr-defined]
-
-
-def serve(settings: Settings) -> None:
-    """Run the platform (and, unless disabled, its admin listener) until interrupted."""
-    from cloudsms.logging import configure
-
-    configure(settings.log_level, json=settings.log_json)
-    if settings.role != "api":
-        # The store thread re-takes the GIL after every SQLite call; with the default 5 ms
-        # switch interval it waits behind the busy event loop each time, and holds SQLite's
-        # write lock meanwhile. 0.5 ms: ~5 % more messages/s in bench/pipeline.py.
-        sys.setswitchinterval(0.0005)
-    if settings.admin_enabled:
-        from cloudsms.admin.server import serve_with_admin
-
-        serve_with_admin(
-            settings,
-            admin_host=settings.admin_host,
-            admin_port=settings.admin_port,
-            session_secret=bytes.fromhex(settings.admin_session_secret) or None,
-            secure_cookies=settings.admin_secure_cookies,
-        )
-        return
-    from cloudsms.api.app import create_app
-
-    config = uvicorn_config(create_app(settings), settings)
-    uip_server(config, settings).run()
-
-
-def uip_server(config: uvicorn.Config, settings: Settings) -> uvicorn.Server:
-    """The UIP endpoint's uvicorn server, logging its URL when it listens and when it stops."""
-    from cloudsms.api.listening import NamedServer
-
-    return NamedServer(config, "UIP endpoint", settings.path)

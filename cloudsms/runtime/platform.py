@@ -1,0 +1,212 @@
+"""The composition root: which components a process runs, how they wake each other, start, stop.
+
+``build_platform(settings)`` opens the store (running migrations) and builds, by ``settings.role``
+(the role table, ``cloudsms.roles``):
+
+* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service;
+* ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
+  report pusher and the expiry job;
+* ``dispatcher``: a worker without the report pusher and the expiry job;
+* ``reports``: the report pusher and the expiry job only, under a worker lease of its own
+  (``cloudsms.workers.report_lease``), so report pushing can have a core of its own;
+* ``all`` (the default): api and worker, in one process.
+
+On PostgreSQL any number of processes of any role share one database (docs/operations.md): each
+worker owns a fair share of the carrier connectors by lease (``cloudsms.workers.leases``), and
+processes wake each other with ``LISTEN``/``NOTIFY`` (``cloudsms.storage.notify``): an API process
+notifies the workers after each accepted packet is committed, a worker notifies the others after
+handing messages to their connectors. Polling stays as the fallback (and is the only mechanism on
+SQLite, where everything is one process and wakes up in memory).
+
+``Platform.start()`` starts the components in the order of ``Platform.components()``;
+``Platform.stop()`` stops the started ones in reverse: the API stops taking packets (Busy) and
+drains the writer before the report pusher and the dispatcher stop and the dispatcher lets its
+links go, so no accepted packet is left behind; the store closes after everything that uses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cloudsms.api.backlog import BacklogGauge
+from cloudsms.api.uip import UipService
+from cloudsms.config import Settings
+from cloudsms.domain.pipeline import DispatchResult
+from cloudsms.exceptions import ConfigError
+from cloudsms.roles import API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
+from cloudsms.runtime.components import (
+    Closing,
+    Component,
+    Draining,
+    EmbeddedSimulator,
+    InThread,
+    Wakeups,
+    Writing,
+)
+from cloudsms.services.config_cache import ConfigCache
+from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
+from cloudsms.storage.store import Store
+from cloudsms.storage.writer import GroupCommitWriter
+from cloudsms.workers.dispatcher import Dispatcher
+from cloudsms.workers.expiry import ExpiryWorker
+from cloudsms.workers.report_lease import ReportsLease
+from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
+
+log = logging.getLogger("cloudsms.server")
+
+
+@dataclass
+class Platform:
+    """The running components; tests and other listeners reach them as ``app.state.platform``."""
+
+    settings: Settings
+    store: Store
+    writer: GroupCommitWriter
+    config: ConfigCache
+    backlog: BacklogGauge
+    service: UipService
+    dispatcher: Dispatcher | None
+    pusher: ReportPusher | None
+    expiry: ExpiryWorker | None
+    #: PostgreSQL only (and with ``pg_notify``): cross-process wake-ups.
+    notifier: Notifier | None = None
+    listener_url: str | None = None
+    #: Role ``reports`` only: the worker id its report claims carry.
+    reports_lease: ReportsLease | None = None
+    #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
+    started: list[Component] = field(default_factory=list)
+    _wakeups: Wakeups | None = field(default=None, repr=False)
+
+    @property
+    def serves_api(self) -> bool:
+        return self.settings.role in API_ROLES
+
+    @property
+    def listener(self) -> Listener | None:
+        """The PostgreSQL listener, while the platform runs one."""
+        return self._wakeups.listener if self._wakeups is not None else None
+
+    def ready(self) -> bool:
+        """Configuration loaded and not draining: what ``/ready`` answers."""
+        return self.config.current.snapshot.version >= 0 and not self.service.draining
+
+    def components(self) -> list[Component]:
+        """What this process runs, in start order (each after what it uses)."""
+        parts: list[Component] = [EmbeddedSimulator(self.settings), Closing(self.store.close)]
+        if self.notifier is not None:
+            parts.append(InThread(self.notifier))
+        parts.append(self.config)
+        for worker in (self.dispatcher, self.reports_lease, self.pusher, self.expiry):
+            if worker is not None:
+                parts.append(worker)
+        if self.serves_api:
+            parts += [Writing(self.writer), self.backlog]
+        if self.listener_url and (self.dispatcher is not None or self.pusher is not None):
+            self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
+            parts.append(self._wakeups)
+        parts.append(Draining(self.service))
+        return parts
+
+    async def start(self) -> None:
+        """Start every component in order; if one fails, stop those already started."""
+        for component in self.components():
+            try:
+                await component.start()
+            except BaseException:
+                await self.stop()
+                raise
+            self.started.append(component)
+
+    async def stop(self) -> None:
+        """Stop the started components in reverse order."""
+        while self.started:
+            await self.started.pop().stop()
+
+
+def build_platform(settings: Settings, store: Store | None = None) -> Platform:
+    if settings.role not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
+    store = store or Store.open(settings.database_url)
+    writer = GroupCommitWriter(
+        store,
+        replay_window_ms=settings.replay_window_s * 1000,
+        max_batch=settings.group_commit_max,
+    )
+    config = ConfigCache(store, poll_s=settings.config_poll_s)
+    backlog = BacklogGauge(store)
+    dispatcher = pusher = expiry = None
+    url = libpq_url(store.engine) if settings.pg_notify else None
+    notifier = Notifier(url) if url else None
+    reports_lease = None
+    if settings.role in REPORT_ROLES:
+        hooks = webhook_settings(settings)
+        pusher = ReportPusher(store, hooks)
+        expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
+    if settings.role in DISPATCHING_ROLES:
+        dispatcher = Dispatcher(
+            store,
+            config,
+            batch=settings.dispatch_batch,
+            on_committed=_on_reported(pusher, notifier),
+            role=settings.role,
+            lease_s=settings.lease_s,
+            renew_s=settings.lease_s / 5,
+            notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
+        )
+    if pusher is not None:
+        if dispatcher is not None:
+            recorder = dispatcher.recorder
+            pusher.claimer = lambda: recorder.claimer
+        else:
+            lease = reports_lease = ReportsLease(
+                store, lease_s=settings.lease_s, renew_s=settings.lease_s / 5
+            )
+            pusher.claimer = lambda: lease.claimer
+    service = UipService(
+        settings,
+        config,
+        writer,
+        backlog,
+        store=store,
+        on_accepted=_on_accepted(dispatcher, notifier),
+    )
+    return Platform(
+        settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
+        notifier=notifier, listener_url=url, reports_lease=reports_lease,
+    )  # fmt: skip
+
+
+def _on_reported(
+    pusher: ReportPusher | None, notifier: Notifier | None
+) -> Callable[[DispatchResult], None] | None:
+    """After a dispatch commit that enqueued reports: wake our pusher, or (role ``dispatcher``
+    on PostgreSQL) the ``reports`` processes; on SQLite those poll the outbox."""
+    if pusher is not None:
+        wake = pusher.wake
+        return lambda result: wake() if result.reported else None
+    if notifier is not None:
+        return lambda result: notifier.notify(REPORTS) if result.reported else None
+    return None
+
+
+def _on_accepted(
+    dispatcher: Dispatcher | None, notifier: Notifier | None
+) -> Callable[[], None] | None:
+    """After each stored packet: wake our dispatcher, and (PostgreSQL) every other worker."""
+    if notifier is None:
+        return dispatcher.wake if dispatcher is not None else None
+    if dispatcher is None:
+        return lambda: notifier.notify(DISPATCH)
+
+    def both() -> None:
+        dispatcher.wake()
+        notifier.notify(DISPATCH)
+
+    return both
+
+
+def webhook_settings(settings: Settings) -> WebhookSettings:
+    """The report pusher's knobs from the platform settings."""
+    return WebhookSettings.from_settings(settings)
