@@ -10,7 +10,7 @@ so it can be driven by either, and what it may touch is written down here.
     storage.writer.GroupCommitWriter          PacketSink        (accept_packets)
     api.uip.UipService (DR_QUERY)             MessageQueries
     api.backlog.BacklogGauge                  BacklogSource
-    api.config_cache.ConfigCache              SnapshotSource    (configuration: version + load)
+    services.config_cache.ConfigCache         SnapshotSource    (configuration: version + load)
     workers.dispatcher.Dispatcher             DispatchStore     (= DispatchSink + LeaseStore …)
     workers.recorder.DispatchRecorder         DispatchSink      (record_dispatch)
     workers.leases.LeaseKeeper                LeaseStore
