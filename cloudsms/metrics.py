@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,8 +36,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from cloudsms.storage.interfaces import StatusSource
 
 log = logging.getLogger("cloudsms.metrics")
 
@@ -161,6 +159,16 @@ def balance_low(customer: str, n: int = 1) -> None:
 
 
 # -- state read from the store at scrape time --------------------------------------------------
+
+
+class StatusSource(Protocol):
+    """What ``StoreCollector`` reads at scrape time (declared here, beside its reader, because
+    metrics is a floor module; ``storage.interfaces`` lists it with the other protocols)."""
+
+    def connector_statuses(self) -> list[Any]: ...
+    def summary(self, *, window_ms: int = ..., final_window_ms: int = ...) -> Any: ...
+    def report_counts(self) -> Any: ...
+    def list_customers(self) -> list[Any]: ...
 
 
 CONNECTOR_STATES = ("down", "connecting", "bound", "throttled", "disabled")

@@ -40,6 +40,7 @@ from cloudsms.domain.pipeline import (
     SubmitOutcome,
 )
 from cloudsms.domain.routing import ConnectorStatus, RoutingTable
+from cloudsms.metrics import StatusSource
 from cloudsms.storage.lease_ops import LeaseView, WorkerInfo
 
 # -- accept: the UIP endpoint and its group-commit writer -------------------------------------
@@ -177,15 +178,6 @@ class PipelineStore(AcceptStore, SnapshotSource, DispatchStore, ReportStore, Exp
 
 
 # -- observability and operators --------------------------------------------------------------
-
-
-class StatusSource(Protocol):
-    """What ``metrics.StoreCollector`` reads at scrape time."""
-
-    def connector_statuses(self) -> list[Any]: ...
-    def summary(self, *, window_ms: int = ..., final_window_ms: int = ...) -> Any: ...
-    def report_counts(self) -> Any: ...
-    def list_customers(self) -> list[Any]: ...
 
 
 class AuditSink(Protocol):
