@@ -1,26 +1,17 @@
-"""Wall-clock formats of the UIP protocol: every TIME the platform writes is UTC+8 (SPEC §1)."""
+"""Wall-clock formats of the UIP protocol: every TIME the platform writes is UTC+8 (SPEC §1).
+
+The format is part of the wire vocabulary the customer SDK speaks too, so it is defined once,
+in ``cloudsms_client._time`` (as the result codes are in ``cloudsms_client.codes``), and the
+platform imports it from there.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-UIP_TZ = dt.timezone(dt.timedelta(hours=8), "UTC+8")
-UIP_FORMAT = "%Y-%m-%d %H:%M:%S"
+from cloudsms_client._time import UIP_FORMAT, UIP_TZ, format_uip_time, parse_uip_time
 
-
-def format_uip_time(moment: dt.datetime | None = None) -> str:
-    """`YYYY-MM-DD HH:MM:SS` in UTC+8; ``moment`` defaults to now (naive means UTC)."""
-    if moment is None:
-        moment = dt.datetime.now(dt.UTC)
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(UIP_TZ).strftime(UIP_FORMAT)
-
-
-def parse_uip_time(text: str) -> dt.datetime:
-    """Parse a UTC+8 `YYYY-MM-DD HH:MM:SS` into an aware UTC datetime; ValueError if malformed."""
-    local = dt.datetime.strptime(text, UIP_FORMAT).replace(tzinfo=UIP_TZ)
-    return local.astimezone(dt.UTC)
+__all__ = ["UIP_FORMAT", "UIP_TZ", "format_uip_time", "parse_uip_time", "utcnow"]
 
 
 def utcnow() -> dt.datetime:

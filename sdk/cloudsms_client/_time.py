@@ -1,7 +1,7 @@
 """The UIP wall-clock format: every TIME the platform writes is UTC+8, ``YYYY-MM-DD HH:MM:SS``.
 
-(The platform has the same two functions in ``cloudsms.domain.timefmt``; the SDK keeps its own
-copy so that it needs nothing of the platform.)
+Defined here once: the platform's ``cloudsms.domain.timefmt`` imports it, so the SDK needs
+nothing of the platform and the two cannot drift apart.
 """
 
 from __future__ import annotations
