@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cloudsms.domain.pipeline import OutboundMessage
 from cloudsms.domain.status import MessageState
 from cloudsms.smpp.encoding import Encoding
 
@@ -135,3 +136,5 @@ class PacketOutcome:
     replayed: bool
     #: SMS_UIDs turned LOCAL_REJECTED in the transaction because the balance ran out.
     balance_rejected: tuple[str, ...] = ()
+    #: Messages claimed in the transaction for this process's dispatcher (``LocalClaim``).
+    claimed: tuple[OutboundMessage, ...] = ()

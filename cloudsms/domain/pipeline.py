@@ -49,6 +49,46 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalClaim:
+    """Claim accepted messages for this process's own dispatcher in the accept transaction.
+
+    Why: when the API and a dispatcher share a process, a message accepted now and due now would
+    otherwise be written ACCEPTED, found again by the dispatcher's claim query and rewritten
+    QUEUED — a second write of the row and a query per batch, for nothing. Instead the accept
+    path writes it QUEUED under ``claimer`` (one attempt) and hands it to the dispatcher in
+    memory. Up to ``limit`` messages of a batch are claimed so; the rest are written ACCEPTED and
+    claimed from the store as before. A claim made so is like any other: if its worker dies,
+    the message is recovered.
+    """
+
+    claimer: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportClaim:
+    """Claim the reports a dispatch transaction enqueues, in it, for this process's pusher.
+
+    Why: otherwise each report is enqueued, then found by the pusher's claim query in a
+    transaction of its own, after a poll or a wake-up. Claimed with the receipt that made them,
+    they go to the pusher in memory; the claim is the usual one (lease, SERIAL, held without a
+    callback URL), so a pusher that dies leaves them due again.
+    """
+
+    claimer: int | None
+    limit: int
+    lease_ms: int
+    hold_ms: int
+
+
+def claim_at_acceptance(
+    state: MessageState, send_at_ms: int, created_ms: int
+) -> bool:
+    """True when a message just accepted may be claimed at once (accepted and due now)."""
+    return state is MessageState.ACCEPTED and send_at_ms <= created_ms
+
+
+@dataclass(frozen=True, slots=True)
 class PartResult:
     seq: int
     #: Normalised carrier message id (None when the carrier refused the segment).
@@ -95,6 +135,8 @@ class DispatchResult:
     handed_off: int = 0
     #: Messages given back to the queue (retry) in this transaction.
     requeued: int = 0
+    #: Reports enqueued and claimed in this transaction for this process's pusher (ReportClaim).
+    claimed_reports: list[DueReport] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

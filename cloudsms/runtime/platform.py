@@ -155,9 +155,12 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
             renew_s=settings.lease_s / 5,
             notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
         )
+    if dispatcher is not None:
+        writer.intake = dispatcher  # messages due now are claimed as they are accepted
     if pusher is not None:
         if dispatcher is not None:
             recorder = dispatcher.recorder
+            recorder.report_claims = pusher.report_claim  # reports claimed as they are enqueued
             pusher.claimer = lambda: recorder.claimer
         else:
             lease = reports_lease = ReportsLease(
@@ -184,8 +187,15 @@ def _on_reported(
     """After a dispatch commit that enqueued reports: wake our pusher, or (role ``dispatcher``
     on PostgreSQL) the ``reports`` processes; on SQLite those poll the outbox."""
     if pusher is not None:
-        wake = pusher.wake
-        return lambda result: wake() if result.reported else None
+        hand_over, wake = pusher.take_claimed, pusher.wake
+
+        def reported(result: DispatchResult) -> None:
+            if result.claimed_reports:
+                hand_over(result.claimed_reports)
+            if len(result.claimed_reports) < len(result.reported):
+                wake()  # some were left to the pusher's own claim
+
+        return reported
     if notifier is not None:
         return lambda result: notifier.notify(REPORTS) if result.reported else None
     return None

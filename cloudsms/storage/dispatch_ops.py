@@ -33,6 +33,7 @@ from cloudsms.domain.pipeline import (
     OutboundMessage,
     PartResult,
     ReceiptEvent,
+    ReportClaim,
     SubmitOutcome,
 )
 from cloudsms.domain.status import MessageState, sources_of
@@ -41,6 +42,7 @@ from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
 from cloudsms.storage.plain_sql import in_list, quoted
 from cloudsms.storage.report_enqueue import enqueue_report, enqueue_reports
+from cloudsms.storage.report_ops import claim_reports
 
 _m = tables.messages.c
 _p = tables.message_parts.c
@@ -246,8 +248,12 @@ class DispatchOps(StoreBase):
         now_ms: int,
         *,
         claimer: int | None = None,
+        report_claim: ReportClaim | None = None,
     ) -> DispatchResult:
         """Apply outcomes, then receipts, in one transaction (see the module docstring).
+
+        With ``report_claim``, the reports this transaction enqueues are claimed in it too and
+        returned in ``claimed_reports`` (see :class:`~cloudsms.domain.pipeline.ReportClaim`).
 
         With ``claimer``, an outcome applies only to a message still QUEUED under that claim: a
         worker that lost its lease (its claims recovered, perhaps claimed again by another
@@ -259,6 +265,12 @@ class DispatchOps(StoreBase):
             new_ids = self._apply_outcomes(conn, outcomes, now_ms, result, claimer)
             waiting = self._waiting_receipts(conn, new_ids)
             self._apply_receipts(conn, receipts, waiting, now_ms, result)
+            if report_claim is not None and report_claim.limit > 0 and result.reported:
+                result.claimed_reports = claim_reports(
+                    conn, self.dialect, now_ms, report_claim.limit,
+                    lease_ms=report_claim.lease_ms, claimer=report_claim.claimer,
+                    hold_ms=report_claim.hold_ms, sms_uids=result.reported,
+                )  # fmt: skip
         return result
 
     # -- outcomes ---------------------------------------------------------------------------

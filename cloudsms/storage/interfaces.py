@@ -33,9 +33,11 @@ from cloudsms.domain.models import ConfigSnapshot, PacketOutcome, PacketWrite
 from cloudsms.domain.pipeline import (
     DispatchResult,
     DueReport,
+    LocalClaim,
     MessageRecord,
     OutboundMessage,
     ReceiptEvent,
+    ReportClaim,
     ReportResult,
     SubmitOutcome,
 )
@@ -50,7 +52,11 @@ class PacketSink(Protocol):
     """What the group-commit writer needs: store a batch of packets in one transaction."""
 
     def accept_packets(
-        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+        self,
+        writes: Sequence[PacketWrite],
+        *,
+        replay_window_ms: int,
+        claim: LocalClaim | None = None,
     ) -> list[PacketOutcome]: ...
 
 
@@ -121,6 +127,7 @@ class DispatchSink(Protocol):
         now_ms: int,
         *,
         claimer: int | None = None,
+        report_claim: ReportClaim | None = None,
     ) -> DispatchResult: ...
 
 

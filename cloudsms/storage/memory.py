@@ -33,11 +33,14 @@ from cloudsms.domain.dlr import FINAL_MESSAGE_STATE, INTERMEDIATE, message_outco
 from cloudsms.domain.models import ConfigSnapshot, Customer, NewMessage, PacketOutcome, PacketWrite
 from cloudsms.domain.pipeline import (
     DispatchResult,
+    LocalClaim,
     MessageRecord,
     NewReport,
     OutboundMessage,
     ReceiptEvent,
+    ReportClaim,
     SubmitOutcome,
+    claim_at_acceptance,
 )
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus, RouteRule, RoutingTable
 from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state
@@ -51,7 +54,7 @@ from cloudsms.storage.memory_state import (
     _Message,
     _Part,
 )
-from cloudsms.storage.messages import BACKLOG_STATES, INSUFFICIENT_BALANCE
+from cloudsms.storage.messages import BACKLOG_STATES, INSUFFICIENT_BALANCE, outbound_of
 from cloudsms.storage.report_ops import HELD
 
 _REFUNDED = frozenset({"rejected", "unsendable"})
@@ -150,7 +153,11 @@ class MemoryStore(MemoryReports, MemoryLeases):
     # -- accept -----------------------------------------------------------------------------
 
     def accept_packets(
-        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+        self,
+        writes: Sequence[PacketWrite],
+        *,
+        replay_window_ms: int,
+        claim: LocalClaim | None = None,
     ) -> list[PacketOutcome]:
         """As ``MessageOps.accept_packets``: replays, debit in order, all or nothing."""
         with self._lock:
@@ -176,9 +183,11 @@ class MemoryStore(MemoryReports, MemoryLeases):
             if unknown or len(set(uids)) != len(uids) or any(u in self._messages for u in uids):
                 raise BatchRejected("refused by the store: unknown customer or duplicate SMS_UID")
             balance = {cid: c.balance_micros for cid, c in self._customers.items()}
-            stored: list[NewMessage] = []
+            stored: list[tuple[NewMessage, int | None]] = []
+            room = claim.limit if claim is not None else 0
             for i, w in fresh:
                 rejected: list[str] = []
+                claimed: list[OutboundMessage] = []
                 for m in w.messages:
                     if m.state is MessageState.ACCEPTED and m.fee_micros > 0:
                         after = balance[m.customer_id] - m.fee_micros
@@ -189,27 +198,35 @@ class MemoryStore(MemoryReports, MemoryLeases):
                             rejected.append(m.sms_uid)
                         else:
                             balance[m.customer_id] = after
-                    stored.append(m)
-                if rejected:
-                    outcomes[i] = replace(outcomes[i], balance_rejected=tuple(rejected))
+                    claimer = None
+                    if room > 0 and claim_at_acceptance(m.state, m.send_at_ms, m.created_ms):
+                        assert claim is not None
+                        claimer, room = claim.claimer, room - 1
+                        claimed.append(outbound_of(m))
+                    stored.append((m, claimer))
+                outcomes[i] = replace(
+                    outcomes[i], balance_rejected=tuple(rejected), claimed=tuple(claimed)
+                )
             for cid, value in balance.items():
                 self._customers[cid].balance_micros = value
-            for m in stored:
-                self._insert(m)
+            for m, claimer in stored:
+                self._insert(m, claimer)
             for _, w in fresh:
                 if w.packet_key is not None:
                     self._replays[w.packet_key] = (w.answer, w.created_ms)
             return outcomes
 
-    def _insert(self, m: NewMessage) -> None:
+    def _insert(self, m: NewMessage, claimer: int | None = None) -> None:
         final = m.state in FINAL_STATES
         row = {name: getattr(m, name) for name in _NEW_FIELDS}
         row.update(
             sms_state=int(customer_state(m.state, None, m.result_desc)[0]) if final else None,
-            updated_ms=m.created_ms, final_ms=m.created_ms if final else None, attempts=0,
-            connector_id=None, submitted_ms=None,
+            updated_ms=m.created_ms, final_ms=m.created_ms if final else None,
+            attempts=0 if claimer is None else 1, connector_id=None, submitted_ms=None,
         )  # fmt: skip
-        self._messages[m.sms_uid] = _Message(row)
+        if claimer is not None:  # claimed at acceptance (LocalClaim)
+            row["state"] = MessageState.QUEUED
+        self._messages[m.sms_uid] = _Message(row, claimed_by=claimer)
         if m.state is MessageState.REJECTED:
             report = NewReport.final(
                 sms_uid=m.sms_uid, customer_id=m.customer_id, state=m.state,
@@ -324,9 +341,10 @@ class MemoryStore(MemoryReports, MemoryLeases):
 
     def record_dispatch(
         self, outcomes: Sequence[SubmitOutcome], receipts: Sequence[ReceiptEvent], now_ms: int,
-        *, claimer: int | None = None,
+        *, claimer: int | None = None, report_claim: ReportClaim | None = None,
     ) -> DispatchResult:  # fmt: skip
-        """As ``DispatchOps.record_dispatch``: outcomes, then waiting receipts, then receipts."""
+        """As ``DispatchOps.record_dispatch``: outcomes, then waiting receipts, then receipts,
+        then (``report_claim``) the claim of the reports enqueued."""
         with self._lock:
             result = DispatchResult()
             new_ids = self._apply_outcomes(outcomes, now_ms, result, claimer)
@@ -340,6 +358,12 @@ class MemoryStore(MemoryReports, MemoryLeases):
                 self._receipts = [r for r in self._receipts if id(r) not in gone]
             events = [_receipt_event(r) for r in waiting] + list(receipts)
             self._apply_receipts(events, now_ms, result)
+            if report_claim is not None and report_claim.limit > 0 and result.reported:
+                result.claimed_reports = self._claim_reports(
+                    now_ms, report_claim.limit, lease_ms=report_claim.lease_ms,
+                    exclude_customers=(), claimer=report_claim.claimer,
+                    hold_ms=report_claim.hold_ms, sms_uids=set(result.reported),
+                )  # fmt: skip
             return result
 
     def _mine(self, uid: str, claimer: int | None) -> _Message | None:

@@ -165,48 +165,58 @@ class MemoryReports(MemoryState):
         """As ``ReportOps.claim_due_reports``: oldest first, in order per SMS_UID, held or
         given up without a callback URL, leased to ``claimer``, each with its SERIAL."""
         with self._lock:
-            undone: dict[str, int] = {}  # sms_uid → lowest undone report id
-            for r in self._outbox.values():
-                if r.done_ms is None:
-                    undone.setdefault(r.sms_uid, r.id)
-            due = sorted(
-                (r for r in self._outbox.values()
-                 if r.done_ms is None and r.next_attempt_ms <= now_ms
-                 and undone[r.sms_uid] == r.id and r.customer_id not in exclude_customers),
-                key=lambda r: (r.next_attempt_ms, r.id),
-            )[:limit]  # fmt: skip
-            live: list[tuple[_Report, int, _Message, _Customer]] = []
-            for r in due:
-                msg, customer = self._messages.get(r.sms_uid), self._customers.get(r.customer_id)
-                if msg is None or customer is None:
-                    r.done_ms, r.last_error = now_ms, GAVE_UP + "message or customer missing"
-                elif customer.info.callback_url:
-                    live.append((r, r.next_attempt_ms, msg, customer))
-                    r.next_attempt_ms, r.claimed_by = now_ms + lease_ms, claimer
-                elif r.created_ms + hold_ms > now_ms:
-                    r.next_attempt_ms, r.last_error = r.created_ms + hold_ms, HELD
-                    r.claimed_by = None
-                else:
-                    r.done_ms, r.last_error = now_ms, GAVE_UP + "no callback_url"
-            per_customer: dict[int, int] = {}
-            for r, *_ in live:
-                per_customer[r.customer_id] = per_customer.get(r.customer_id, 0) + 1
-            serials = {cid: iter(self._take_serials(cid, n)) for cid, n in per_customer.items()}
-            out = []
-            for r, found_ms, msg, customer in live:
-                m = msg.m
-                out.append(DueReport(
-                    id=r.id, sms_uid=r.sms_uid, customer_id=r.customer_id,
-                    sms_state=r.sms_state, result_desc=r.result_desc, report_ms=r.report_ms,
-                    created_ms=r.created_ms, attempts=r.attempts,
-                    next_attempt_ms=found_ms, serial=next(serials[r.customer_id]),
-                    callback_url=customer.info.callback_url, auth_key=customer.info.auth_key,
-                    sender=m["sender"], country_code=m["country_code"],
-                    dest_msisdn=m["dest_msisdn"], customer_body=m["customer_body"],
-                    segments=m["segments"], fee_micros=m["fee_micros"], currency=m["currency"],
-                    callback_ca_pem=customer.callback_ca_pem,
-                ))  # fmt: skip
-            return out
+            return self._claim_reports(now_ms, limit, lease_ms=lease_ms,
+                                       exclude_customers=exclude_customers, claimer=claimer,
+                                       hold_ms=hold_ms)  # fmt: skip
+
+    def _claim_reports(
+        self, now_ms: int, limit: int, *, lease_ms: int, exclude_customers: Collection[int],
+        claimer: int | None, hold_ms: int, sms_uids: Collection[str] | None = None,
+    ) -> list[DueReport]:  # fmt: skip
+        """claim_due_reports under the lock; with ``sms_uids``, only their reports."""
+        undone: dict[str, int] = {}  # sms_uid → lowest undone report id
+        for r in self._outbox.values():
+            if r.done_ms is None:
+                undone.setdefault(r.sms_uid, r.id)
+        due = sorted(
+            (r for r in self._outbox.values()
+             if r.done_ms is None and r.next_attempt_ms <= now_ms
+             and undone[r.sms_uid] == r.id and r.customer_id not in exclude_customers
+             and (sms_uids is None or r.sms_uid in sms_uids)),
+            key=lambda r: (r.next_attempt_ms, r.id),
+        )[:limit]  # fmt: skip
+        live: list[tuple[_Report, int, _Message, _Customer]] = []
+        for r in due:
+            msg, customer = self._messages.get(r.sms_uid), self._customers.get(r.customer_id)
+            if msg is None or customer is None:
+                r.done_ms, r.last_error = now_ms, GAVE_UP + "message or customer missing"
+            elif customer.info.callback_url:
+                live.append((r, r.next_attempt_ms, msg, customer))
+                r.next_attempt_ms, r.claimed_by = now_ms + lease_ms, claimer
+            elif r.created_ms + hold_ms > now_ms:
+                r.next_attempt_ms, r.last_error = r.created_ms + hold_ms, HELD
+                r.claimed_by = None
+            else:
+                r.done_ms, r.last_error = now_ms, GAVE_UP + "no callback_url"
+        per_customer: dict[int, int] = {}
+        for r, *_ in live:
+            per_customer[r.customer_id] = per_customer.get(r.customer_id, 0) + 1
+        serials = {cid: iter(self._take_serials(cid, n)) for cid, n in per_customer.items()}
+        out = []
+        for r, found_ms, msg, customer in live:
+            m = msg.m
+            out.append(DueReport(
+                id=r.id, sms_uid=r.sms_uid, customer_id=r.customer_id,
+                sms_state=r.sms_state, result_desc=r.result_desc, report_ms=r.report_ms,
+                created_ms=r.created_ms, attempts=r.attempts,
+                next_attempt_ms=found_ms, serial=next(serials[r.customer_id]),
+                callback_url=customer.info.callback_url, auth_key=customer.info.auth_key,
+                sender=m["sender"], country_code=m["country_code"],
+                dest_msisdn=m["dest_msisdn"], customer_body=m["customer_body"],
+                segments=m["segments"], fee_micros=m["fee_micros"], currency=m["currency"],
+                callback_ca_pem=customer.callback_ca_pem,
+            ))  # fmt: skip
+        return out
 
     def _take_serials(self, customer_id: int, n: int) -> list[int]:
         customer = self._customers.get(customer_id)

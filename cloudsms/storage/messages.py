@@ -42,7 +42,13 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
-from cloudsms.domain.pipeline import MessageRecord, NewReport
+from cloudsms.domain.pipeline import (
+    LocalClaim,
+    MessageRecord,
+    NewReport,
+    OutboundMessage,
+    claim_at_acceptance,
+)
 from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state, sources_of
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
@@ -86,6 +92,8 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
     "created_ms",
     "updated_ms",
     "final_ms",
+    "attempts",
+    "claimed_by",
 )
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
@@ -112,11 +120,18 @@ class MessageOps(StoreBase):
     # ----------------------------------------------------------------------------- accept path
 
     def accept_packets(
-        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+        self,
+        writes: Sequence[PacketWrite],
+        *,
+        replay_window_ms: int,
+        claim: LocalClaim | None = None,
     ) -> list[PacketOutcome]:
         """Durably store a batch of packets in ONE transaction and say what happened to each.
 
-        Returns one :class:`PacketOutcome` per write, in input order. Raises
+        With ``claim``, up to ``claim.limit`` messages accepted and due now are written QUEUED
+        under ``claim.claimer`` and returned in their outcome's ``claimed`` (see
+        :class:`~cloudsms.domain.pipeline.LocalClaim`). Returns one :class:`PacketOutcome` per
+        write, in input order. Raises
         :class:`StoreError` (nothing of the batch written) if the database fails.
 
         Example::
@@ -131,15 +146,16 @@ class MessageOps(StoreBase):
             with self._write_lock, self.engine.begin() as conn:
                 if self.dialect == "sqlite":
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return self._accept_in_transaction(conn, writes, replay_window_ms)
+                return self._accept_in_transaction(conn, writes, replay_window_ms, claim)
         except StoreError:
             raise
         except DATABASE_ERRORS as exc:
             raise translate_error(exc, "could not store the batch") from exc
 
     def _accept_in_transaction(
-        self, conn: Connection, writes: Sequence[PacketWrite], replay_window_ms: int
-    ) -> list[PacketOutcome]:
+        self, conn: Connection, writes: Sequence[PacketWrite], replay_window_ms: int,
+        claim: LocalClaim | None,
+    ) -> list[PacketOutcome]:  # fmt: skip
         outcomes: list[PacketOutcome | None] = [None] * len(writes)
 
         # 1. Replays: one lookup for the whole batch.
@@ -210,8 +226,10 @@ class MessageOps(StoreBase):
 
         rows_out: list[tuple[Any, ...]] = []
         local_rejects: list[NewReport] = []
+        room = claim.limit if claim is not None else 0
         for w, i in zip(fresh, fresh_index, strict=True):
             rejected: list[str] = []
+            claimed: list[OutboundMessage] = []
             for m in w.messages:
                 if m.state is MessageState.ACCEPTED and m.fee_micros > 0:
                     cid = m.customer_id
@@ -223,10 +241,16 @@ class MessageOps(StoreBase):
                         balance[cid] = after
                 if m.state is MessageState.REJECTED:
                     local_rejects.append(_local_reject_report(m))
-                rows_out.append(_message_row(m))
+                claimer = None
+                if room > 0 and claim_at_acceptance(m.state, m.send_at_ms, m.created_ms):
+                    assert claim is not None
+                    claimer, room = claim.claimer, room - 1
+                    claimed.append(outbound_of(m))
+                rows_out.append(_message_row(m, claimer))
             outcomes[i] = PacketOutcome(
-                answer=w.answer, replayed=False, balance_rejected=tuple(rejected)
-            )
+                answer=w.answer, replayed=False, balance_rejected=tuple(rejected),
+                claimed=tuple(claimed),
+            )  # fmt: skip
 
         debits = [(start[cid] - balance[cid], cid) for cid in payers if balance[cid] != start[cid]]
         run_many(conn, self.dialect, _DEBIT, debits)
@@ -393,13 +417,23 @@ def _local_reject_report(m: NewMessage) -> NewReport:
     )
 
 
-def _message_row(m: NewMessage) -> tuple[Any, ...]:
+def outbound_of(m: NewMessage) -> OutboundMessage:
+    """The message as the dispatcher takes it when claimed at acceptance (its first attempt)."""
+    return OutboundMessage(
+        m.sms_uid, m.customer_id, m.country_code, m.dest_msisdn, m.route_name, m.sender,
+        m.content, m.encoding, m.segments, m.priority, 1, m.fee_micros,
+    )  # fmt: skip
+
+
+def _message_row(m: NewMessage, claimer: int | None = None) -> tuple[Any, ...]:
     """A NewMessage as a tuple in ``_ACCEPT_COLUMNS`` order (updated = created).
 
     A message final at acceptance (LOCAL_REJECTED) is stored with the SMS_STATE and time of the
     report enqueued with it, so DR_QUERY reads what the push says; the others have none yet.
+    With ``claimer`` it is claimed at acceptance: QUEUED, first attempt, under that worker.
     """
     final = m.state in FINAL_STATES
+    state = MessageState.QUEUED if claimer is not None else m.state
     return (
         m.sms_uid,
         m.customer_id,
@@ -414,7 +448,7 @@ def _message_row(m: NewMessage) -> tuple[Any, ...]:
         m.priority,
         m.send_at_ms,
         m.customer_body,
-        m.state.value,
+        state.value,
         int(customer_state(m.state, None, m.result_desc)[0]) if final else None,
         m.result_desc,
         m.detail,
@@ -423,6 +457,8 @@ def _message_row(m: NewMessage) -> tuple[Any, ...]:
         m.created_ms,
         m.created_ms,
         m.created_ms if final else None,
+        0 if claimer is None else 1,
+        claimer,
     )
 
 

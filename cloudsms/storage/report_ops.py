@@ -37,7 +37,7 @@ from cloudsms.domain.pipeline import DueReport, ReportResult
 from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
-from cloudsms.storage.plain_sql import in_list
+from cloudsms.storage.plain_sql import in_list, run, run_many
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
 SERIAL_MAX = 65_535
@@ -75,9 +75,11 @@ _CLAIM_DUE = (
     " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ?"
     " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid ="
     " o.sms_uid AND prior.id < o.id AND prior.done_ms IS NULL)"
-    "{excluded} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
+    "{excluded}{only} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
 )
 _EXCLUDED = " AND o.customer_id NOT IN ({marks})"
+#: Only the reports of these SMS_UIDs (reports claimed in the transaction that enqueued them).
+_ONLY = " AND o.sms_uid IN ({marks})"
 _LOCKING = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 #: Parameters: (next_attempt_ms, HELD, id).
 _HOLD = (
@@ -152,79 +154,11 @@ class ReportOps(StoreBase):
         once); at the end of the window it is given up (``gave up: no callback_url``). The
         message's state is queryable with DR_QUERY all along.
         """
-        excluded, excluded_ids = "", ()
-        if exclude_customers:
-            marks, excluded_ids = in_list(sorted(int(c) for c in exclude_customers))
-            excluded = _EXCLUDED.replace("{marks}", marks)
-        due = _CLAIM_DUE.replace("{excluded}", excluded).replace(
-            "{locking}", _LOCKING[self.dialect]
-        )
         with self._connect(write=True, durable=False) as conn:
-            rows = self._run(conn, due, (now_ms, *excluded_ids, limit)).all()
-            if not rows:
-                return []
-            # auth_key (customer) and sender (message) are never NULL in a row that exists.
-            live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
-            orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
-            # No callback URL (yet): nothing to push now. Held to the end of the retry window
-            # (one UPDATE, then out of the due range), given up once that has passed.
-            held = [
-                (r[_CREATED] + hold_ms, HELD, r[0])
-                for r in live
-                if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms > now_ms
-            ]
-            unpushable = [
-                r[0] for r in live if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms <= now_ms
-            ]
-            live = [r for r in live if r[_CALLBACK_URL]]
-            if held:
-                self._run_many(conn, _HOLD, held)
-            for chunk in _chunks([r[0] for r in live]):
-                marks, values = in_list(chunk)
-                sql = _LEASE.replace("{marks}", marks)
-                self._run(conn, sql, (now_ms + lease_ms, claimer, *values))
-            for chunk in _chunks(orphans):
-                marks, values = in_list(chunk)
-                error = GAVE_UP + "message or customer missing"
-                self._run(conn, _GIVE_UP_IDS.replace("{marks}", marks), (now_ms, error, *values))
-            for chunk in _chunks(unpushable):
-                marks, values = in_list(chunk)
-                error = GAVE_UP + "no callback_url"
-                self._run(conn, _GIVE_UP_IDS.replace("{marks}", marks), (now_ms, error, *values))
-            per_customer: dict[int, int] = {}
-            for r in live:
-                per_customer[r[2]] = per_customer.get(r[2], 0) + 1
-            serials = {
-                cid: iter(self._take_serials(conn, cid, n))
-                for cid, n in sorted(per_customer.items())
-            }
-            return [
-                DueReport(
-                    id=id_,
-                    sms_uid=uid,
-                    customer_id=cid,
-                    sms_state=sms_state,
-                    result_desc=desc,
-                    report_ms=report_ms,
-                    created_ms=created_ms,
-                    attempts=attempts,
-                    next_attempt_ms=next_ms,
-                    serial=next(serials[cid]),
-                    sender=sender,
-                    country_code=country_code,
-                    dest_msisdn=dest,
-                    customer_body=body,
-                    segments=segments,
-                    fee_micros=fee,
-                    currency=currency,
-                    callback_url=url,
-                    auth_key=key,
-                    callback_ca_pem=ca,
-                )
-                for (id_, uid, cid, sms_state, desc, report_ms, created_ms, attempts, next_ms,
-                     sender, country_code, dest, body, segments, fee, currency, url, key,
-                     ca) in live
-            ]  # fmt: skip
+            return claim_reports(
+                conn, self.dialect, now_ms, limit, lease_ms=lease_ms,
+                exclude_customers=exclude_customers, claimer=claimer, hold_ms=hold_ms,
+            )  # fmt: skip
 
     # --------------------------------------------------------------------------------- serials
 
@@ -238,13 +172,7 @@ class ReportOps(StoreBase):
             return self._take_serials(conn, customer_id, n)
 
     def _take_serials(self, conn: Connection, customer_id: int, n: int) -> list[int]:
-        if n < 1:
-            return []
-        last = self._run(conn, _BUMP_SERIAL, (n, customer_id)).scalar_one_or_none()
-        if last is None:
-            raise StoreError(f"no customer {customer_id}")
-        # last = (before + n - 1) % MAX + 1, so serial k (1-based) = (last - 1 - n + k) % MAX + 1
-        return [(last - 1 - n + k) % SERIAL_MAX + 1 for k in range(1, n + 1)]
+        return take_serials(conn, self.dialect, customer_id, n)
 
     # -------------------------------------------------------------------------------- outcomes
 
@@ -318,3 +246,93 @@ class ReportOps(StoreBase):
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
+
+
+def claim_reports(
+    conn: Connection,
+    dialect: str,
+    now_ms: int,
+    limit: int,
+    *,
+    lease_ms: int,
+    claimer: int | None,
+    hold_ms: int,
+    exclude_customers: Collection[int] = (),
+    sms_uids: Sequence[str] = (),
+) -> list[DueReport]:
+    """``claim_due_reports`` in the caller's transaction; with ``sms_uids``, only their reports.
+
+    The dispatch transaction that enqueues reports claims them with it for this process's
+    pusher (``DispatchOps.record_dispatch`` with a ``ReportClaim``), so they are not found
+    again by a claim query of their own.
+    """
+    excluded, excluded_ids = "", ()
+    if exclude_customers:
+        marks, excluded_ids = in_list(sorted(int(c) for c in exclude_customers))
+        excluded = _EXCLUDED.replace("{marks}", marks)
+    only, only_ids = "", ()
+    if sms_uids:
+        marks, only_ids = in_list(sorted(sms_uids))
+        only = _ONLY.replace("{marks}", marks)
+    due = (
+        _CLAIM_DUE.replace("{excluded}", excluded)
+        .replace("{only}", only)
+        .replace("{locking}", _LOCKING[dialect])
+    )
+    rows = run(conn, dialect, due, (now_ms, *excluded_ids, *only_ids, limit)).all()
+    if not rows:
+        return []
+    # auth_key (customer) and sender (message) are never NULL in a row that exists.
+    live = [r for r in rows if r[_AUTH_KEY] is not None and r[_SENDER] is not None]
+    orphans = [r[0] for r in rows if r[_AUTH_KEY] is None or r[_SENDER] is None]
+    # No callback URL (yet): nothing to push now. Held to the end of the retry window
+    # (one UPDATE, then out of the due range), given up once that has passed.
+    held = [
+        (r[_CREATED] + hold_ms, HELD, r[0])
+        for r in live
+        if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms > now_ms
+    ]
+    unpushable = [r[0] for r in live if not r[_CALLBACK_URL] and r[_CREATED] + hold_ms <= now_ms]
+    live = [r for r in live if r[_CALLBACK_URL]]
+    if held:
+        run_many(conn, dialect, _HOLD, held)
+    for chunk in _chunks([r[0] for r in live]):
+        marks, values = in_list(chunk)
+        run(conn, dialect, _LEASE.replace("{marks}", marks), (now_ms + lease_ms, claimer, *values))
+    for chunk in _chunks(orphans):
+        marks, values = in_list(chunk)
+        error = GAVE_UP + "message or customer missing"
+        run(conn, dialect, _GIVE_UP_IDS.replace("{marks}", marks), (now_ms, error, *values))
+    for chunk in _chunks(unpushable):
+        marks, values = in_list(chunk)
+        error = GAVE_UP + "no callback_url"
+        run(conn, dialect, _GIVE_UP_IDS.replace("{marks}", marks), (now_ms, error, *values))
+    per_customer: dict[int, int] = {}
+    for r in live:
+        per_customer[r[2]] = per_customer.get(r[2], 0) + 1
+    serials = {
+        cid: iter(take_serials(conn, dialect, cid, n)) for cid, n in sorted(per_customer.items())
+    }
+    return [
+        DueReport(
+            id=id_, sms_uid=uid, customer_id=cid, sms_state=sms_state, result_desc=desc,
+            report_ms=report_ms, created_ms=created_ms, attempts=attempts,
+            next_attempt_ms=next_ms, serial=next(serials[cid]), sender=sender,
+            country_code=country_code, dest_msisdn=dest, customer_body=body,
+            segments=segments, fee_micros=fee, currency=currency, callback_url=url,
+            auth_key=key, callback_ca_pem=ca,
+        )
+        for (id_, uid, cid, sms_state, desc, report_ms, created_ms, attempts, next_ms,
+             sender, country_code, dest, body, segments, fee, currency, url, key, ca) in live
+    ]  # fmt: skip
+
+
+def take_serials(conn: Connection, dialect: str, customer_id: int, n: int) -> list[int]:
+    """``n`` consecutive SERIALs of the customer's pushes, taken in one UPDATE of ``conn``."""
+    if n < 1:
+        return []
+    last = run(conn, dialect, _BUMP_SERIAL, (n, customer_id)).scalar_one_or_none()
+    if last is None:
+        raise StoreError(f"no customer {customer_id}")
+    # last = (before + n - 1) % MAX + 1, so serial k (1-based) = (last - 1 - n + k) % MAX + 1
+    return [(last - 1 - n + k) % SERIAL_MAX + 1 for k in range(1, n + 1)]

@@ -26,6 +26,11 @@ Failure policy (decided here, documented for operators):
 
 A caller whose task is cancelled after queueing is not un-queued: its packet may still be
 committed (the client saw no answer; its retry is answered from the replay row).
+
+When the process also runs a dispatcher (``intake``), each transaction claims the messages it
+accepts that are due now for that dispatcher (``LocalClaim``: written QUEUED under its worker id)
+and hands them over in memory once committed, so they are not written twice and the dispatcher
+does not query for them (issue 14: one write per message at acceptance).
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from cloudsms.domain.models import PacketOutcome, PacketWrite
+from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.interfaces import PacketSink
@@ -69,6 +76,18 @@ class WriterStats:
     largest_batch: int
 
 
+class LocalIntake(Protocol):
+    """This process's dispatcher, as the writer sees it (see the module docstring)."""
+
+    def local_claim(self) -> LocalClaim | None:
+        """Called on the writer thread before each transaction: what to claim (None: nothing)."""
+        ...
+
+    def take_claimed(self, messages: list[OutboundMessage]) -> None:
+        """Called on the writer thread after the commit (thread-safe): the claimed messages."""
+        ...
+
+
 @dataclass(slots=True)
 class _Job:
     packet: PacketWrite
@@ -93,6 +112,8 @@ class GroupCommitWriter:
             raise ValueError("max_batch must be at least 1")
         self._store = store
         self._replay_window_ms = replay_window_ms
+        #: This process's dispatcher, when it runs one (set by the composition root).
+        self.intake: LocalIntake | None = None
         self._max_batch = max_batch
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
@@ -192,6 +213,7 @@ class GroupCommitWriter:
             results = self._commit(batch)
             self._record(batch, results)
             self._in_flight = 0
+            self._hand_over(results)
             _deliver(batch, results)
 
     def _commit(self, batch: list[_Job]) -> list[_Result]:
@@ -236,10 +258,27 @@ class GroupCommitWriter:
     def _accept(self, packets: list[PacketWrite]) -> list[PacketOutcome]:
         with self._cond:
             self._transactions += 1
-        outcomes = self._store.accept_packets(packets, replay_window_ms=self._replay_window_ms)
+        claim = self.intake.local_claim() if self.intake is not None else None
+        if claim is None:  # (a store wrapper in tests may not know the keyword)
+            outcomes = self._store.accept_packets(packets, replay_window_ms=self._replay_window_ms)
+        else:
+            outcomes = self._store.accept_packets(
+                packets, replay_window_ms=self._replay_window_ms, claim=claim
+            )
         if len(outcomes) != len(packets):
             raise StoreError(f"store returned {len(outcomes)} outcomes for {len(packets)} packets")
         return outcomes
+
+    def _hand_over(self, results: list[_Result]) -> None:
+        """Give the messages claimed at acceptance to this process's dispatcher."""
+        if self.intake is None:
+            return
+        claimed = [m for r in results if not isinstance(r, StoreError) for m in r.claimed]
+        if claimed:
+            try:
+                self.intake.take_claimed(claimed)
+            except Exception:  # they stay QUEUED under our claim: recovered if we die
+                log.exception("could not hand %d claimed messages to the dispatcher", len(claimed))
 
     def _record(self, batch: list[_Job], results: list[_Result]) -> None:
         failed = sum(1 for r in results if isinstance(r, StoreError))

@@ -24,6 +24,12 @@ Strategy:
   queue falls to half, so a busy link is refilled before it runs dry.
 * **Claims.** Each claim records this worker's id (``messages.claimed_by``); only this worker's
   outcomes apply to its claims, and if it dies its claims are recovered by the others.
+* **Claimed at acceptance.** In a process that also runs the API, the group-commit writer asks
+  :meth:`Dispatcher.local_claim` before each transaction and writes the messages it accepts that
+  are due now QUEUED under this worker's id, then hands them over (:meth:`take_claimed`): one
+  write and no claim query per message. It does so only while the store has no backlog of due
+  messages (the last claim found fewer than it asked for), so older messages are not overtaken,
+  and only for the room our links have; the rest are written ACCEPTED and claimed as above.
 * **Outcomes.** Every submit outcome and every receipt goes through the ``DispatchRecorder``
   (ordered group commit). A receipt is acknowledged to the carrier only once stored.
 * **Retries.** Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) are retried on the link after
@@ -44,7 +50,8 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,6 +59,7 @@ from cloudsms import metrics
 from cloudsms.domain.dlr import sms_state_of
 from cloudsms.domain.pipeline import (
     DispatchResult,
+    LocalClaim,
     OutboundMessage,
     PartResult,
     ReceiptEvent,
@@ -281,6 +289,11 @@ class Dispatcher:
         self._reconfigure = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
+        #: Messages claimed at acceptance, waiting for room on a link (see the module docstring).
+        self._local: deque[OutboundMessage] = deque()
+        #: The last claim from the store found fewer messages than it asked for: no backlog.
+        self._backlog_clear = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
         """New work may be due (called by the API after an accept)."""
@@ -293,6 +306,7 @@ class Dispatcher:
             self._on_committed(result)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._register()
         recovered = await asyncio.to_thread(self.store.recover_in_flight)
         if recovered:
@@ -319,6 +333,8 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._stop_links(list(self.links), detail="dispatcher stopped")
+        while self._local:
+            self.give_back(self._local.popleft(), detail="dispatcher stopped")
         await self.recorder.close()
         if self._registered:
             try:
@@ -432,6 +448,30 @@ class Dispatcher:
             )
         )  # fmt: skip
 
+    # -- messages claimed at acceptance -------------------------------------------------------
+
+    def local_claim(self) -> LocalClaim | None:
+        """What the writer may claim for us in its next transaction (called on its thread)."""
+        claimer = self.recorder.claimer
+        if self._stopping or not self._backlog_clear or claimer is None or claimer == FENCED:
+            return None
+        room = sum(link.free_slots() for link in list(self.links.values())) - len(self._local)
+        return LocalClaim(claimer, room) if room > 0 else None
+
+    def take_claimed(self, messages: list[OutboundMessage]) -> None:
+        """Messages the writer claimed for us and committed (called on its thread)."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._take_local, messages)
+
+    def _take_local(self, messages: list[OutboundMessage]) -> None:
+        if self._stopping:
+            for message in messages:
+                self.give_back(message, detail="dispatcher stopped")
+            return
+        self._local.extend(messages)
+        self._wake.set()
+
     # -- configuration ----------------------------------------------------------------------
 
     def _schedule_reconfigure(self, config: PreparedConfig) -> None:
@@ -497,15 +537,26 @@ class Dispatcher:
         room = sum(link.free_slots() for link in self.links.values())
         if room <= 0:
             return got
+        if self._local:
+            local = [self._local.popleft() for _ in range(min(room, len(self._local)))]
+            self._route(local)
+            return got + len(local)
+        want = min(room, self.batch)
         claimed = await asyncio.to_thread(
             self.store.claim_due,
             now_ms(),
-            min(room, self.batch),
+            want,
             claimer=worker,
             leave_to=self.leases.available_elsewhere,
         )
+        self._backlog_clear = len(claimed) < want
+        self._route(claimed)
+        return got + len(claimed)
+
+    def _route(self, messages: Sequence[OutboundMessage]) -> None:
+        """Put each claimed message on its link's queue, or record why it cannot go."""
         routing = self.config.current.routing
-        for message in claimed:
+        for message in messages:
             decision = routing.select(message.route_name, message.number, available=self._available)
             if isinstance(decision, int):
                 link = self.links.get(decision)
@@ -523,7 +574,6 @@ class Dispatcher:
                 self.recorder.record(
                     SubmitOutcome(sms_uid=message.sms_uid, kind="rejected", detail=decision)
                 )
-        return got + len(claimed)
 
     def _available(self, connector_id: int) -> bool:
         link = self.links.get(connector_id)

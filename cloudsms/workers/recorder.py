@@ -8,6 +8,10 @@ makes a receipt find the carrier id that its submit_sm_resp recorded just before
 A receipt's deliver_sm_resp waits for its future, so the carrier is told "received" only once the
 receipt is durably stored (SPEC: the deliver_sm_resp is sent only after the receipt is stored).
 
+When this process also pushes reports (``report_claims``), each transaction claims the reports
+it enqueues for that pusher (``ReportClaim``) and the committed result carries them
+(``DispatchResult.claimed_reports``), so they need no claim transaction of their own.
+
 Outcomes are applied under :attr:`DispatchRecorder.claimer`, this worker's id: the store applies an
 outcome only to a message still claimed by it, so after a lost lease (``claimer`` set to
 :data:`FENCED`) nothing this process still reports can overwrite another worker's claim.
@@ -22,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, SubmitOutcome
+from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, ReportClaim, SubmitOutcome
 from cloudsms.storage.interfaces import DispatchSink
 
 log = logging.getLogger("cloudsms.dispatch")
@@ -50,6 +54,9 @@ class DispatchRecorder:
         self.transactions = 0
         #: The worker id whose claims our outcomes apply to (None: no check, single use).
         self.claimer: int | None = None
+        #: Asked before each transaction (on the event loop): what reports to claim for this
+        #: process's pusher (see the module docstring). None: no pusher here.
+        self.report_claims: Callable[[], ReportClaim | None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-recorder")
@@ -94,16 +101,18 @@ class DispatchRecorder:
             batch = self._queue[: self._max_batch]
             outcomes = [e for e, _ in batch if isinstance(e, SubmitOutcome)]
             receipts = [e for e, _ in batch if isinstance(e, ReceiptEvent)]
+            record = functools.partial(
+                self._store.record_dispatch,
+                outcomes,
+                receipts,
+                time.time_ns() // 1_000_000,
+                claimer=self.claimer,
+            )
+            report_claim = self.report_claims() if self.report_claims is not None else None
+            if report_claim is not None:
+                record = functools.partial(record, report_claim=report_claim)
             try:
-                result = await asyncio.to_thread(
-                    functools.partial(
-                        self._store.record_dispatch,
-                        outcomes,
-                        receipts,
-                        time.time_ns() // 1_000_000,
-                        claimer=self.claimer,
-                    )
-                )
+                result = await asyncio.to_thread(record)
             except Exception as exc:
                 # Keep the batch and try again: events are facts we must not drop. While the
                 # store is down, receipts stay unacknowledged (the carrier redelivers them) and

@@ -41,7 +41,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -50,7 +50,7 @@ from yarl import URL
 
 from cloudsms import metrics
 from cloudsms.config import Settings
-from cloudsms.domain.pipeline import DueReport, Outcome, ReportResult
+from cloudsms.domain.pipeline import DueReport, Outcome, ReportClaim, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
 from cloudsms.storage.interfaces import ReportStore
@@ -295,6 +295,27 @@ class ReportPusher:
     async def _claim_once(self) -> bool:
         """Claim one batch and start pushing it; True when a full batch suggests more is due."""
         s = self.settings
+        limit, full = self._claim_bounds()
+        now = _now_ms()
+        rows = await asyncio.to_thread(
+            self.store.claim_due_reports,
+            now,
+            limit,
+            lease_ms=int(s.lease_s * 1000),
+            exclude_customers=full,
+            claimer=self.claimer(),
+            # Reports of a customer without a callback URL wait this long for one.
+            hold_ms=int(s.retry_give_up_after_s * 1000),
+        )
+        self.take_claimed(rows)
+        # A full claim suggests more is due; claim again at once only if a known customer can
+        # still take some (otherwise the next wake, when a batch finishes, or the poll will).
+        busy = (s.max_queued_per_customer + 1) // 2
+        return len(rows) >= limit and any(st.outstanding < busy for st in self._customers.values())
+
+    def _claim_bounds(self) -> tuple[int, list[int]]:
+        """How many reports to claim now, and the customers to leave out of the claim."""
+        s = self.settings
         cap = s.max_queued_per_customer
         # Left out of this claim: customers with half their bound or more still queued (they
         # have work; the rest are claimed for when they have room for at least half of it).
@@ -309,18 +330,34 @@ class ReportPusher:
         # No more than the known customers can take (at least one customer's worth, for those
         # not seen yet): claiming 500 for a customer with room for 64 would lease, serialize
         # and release the other 436 again, every claim.
-        limit = min(s.claim_batch, max(room, cap))
-        now = _now_ms()
-        rows = await asyncio.to_thread(
-            self.store.claim_due_reports,
-            now,
-            limit,
-            lease_ms=int(s.lease_s * 1000),
-            exclude_customers=full,
+        return min(s.claim_batch, max(room, cap)), full
+
+    def report_claim(self) -> ReportClaim | None:
+        """The claim a dispatch transaction of this process may make for us (ReportClaim).
+
+        None while stopping, or when every known customer already has enough work queued (the
+        reports then wait in the outbox for a claim of ours).
+        """
+        if self._stopping or self._loop is None:
+            return None
+        limit, full = self._claim_bounds()
+        if full:
+            return None
+        s = self.settings
+        return ReportClaim(
             claimer=self.claimer(),
-            # Reports of a customer without a callback URL wait this long for one.
+            limit=limit,
+            lease_ms=int(s.lease_s * 1000),
             hold_ms=int(s.retry_give_up_after_s * 1000),
         )
+
+    def take_claimed(self, rows: Sequence[DueReport]) -> None:
+        """Start pushing reports claimed for us (by our claim, or by a dispatch transaction)."""
+        if self._stopping:
+            # Claimed by a transaction that was in flight when we stopped: they stay leased to
+            # this worker, and are due again once it is gone (recover_claimed_reports).
+            return
+        s = self.settings
         groups: dict[int, list[DueReport]] = {}
         for row in rows:
             if row.id in self._inflight:  # re-claimed after a lease ran out: already ours
@@ -341,9 +378,6 @@ class ReportPusher:
             task = asyncio.create_task(self._push_group(st, take))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # A full claim suggests more is due; claim again at once only if a known customer can
-        # still take some (otherwise the next wake, when a batch finishes, or the poll will).
-        return len(rows) >= limit and any(st.outstanding < busy for st in self._customers.values())
 
     def _customer(self, cid: int) -> _Customer:
         st = self._customers.get(cid)

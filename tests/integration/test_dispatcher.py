@@ -30,6 +30,7 @@ from cloudsms.simulator.behaviours import (
 )
 from cloudsms.smpp.constants import CommandStatus
 from cloudsms.storage.memory import MemoryStore
+from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.transport.client import SmppClient
 from cloudsms.workers.dispatcher import Dispatcher
 
@@ -207,3 +208,47 @@ async def test_links_follow_the_configuration(make_rig: RigFactory) -> None:
     [waiting] = rig.accept()
     await asyncio.sleep(0.3)
     assert rig.state(waiting) is MessageState.ACCEPTED  # no carrier: not even claimed
+
+
+async def test_messages_claimed_at_acceptance_are_sent_without_a_claim_query(
+    make_rig: RigFactory,
+) -> None:
+    """With the dispatcher as the group-commit writer's intake, a packet accepted while there is
+    no backlog is written QUEUED under our claim and handed over in memory (LocalClaim)."""
+    rig = await make_rig()
+    await rig.until(lambda: rig.dispatcher.local_claim() is not None)  # a claim found no backlog
+    writer = GroupCommitWriter(rig.store, replay_window_ms=0)
+    writer.intake = rig.dispatcher
+    claims: list[int] = []
+    original = rig.store.claim_due
+
+    def counting_claim_due(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        claims.append(len(found))
+        return found
+
+    rig.store.claim_due = counting_claim_due  # type: ignore[method-assign]
+    stamp = now()
+    messages = tuple(
+        NewMessage(
+            sms_uid=f"A{next(_uids):08d}", customer_id=rig.customer_id, serial=1,
+            country_code=852, dest_msisdn=f"6200{i:04d}", route_name="main", sender="CloudSMS",
+            content="hello", encoding="gsm7", segments=1, priority=0, send_at_ms=stamp,
+            customer_body=None, state=MessageState.ACCEPTED, result_desc=None, detail=None,
+            fee_micros=FEE, currency="HKD", created_ms=stamp,
+        )
+        for i in range(3)
+    )  # fmt: skip
+    try:
+        outcome = await writer.write(
+            PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
+                        answer=b"{}", created_ms=stamp)  # fmt: skip
+        )
+        assert [m.sms_uid for m in outcome.claimed] == [m.sms_uid for m in messages]
+        uids = [m.sms_uid for m in messages]
+        await rig.until(lambda: all(rig.state(u) is MessageState.DELIVERED for u in uids))
+        assert sum(claims) == 0  # none of them came through the claim query
+        record = rig.store.get_message(uids[0])
+        assert record is not None and record.attempts == 1
+    finally:
+        await writer.close()

@@ -19,7 +19,14 @@ from sqlalchemy import select
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.models import NewMessage, PacketWrite
-from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportResult, SubmitOutcome
+from cloudsms.domain.pipeline import (
+    LocalClaim,
+    PartResult,
+    ReceiptEvent,
+    ReportClaim,
+    ReportResult,
+    SubmitOutcome,
+)
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
@@ -139,6 +146,74 @@ def test_one_message_through_the_pipeline(world: World) -> None:
     store.record_report_results([ReportResult(report.id, "done")], now_ms=now())
     counts = store.report_counts()
     assert (counts.pending, counts.done, counts.given_up) == (0, 1, 0)
+
+
+def test_messages_claimed_at_acceptance_skip_the_claim(world: World) -> None:
+    """LocalClaim: due messages are written QUEUED under the claimer, up to the limit; a
+    scheduled one and the rest stay ACCEPTED for the claim query."""
+    store = world.store
+    me = store.register_worker(name="me", host="h", pid=1, role="all", lease_ms=60_000)
+    stamp = now()
+    messages = tuple(
+        NewMessage(
+            sms_uid=f"L{next(_uids):08d}", customer_id=world.customer_id, serial=1,
+            country_code=852, dest_msisdn=f"6800{i:04d}", route_name=world.route,
+            sender="CloudSMS", content="hello", encoding="gsm7", segments=1, priority=0,
+            send_at_ms=stamp + (3_600_000 if i == 0 else 0), customer_body=None,
+            state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=FEE,
+            currency="HKD", created_ms=stamp,
+        )
+        for i in range(4)
+    )  # fmt: skip
+    write = PacketWrite(customer_id=world.customer_id, packet_key=None, messages=messages,
+                        answer=b"{}", created_ms=stamp)  # fmt: skip
+    [outcome] = store.accept_packets([write], replay_window_ms=0, claim=LocalClaim(me, 2))
+    scheduled, first, second, third = (m.sms_uid for m in messages)
+    assert [(m.sms_uid, m.attempts, m.fee_micros) for m in outcome.claimed] == [
+        (first, 1, FEE), (second, 1, FEE)
+    ]  # fmt: skip
+    assert [world.state(u) for u in (scheduled, first, second, third)] == [
+        MessageState.ACCEPTED, MessageState.QUEUED, MessageState.QUEUED, MessageState.ACCEPTED
+    ]  # fmt: skip
+    assert store.customer_balance(world.customer_id) == 6 * FEE
+    assert [m.sms_uid for m in store.claim_due(now(), 10)] == [third]
+    # The claim is ours: our outcome applies, another claimer's does not.
+    other = SubmitOutcome(sms_uid=first, kind="submitted", connector_id=world.connector_id,
+                          parts=(PartResult(1, "X1", 0),))  # fmt: skip
+    store.record_dispatch([other], [], now(), claimer=me + 1)
+    assert world.state(first) is MessageState.QUEUED
+    store.record_dispatch([other], [], now(), claimer=me)
+    assert world.state(first) is MessageState.SUBMITTED
+
+
+def test_reports_claimed_in_the_dispatch_transaction(world: World) -> None:
+    """ReportClaim: the receipt's transaction enqueues the report and claims it (lease, SERIAL);
+    the pusher's own claim does not find it again; up to the limit."""
+    store = world.store
+    me = store.register_worker(name="me", host="h", pid=1, role="all", lease_ms=60_000)
+    uids = world.accept(3)
+    store.claim_due(now(), 10)
+    for n, uid in enumerate(uids):
+        world.submitted(uid, f"R{n}")
+    events = [
+        ReceiptEvent(connector_id=world.connector_id, carrier_id=f"R{n}",
+                     sms_state=SmsState.DELIVERED, stat="DELIVRD", err="000", report_ms=now())
+        for n in range(3)
+    ]  # fmt: skip
+    claim = ReportClaim(claimer=me, limit=2, lease_ms=60_000, hold_ms=60_000)
+    result = store.record_dispatch([], events, now(), report_claim=claim)
+    assert sorted(result.reported) == sorted(uids)
+    claimed = result.claimed_reports
+    assert len(claimed) == 2 and {r.sms_uid for r in claimed} < set(uids)
+    assert sorted(r.serial for r in claimed) == [1, 2]
+    assert all(r.result_desc == "DELIVERED" and r.attempts == 0 for r in claimed)
+    # The third is left to the pusher's own claim; the two claimed are leased.
+    [rest] = store.claim_due_reports(now(), 10, claimer=me)
+    assert rest.sms_uid not in {r.sms_uid for r in claimed} and rest.serial == 3
+    store.record_report_results([ReportResult(r.id, "done") for r in (*claimed, rest)],
+                                now_ms=now())  # fmt: skip
+    counts = store.report_counts()
+    assert (counts.pending, counts.done) == (0, 3)
 
 
 def test_a_second_receipt_never_reports_twice(world: World) -> None:
