@@ -53,7 +53,7 @@ from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state, s
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.base import DATABASE_ERRORS, BatchRejected, StoreBase, translate_error
-from cloudsms.storage.plain_sql import run_many
+from cloudsms.storage.plain_sql import in_list, run, run_many
 from cloudsms.storage.report_enqueue import insert_fresh_reports
 
 #: ``detail`` of a message turned LOCAL_REJECTED because the balance ran out.
@@ -108,6 +108,18 @@ _COPY_MESSAGES = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
 _INSERT_REPLAYS = (
     "INSERT INTO replays (packet_key, customer_id, answer, created_ms) VALUES (?, ?, ?, ?)"
 )
+#: The accept path's reads and deletes as plain SQL (``{marks}`` from ``plain_sql.in_list``):
+#: SQLAlchemy Core built and compiled these for every batch.
+_REPLAYS_BY_KEY = (
+    "SELECT packet_key, answer, created_ms FROM replays WHERE packet_key IN ({marks})"
+)
+_DELETE_REPLAYS = "DELETE FROM replays WHERE packet_key IN ({marks})"
+#: The paying customers, locked (PostgreSQL) in id order so two writers never deadlock.
+_PAYERS = (
+    "SELECT id, balance_micros, credit_limit_micros FROM customers WHERE id IN ({marks})"
+    " ORDER BY id"
+)
+_FOR_UPDATE = {"postgresql": " FOR UPDATE", "sqlite": ""}
 #: debit_customer: executed with (debit, customer_id) pairs, one per paying customer.
 _DEBIT = "UPDATE customers SET balance_micros = balance_micros - ? WHERE id = ?"
 
@@ -162,13 +174,8 @@ class MessageOps(StoreBase):
         keys = {w.packet_key for w in writes if w.packet_key is not None}
         stored: dict[str, tuple[bytes, int]] = {}
         for chunk in _chunks(sorted(keys)):
-            rows = conn.execute(
-                select(
-                    tables.replays.c.packet_key,
-                    tables.replays.c.answer,
-                    tables.replays.c.created_ms,
-                ).where(tables.replays.c.packet_key.in_(chunk))
-            )
+            marks, values = in_list(chunk)
+            rows = run(conn, self.dialect, _REPLAYS_BY_KEY.replace("{marks}", marks), values)
             for key, answer, created_ms in rows:
                 stored[key] = (bytes(answer), created_ms)
 
@@ -206,16 +213,9 @@ class MessageOps(StoreBase):
         floor: dict[int, int] = {}
         balance: dict[int, int] = {}
         for chunk in _chunks(payers):
-            rows = conn.execute(
-                select(
-                    tables.customers.c.id,
-                    tables.customers.c.balance_micros,
-                    tables.customers.c.credit_limit_micros,
-                )
-                .where(tables.customers.c.id.in_(chunk))
-                .order_by(tables.customers.c.id)
-                .with_for_update()
-            )
+            marks, values = in_list(chunk)
+            sql = _PAYERS.replace("{marks}", marks) + _FOR_UPDATE[self.dialect]
+            rows = run(conn, self.dialect, sql, values)
             for cid, bal, limit in rows:
                 balance[cid] = bal
                 floor[cid] = -limit
@@ -260,7 +260,8 @@ class MessageOps(StoreBase):
         self._insert_messages(conn, rows_out)
         insert_fresh_reports(conn, self.dialect, local_rejects)
         for chunk in _chunks(stale):
-            conn.execute(delete(tables.replays).where(tables.replays.c.packet_key.in_(chunk)))
+            marks, values = in_list(chunk)
+            run(conn, self.dialect, _DELETE_REPLAYS.replace("{marks}", marks), values)
         replay_rows = [
             (w.packet_key, w.customer_id, w.answer, w.created_ms)
             for w in fresh
