@@ -47,7 +47,7 @@ import base64
 import contextlib
 import ssl as _ssl
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, cast
 from urllib.parse import quote, unquote, urlsplit
 
 import httptools
@@ -113,9 +113,10 @@ class Target:
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection, one request at a time; its answer resolves ``_waiter``."""
 
-    def __init__(self, client: HttpClient, pool: _Pool) -> None:
+    def __init__(self, client: HttpClient, pool: _Pool, tls: bool) -> None:
         self._client = client
         self._pool = pool
+        self._tls = tls
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -177,8 +178,8 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self.transport = cast(asyncio.Transport, transport)
         set_nodelay(transport)
         self._client.connections.add(self)
 
@@ -218,6 +219,10 @@ class _Connection(asyncio.Protocol):
         else:
             why = f": {exc}" if exc else ""
             what = "before the answer" if not self._started else "in the middle of the answer"
+            if self._tls and not self._started and not self.reused:
+                # TLS 1.3: a server that refuses our client certificate says so only after our
+                # side of the handshake is done, and the alert seldom reaches the protocol.
+                why += " (TLS: does the server require a client certificate we did not send?)"
             waiter.set_exception(self._error(f"connection closed {what}{why}", "closed"))
 
     # ----------------------------------------------------------------- httptools callbacks
@@ -397,7 +402,7 @@ class HttpClient:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await self.loop.create_connection(
-                    lambda: _Connection(self, target.pool),
+                    lambda: _Connection(self, target.pool, target.ssl is not None),
                     target.host,
                     target.port,
                     ssl=target.ssl,
