@@ -66,9 +66,7 @@ _PATH_SAFE: Final = "/?%:@!$&'()*+,;=~-._"
 class HttpClientError(CloudSMSError):
     """The request got no usable HTTP response."""
 
-    def __init__(
-        self, message: str, *, kind: ErrorKind, response_started: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, kind: ErrorKind, response_started: bool = False) -> None:
         super().__init__(message)
         #: What failed: connect, tls, timeout, closed, protocol or url.
         self.kind: ErrorKind = kind
@@ -107,7 +105,8 @@ class Target:
 
     @property
     def origin(self) -> str:
-        return f"{self.host}:{self.port}"
+        """``host:port`` for messages (``[::1]:8080`` for IPv6)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 class _Connection(asyncio.Protocol):
@@ -294,6 +293,7 @@ class HttpClient:
         #: Every open connection (idle or busy), for close().
         self.connections: set[_Connection] = set()
         self._pools: dict[tuple[str, str, int, _ssl.SSLContext | None], _Pool] = {}
+        self._default_ssl: _ssl.SSLContext | None = None
 
     def target(self, url: str, *, ssl: _ssl.SSLContext | None = None) -> Target:
         """Prepare ``url`` for :meth:`post`; ``ssl`` is the context for an https URL.
@@ -309,8 +309,10 @@ class HttpClient:
             raise HttpClientError(f"invalid URL {url!r}: not http(s) with a host", kind="url")
         if scheme == "http":
             ssl = None
-        elif ssl is None:
-            ssl = _ssl.create_default_context()
+        elif ssl is None:  # one shared context, so such targets share their origin's pool
+            if self._default_ssl is None:
+                self._default_ssl = _ssl.create_default_context()
+            ssl = self._default_ssl
         try:
             ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
         except UnicodeError as exc:

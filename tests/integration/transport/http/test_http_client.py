@@ -181,6 +181,23 @@ async def test_url_userinfo_is_basic_auth(servers: ServerFactory, client: HttpCl
     assert server.requests[0].header("authorization") == "Basic dXNAZXI6cDpzcw=="  # us@er:p:ss
 
 
+async def test_request_heads_are_built_once_per_target(client: HttpClient) -> None:
+    plain = client.target("HTTP://Example.COM")
+    assert plain.head == (
+        b"POST / HTTP/1.1\r\nHost: example.com\r\n"
+        b"Content-Type: application/json\r\nContent-Length: "
+    )
+    v6 = client.target("https://[::1]:8443/a b/ü?q=1")
+    assert v6.head.startswith(b"POST /a%20b/%C3%BC?q=1 HTTP/1.1\r\nHost: [::1]:8443\r\n")
+    assert v6.origin == "[::1]:8443" and v6.ssl is not None
+    # Targets of one origin (and TLS context) share one pool; another context is another pool.
+    assert client.target("https://[::1]:8443/other").pool is v6.pool
+    assert (
+        client.target("https://[::1]:8443/", ssl=ssl.create_default_context()).pool is not v6.pool
+    )
+    assert b"Host: xn--bcher-kva.example\r\n" in client.target("http://bücher.example/").head
+
+
 async def test_a_url_that_is_not_http_is_refused_at_once(client: HttpClient) -> None:
     for url in ("ftp://example.com/x", "http:///nohost", "http://h:99999/"):
         with pytest.raises(HttpClientError) as err:
@@ -402,3 +419,34 @@ async def test_mutual_tls(servers: ServerFactory, client: HttpClient, pki: dict[
     assert err.value.kind in ("tls", "closed")  # the alert may arrive, or only the close
     assert "client certificate" in str(err.value) or "CERTIFICATE_REQUIRED" in str(err.value)
     assert len(server.requests) == 2
+
+
+async def test_an_interim_100_continue_is_skipped(
+    servers: ServerFactory, client: HttpClient
+) -> None:
+    server = await servers(script=lambda n: b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
+    target = client.target(server.url())
+    for _ in range(2):
+        assert (await client.post(target, b"{}")).body == b"{}"
+    assert server.connections == 1
+
+
+async def test_connect_timeout() -> None:
+    # A listener whose accept queue is full: the kernel drops further SYNs, so connect hangs.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for s in fillers:
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+        c = HttpClient(max_per_origin=1, connect_timeout_s=0.2, timeout_s=5.0)
+        try:
+            with pytest.raises(HttpClientError) as err:
+                await c.post(c.target(f"http://127.0.0.1:{port}/"), b"{}")
+        finally:
+            await c.close()
+            for s in fillers:
+                s.close()
+    assert err.value.kind == "timeout" and "connect timeout after 0.2 s" in str(err.value)
