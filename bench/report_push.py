@@ -6,8 +6,9 @@ raw-asyncio server that answers the UIP ANSWER with RESULT_CODE 1, keep-alive), 
 sink's CPU is not counted; customer k's callback is 127.0.0.k, so each customer has its own
 connection pool, as customers' hosts do. The outbox is an in-memory stand-in for the store's
 ``claim_due_reports`` / ``record_report_results`` (same signatures, negligible cost): the figure
-is the pusher's own cost — claiming bookkeeping, building each SMS_PUSH_REPORT body, the aiohttp
-POST, reading and judging the ANSWER, recording outcomes — not the database's.
+is the pusher's own cost — claiming bookkeeping, building each SMS_PUSH_REPORT body, the POST
+(``transport/http_client.py``), reading and judging the ANSWER, recording outcomes — not the
+database's.
 
 It prints µs of CPU (``time.process_time``, this process, all threads) per report, and the
 wall-clock reports/s, for each of ``--rounds`` rounds of ``--reports`` reports (the best round

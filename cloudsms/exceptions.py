@@ -5,7 +5,9 @@
      ├── NotFound               an operator named something that does not exist
      ├── Conflict               an operator change collides with existing data
      ├── StoreError             the database could not be read or written (API: DB_not_find)
-     └── SmppError              (cloudsms.smpp.errors) protocol errors, local or remote
+     ├── SmppError              (cloudsms.smpp.errors) protocol errors, local or remote
+     ├── TransportError         (cloudsms.transport.errors) the SMPP link failed
+     └── HttpClientError        (cloudsms.transport.http_client) an HTTP request got no answer
 
 Every boundary (HTTP handler, CLI command, SMPP transport) translates these into its own answer
 and keeps the cause with ``raise … from exc``.

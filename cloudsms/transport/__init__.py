@@ -3,7 +3,8 @@
 ``SmppClient`` (client.py) is what the dispatcher uses to reach a carrier; ``SmppServer``
 (server.py) is what the built-in simulator builds on. Both run on one ``asyncio.Protocol`` per
 link (connection.py) with TCP_NODELAY and coalesced writes. :func:`run` runs a coroutine on
-uvloop when it is installed.
+uvloop when it is installed. ``http_client.HttpClient`` is the other wire client here: the lean
+HTTP/1.1 client (keep-alive pools per origin, TLS) the report pusher POSTs with.
 """
 
 from __future__ import annotations

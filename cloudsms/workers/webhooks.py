@@ -12,9 +12,10 @@ Strategy (theory of operation):
   more still queued is left out too, and a claim asks for no more rows than the customers it may
   return can take, so reports are not claimed only to be released again. A claimed batch is
   pushed, oldest first, by at most ``concurrency_per_host`` worker coroutines (not one task per
-  report); the callback's URL and TLS context are prepared once per customer. One aiohttp
-  session with one ``TCPConnector`` (keep-alive, ``limit_per_host``) reuses connections
-  (SPEC §7: Kannel reuses, Jasmin does not, and it shows).
+  report); the callback's URL and TLS context are prepared once per customer. One lean
+  HTTP/1.1 client (``transport.http_client``: a keep-alive pool per callback origin, at most
+  ``concurrency_per_host`` connections each) reuses connections (SPEC §7: Kannel reuses,
+  Jasmin does not, and it shows).
 - Failures come in two kinds. A *report* failure (HTTP 500 or 4xx, a wrong or malformed ANSWER)
   retries that report alone, by the retry policy. An *endpoint* failure (connection refused or
   dropped, timeout, TLS, HTTP 429/502/503/504) says the callback is unavailable: the report is
@@ -45,20 +46,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import aiohttp
-from yarl import URL
-
 from cloudsms import metrics
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DueReport, Outcome, ReportClaim, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
 from cloudsms.storage.interfaces import ReportStore
+from cloudsms.transport.http_client import ErrorKind, HttpClient, HttpClientError, Target
 
 log = logging.getLogger("cloudsms.webhooks")
 
 #: HTTP statuses that mean "the endpoint is unavailable", not "this report is refused".
 _UNAVAILABLE = frozenset({429, 502, 503, 504})
+
+#: How a failed request is named in ``last_error`` ("ClientConnectorError: cannot connect to
+#: …"): the names aiohttp, the client before ``transport.http_client``, gave these failures, so
+#: the outbox reads the same before and after (operators' searches, the portal's history).
+_ERROR_NAMES: dict[ErrorKind, str] = {
+    "connect": "ClientConnectorError",
+    "tls": "ClientSSLError",
+    "closed": "ServerDisconnectedError",
+    "protocol": "ClientResponseError",
+    "url": "InvalidURL",
+}
 
 
 def _platform(name: str) -> Any:
@@ -188,14 +198,14 @@ class ReportPusher:
         self._defer: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ssl: dict[str, ssl.SSLContext] = {}
-        #: (customer, callback URL, CA PEM) → parsed URL and TLS setting, made once per callback.
-        self._targets: dict[tuple[int, str, str | None], tuple[URL, ssl.SSLContext | bool]] = {}
+        #: (customer, callback URL, CA PEM) → the prepared request target, made once per callback.
+        self._targets: dict[tuple[int, str, str | None], Target] = {}
         self._wake = asyncio.Event()
         #: The last wake-up came from a finished batch (claim at once, no coalescing).
         self._room_freed = False
         self._flush_now = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._runner: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -210,21 +220,17 @@ class ReportPusher:
     # ---------------------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        """Open the HTTP session and start claiming. Call from the event loop that will run it."""
+        """Open the HTTP client and start claiming. Call from the event loop that will run it."""
         s = self.settings
         self._loop = asyncio.get_running_loop()
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            limit_per_host=s.concurrency_per_host,
-            keepalive_timeout=s.keepalive_s,
-            local_addr=(s.source_address, 0) if s.source_address else None,
-        )
-        timeout = aiohttp.ClientTimeout(total=s.push_timeout_s, connect=s.connect_timeout_s)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            skip_auto_headers=("User-Agent",),
+        self._client = HttpClient(
+            max_per_origin=s.concurrency_per_host,
+            connect_timeout_s=s.connect_timeout_s,
+            timeout_s=s.push_timeout_s,
+            keepalive_s=s.keepalive_s,
+            max_body=MAX_ANSWER_BYTES,
+            local_address=s.source_address or None,
+            content_type="application/json; charset=utf-8",
         )
         self._runner = asyncio.create_task(self._run(), name="report-pusher")
         self._flusher = asyncio.create_task(self._flush_loop(), name="report-flusher")
@@ -252,8 +258,8 @@ class ReportPusher:
             await self._flush()
         except Exception:
             log.exception("could not record report outcomes at stop; their leases will expire")
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
 
     def wake(self) -> None:
         """Look for due reports now (safe from any thread)."""
@@ -445,23 +451,20 @@ class ReportPusher:
 
     async def _push_one(self, st: _Customer, row: DueReport) -> None:
         """One POST; records the outcome and updates the customer's probe state."""
-        assert self._session is not None
-        url, tls = self._target(row)
+        assert self._client is not None
         push_ms = _now_ms()
         body = build_report(row, push_ms=push_ms)
         endpoint = False
         status: int | None = None
         answer = b""
         try:
-            async with self._session.post(url, data=body, ssl=tls) as resp:
-                status = resp.status
-                answer = await _read_bounded(resp)
-                ok, reason = read_answer(status, answer)
-                endpoint = status in _UNAVAILABLE
-        except TimeoutError:
-            ok, reason, endpoint = False, f"timeout after {self.settings.push_timeout_s:g} s", True
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            ok, reason, endpoint = False, f"{type(exc).__name__}: {exc}", True
+            resp = await self._client.post(self._target(row), body)
+            status, answer = resp.status, resp.body
+            ok, reason = read_answer(status, answer)
+            endpoint = status in _UNAVAILABLE
+        except HttpClientError as exc:
+            name = _ERROR_NAMES.get(exc.kind)
+            ok, reason, endpoint = False, f"{name}: {exc}" if name else str(exc), True
         now = _now_ms()
         seen = answer[:500].decode("utf-8", "replace") if answer else reason
         metrics.report_pushed(ok, (now - push_ms) / 1000, transport_error=status is None)
@@ -495,22 +498,26 @@ class ReportPusher:
             st.failing = True
             self._defer[row.customer_id] = max(self._defer.get(row.customer_id, 0), st.retry_at)
 
-    def _target(self, row: DueReport) -> tuple[URL, ssl.SSLContext | bool]:
-        """The callback's parsed URL and TLS setting, computed once per customer and callback."""
-        assert row.callback_url
+    def _target(self, row: DueReport) -> Target:
+        """The callback's prepared request target, made once per customer and callback.
+
+        Raises HttpClientError for a URL that cannot be pushed to (recorded like any failure).
+        """
+        assert row.callback_url and self._client is not None
         key = (row.customer_id, row.callback_url, row.callback_ca_pem)
         target = self._targets.get(key)
         if target is None:
             if len(self._targets) >= 10_000:
                 self._targets.clear()
-            target = self._targets[key] = (URL(row.callback_url), self._ssl_for(row))
+            tls = self._ssl_for(row)
+            target = self._targets[key] = self._client.target(row.callback_url, ssl=tls)
         return target
 
-    def _ssl_for(self, row: DueReport) -> ssl.SSLContext | bool:
+    def _ssl_for(self, row: DueReport) -> ssl.SSLContext | None:
         """Verification context for an HTTPS callback: per-customer CA, platform client cert."""
         assert row.callback_url is not None
-        if not row.callback_url.lower().startswith("https:"):
-            return True
+        if not row.callback_url.strip().lower().startswith("https:"):
+            return None
         s = self.settings
         # The customer's own CA (stored PEM) wins over the configured file, then the system store.
         key = row.callback_ca_pem or s.ca_file
@@ -560,20 +567,6 @@ class ReportPusher:
             for cid, until in defer.items():
                 self._defer[cid] = max(until, self._defer.get(cid, 0))
             raise
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
-    """The answer body, at most MAX_ANSWER_BYTES (a hostile callback cannot flood us)."""
-    content = resp.content
-    chunks: list[bytes] = []
-    size = 0
-    while size < MAX_ANSWER_BYTES and not content.at_eof():
-        chunk = await content.read(MAX_ANSWER_BYTES - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _now_ms() -> int:
