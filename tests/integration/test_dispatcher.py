@@ -240,10 +240,9 @@ async def test_messages_claimed_at_acceptance_are_sent_without_a_claim_query(
         for i in range(3)
     )  # fmt: skip
     try:
-        outcome = await writer.write(
-            PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
-                        answer=b"{}", created_ms=stamp)  # fmt: skip
-        )
+        packet = PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
+                             answer=b"{}", created_ms=stamp)  # fmt: skip
+        outcome = await writer.write(packet)
         assert [m.sms_uid for m in outcome.claimed] == [m.sms_uid for m in messages]
         uids = [m.sms_uid for m in messages]
         await rig.until(lambda: all(rig.state(u) is MessageState.DELIVERED for u in uids))
