@@ -7,8 +7,8 @@ the refusals are 400/408/413/431/503, also with a JSON ANSWER.
 
 Three drivers: Hypothesis in-process through the listener on a private loop (fast, many cases),
 a smaller Hypothesis run and a schemathesis run (docs/openapi-uip.yaml) through real HTTP, and
-raw-socket tests for slowloris, lying Content-Length, chunked bodies, header floods and the connection cap.
-``bench/fuzz_uip.py`` reuses the strategies here for longer runs.
+raw-socket tests for slowloris, lying Content-Length, chunked bodies, header floods and the
+connection cap. ``bench/fuzz_uip.py`` reuses the strategies here for longer runs.
 """
 
 from __future__ import annotations
