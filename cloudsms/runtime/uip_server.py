@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from cloudsms.api.forwarded import TrustedProxies
 from cloudsms.api.http_limits import HttpLimits
@@ -191,13 +192,16 @@ class UipServer:
     async def _listen(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
         config = self.config
+        options: dict[str, Any] = {"ssl": config.ssl, "backlog": 2048}
+        if config.ssl is not None and config.limits.header_timeout_s > 0:
+            # A handshake is part of getting the request's headers in: the same deadline
+            # (asyncio's default would let a silent client hold a socket for 60 s).
+            options["ssl_handshake_timeout"] = config.limits.header_timeout_s
         if self.fd is not None:
             sock = socket.socket(fileno=os.dup(self.fd))
-            return await loop.create_server(self.listener, sock=sock, ssl=config.ssl, backlog=2048)
+            return await loop.create_server(self.listener, sock=sock, **options)
         try:
-            return await loop.create_server(
-                self.listener, config.host, config.port, ssl=config.ssl, backlog=2048
-            )
+            return await loop.create_server(self.listener, config.host, config.port, **options)
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen on {config.host}:{config.port} for the {UIP_WHAT}:"
