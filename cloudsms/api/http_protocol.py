@@ -514,7 +514,7 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 self.transport.resume_reading()
 
-    def _close(self) -> None:
+    def _close(self, *, linger: bool = True) -> None:
         """Close after what was written: a lingering close (RFC 9112 §9.6).
 
         Closing a socket with unread bytes in it makes the kernel send a reset, which can
@@ -526,7 +526,7 @@ class HttpProtocol(asyncio.Protocol):
         self._disarm()
         self._queue.clear()
         transport = self.transport
-        if transport.is_closing() or not transport.can_write_eof():
+        if not linger or transport.is_closing() or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()
@@ -543,7 +543,7 @@ class HttpProtocol(asyncio.Protocol):
         """Graceful shutdown: close now if idle, else after the answer under way."""
         self._draining = True
         if self._task is None and not self._done:
-            self._close()
+            self._close(linger=False)  # nothing was just written that a reset could destroy
 
     def abort(self) -> None:
         """The end of a graceful shutdown that ran out of time."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from cloudsms.api.forwarded import TrustedProxies
 from cloudsms.api.http_limits import HttpLimits
-from cloudsms.api.http_protocol import HttpListener
+from cloudsms.api.http_protocol import LINGER_S, HttpListener
 from cloudsms.api.routes import UipRoutes
 from cloudsms.api.tls_alerts import tls_alert_logger
 from cloudsms.config import Settings
@@ -221,6 +221,10 @@ class UipServer:
             log.error("%d answers under way after %ss: cancelled", len(tasks), self.graceful_s)
             for task in list(tasks):
                 task.cancel()
+        # Connections that just sent their last answer linger until the client has read it.
+        linger_until = min(deadline, time.monotonic() + LINGER_S)
+        while self.listener.connections and time.monotonic() < linger_until:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
         self.listener.close_all()
         for server in self.servers:
             with contextlib.suppress(TimeoutError):
