@@ -10,6 +10,7 @@ test_hostile_http.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -245,6 +246,21 @@ def test_head_describes_the_body_without_sending_it(conn: socket.socket) -> None
     # The next response starts right after the head: no body was sent for HEAD.
     status, _, body = responses.next()
     assert (status, body) == (200, b'{"status":"ok"}')
+
+
+def test_an_idle_keep_alive_connection_is_closed(seeded_url: tuple[str, Seeded]) -> None:
+    """After its answer, a connection that sends nothing more is closed once ``keep_alive_s``
+    has passed (75 s in production; 0.3 s here), without a word."""
+    settings = Settings.load(environ={}, database_url=seeded_url[0], **SETTINGS)
+    running = RunningServer(settings)
+    listener = running.server.listener
+    listener.limits = dataclasses.replace(listener.limits, keep_alive_s=0.3)
+    with running, socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        sock.sendall(post(b"[]"))
+        responses = Responses(sock)
+        status, headers, _ = responses.next()
+        assert status == 200 and "connection" not in headers
+        assert responses.closed()
 
 
 def test_graceful_shutdown_finishes_the_answer_under_way(seeded_url: tuple[str, Seeded]) -> None:
