@@ -3,8 +3,9 @@
 Uses the strategies and the answer invariant of ``tests/integration/test_hostile_http.py`` (the
 bounded version in the suite) on a fresh SQLite platform with one seeded customer:
 
-1. **in-process**: ``--asgi`` Hypothesis cases through the ASGI app (fast);
-2. **http**: ``--http`` cases through real HTTP (uvicorn + httptools on 127.0.0.1);
+1. **in-process**: ``--asgi`` Hypothesis cases through the UIP listener on a private event loop,
+   one keep-alive client in the same thread (fast; the flag keeps its old name);
+2. **http**: ``--http`` cases through real HTTP (the listener in a server thread on 127.0.0.1);
 3. **schemathesis**: ``--schemathesis`` positive and as many negative cases generated from
    ``docs/openapi-uip.yaml``, half of them carrying the real AUTH_KEY.
 
@@ -96,7 +97,7 @@ def options(examples: int) -> settings:
 
 
 def asgi_phase(url: str, key: str, route: str, examples: int) -> Tally:
-    tally = Tally("in-process (ASGI)")
+    tally = Tally("in-process")
     target = InProcess(url)
 
     @options(examples)

@@ -1,4 +1,4 @@
-"""Fixtures that run the real platform: a uvicorn server on 127.0.0.1 (see tests/conftest.py)."""
+"""Fixtures that run the real platform: its UIP listener on 127.0.0.1 (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from cloudsms.config import Settings
-from cloudsms.runtime.app import create_app
-from cloudsms.runtime.serve import uvicorn_config
+from cloudsms.runtime.uip_server import UipServer
 
 
 class RunningServer:
-    """uvicorn serving the platform in a background thread, on an ephemeral port."""
+    """The UIP listener serving the platform in a background thread, on an ephemeral port."""
 
-    def __init__(self, settings: Settings, **uvicorn_overrides: Any) -> None:
-        self.app = create_app(settings)
-        self.platform = self.app.state.platform
-        config = uvicorn_config(self.app, settings, port=0, log_config=None, **uvicorn_overrides)
-        self.server = uvicorn.Server(config)
+    def __init__(self, settings: Settings) -> None:
+        self.server = UipServer(settings, port=0)
+        self.platform = self.server.platform
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.scheme = "https" if settings.tls_cert else "http"
         self.settings = settings
@@ -39,8 +35,7 @@ class RunningServer:
 
     @property
     def port(self) -> int:
-        port: int = self.server.servers[0].sockets[0].getsockname()[1]
-        return port
+        return self.server.port
 
     @property
     def url(self) -> str:

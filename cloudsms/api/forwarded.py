@@ -15,10 +15,10 @@ we trust are true. Hence:
   proxy forwarding garbage is misconfigured; fail closed on an address the operator knows);
 * every entry trusted: the leftmost one.
 
-``X-Forwarded-Proto``, ``Forwarded`` and ``X-Real-IP`` are never read. uvicorn's own proxy
-header handling, which trusts 127.0.0.1 by default, is switched off on both listeners
-(``proxy_headers=False``); :class:`ClientAddress` applies this rule instead, and any other
-ingress calls :meth:`TrustedProxies.client_address` directly.
+``X-Forwarded-Proto``, ``Forwarded`` and ``X-Real-IP`` are never read. The UIP listener's
+protocol (``cloudsms.api.http_protocol``) calls :meth:`TrustedProxies.client_address` directly;
+on the admin listener uvicorn's own proxy header handling, which trusts 127.0.0.1 by default, is
+switched off (``proxy_headers=False``) and :class:`ClientAddress` applies this rule instead.
 
 >>> proxies = TrustedProxies.parse("10.0.0.0/8")
 >>> proxies.client_address("10.1.2.3", [b"203.0.113.9, 198.51.100.7, 10.9.9.9"])

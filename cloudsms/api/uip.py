@@ -1,8 +1,9 @@
 """The UIP endpoint: POST /dave/io → ANSWER (SPEC §1–3).
 
 Strategy: ``UipService.handle`` takes the raw body and the caller's network identity and returns
-(HTTP status, ANSWER bytes); it never raises. ``UipEndpoint`` is the thin ASGI shell around it
-that enforces the body limit while reading, so an oversized body is refused before it is buffered.
+(HTTP status, ANSWER bytes); it never raises. The listener's HTTP protocol
+(``cloudsms.api.http_protocol``) calls it directly, having enforced the body limit while
+reading, so an oversized body is refused before it is buffered.
 
 The answer leaves only after the group-commit writer has committed the packet's messages and its
 debit (durable acceptance). A packet identical to one answered within the replay window gets the
@@ -56,10 +57,6 @@ from cloudsms.services.config_cache import ConfigCache
 from cloudsms.storage.interfaces import MessageQueries
 
 log = logging.getLogger("cloudsms.api")
-
-Send = Any
-Receive = Any
-Scope = dict[str, Any]
 
 #: Platform default sender when neither the packet nor the customer names one (document example).
 PLATFORM_SENDER = "CloudSMS"
@@ -394,93 +391,3 @@ def _count_accepted(write: PacketWrite, balance_rejected: Sequence[str], custome
         metrics.message_states(state, country, count, segments)
     if balance_rejected:
         metrics.balance_low(customer, len(balance_rejected))
-
-
-class UipEndpoint:
-    """ASGI app for the UIP path: reads the body under a limit, then asks the service."""
-
-    def __init__(self, service: UipService, *, max_body_bytes: int) -> None:
-        self.service = service
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            await _respond(
-                send,
-                405,
-                answer(
-                    SEND_METHOD, 0, ResultCode.INVALID_PARAMETER, reason="only POST is accepted"
-                ),
-                extra=[(b"allow", b"POST")],
-            )
-            return
-        body = await self._read_body(scope, receive)
-        if body is _DISCONNECTED:
-            return  # the client left (or a read deadline closed the connection): no answer
-        if body is None:
-            client = scope.get("client")
-            EVENTS.emit(
-                guard.OVERSIZED_BODY,
-                "request body over max_body_bytes",
-                client_ip=client[0] if client else None,
-                limit=self.max_body_bytes,
-            )
-            too_big = f"the body is over {self.max_body_bytes} bytes"
-            await _respond(
-                send,
-                413,
-                answer(SEND_METHOD, 0, ResultCode.INVALID_CONTEXT, reason=too_big),
-                close=True,
-            )
-            return
-        client = scope.get("client")
-        tls = scope.get("extensions", {}).get("tls", {})
-        caller = Caller(client[0] if client else None, tls.get("client_cert_sha256"))
-        status, payload = await self.service.handle(body, caller)
-        await _respond(send, status, payload)
-
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The body, None as soon as it is known to exceed the limit, or _DISCONNECTED."""
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    if int(value) > self.max_body_bytes:
-                        return None
-                except ValueError:
-                    return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return _DISCONNECTED
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-
-#: What ``_read_body`` returns when the client went away before the body was complete.
-_DISCONNECTED = b"\0disconnected"
-
-_JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    payload: bytes,
-    *,
-    close: bool = False,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})

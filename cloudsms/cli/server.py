@@ -117,10 +117,10 @@ def check_files(settings: Settings) -> None:
 def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:
     """Refuse to start, in one readable line, when a port this process listens on is taken.
 
-    uvicorn would log the bind error and exit from inside its serve task, with a traceback chain
-    through asyncio and the CLI. This probes each address the way uvicorn binds it (a socket
-    with SO_REUSEADDR) just before the servers start: a port taken in between still fails, in
-    uvicorn's words.
+    A listener would fail from inside its serve task, with a traceback chain through asyncio
+    and the CLI. This probes each address the way the listeners bind it (a socket with
+    SO_REUSEADDR) just before the servers start: a port taken in between still fails (the UIP
+    listener as a ConfigError in the same words, the admin listener in uvicorn's).
     """
     listeners = []
     if not reuse_port:  # shared on purpose otherwise; reuse_port_socket reports its bind errors

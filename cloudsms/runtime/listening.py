@@ -1,10 +1,11 @@
-"""uvicorn's server, saying what it listens on and when and why it stops.
+"""The admin listener's uvicorn server, saying what it listens on and when and why it stops.
 
 An operator starting ``cloudsms serve`` needs one line per listener with the URL to use
 (``listening on http://127.0.0.1:1815/dave/io (UIP endpoint)``), and a line when a signal
 stops the process, so that a log shows why it ended. uvicorn's own lines ("Uvicorn running on
 …", "Shutting down") do not say which of the process's listeners they are about; they are
-shown at debug level only (``cloudsms.logging.configure``).
+shown at debug level only (``cloudsms.logging.configure``). The UIP listener
+(``cloudsms.runtime.uip_server``) logs the same lines without uvicorn.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ log = logging.getLogger("cloudsms.server")
 
 #: Set once a stop signal has been logged: the process's listeners all receive it.
 _stop_logged: list[int] = []
+
+
+def log_stop_signal(sig: int) -> None:
+    """Log the signal that stops the process, once for all its listeners."""
+    if not _stop_logged:
+        _stop_logged.append(sig)
+        log.info("%s received: stopping", signal.Signals(sig).name)
 
 
 class NamedServer(uvicorn.Server):
@@ -48,9 +56,7 @@ class NamedServer(uvicorn.Server):
             log.info("listening on %s (%s)", self._url, self.what)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not _stop_logged:
-            _stop_logged.append(sig)
-            log.info("%s received: stopping", signal.Signals(sig).name)
+        log_stop_signal(sig)
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

@@ -16,15 +16,13 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import uvicorn
 from seed import Seeded, seed_customer
 from typer.testing import CliRunner, Result
 
 from cloudsms.client import Client
 from cloudsms.config import Settings
 from cloudsms.domain.reports import ReportContent, build_report
-from cloudsms.runtime.app import create_app
-from cloudsms.runtime.serve import uvicorn_config
+from cloudsms.runtime.uip_server import UipServer
 from cloudsms.storage.store import Store
 
 CLOUDSMS = str(Path(sys.executable).with_name("cloudsms"))
@@ -39,7 +37,7 @@ def platform(tmp_path: Path) -> Iterator[tuple[str, Seeded]]:
     seeded = seed_customer(store.engine)
     store.close()
     settings = Settings.load(environ={}, database_url=url, role="api", config_poll_s=0.05)
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, port=0, log_config=None))
+    server = UipServer(settings, port=0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

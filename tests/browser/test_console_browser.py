@@ -27,8 +27,8 @@ from cloudsms.admin import auth
 from cloudsms.admin.app import create_admin_app
 from cloudsms.config import Settings
 from cloudsms.domain.ids import to_base36
-from cloudsms.runtime.app import create_app
-from cloudsms.runtime.serve import admin_uvicorn_config, uvicorn_config
+from cloudsms.runtime.serve import admin_uvicorn_config
+from cloudsms.runtime.uip_server import UipServer
 from cloudsms.simulator.receipts import ReceiptPolicy, Rule
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage import tables
@@ -38,7 +38,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 class _Thread:
-    def __init__(self, server: uvicorn.Server) -> None:
+    def __init__(self, server: uvicorn.Server | UipServer) -> None:
         self.server = server
         self.thread = threading.Thread(target=server.run, daemon=True)
 
@@ -97,12 +97,12 @@ class Live:
         url = f"sqlite:///{tmp / 'cloudsms.db'}"
         settings = Settings.load(environ={}, database_url=url, config_poll_s=0.1, role="all",
                                  port=0)  # fmt: skip
-        app = create_app(settings)
-        self.config = app.state.platform.config
-        self.store: Store = app.state.platform.store
-        self.platform = _Thread(uvicorn.Server(uvicorn_config(app, settings, log_config=None)))
+        uip = UipServer(settings)
+        self.config = uip.platform.config
+        self.store: Store = uip.platform.store
+        self.platform = _Thread(uip)
         self.platform.start()
-        admin_app = create_admin_app(app.state.platform.store)
+        admin_app = create_admin_app(uip.platform.store)
         config = admin_uvicorn_config(admin_app, host="127.0.0.1", port=0, log_level="warning")
         config.log_config = None
         self.admin = _Thread(uvicorn.Server(config)).start()

@@ -30,7 +30,8 @@ from cloudsms.api.guard import EVENTS
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
 from cloudsms.exceptions import ConfigError
-from cloudsms.runtime.serve import admin_uvicorn_config, uvicorn_config
+from cloudsms.runtime.serve import admin_uvicorn_config
+from cloudsms.runtime.uip_server import listener_config
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 
@@ -216,7 +217,7 @@ def test_bad_trusted_proxies_setting_is_a_readable_error() -> None:
     settings = Settings.load(environ={}, trusted_proxies="127.0.0.1, proxy.example")
     message = "trusted_proxies: 'proxy.example' is not an IP address or network"
     with pytest.raises(ConfigError, match=message):
-        uvicorn_config(echo_client, settings)
+        listener_config(settings)
     with pytest.raises(ConfigError, match=message):
         admin_uvicorn_config(echo_client, host="127.0.0.1", port=0, trusted_proxies="proxy.example")
 

@@ -5,10 +5,10 @@ with a JSON UIP ANSWER whose RESULT_CODE is a documented code — never a 500, a
 Unknown_error (that code means an internal failure) or a hang. At the HTTP layer (raw sockets)
 the refusals are 400/408/413/431/503, also with a JSON ANSWER.
 
-Three drivers: Hypothesis in-process through the ASGI app (fast, many cases), a smaller
-Hypothesis run and a schemathesis run (docs/openapi-uip.yaml) through real HTTP, and raw-socket
-tests for slowloris, lying Content-Length, chunked bodies, header floods and the connection cap.
-``bench/fuzz_uip.py`` reuses the strategies here for longer runs.
+Three drivers: Hypothesis in-process through the listener on a private loop (fast, many cases),
+a smaller Hypothesis run and a schemathesis run (docs/openapi-uip.yaml) through real HTTP, and
+raw-socket tests for slowloris, lying Content-Length, chunked bodies, header floods and the
+connection cap. ``bench/fuzz_uip.py`` reuses the strategies here for longer runs.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sqlalchemy import select
 from cloudsms.api.guard import EVENTS
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
-from cloudsms.runtime.app import create_app
+from cloudsms.runtime.uip_server import UipServer
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 
@@ -283,20 +283,20 @@ def seeded_db(directory: Path) -> tuple[str, Seeded]:
         store.close()
 
 
-# -- in-process: Hypothesis through the ASGI app --------------------------------------------------
+# -- in-process: Hypothesis through the listener on a private loop ------------------------------
 
 
 class InProcess:
-    """The platform app with its lifespan entered, driven on a private event loop."""
+    """The platform's UIP listener started on a private event loop, driven from this thread
+    over loopback with one keep-alive client (no thread hop per request)."""
 
     def __init__(self, url: str) -> None:
-        self.app = create_app(Settings.load(environ={}, database_url=url, **FUZZ_SETTINGS))
+        settings_ = Settings.load(environ={}, database_url=url, **FUZZ_SETTINGS)
+        self.server = UipServer(settings_, port=0)
+        self.platform = self.server.platform
         self.loop = asyncio.new_event_loop()
-        self._lifespan = self.app.router.lifespan_context(self.app)
-        self.loop.run_until_complete(self._lifespan.__aenter__())
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://uip.test"
-        )
+        self.loop.run_until_complete(self.server.startup())
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.server.port}")
 
     def request(self, method: str, body: bytes, content_type: str | None) -> httpx.Response:
         headers = {"content-type": content_type} if content_type else {}
@@ -306,7 +306,7 @@ class InProcess:
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
-        self.loop.run_until_complete(self._lifespan.__aexit__(None, None, None))
+        self.loop.run_until_complete(self.server.shutdown())
         self.loop.close()
 
 
@@ -374,7 +374,7 @@ def test_known_hostile_bodies_in_process(
 
 
 def test_oversized_body_in_process_is_413(in_process: InProcess) -> None:
-    limit = in_process.app.state.platform.settings.max_body_bytes
+    limit = in_process.platform.settings.max_body_bytes
     response = in_process.request("POST", b" " * (limit + 1), None)
     assert check_answer(response.status_code, response.content) == ResultCode.INVALID_CONTEXT
     assert response.status_code == 413

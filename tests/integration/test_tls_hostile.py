@@ -1,5 +1,5 @@
 """Mutual TLS against wrong, expired and unknown client certificates, old protocol versions and
-garbage handshakes; refused handshakes are security events (cloudsms.api.protocol docstring)."""
+garbage handshakes; refused handshakes are security events (cloudsms.api.tls_alerts)."""
 
 from __future__ import annotations
 
