@@ -2,7 +2,8 @@
 
 Like ``cloudsms.services.operator``: each method takes raw operator input (strings as typed, or
 ints from a JSON API), validates it here (``ConfigError`` with a readable message), and calls one
-named store operation (``CarrierOps``), which reports ``NotFound`` / ``Conflict``.
+named store operation (of ``storage.interfaces.CarrierAdmin``), which reports ``NotFound`` /
+``Conflict``.
 
     >>> carrier = CarrierOperator(store)
     >>> carrier.add_connector("hk-1", host="smsc.example.net", port="2775",
@@ -46,7 +47,8 @@ from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.smpp.constants import Npi, Ton
 from cloudsms.smpp.receipt import MESSAGE_ID_MODES
-from cloudsms.storage.carrier_ops import CarrierOps, RouteRuleInfo
+from cloudsms.storage.carrier_ops import RouteRuleInfo
+from cloudsms.storage.interfaces import CarrierAdmin
 
 TONS: frozenset[int] = frozenset(int(x) for x in Ton)
 NPIS: frozenset[int] = frozenset(int(x) for x in Npi)
@@ -231,7 +233,7 @@ def connector_settings(raw: dict[str, Any]) -> dict[str, Any]:
 class CarrierOperator:
     """Operator actions on carrier connectors and route rules of one store."""
 
-    def __init__(self, store: CarrierOps) -> None:
+    def __init__(self, store: CarrierAdmin) -> None:
         self.store = store
 
     # -- connectors -------------------------------------------------------------------------
