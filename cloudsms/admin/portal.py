@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route
 from cloudsms.admin import auth
 from cloudsms.admin.context import AdminContext, parse_time
 from cloudsms.admin.errors import message_of, status_of
-from cloudsms.admin.operations import STATES, lifecycle_json, message_json
 from cloudsms.admin.pages import (
     check_csrf,
     flash_redirect,
@@ -34,6 +33,7 @@ from cloudsms.admin.pages import (
     safe_next,
     set_cookie,
 )
+from cloudsms.admin.shapes import STATES, lifecycle_json, message_json
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.storage.admin_ops import MessageQuery
