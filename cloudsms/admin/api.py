@@ -33,7 +33,7 @@ from cloudsms.exceptions import ConfigError
 from cloudsms.services.audit import AuditTrail
 from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import AdminStore
 
 ParamKind = Literal["string", "integer", "boolean", "money"]
 #: Largest JSON body the admin API reads.
@@ -90,7 +90,7 @@ class Call:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> AdminStore:
         return self.ctx.store
 
     @property

@@ -36,7 +36,7 @@ from cloudsms.admin.openapi import build_openapi
 from cloudsms.admin.operations import OPERATIONS
 from cloudsms.admin.pages import PACKAGE_DIR, chart_js_path
 from cloudsms.admin.portal import portal_routes
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import AdminStore
 
 SECURITY_HEADERS = {
     # Pages load only what the platform serves: no CDN, no inline script.
@@ -50,7 +50,7 @@ SECURITY_HEADERS = {
 
 
 def create_admin_app(
-    store: Store,
+    store: AdminStore,
     *,
     session_secret: bytes | None = None,
     secure_cookies: bool = False,

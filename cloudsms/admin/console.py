@@ -25,7 +25,7 @@ from cloudsms.admin import auth
 from cloudsms.admin.api import Call, check_args, execute
 from cloudsms.admin.context import AdminContext
 from cloudsms.admin.errors import ApiError, message_of, status_of
-from cloudsms.admin.operations import BY_ID, KINDS, STATES
+from cloudsms.admin.operations import BY_ID, KINDS
 from cloudsms.admin.pages import (
     check_csrf,
     flash_redirect,
@@ -36,6 +36,7 @@ from cloudsms.admin.pages import (
     safe_next,
     set_cookie,
 )
+from cloudsms.admin.shapes import STATES
 from cloudsms.storage.admin_ops import MAX_SEARCH
 
 PREFIX = "/console"

@@ -1,7 +1,8 @@
 """What every admin handler shares: the store, the session signer, and time.
 
-The admin listener uses the platform's ``Store`` itself (it has the admin operations), so it
-needs nothing from the platform but its store; the platform keeps owning and closes it.
+The admin listener is given the platform's store, typed as what the admin side may use of it
+(``storage.interfaces.AdminStore``), so it needs nothing else from the platform; the platform
+keeps owning and closes it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
 from cloudsms.domain.timefmt import UIP_TZ
 from cloudsms.exceptions import ConfigError
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import AdminStore
 
 
 @dataclass
 class AdminContext:
-    store: Store
+    store: AdminStore
     signer: SessionSigner = field(default_factory=SessionSigner)
     #: Send the session cookies with ``Secure`` (set when the console is served over HTTPS).
     secure_cookies: bool = False

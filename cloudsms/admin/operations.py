@@ -2,103 +2,64 @@
 
 Each ``run`` function is a few lines over the service layer (``Operator``, ``CarrierOperator``)
 that the CLI uses, so the admin API, the console and the CLI accept and refuse the same input
-with the same messages. Results are plain JSON-ready dicts; amounts are decimal strings (never
-floats) next to their integer micro-units.
+with the same messages. The parameters an operation shares with a CLI command are declared once,
+in ``cloudsms.services.options``; the answers' JSON shapes are in ``cloudsms.admin.shapes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from cloudsms.admin.api import Call, Operation, Param
 from cloudsms.admin.context import fmt_money, parse_time
-from cloudsms.domain import reasons
-from cloudsms.domain.codes import LOCAL_REJECTED
+from cloudsms.admin.shapes import (
+    STATES,
+    as_dicts,
+    connector_json,
+    customer_json,
+    lifecycle_json,
+    message_json,
+    price_list_json,
+    registration_json,
+)
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.services.options import (
+    BLACKLIST_ADD,
+    BLACKLIST_KEY,
+    BLACKLIST_LIST,
     CONNECTOR_ENABLED,
+    CONNECTOR_NAME,
     CUSTOMER_CREATE,
+    CUSTOMER_NAME,
     CUSTOMER_SETTINGS,
     CUSTOMER_STATE,
+    DECISION,
+    MONEY_CHANGE,
+    NETWORK,
+    POLICY_SET,
+    PRICE,
+    PRICE_LIST_CREATE,
+    REGISTRATION_ADD,
+    REGISTRATION_LIST,
+    ROUTE_CREATE,
+    ROUTE_GRANT,
+    RULE_ADD,
+    RULE_KEY,
     Option,
     connector_options,
 )
-from cloudsms.storage.admin_ops import SERIES_KEYS, FoundMessage, Lifecycle, MessageQuery
-from cloudsms.storage.customer_ops import CustomerInfo
-from cloudsms.storage.registration_ops import Registration, RegistrationKind
+from cloudsms.storage.admin_ops import SERIES_KEYS, MessageQuery
+from cloudsms.storage.registration_ops import RegistrationKind
 
 KINDS: dict[str, RegistrationKind] = {
     "signatures": "signature",
     "templates": "template",
     "senders": "sender",
 }
-STATES = tuple(s.value for s in MessageState)
-
-# -- JSON shapes ------------------------------------------------------------------------------
-
-
-def customer_json(c: CustomerInfo, *, with_key: bool = False) -> dict[str, Any]:
-    data = dataclasses.asdict(c)
-    data.pop("auth_key")
-    data["balance"] = fmt_money(c.balance_micros)
-    data["credit_limit"] = fmt_money(c.credit_limit_micros)
-    if with_key:
-        data["auth_key"] = c.auth_key
-    return data
-
-
-def registration_json(r: Registration) -> dict[str, Any]:
-    return dataclasses.asdict(r)
-
-
-def message_json(found: FoundMessage) -> dict[str, Any]:
-    data = dataclasses.asdict(found.record)
-    data["state"] = found.record.state.value
-    data["customer"] = found.customer
-    data["connector"] = found.connector
-    data["number"] = f"{found.record.country_code}{found.record.dest_msisdn}"
-    data["fee"] = fmt_money(found.record.fee_micros)
-    data["reason"] = _reason(found)
-    return data
-
-
-def _reason(found: FoundMessage) -> str | None:
-    """Why a message was rejected by the platform itself, in the customer's words; else None.
-
-    The console and the portal show it on the message page; ``detail`` keeps the cause code.
-    """
-    m = found.record
-    if m.result_desc != LOCAL_REJECTED or not m.detail:
-        return None
-    return reasons.local_rejected(
-        m.detail, route=m.route_name, country_code=m.country_code, msisdn=m.dest_msisdn
-    )
-
-
-def lifecycle_json(life: Lifecycle) -> dict[str, Any]:
-    return {
-        "message": message_json(life.message),
-        "parts": life.parts,
-        "receipts": life.receipts,
-        "reports": life.reports,
-        "attempts": life.attempts,
-    }
-
-
-def _asdict(items: Any) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(x) for x in items]
-
-
-def _connector_json(c: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(c)
-    data["password"] = "***" if c.password else ""
-    data["data_codings"] = sorted(c.data_codings)
-    return data
-
 
 # -- customers --------------------------------------------------------------------------------
 
@@ -175,25 +136,16 @@ def _remove_network(call: Call) -> Any:
 # -- price lists ------------------------------------------------------------------------------
 
 
-def _price_list_json(p: Any) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "currency": p.currency,
-        "prices": {prefix: fmt_money(m) for prefix, m in p.prices.items()},
-    }
-
-
 def _price_lists(call: Call) -> Any:
-    return [_price_list_json(p) for p in call.operator.price_lists()]
+    return [price_list_json(p) for p in call.operator.price_lists()]
 
 
 def _price_list(call: Call) -> Any:
-    return _price_list_json(call.operator.price_list(call.path["name"]))
+    return price_list_json(call.operator.price_list(call.path["name"]))
 
 
 def _create_price_list(call: Call) -> Any:
-    return _price_list_json(
+    return price_list_json(
         call.operator.create_price_list(call.args["name"], call.args["currency"])
     )
 
@@ -252,18 +204,12 @@ def _revoke(call: Call) -> Any:
 
 
 def _rules(call: Call) -> Any:
-    return _asdict(call.carrier.rules(call.path["name"]))
+    return as_dicts(call.carrier.rules(call.path["name"]))
 
 
 def _add_rule(call: Call) -> Any:
-    a = call.args
-    rule = call.carrier.add_rule(
-        call.path["name"],
-        a["connector"],
-        prefix=a.get("prefix"),
-        priority=call.arg("priority", 0),
-        weight=call.arg("weight", 1),
-    )
+    a = dict(call.args)  # RULE_ADD: what is left out takes the service's default
+    rule = call.carrier.add_rule(call.path["name"], a.pop("connector"), **a)
     return dataclasses.asdict(rule)
 
 
@@ -277,11 +223,11 @@ def _remove_rule(call: Call) -> Any:
 
 
 def _connectors(call: Call) -> Any:
-    return [_connector_json(c) for c in call.carrier.connectors()]
+    return [connector_json(c) for c in call.carrier.connectors()]
 
 
 def _connector(call: Call) -> Any:
-    return _connector_json(call.carrier.connector(call.path["name"]))
+    return connector_json(call.carrier.connector(call.path["name"]))
 
 
 def _create_connector(call: Call) -> Any:
@@ -294,7 +240,7 @@ def _create_connector(call: Call) -> Any:
         password=a.pop("password"),
         **a,
     )
-    return _connector_json(created)
+    return connector_json(created)
 
 
 def _update_connector(call: Call) -> Any:
@@ -310,7 +256,7 @@ def _update_connector(call: Call) -> Any:
         call.carrier.set_enabled(a.get("rename") or name, enabled)
         changed.append("enabled")
     current = call.carrier.connector(a.get("rename") or name)
-    return {"changed": changed, "connector": _connector_json(current)}
+    return {"changed": changed, "connector": connector_json(current)}
 
 
 def _remove_connector(call: Call) -> Any:
@@ -319,14 +265,14 @@ def _remove_connector(call: Call) -> Any:
 
 
 def _statuses(call: Call) -> Any:
-    return _asdict(call.carrier.statuses())
+    return as_dicts(call.carrier.statuses())
 
 
 # -- blacklist, policies ----------------------------------------------------------------------
 
 
 def _blacklist(call: Call) -> Any:
-    return _asdict(call.operator.blacklist(call.args.get("customer")))
+    return as_dicts(call.operator.blacklist(call.args.get("customer")))
 
 
 def _blacklist_add(call: Call) -> Any:
@@ -341,19 +287,11 @@ def _blacklist_remove(call: Call) -> Any:
 
 
 def _policies(call: Call) -> Any:
-    return _asdict(call.operator.policies())
+    return as_dicts(call.operator.policies())
 
 
 def _set_policy(call: Call) -> Any:
-    a = call.args
-    policy = call.operator.set_policy(
-        call.path["country_code"],
-        requires_template=a.get("requires_template"),
-        requires_signature=a.get("requires_signature"),
-        requires_registered_sender=a.get("requires_registered_sender"),
-        sender_format=a.get("sender_format"),
-        note=a.get("note"),
-    )
+    policy = call.operator.set_policy(call.path["country_code"], **call.args)  # POLICY_SET
     return dataclasses.asdict(policy)
 
 
@@ -435,7 +373,7 @@ def _summary(call: Call) -> Any:
         **dataclasses.asdict(s),
         "throughput": round(s.throughput, 3),
         "delivery_rate": s.delivery_rate,
-        "connectors": _asdict(call.carrier.statuses()),
+        "connectors": as_dicts(call.carrier.statuses()),
     }
 
 
@@ -461,7 +399,7 @@ def _audit(call: Call) -> Any:
         actor=a.get("actor"),
         target=a.get("target"),
     )
-    return _asdict(entries)
+    return as_dicts(entries)
 
 
 def _whoami(call: Call) -> Any:
@@ -476,13 +414,17 @@ def _q(name: str, kind: Any = "string", help: str = "", **kw: Any) -> Param:
     return Param(name, kind, help=help, where="query", **kw)
 
 
-def _params(options: Iterable[Option]) -> tuple[Param, ...]:
-    """Body parameters from the options the CLI shares (``cloudsms.services.options``)."""
-    return tuple(Param(o.name, o.kind, o.required, o.help) for o in options)
+def _params(
+    options: Iterable[Option], where: Literal["body", "query"] = "body"
+) -> tuple[Param, ...]:
+    """Parameters from the options the CLI shares (``cloudsms.services.options``)."""
+    return tuple(
+        Param(o.name, o.kind, o.required, o.description, where=where, enum=o.choices)
+        for o in options
+    )
 
 
 _S = Param
-_NOTE = _S("note", help="Recorded with the change.")
 _TIME_HELP = "Epoch ms or a date like 2026-01-01 12:00 (UTC+8)."
 _CUSTOMER_SETTINGS = _params((*CUSTOMER_STATE, *CUSTOMER_SETTINGS))
 
@@ -495,7 +437,7 @@ OPERATIONS: list[Operation] = [
         "customers.create", "POST", "/customers",
         "Create a customer; the answer holds its new AUTH_KEY (shown once).",
         _create_customer,
-        (_S("name", required=True), *_params(CUSTOMER_CREATE)),
+        _params((CUSTOMER_NAME, *CUSTOMER_CREATE)),
         tag="customers", creates=True,
     ),
     Operation("customers.get", "GET", "/customers/{name}", "One customer.", _customer,
@@ -508,52 +450,48 @@ OPERATIONS: list[Operation] = [
               tag="customers"),
     Operation("customers.top_up", "POST", "/customers/{name}/top-up",
               "Credit a positive amount (ledgered with the token's name).",
-              lambda c: _money(c, adjust=False),
-              (_S("amount", "money", required=True), _NOTE), tag="money"),
+              lambda c: _money(c, adjust=False), _params(MONEY_CHANGE), tag="money"),
     Operation("customers.adjust", "POST", "/customers/{name}/adjust",
               "A correction, may be negative (ledgered).", lambda c: _money(c, adjust=True),
-              (_S("amount", "money", required=True), _NOTE), tag="money"),
+              _params(MONEY_CHANGE), tag="money"),
     Operation("customers.ledger", "GET", "/customers/{name}/ledger",
               "Balance changes, newest first.", _ledger, (_q("limit", "integer"),), tag="money"),
     Operation("customers.whitelist_add", "POST", "/customers/{name}/networks",
               "Allow a source IP or CIDR for the customer's key.", _add_network,
-              (_S("cidr", required=True),), tag="customers"),
+              _params(NETWORK), tag="customers"),
     Operation("customers.whitelist_remove", "DELETE", "/customers/{name}/networks",
               "Remove a source IP or CIDR.", _remove_network,
-              (_q("cidr", required=True),), tag="customers"),
+              _params(NETWORK, "query"), tag="customers"),
     # price lists
     Operation("prices.list", "GET", "/price-lists", "All price lists.", _price_lists,
               tag="prices"),
     Operation("prices.create", "POST", "/price-lists", "Create a price list.", _create_price_list,
-              (_S("name", required=True), _S("currency", required=True)), tag="prices",
-              creates=True),
+              _params(PRICE_LIST_CREATE), tag="prices", creates=True),
     Operation("prices.get", "GET", "/price-lists/{name}", "One price list.", _price_list,
               tag="prices"),
     Operation("prices.set", "PUT", "/price-lists/{name}/prices/{prefix}",
               "Price per segment for a destination prefix (longest match wins).", _set_price,
-              (_S("amount", "money", required=True),), tag="prices"),
+              _params(PRICE), tag="prices"),
     Operation("prices.remove", "DELETE", "/price-lists/{name}/prices/{prefix}",
               "Remove a prefix's price.", _remove_price, tag="prices"),
     # routes
     Operation("routes.list", "GET", "/routes", "Routes with grants and rules.", _routes,
               tag="routes"),
     Operation("routes.create", "POST", "/routes", "Create a route (a ROUTE_ID).", _create_route,
-              (_S("name", required=True), _S("latin1", "boolean"), _S("description")),
-              tag="routes", creates=True),
+              _params(ROUTE_CREATE), tag="routes", creates=True),
     Operation("routes.update", "PATCH", "/routes/{name}", "Suspend (enabled=false) or resume.",
               _update_route, (_S("enabled", "boolean"),), tag="routes"),
     Operation("routes.grant", "POST", "/routes/{name}/grants", "Grant the route to a customer.",
-              _grant, (_S("customer", required=True),), tag="routes"),
+              _grant, _params(ROUTE_GRANT), tag="routes"),
     Operation("routes.revoke", "DELETE", "/routes/{name}/grants/{customer}",
               "Revoke a customer's grant.", _revoke, tag="routes"),
     Operation("routes.rules", "GET", "/routes/{name}/rules", "The route's rules.", _rules,
               tag="routes"),
     Operation("routes.rule_add", "POST", "/routes/{name}/rules",
               "Send destinations starting with prefix (none: all) via a connector.", _add_rule,
-              (_S("connector", required=True), _S("prefix"), _S("priority", "integer"),
-               _S("weight", "integer")), tag="routes"),
+              _params(RULE_ADD), tag="routes"),
     Operation("routes.rule_remove", "DELETE", "/routes/{name}/rules", "Remove a rule.",
-              _remove_rule, (_q("connector", required=True), _q("prefix")), tag="routes"),
+              _remove_rule, _params(RULE_KEY, "query"), tag="routes"),
     # connectors
     Operation("connectors.list", "GET", "/connectors", "All connectors (passwords masked).",
               _connectors, tag="connectors"),
@@ -561,7 +499,7 @@ OPERATIONS: list[Operation] = [
               "Live state of every connector.", _statuses, tag="connectors"),
     Operation("connectors.create", "POST", "/connectors", "Add an SMPP connector.",
               _create_connector,
-              (_S("name", required=True), *_params(connector_options(create=True))),
+              _params((CONNECTOR_NAME, *connector_options(create=True))),
               tag="connectors", creates=True),
     Operation("connectors.get", "GET", "/connectors/{name}", "One connector.", _connector,
               tag="connectors"),
@@ -576,40 +514,32 @@ OPERATIONS: list[Operation] = [
               (_q("force", "boolean"),), tag="connectors"),
     # blacklist
     Operation("blacklist.list", "GET", "/blacklist", "Blacklisted numbers.", _blacklist,
-              (_q("customer", help="Only this customer's own list."),), tag="blacklist"),
+              _params(BLACKLIST_LIST, "query"), tag="blacklist"),
     Operation("blacklist.add", "POST", "/blacklist",
               "Blacklist a number (platform-wide without customer).", _blacklist_add,
-              (_S("number", required=True), _S("customer"), _NOTE), tag="blacklist",
-              creates=True),
+              _params(BLACKLIST_ADD), tag="blacklist", creates=True),
     Operation("blacklist.remove", "DELETE", "/blacklist", "Remove a blacklisted number.",
-              _blacklist_remove, (_q("number", required=True), _q("customer")), tag="blacklist"),
+              _blacklist_remove, _params(BLACKLIST_KEY, "query"), tag="blacklist"),
     # policies
     Operation("policies.list", "GET", "/policies", "Country registration policies.", _policies,
               tag="policies"),
     Operation("policies.set", "PUT", "/policies/{country_code}",
               "Create or change a destination's rules (fields left out keep their value).",
-              _set_policy,
-              (_S("requires_template", "boolean"), _S("requires_signature", "boolean"),
-               _S("requires_registered_sender", "boolean"),
-               _S("sender_format", enum=("any", "numeric", "alpha")), _NOTE),
-              tag="policies"),
+              _set_policy, _params(POLICY_SET), tag="policies"),
     Operation("policies.delete", "DELETE", "/policies/{country_code}", "Remove a policy.",
               _delete_policy, tag="policies"),
     # registrations
     Operation("registrations.list", "GET", "/registrations/{kind}",
               "Signatures, templates or senders (kind), by customer and status.", _registrations,
-              (_q("customer"), _q("status", enum=("pending", "approved", "rejected"))),
-              tag="registrations"),
+              _params(REGISTRATION_LIST, "query"), tag="registrations"),
     Operation("registrations.add", "POST", "/registrations/{kind}",
               "Register a signature, template (with {slots}) or sender ID (pending).", _register,
-              (_S("customer", required=True), _S("text", required=True),
-               _S("country_code", help="Templates and senders: one destination only.")),
-              tag="registrations", creates=True),
+              _params(REGISTRATION_ADD), tag="registrations", creates=True),
     Operation("registrations.approve", "POST", "/registrations/{kind}/{id}/approve",
-              "Approve: the accept path honours it within a second.", _decide(True), (_NOTE,),
-              tag="registrations"),
+              "Approve: the accept path honours it within a second.", _decide(True),
+              _params(DECISION), tag="registrations"),
     Operation("registrations.reject", "POST", "/registrations/{kind}/{id}/reject",
-              "Reject (also withdraws an approved one).", _decide(False), (_NOTE,),
+              "Reject (also withdraws an approved one).", _decide(False), _params(DECISION),
               tag="registrations"),
     # messages and statistics
     Operation("messages.search", "GET", "/messages",

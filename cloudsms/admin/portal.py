@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, Route
 from cloudsms.admin import auth
 from cloudsms.admin.context import AdminContext, parse_time
 from cloudsms.admin.errors import message_of, status_of
-from cloudsms.admin.operations import STATES, lifecycle_json, message_json
 from cloudsms.admin.pages import (
     check_csrf,
     flash_redirect,
@@ -34,10 +33,11 @@ from cloudsms.admin.pages import (
     safe_next,
     set_cookie,
 )
+from cloudsms.admin.shapes import STATES, lifecycle_json, message_json
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
 from cloudsms.storage.admin_ops import MessageQuery
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import AdminQueries, AdminStore
 
 PREFIX = "/portal"
 COOKIE = "cloudsms_portal"
@@ -65,7 +65,7 @@ async def session(request: Request) -> CustomerSession | None:
     return CustomerSession(customer_id=data["cid"], csrf=str(data["csrf"]))
 
 
-View = Callable[[Request, Store, int], Awaitable[dict[str, Any]]]
+View = Callable[[Request, AdminStore, int], Awaitable[dict[str, Any]]]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -77,7 +77,7 @@ def page(template: str) -> Callable[[View], Handler]:
             s = await session(request)
             if s is None:
                 return login_redirect(request, f"{PREFIX}/login")
-            store: Store = request.app.state.admin.store
+            store: AdminStore = request.app.state.admin.store
             try:
                 customer = await asyncio.to_thread(store.get_customer, s.customer_id)
                 values = await view(request, store, s.customer_id)
@@ -130,7 +130,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _stats(store: Store, customer_id: int, since_ms: int) -> dict[str, Any]:
+def _stats(store: AdminQueries, customer_id: int, since_ms: int) -> dict[str, Any]:
     counts = store.state_counts(customer_id=customer_id, since_ms=since_ms)
     delivered = counts.get(MessageState.DELIVERED.value, 0)
     finished = sum(
@@ -148,7 +148,7 @@ def _stats(store: Store, customer_id: int, since_ms: int) -> dict[str, Any]:
 
 
 @page("portal/overview.html")
-async def overview(request: Request, store: Store, cid: int) -> dict[str, Any]:
+async def overview(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
     now = store.now_ms()
 
     def load() -> dict[str, Any]:
@@ -180,7 +180,7 @@ def _query(request: Request, cid: int) -> MessageQuery:
 
 
 @page("portal/messages.html")
-async def messages(request: Request, store: Store, cid: int) -> dict[str, Any]:
+async def messages(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
     query = _query(request, cid)
     found = await asyncio.to_thread(store.search_messages, query)
     q = {k: v for k, v in request.query_params.items() if v}
@@ -188,19 +188,19 @@ async def messages(request: Request, store: Store, cid: int) -> dict[str, Any]:
 
 
 @page("portal/message.html")
-async def message(request: Request, store: Store, cid: int) -> dict[str, Any]:
+async def message(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
     uid = request.path_params["sms_uid"]
     life = await asyncio.to_thread(store.message_lifecycle, uid, cid)
     return {"life": lifecycle_json(life)}
 
 
 @page("portal/reports.html")
-async def reports(request: Request, store: Store, cid: int) -> dict[str, Any]:
+async def reports(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
     return {"reports": await asyncio.to_thread(store.customer_reports, cid, 100)}
 
 
 @page("portal/registrations.html")
-async def registrations(request: Request, store: Store, cid: int) -> dict[str, Any]:
+async def registrations(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
     def load() -> dict[str, Any]:
         return {
             kind: [dataclasses.asdict(r) for r in store.list_registrations(kind, cid)]
@@ -215,7 +215,7 @@ async def series(request: Request) -> Response:
     s = await session(request)
     if s is None:
         return JSONResponse({"ok": False, "error": "not logged in", "status": 401}, 401)
-    store: Store = request.app.state.admin.store
+    store: AdminStore = request.app.state.admin.store
     q = request.query_params
     try:
         by = q.get("by", "state")

@@ -225,25 +225,29 @@ Command = Callable[..., None]
 
 
 def with_options(*options: Option) -> Callable[[Command], Command]:
-    """Give a command that takes ``**options`` one Typer option per :class:`Option`.
+    """Give a command one Typer argument or option per :class:`Option`.
 
-    The command's own parameters (the context, arguments) stay first. Values arrive as text
-    (flags as booleans) for the service to validate, each under the option's ``name`` and None
-    when not given; a required secret is prompted for with hidden input, which keeps it out of
-    shell history. The admin API's parameters come from the same declarations.
+    The command takes them as keyword-only parameters of the same names (typed for mypy) or as
+    ``**options``. Its other parameters (the context, arguments) stay first, then the declared
+    positional arguments in order, then the options. Values arrive as text (flags as booleans)
+    for the service to validate, each under the option's ``name`` and None when not given; a
+    required secret is prompted for with hidden input, which keeps it out of shell history. The
+    admin API's parameters come from the same declarations.
     """
     keyword = inspect.Parameter.KEYWORD_ONLY
 
     def decorate(command: Command) -> Command:
         own = inspect.signature(command, eval_str=True).parameters.values()
-        params = [p.replace(kind=keyword) for p in own if p.kind is not p.VAR_KEYWORD]
-        for o in options:
-            help = f"{o.help} Default: {o.default}." if o.default else o.help
-            decls = (f"--{o.cli.replace('_', '-')}",) if o.cli else ()
-            info = typer.Option(
-                *decls, help=help, prompt=o.required and o.secret, hide_input=o.secret
-            )
+        declared = {o.name for o in options}
+        params = [
+            p.replace(kind=keyword)
+            for p in own
+            if p.kind is not p.VAR_KEYWORD and p.name not in declared
+        ]
+        ordered = [o for o in options if o.argument] + [o for o in options if not o.argument]
+        for o in ordered:
             kind: Any = bool if o.kind == "boolean" else str
+            info = _typer_param(o)
             params.append(
                 inspect.Parameter(o.name, keyword, annotation=Annotated[kind, info])
                 if o.required
@@ -255,6 +259,19 @@ def with_options(*options: Option) -> Callable[[Command], Command]:
         return command
 
     return decorate
+
+
+def _typer_param(o: Option) -> Any:
+    """The Typer argument or option of one :class:`Option`."""
+    if o.argument:
+        return typer.Argument(help=o.description, metavar=o.metavar)
+    decls: tuple[str, ...] = ()
+    if o.cli:
+        flag = o.cli.replace("_", "-")
+        decls = (f"--{flag}/--no-{flag}",) if o.kind == "boolean" else (f"--{flag}",)
+    return typer.Option(
+        *decls, help=o.description, prompt=o.required and o.secret, hide_input=o.secret
+    )
 
 
 def given(options: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from cloudsms.cli._common import fail, operator_name, say, state, table
 from cloudsms.services import validation as v
 from cloudsms.services.audit import AuditTrail
 from cloudsms.storage.admin_ops import ROLES
-from cloudsms.storage.store import Store
+from cloudsms.storage.interfaces import AdminStore
 
 app = typer.Typer(help="Admin API and console: tokens.")
 token_app = typer.Typer(help="Bearer tokens for the admin API and the console login.")
@@ -28,7 +28,7 @@ app.add_typer(token_app, name="token", no_args_is_help=True)
 Name = Annotated[str, typer.Argument(help="Token name (who holds it, e.g. alice or grafana).")]
 
 
-def _store(ctx: typer.Context) -> Store:
+def _store(ctx: typer.Context) -> AdminStore:
     return state(ctx).store
 
 

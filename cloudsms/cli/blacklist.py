@@ -1,35 +1,29 @@
-"""``cloudsms blacklist …``: numbers never sent to (Intercept), platform-wide or per customer."""
+"""``cloudsms blacklist …``: numbers never sent to (Intercept), platform-wide or per customer.
+
+The inputs are declared with the admin API's (``cloudsms.services.options``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from cloudsms.cli._common import say, state, table
+from cloudsms.cli._common import say, state, table, with_options
+from cloudsms.services.options import BLACKLIST_ADD, BLACKLIST_KEY, BLACKLIST_LIST
 
 app = typer.Typer(help="Blacklist: numbers answered with Intercept, platform-wide or per customer.")
 
-Number = Annotated[str, typer.Argument(help="Calling code + number, digits, e.g. 85261234567.")]
-Customer = Annotated[
-    str | None, typer.Option("--customer", help="Only for this customer (default: platform-wide).")
-]
-
 
 @app.command("add")
-def add(
-    ctx: typer.Context,
-    number: Number,
-    customer: Customer = None,
-    note: Annotated[str | None, typer.Option(help="Why (for operators).")] = None,
-) -> None:
+@with_options(*BLACKLIST_ADD)
+def add(ctx: typer.Context, *, number: str, customer: str | None, note: str | None) -> None:
     """Blacklist a number."""
     digits = state(ctx).operator.blacklist_add(number, customer, note)
     say(f"{digits} blacklisted " + (f"for {customer!r}" if customer else "platform-wide"))
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, number: Number, customer: Customer = None) -> None:
+@with_options(*BLACKLIST_KEY)
+def remove(ctx: typer.Context, *, number: str, customer: str | None) -> None:
     """Remove a number from the platform's (or a customer's) blacklist."""
     digits = state(ctx).operator.blacklist_remove(number, customer)
     say(
@@ -39,10 +33,8 @@ def remove(ctx: typer.Context, number: Number, customer: Customer = None) -> Non
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    customer: Annotated[str | None, typer.Option(help="Only this customer's entries.")] = None,
-) -> None:
+@with_options(*BLACKLIST_LIST)
+def list_(ctx: typer.Context, *, customer: str | None) -> None:
     """Blacklisted numbers."""
     table(
         "Blacklist",

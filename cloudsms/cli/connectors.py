@@ -18,7 +18,7 @@ from cloudsms.cli._common import operator_name, say, state, table, with_options
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
 from cloudsms.services.audit import Audited, AuditTrail
 from cloudsms.services.carrier import CarrierOperator
-from cloudsms.services.options import connector_options
+from cloudsms.services.options import CONNECTOR_NAME, connector_options
 
 app = typer.Typer(help="Carrier connectors (SMPP 3.4 client binds): settings and live status.")
 
@@ -38,10 +38,11 @@ Name = Annotated[str, typer.Argument(help="Connector name.")]
 
 
 @app.command("add")
-@with_options(*connector_options(create=True))
-def add(ctx: typer.Context, name: Name, **settings: str | None) -> None:
+@with_options(CONNECTOR_NAME, *connector_options(create=True))
+def add(ctx: typer.Context, **settings: str | None) -> None:
     """Add a connector (enabled; route rules decide which traffic it gets)."""
-    created = carrier(ctx).add_connector(name, **cast(dict[str, Any], settings))
+    a: dict[str, Any] = dict(settings)
+    created = carrier(ctx).add_connector(a.pop("name"), **a)
     say(f"connector {created.name!r} added (id {created.id}, {created.host}:{created.port})")
 
 

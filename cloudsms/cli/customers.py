@@ -1,8 +1,9 @@
 """``cloudsms customers …``: accounts, keys, whitelists, money and per-customer settings.
 
 ``create`` and ``rotate-key`` print the AUTH_KEY alone on stdout (confirmations go to stderr), so
-``KEY=$(cloudsms customers create acme --currency HKD)`` captures exactly the key. The options of
-``create`` and ``set`` are declared with the admin API's (``cloudsms.services.options``).
+``KEY=$(cloudsms customers create acme --currency HKD)`` captures exactly the key. The inputs of
+``create``, ``set``, ``top-up``, ``adjust`` and the whitelist are declared with the admin API's
+(``cloudsms.services.options``).
 """
 
 from __future__ import annotations
@@ -15,21 +16,27 @@ import typer
 
 from cloudsms.cli._common import EXIT_USAGE, fail, given, money, say, state, table, with_options
 from cloudsms.exceptions import ConfigError
-from cloudsms.services.options import CUSTOMER_CREATE, CUSTOMER_SETTINGS
+from cloudsms.services.options import (
+    CUSTOMER_CREATE,
+    CUSTOMER_NAME,
+    CUSTOMER_SETTINGS,
+    MONEY_CHANGE,
+    NETWORK,
+)
 
 app = typer.Typer(help="Customers: accounts, AUTH_KEYs, whitelists, balance, settings.")
 whitelist = typer.Typer(help="Source networks (IPs / CIDRs) allowed to use a customer's key.")
 app.add_typer(whitelist, name="whitelist", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Customer name.")]
-Note = Annotated[str | None, typer.Option("--note", help="Recorded in the balance ledger.")]
 
 
 @app.command("create")
-@with_options(*CUSTOMER_CREATE)
-def create(ctx: typer.Context, name: Name, **options: str | None) -> None:
+@with_options(CUSTOMER_NAME, *CUSTOMER_CREATE)
+def create(ctx: typer.Context, **options: str | None) -> None:
     """Create a customer and print its new AUTH_KEY."""
-    customer = state(ctx).operator.create_customer(name, **given(options))
+    a = given(options)
+    customer = state(ctx).operator.create_customer(a.pop("name"), **a)
     say(f"created customer {customer.name!r} (id {customer.id}, {customer.currency}); AUTH_KEY:")
     typer.echo(customer.auth_key)
 
@@ -127,14 +134,16 @@ def enable(ctx: typer.Context, name: Name) -> None:
 
 
 @whitelist.command("add")
-def whitelist_add(ctx: typer.Context, name: Name, cidr: str) -> None:
+@with_options(*NETWORK)
+def whitelist_add(ctx: typer.Context, name: Name, *, cidr: str) -> None:
     """Allow a source address or network (v4 or v6; a single address is /32 or /128)."""
     network = state(ctx).operator.add_network(name, cidr)
     say(f"{network} whitelisted for {name!r}")
 
 
 @whitelist.command("remove")
-def whitelist_remove(ctx: typer.Context, name: Name, cidr: str) -> None:
+@with_options(*NETWORK)
+def whitelist_remove(ctx: typer.Context, name: Name, *, cidr: str) -> None:
     """Remove a source network."""
     network = state(ctx).operator.remove_network(name, cidr)
     say(f"{network} removed from {name!r}")
@@ -167,7 +176,8 @@ def set_callback_ca(
 
 
 @app.command("top-up")
-def top_up(ctx: typer.Context, name: Name, amount: str, note: Note = None) -> None:
+@with_options(*MONEY_CHANGE)
+def top_up(ctx: typer.Context, name: Name, *, amount: str, note: str | None) -> None:
     """Credit a positive amount (exact decimal, e.g. 100 or 12.5) to the balance."""
     op = state(ctx).operator
     balance = op.top_up(name, amount, note)
@@ -175,7 +185,8 @@ def top_up(ctx: typer.Context, name: Name, amount: str, note: Note = None) -> No
 
 
 @app.command("adjust")
-def adjust(ctx: typer.Context, name: Name, amount: str, note: Note = None) -> None:
+@with_options(*MONEY_CHANGE)
+def adjust(ctx: typer.Context, name: Name, *, amount: str, note: str | None) -> None:
     """Correct the balance by any amount; write a negative one after --: adjust acme -- -5."""
     op = state(ctx).operator
     balance = op.adjust_balance(name, amount, note)

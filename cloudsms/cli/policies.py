@@ -1,12 +1,16 @@
-"""``cloudsms policies …``: per-destination registration rules (templates, signatures, senders)."""
+"""``cloudsms policies …``: per-destination registration rules (templates, signatures, senders).
+
+The options of ``set`` are declared with the admin API's (``cloudsms.services.options``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from cloudsms.cli._common import say, state, table
+from cloudsms.cli._common import say, state, table, with_options
+from cloudsms.services.options import POLICY_SET
 
 app = typer.Typer(help="Country policies: what a destination requires before it accepts content.")
 
@@ -35,36 +39,10 @@ def list_(ctx: typer.Context) -> None:
 
 
 @app.command("set")
-def set_(
-    ctx: typer.Context,
-    country_code: CountryCode,
-    template: Annotated[
-        bool | None, typer.Option("--template/--no-template", help="Require an approved template.")
-    ] = None,
-    signature: Annotated[
-        bool | None,
-        typer.Option("--signature/--no-signature", help="Require an approved signature."),
-    ] = None,
-    registered_sender: Annotated[
-        bool | None,
-        typer.Option(
-            "--registered-sender/--no-registered-sender", help="Require an approved sender ID."
-        ),
-    ] = None,
-    sender_format: Annotated[
-        str | None, typer.Option(help="Sender IDs accepted: any, numeric or alpha.")
-    ] = None,
-    note: Annotated[str | None, typer.Option(help='Free text ("none" clears).')] = None,
-) -> None:
+@with_options(*POLICY_SET)
+def set_(ctx: typer.Context, country_code: CountryCode, **rules: Any) -> None:
     """Create or change a destination's rules; options not given keep their value."""
-    policy = state(ctx).operator.set_policy(
-        country_code,
-        requires_template=template,
-        requires_signature=signature,
-        requires_registered_sender=registered_sender,
-        sender_format=sender_format,
-        note=note,
-    )
+    policy = state(ctx).operator.set_policy(country_code, **rules)
     say(f"policy for +{policy.country_code} ({policy.region}) saved")
 
 

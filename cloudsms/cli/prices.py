@@ -1,4 +1,8 @@
-"""``cloudsms prices …``: price lists and the per-segment price of each destination prefix."""
+"""``cloudsms prices …``: price lists and the per-segment price of each destination prefix.
+
+The inputs of ``create-list`` and ``set`` are declared with the admin API's
+(``cloudsms.services.options``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from cloudsms.cli._common import money, say, state, table
+from cloudsms.cli._common import money, say, state, table, with_options
+from cloudsms.services.options import PRICE, PRICE_LIST_CREATE
 from cloudsms.services.validation import CALLING_CODES, region_of
 
 app = typer.Typer(help="Price lists: per-segment prices by destination prefix (longest wins).")
@@ -16,18 +21,16 @@ Prefix = Annotated[str, typer.Argument(help="Calling code or longer prefix, e.g.
 
 
 @app.command("create-list")
-def create_list(
-    ctx: typer.Context,
-    name: ListName,
-    currency: Annotated[str, typer.Option(help="Currency of every price in the list.")],
-) -> None:
+@with_options(*PRICE_LIST_CREATE)
+def create_list(ctx: typer.Context, *, name: str, currency: str) -> None:
     """Create an empty price list."""
     plist = state(ctx).operator.create_price_list(name, currency)
     say(f"price list {plist.name!r} created ({plist.currency})")
 
 
 @app.command("set")
-def set_(ctx: typer.Context, price_list: ListName, prefix: Prefix, amount: str) -> None:
+@with_options(*PRICE)
+def set_(ctx: typer.Context, price_list: ListName, prefix: Prefix, *, amount: str) -> None:
     """Set the price per segment for a prefix (exact decimal, e.g. 0.0525)."""
     op = state(ctx).operator
     digits, micros = op.set_price(price_list, prefix, amount)

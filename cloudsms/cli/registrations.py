@@ -1,16 +1,27 @@
 """``cloudsms signatures|templates|senders …``: registration, then approval or rejection.
 
 The three groups share one life cycle (pending → approved | rejected, reversible), so one factory
-builds all three; only the noun and whether a country applies differ. Parameters use Typer's
-default-value form here: with postponed annotations, an ``Annotated`` alias local to the factory
-could not be resolved by Typer.
+builds all three; only the noun and whether a country applies differ. The inputs are declared
+with the admin API's (``cloudsms.services.options``); the registration id, a path segment there,
+uses Typer's default-value form here: with postponed annotations, an ``Annotated`` alias local to
+the factory could not be resolved by Typer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import typer
 
-from cloudsms.cli._common import say, state, table
+from cloudsms.cli._common import say, state, table, with_options
+from cloudsms.services.options import (
+    DECISION,
+    REGISTRATION_COUNTRY,
+    REGISTRATION_CUSTOMER,
+    REGISTRATION_LIST,
+    REGISTRATION_TEXT,
+)
 from cloudsms.storage.registration_ops import RegistrationKind
 
 
@@ -31,53 +42,40 @@ def registration_app(kind: RegistrationKind, noun: str, with_country: bool) -> t
         say(f"{noun} {item.id} added for {customer!r}, pending approval")
         typer.echo(item.id)
 
-    if with_country:
+    text = dataclasses.replace(REGISTRATION_TEXT, help=f"The {noun}.", metavar=metavar)
+    # Signatures apply to every destination: no --country at all.
+    country = (REGISTRATION_COUNTRY,) if with_country else ()
 
-        @app.command("add", help=add_help)
-        def add(
-            ctx: typer.Context,
-            customer: str = typer.Argument(..., help="Customer name."),
-            text: str = typer.Argument(..., metavar=metavar, help=f"The {noun}."),
-            country: str | None = typer.Option(
-                None, "--country", help="Only for this calling code (default: every destination)."
-            ),
-        ) -> None:
-            _add(ctx, customer, text, country)
-
-    else:  # signatures apply to every destination: no --country at all
-
-        @app.command("add", help=add_help)
-        def add_everywhere(
-            ctx: typer.Context,
-            customer: str = typer.Argument(..., help="Customer name."),
-            text: str = typer.Argument(..., metavar=metavar, help=f"The {noun}."),
-        ) -> None:
-            _add(ctx, customer, text, None)
+    @app.command("add", help=add_help)
+    @with_options(REGISTRATION_CUSTOMER, text, *country)
+    def add(ctx: typer.Context, **a: Any) -> None:
+        _add(ctx, a["customer"], a["text"], a.get("country_code"))
 
     @app.command("approve", help=f"Approve a {noun}: the accept path honours it within a second.")
+    @with_options(*DECISION)
     def approve(
         ctx: typer.Context,
         id: int = typer.Argument(..., help=f"The {noun}'s id."),
-        note: str | None = typer.Option(None, help="Recorded with the decision."),
+        *,
+        note: str | None,
     ) -> None:
         state(ctx).operator.decide(kind, id, True, note)
         say(f"{noun} {id} approved")
 
     @app.command("reject", help=f"Reject a {noun} (also withdraws an approved one).")
+    @with_options(*DECISION)
     def reject(
         ctx: typer.Context,
         id: int = typer.Argument(..., help=f"The {noun}'s id."),
-        note: str | None = typer.Option(None, help="Why (recorded)."),
+        *,
+        note: str | None,
     ) -> None:
         state(ctx).operator.decide(kind, id, False, note)
         say(f"{noun} {id} rejected")
 
     @app.command("list", help=f"Registered {noun}s, optionally of one customer or status.")
-    def list_(
-        ctx: typer.Context,
-        customer: str | None = typer.Option(None, help="Only this customer's."),
-        status: str | None = typer.Option(None, help="pending, approved or rejected."),
-    ) -> None:
+    @with_options(*REGISTRATION_LIST)
+    def list_(ctx: typer.Context, *, customer: str | None, status: str | None) -> None:
         columns = ["id", "customer", noun, "status", "note"]
         if with_country:
             columns.insert(3, "country")

@@ -1,4 +1,8 @@
-"""``cloudsms routes …``: the ROUTE_IDs customers send, and who may use which."""
+"""``cloudsms routes …``: the ROUTE_IDs customers send, and who may use which.
+
+The inputs of ``create``, ``grant`` and the rules are declared with the admin API's
+(``cloudsms.services.options``).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,24 @@ from typing import Annotated
 
 import typer
 
-from cloudsms.cli._common import say, state, table
+from cloudsms.cli._common import given, say, state, table, with_options
 from cloudsms.cli.connectors import carrier
+from cloudsms.services.options import ROUTE_CREATE, ROUTE_GRANT, RULE_ADD, RULE_KEY
 
 app = typer.Typer(help="Routes: the ROUTE_IDs customers send, and grants to customers.")
 
 RouteId = Annotated[str, typer.Argument(help="The ROUTE_ID customers send.")]
-Customer = Annotated[str, typer.Argument(help="Customer name.")]
 
 
 @app.command("create")
+@with_options(*ROUTE_CREATE)
 def create(
-    ctx: typer.Context,
-    route_id: RouteId,
-    latin1: Annotated[
-        bool, typer.Option(help="The route's carriers take Latin-1 (DCS 3).")
-    ] = False,
-    description: Annotated[str | None, typer.Option(help="Free text for operators.")] = None,
+    ctx: typer.Context, *, name: str, latin1: bool | None, description: str | None
 ) -> None:
     """Create a route (grant it to customers before they can use it)."""
-    route = state(ctx).operator.create_route(route_id, latin1=latin1, description=description)
+    route = state(ctx).operator.create_route(
+        name, latin1=bool(latin1), description=description
+    )
     say(f"route {route.name!r} created")
 
 
@@ -40,14 +42,16 @@ def list_(ctx: typer.Context) -> None:
 
 
 @app.command("grant")
-def grant(ctx: typer.Context, route_id: RouteId, customer: Customer) -> None:
+@with_options(*ROUTE_GRANT)
+def grant(ctx: typer.Context, route_id: RouteId, *, customer: str) -> None:
     """Let a customer send with this ROUTE_ID."""
     state(ctx).operator.grant_route(route_id, customer)
     say(f"route {route_id!r} granted to {customer!r}")
 
 
 @app.command("revoke")
-def revoke(ctx: typer.Context, route_id: RouteId, customer: Customer) -> None:
+@with_options(*ROUTE_GRANT)
+def revoke(ctx: typer.Context, route_id: RouteId, *, customer: str) -> None:
     """Stop a customer using this ROUTE_ID (its messages become LOCAL_REJECTED)."""
     state(ctx).operator.revoke_route(route_id, customer)
     say(f"route {route_id!r} revoked from {customer!r}")
@@ -60,30 +64,18 @@ rules = typer.Typer(
 )
 app.add_typer(rules, name="rules", no_args_is_help=True)
 
-Connector = Annotated[str, typer.Argument(help="Connector name.")]
-Prefix = Annotated[
-    str | None,
-    typer.Option(help='E.164 prefix, calling code first (852, 8526); omit or "any" for all.'),
-]
 
 
 @rules.command("add")
-def rules_add(
-    ctx: typer.Context,
-    route_id: RouteId,
-    connector: Connector,
-    prefix: Prefix = None,
-    priority: Annotated[str, typer.Option(help="Lower is tried first (0-1000).")] = "0",
-    weight: Annotated[str, typer.Option(help="Share within the priority (1-10000).")] = "1",
-) -> None:
+@with_options(*RULE_ADD)
+def rules_add(ctx: typer.Context, route_id: RouteId, **options: str | None) -> None:
     """Send the route's destinations matching the prefix through a connector.
 
     The longest matching prefix wins; among its rules the lowest priority with a connector up
     is used, and connectors of equal priority share traffic by weight.
     """
-    rule = carrier(ctx).add_rule(
-        route_id, connector, prefix=prefix, priority=priority, weight=weight
-    )
+    a = given(options)
+    rule = carrier(ctx).add_rule(route_id, a.pop("connector"), **a)
     say(
         f"route {rule.route!r}: {rule.prefix or 'any destination'} → {rule.connector!r} "
         f"(priority {rule.priority}, weight {rule.weight})"
@@ -91,8 +83,9 @@ def rules_add(
 
 
 @rules.command("remove")
+@with_options(*RULE_KEY)
 def rules_remove(
-    ctx: typer.Context, route_id: RouteId, connector: Connector, prefix: Prefix = None
+    ctx: typer.Context, route_id: RouteId, *, connector: str, prefix: str | None
 ) -> None:
     """Remove the rule of a route, connector and prefix."""
     carrier(ctx).remove_rule(route_id, connector, prefix=prefix)

@@ -25,6 +25,7 @@ from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
+from cloudsms.storage.interfaces import AdminStore
 from cloudsms.storage.store import Store
 
 DEMO_CUSTOMER = "demo"
@@ -228,7 +229,7 @@ def demo(
         run_server(settings)
 
 
-def ensure_demo(store: Store, settings: Settings) -> str:
+def ensure_demo(store: AdminStore, settings: Settings) -> str:
     """Create the demo customer, prices, route and simulator carrier if missing.
 
     Returns the customer's AUTH_KEY. The route DEMO sends every destination to the embedded SMSC

@@ -2,7 +2,8 @@
 
 Like ``cloudsms.services.operator``: each method takes raw operator input (strings as typed, or
 ints from a JSON API), validates it here (``ConfigError`` with a readable message), and calls one
-named store operation (``CarrierOps``), which reports ``NotFound`` / ``Conflict``.
+named store operation (of ``storage.interfaces.CarrierAdmin``), which reports ``NotFound`` /
+``Conflict``.
 
     >>> carrier = CarrierOperator(store)
     >>> carrier.add_connector("hk-1", host="smsc.example.net", port="2775",
@@ -19,7 +20,8 @@ Limits, with where they come from (also in the operator docs):
   cannot carry Chinese, for one).
 * window 1–1000 outstanding submits; throughput 0 (unlimited) to 100,000 segments/s; timers
   1–86,400 s (these ranges are declared with the settings, in ``ConnectorSettings``);
-  route-rule priority 0–1000 (lower first), weight 1–10,000.
+  route-rule priority 0–1000 (lower first), weight 1–10,000 (declared with the rule's options,
+  in ``cloudsms.services.options``).
 * Message-id modes: those of ``cloudsms.smpp.receipt.MESSAGE_ID_MODES``.
 """
 
@@ -44,9 +46,11 @@ from cloudsms.domain.routing import (
 )
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
+from cloudsms.services.options import RULE_PRIORITY, RULE_WEIGHT, Option
 from cloudsms.smpp.constants import Npi, Ton
 from cloudsms.smpp.receipt import MESSAGE_ID_MODES
-from cloudsms.storage.carrier_ops import CarrierOps, RouteRuleInfo
+from cloudsms.storage.carrier_ops import RouteRuleInfo
+from cloudsms.storage.interfaces import CarrierAdmin
 
 TONS: frozenset[int] = frozenset(int(x) for x in Ton)
 NPIS: frozenset[int] = frozenset(int(x) for x in Npi)
@@ -69,6 +73,13 @@ def parse_int(value: Raw, what: str, low: int, high: int) -> int:
     if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise ConfigError(f"{what} {value!r} must be a whole number from {low} to {high}")
     return int(text)
+
+
+def _in_range(value: Raw, option: Option) -> int:
+    """A whole number within the option's declared range."""
+    if option.low is None or option.high is None:
+        raise TypeError(f"option {option.name!r} declares no range")
+    return parse_int(value, option.name, option.low, option.high)
 
 
 def check_host(value: str) -> str:
@@ -231,7 +242,7 @@ def connector_settings(raw: dict[str, Any]) -> dict[str, Any]:
 class CarrierOperator:
     """Operator actions on carrier connectors and route rules of one store."""
 
-    def __init__(self, store: CarrierOps) -> None:
+    def __init__(self, store: CarrierAdmin) -> None:
         self.store = store
 
     # -- connectors -------------------------------------------------------------------------
@@ -303,16 +314,16 @@ class CarrierOperator:
         connector: str,
         *,
         prefix: str | None = None,
-        priority: Raw = 0,
-        weight: Raw = 1,
+        priority: Raw = RULE_PRIORITY.default,
+        weight: Raw = RULE_WEIGHT.default,
     ) -> RouteRuleInfo:
         """Send ``route``'s destinations starting with ``prefix`` (none: all) via ``connector``."""
         return self.store.add_route_rule(
             v.check_route_name(route),
             v.check_name(connector, "connector name"),
             prefix=check_rule_prefix(prefix),
-            priority=parse_int(priority, "priority", 0, 1000),
-            weight=parse_int(weight, "weight", 1, 10_000),
+            priority=_in_range(priority, RULE_PRIORITY),
+            weight=_in_range(weight, RULE_WEIGHT),
         )
 
     def remove_rule(self, route: str, connector: str, *, prefix: str | None = None) -> None:

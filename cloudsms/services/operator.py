@@ -22,10 +22,10 @@ from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.storage.blacklist_ops import BlacklistEntry
 from cloudsms.storage.customer_ops import CustomerInfo
+from cloudsms.storage.interfaces import OperatorStore
 from cloudsms.storage.price_ops import PriceList
 from cloudsms.storage.registration_ops import Registration, RegistrationKind
 from cloudsms.storage.route_ops import RouteInfo
-from cloudsms.storage.store import Store
 
 #: What an operator types to clear an optional setting (callback, sender, price list, …).
 NONE_WORDS = frozenset({"none", "-"})
@@ -41,7 +41,7 @@ def _optional(value: str | None) -> str | None:
 class Operator:
     """Operator actions on one store, recorded under ``actor`` where the store keeps an audit."""
 
-    def __init__(self, store: Store, actor: str = "operator") -> None:
+    def __init__(self, store: OperatorStore, actor: str = "operator") -> None:
         self.store = store
         self.actor = v.check_name(actor, "actor")
 

@@ -1,13 +1,17 @@
 """Operation options the admin API and the CLI share: declared here once.
 
 An :class:`Option` names one input of an operator action (as the service takes it), its kind,
-its help text and, where the CLI spells it otherwise for history's sake, the CLI name. The
-admin operation table (``cloudsms.admin.operations``) turns them into ``Param`` rows and the
-CLI (``cloudsms.cli._common.with_options``) into Typer options, so both front ends take the
-same inputs with the same help; the service validates them, so both refuse the same mistakes.
+its help text, its range and default and, where the CLI spells it otherwise for history's sake,
+the CLI name (or takes it as a positional argument). The admin operation table
+(``cloudsms.admin.operations``) turns them into ``Param`` rows and the CLI
+(``cloudsms.cli._common.with_options``) into Typer arguments and options, so both front ends take
+the same inputs with the same help; the services validate them (with the ranges declared here),
+so both refuse the same mistakes.
 
-Connector options are derived from ``cloudsms.domain.routing.ConnectorSettings``, where the
-settings and their defaults are declared.
+One block per subject: customers, price lists, routes and their rules, connectors (derived from
+``cloudsms.domain.routing.ConnectorSettings``, where those settings are declared), blacklist,
+country policies, registrations. Path segments of the admin API (``/customers/{name}``) and the
+CLI's matching arguments are named by each front end; everything else an action takes is here.
 """
 
 from __future__ import annotations
@@ -33,9 +37,25 @@ class Option:
     cli: str | None = None
     #: Prompted for with hidden input on the CLI when not given.
     secret: bool = False
-    #: The value an action takes when the option is left out, as the CLI's help shows it ("":
-    #: none worth showing).
+    #: The value an action takes when the option is left out, as the help shows it ("": none
+    #: worth showing).
     default: str = ""
+    #: A whole number from ``low`` to ``high`` (the service checks it; the help says it).
+    low: int | None = None
+    high: int | None = None
+    #: The only values taken (the admin API refuses others; the service checks them too).
+    choices: tuple[str, ...] = ()
+    #: The CLI takes it as a positional argument (shown as ``metavar`` when given), not an option.
+    argument: bool = False
+    metavar: str | None = None
+
+    @property
+    def description(self) -> str:
+        """The help with the range and the default, as both front ends show it."""
+        text = self.help
+        if self.low is not None and self.high is not None:
+            text = f"{text.removesuffix('.')} ({self.low}-{self.high})."
+        return f"{text} Default: {self.default}." if self.default else text
 
 
 # -- customers --------------------------------------------------------------------------------
@@ -47,6 +67,9 @@ _CREDIT_LIMIT = Option("credit_limit", "money", help="How far below 0 the balanc
 _SENDER = 'Sender ID for packets without ORIGINAL_ADDR; "none" clears.'
 _PRICE_LIST = Option("price_list", help='Price list (same currency); "none" removes it.')
 
+#: The name a customer is created with (elsewhere a path segment, named by each front end).
+CUSTOMER_NAME = Option("name", required=True, argument=True, help="Customer name.")
+
 #: ``Operator.create_customer``'s options (the name aside).
 CUSTOMER_CREATE: tuple[Option, ...] = (
     Option("currency", required=True, help="Billing currency (CNY HKD TWD EUR USD …)."),
@@ -55,6 +78,24 @@ CUSTOMER_CREATE: tuple[Option, ...] = (
     dataclasses.replace(_CREDIT_LIMIT, default="0"),
     Option("balance", "money", help="Opening balance (ledgered).", default="0"),
     Option("default_sender", help=_SENDER, cli="sender"),
+)
+
+#: ``Operator.top_up`` and ``adjust_balance``.
+MONEY_CHANGE: tuple[Option, ...] = (
+    Option(
+        "amount", "money", required=True, argument=True, help="Exact decimal, e.g. 100 or 12.5."
+    ),
+    Option("note", help="Recorded in the balance ledger."),
+)
+
+#: ``Operator.add_network`` and ``remove_network``.
+NETWORK: tuple[Option, ...] = (
+    Option(
+        "cidr",
+        required=True,
+        argument=True,
+        help="Source IP or CIDR, v4 or v6 (a single address is /32 or /128).",
+    ),
 )
 
 #: ``Operator.update_settings``'s options: each None (not given) leaves the setting as it is.
@@ -82,7 +123,66 @@ CUSTOMER_STATE: tuple[Option, ...] = (
 )
 
 
+# -- price lists ------------------------------------------------------------------------------
+
+#: ``Operator.create_price_list``.
+PRICE_LIST_CREATE: tuple[Option, ...] = (
+    Option("name", required=True, argument=True, help="Price list name."),
+    Option("currency", required=True, help="Currency of every price in the list."),
+)
+
+#: ``Operator.set_price`` (the list and the prefix name where).
+PRICE: tuple[Option, ...] = (
+    Option(
+        "amount",
+        "money",
+        required=True,
+        argument=True,
+        help="Price per segment, exact decimal (e.g. 0.0525).",
+    ),
+)
+
+
+# -- routes and their rules -------------------------------------------------------------------
+
+#: ``Operator.create_route``.
+ROUTE_CREATE: tuple[Option, ...] = (
+    Option(
+        "name",
+        required=True,
+        argument=True,
+        help="The ROUTE_ID customers send.",
+        metavar="route_id",
+    ),
+    Option("latin1", "boolean", help="The route's carriers take Latin-1 (DCS 3)."),
+    Option("description", help="Free text for operators."),
+)
+
+#: ``Operator.grant_route`` (the route named where).
+ROUTE_GRANT: tuple[Option, ...] = (
+    Option("customer", required=True, argument=True, help="Customer name."),
+)
+
+#: ``CarrierOperator.remove_rule``: what names a rule of a route.
+RULE_KEY: tuple[Option, ...] = (
+    Option("connector", required=True, argument=True, help="Connector name."),
+    Option("prefix", help='E.164 prefix, calling code first (852, 8526); omit or "any" for all.'),
+)
+RULE_PRIORITY = Option(
+    "priority", "integer", help="Lower is tried first.", default="0", low=0, high=1000
+)
+RULE_WEIGHT = Option(
+    "weight", "integer", help="Share within the priority.", default="1", low=1, high=10_000
+)
+#: ``CarrierOperator.add_rule``.
+RULE_ADD: tuple[Option, ...] = (*RULE_KEY, RULE_PRIORITY, RULE_WEIGHT)
+
+
 # -- connectors -------------------------------------------------------------------------------
+
+
+#: The name a connector is created with (elsewhere a path segment, named by each front end).
+CONNECTOR_NAME = Option("name", required=True, argument=True, help="Connector name.")
 
 
 def connector_options(*, create: bool) -> tuple[Option, ...]:
@@ -119,3 +219,77 @@ def _default_text(value: Any) -> str:
     if isinstance(value, frozenset):
         return ",".join(str(x) for x in sorted(value))
     return str(value)
+
+
+# -- blacklist --------------------------------------------------------------------------------
+
+_NUMBER = Option(
+    "number",
+    required=True,
+    argument=True,
+    help="Calling code + number, digits, e.g. 85261234567.",
+)
+_SCOPE = Option("customer", help="Only for this customer (default: platform-wide).", cli="customer")
+
+#: ``Operator.blacklist_remove``: what names an entry.
+BLACKLIST_KEY: tuple[Option, ...] = (_NUMBER, _SCOPE)
+#: ``Operator.blacklist_add``.
+BLACKLIST_ADD: tuple[Option, ...] = (*BLACKLIST_KEY, Option("note", help="Why (for operators)."))
+#: ``Operator.blacklist``.
+BLACKLIST_LIST: tuple[Option, ...] = (Option("customer", help="Only this customer's own entries."),)
+
+
+# -- country policies -------------------------------------------------------------------------
+
+#: ``Operator.set_policy`` (the calling code named where): each None keeps its value.
+POLICY_SET: tuple[Option, ...] = (
+    Option("requires_template", "boolean", help="Require an approved template.", cli="template"),
+    Option("requires_signature", "boolean", help="Require an approved signature.", cli="signature"),
+    Option(
+        "requires_registered_sender",
+        "boolean",
+        help="Require an approved sender ID.",
+        cli="registered_sender",
+    ),
+    Option(
+        "sender_format",
+        help="Sender IDs accepted: any, numeric or alpha.",
+        choices=("any", "numeric", "alpha"),
+    ),
+    Option("note", help='Free text ("none" clears).'),
+)
+
+
+# -- registrations (signatures, templates, sender IDs) ----------------------------------------
+
+REGISTRATION_CUSTOMER = Option("customer", required=True, argument=True, help="Customer name.")
+#: The registered text; each CLI group names it after its kind (signature, template, sender).
+REGISTRATION_TEXT = Option(
+    "text",
+    required=True,
+    argument=True,
+    help="The signature, template (with {slots}) or sender ID.",
+)
+#: Templates and senders only: signatures are valid for every destination.
+REGISTRATION_COUNTRY = Option(
+    "country_code",
+    help="Only for this calling code (default: every destination).",
+    cli="country",
+)
+#: ``Operator.add_signature`` / ``add_template`` / ``add_sender``.
+REGISTRATION_ADD: tuple[Option, ...] = (
+    REGISTRATION_CUSTOMER,
+    REGISTRATION_TEXT,
+    REGISTRATION_COUNTRY,
+)
+#: ``Operator.decide`` (the registration named where).
+DECISION: tuple[Option, ...] = (Option("note", help="Recorded with the decision."),)
+#: ``Operator.registrations``.
+REGISTRATION_LIST: tuple[Option, ...] = (
+    Option("customer", help="Only this customer's."),
+    Option(
+        "status",
+        help="pending, approved or rejected.",
+        choices=("pending", "approved", "rejected"),
+    ),
+)

@@ -18,18 +18,29 @@ so it can be driven by either, and what it may touch is written down here.
     workers.expiry.ExpiryWorker               ExpiryStore
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
-    admin (API, console, portal)              the SQL Store itself (not narrowed yet: ~57 reads)
+    services.operator.Operator                OperatorStore     (= CustomerAdmin + PriceAdmin …)
+    services.carrier.CarrierOperator          CarrierAdmin
+    admin sign-in (API, console, portal)      AdminAuth
+    admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
+    admin.context.AdminContext                AdminStore        (= all of the admin side)
 
-``AcceptStore`` and ``PipelineStore`` are the unions a whole side needs (the memory store is
-checked against ``PipelineStore``). Method names and signatures are the store's own.
+``AcceptStore``, ``PipelineStore`` and ``AdminStore`` are the unions a whole side needs (the
+memory store is checked against ``PipelineStore``, the SQL store against both at the end of this
+module). Method names and signatures are the store's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cloudsms.domain.models import ConfigSnapshot, PacketOutcome, PacketWrite
+from cloudsms.domain.models import (
+    ApprovalStatus,
+    ConfigSnapshot,
+    CountryPolicy,
+    PacketOutcome,
+    PacketWrite,
+)
 from cloudsms.domain.pipeline import (
     DispatchResult,
     DueReport,
@@ -41,9 +52,32 @@ from cloudsms.domain.pipeline import (
     ReportResult,
     SubmitOutcome,
 )
-from cloudsms.domain.routing import ConnectorStatus, RoutingTable
+from cloudsms.domain.routing import (
+    ConnectorConfig,
+    ConnectorSettings,
+    ConnectorStatus,
+    RoutingTable,
+)
 from cloudsms.metrics import StatusSource
+from cloudsms.storage.admin_ops import (
+    AdminToken,
+    AuditEntry,
+    FoundMessage,
+    Lifecycle,
+    MessageQuery,
+    Role,
+    Series,
+    SeriesKey,
+    Summary,
+)
+from cloudsms.storage.blacklist_ops import BlacklistEntry
+from cloudsms.storage.carrier_ops import RouteRuleInfo
+from cloudsms.storage.config_ops import CustomerRef
+from cloudsms.storage.customer_ops import CustomerInfo
 from cloudsms.storage.lease_ops import LeaseView, WorkerInfo
+from cloudsms.storage.price_ops import LedgerEntry, PriceList
+from cloudsms.storage.registration_ops import Registration, RegistrationKind
+from cloudsms.storage.route_ops import RouteInfo
 
 # -- accept: the UIP endpoint and its group-commit writer -------------------------------------
 
@@ -195,18 +229,225 @@ class AuditSink(Protocol):
     ) -> int: ...
 
 
+# -- the admin side: operators' changes (services) and the console's reads (admin) ------------
+
+
+class CustomerAdmin(Protocol):
+    """Customers, their keys, networks and settings, and their money (``Operator``)."""
+
+    def create_customer(
+        self,
+        name: str,
+        *,
+        auth_key: str,
+        currency: str,
+        price_list: str | None = ...,
+        callback_url: str | None = ...,
+        credit_limit_micros: int = ...,
+        balance_micros: int = ...,
+        default_sender: str | None = ...,
+        actor: str = ...,
+    ) -> CustomerInfo: ...
+    def get_customer(self, ref: CustomerRef) -> CustomerInfo: ...
+    def list_customers(self) -> list[CustomerInfo]: ...
+    def set_auth_key(self, ref: CustomerRef, auth_key: str) -> None: ...
+    def set_customer_enabled(self, ref: CustomerRef, enabled: bool) -> None: ...
+    def set_callback_url(self, ref: CustomerRef, url: str | None) -> None: ...
+    def set_callback_ca(self, ref: CustomerRef, pem: str | None) -> None: ...
+    def set_client_cert_sha256(self, ref: CustomerRef, fingerprint: str | None) -> None: ...
+    def set_credit_limit(self, ref: CustomerRef, micros: int) -> None: ...
+    def set_default_sender(self, ref: CustomerRef, sender: str | None) -> None: ...
+    def set_max_backlog(self, ref: CustomerRef, limit: int | None) -> None: ...
+    def set_report_intermediate(self, ref: CustomerRef, enabled: bool) -> None: ...
+    def set_customer_price_list(self, ref: CustomerRef, price_list: str | None) -> None: ...
+    def add_network(self, ref: CustomerRef, cidr: str) -> None: ...
+    def remove_network(self, ref: CustomerRef, cidr: str) -> None: ...
+    def change_balance(
+        self, ref: CustomerRef, delta_micros: int, *, actor: str, note: str | None = ...
+    ) -> int: ...
+    def ledger(self, ref: CustomerRef, limit: int = ...) -> list[LedgerEntry]: ...
+
+
+class PriceAdmin(Protocol):
+    """Price lists and their per-prefix prices."""
+
+    def create_price_list(self, name: str, currency: str) -> PriceList: ...
+    def set_price(self, price_list: str, prefix: str, micros: int) -> None: ...
+    def remove_price(self, price_list: str, prefix: str) -> None: ...
+    def get_price_list(self, name: str) -> PriceList: ...
+    def list_price_lists(self) -> list[PriceList]: ...
+
+
+class RouteAdmin(Protocol):
+    """Routes (ROUTE_IDs), their grants to customers, and suspending one."""
+
+    def create_route(
+        self, name: str, *, latin1: bool = ..., description: str | None = ...
+    ) -> RouteInfo: ...
+    def list_routes(self) -> list[RouteInfo]: ...
+    def grant_route(self, route: str, ref: CustomerRef) -> None: ...
+    def revoke_route(self, route: str, ref: CustomerRef) -> None: ...
+    def route_states(self) -> dict[str, bool]: ...
+    def set_route_enabled(self, name: str, enabled: bool) -> None: ...
+
+
+class BlacklistAdmin(Protocol):
+    """Blacklisted numbers, platform-wide or per customer."""
+
+    def add_blacklist(
+        self, number: str, customer: CustomerRef | None = ..., note: str | None = ...
+    ) -> None: ...
+    def remove_blacklist(self, number: str, customer: CustomerRef | None = ...) -> None: ...
+    def list_blacklist(self, customer: CustomerRef | None = ...) -> list[BlacklistEntry]: ...
+
+
+class PolicyAdmin(Protocol):
+    """Per-destination registration rules."""
+
+    def list_policies(self) -> list[CountryPolicy]: ...
+    def get_policy(self, country_code: int) -> CountryPolicy | None: ...
+    def upsert_policy(self, policy: CountryPolicy) -> None: ...
+    def delete_policy(self, country_code: int) -> None: ...
+
+
+class RegistrationAdmin(Protocol):
+    """Signatures, templates and sender IDs: registered, then approved or rejected."""
+
+    def add_signature(self, ref: CustomerRef, text: str) -> Registration: ...
+    def add_template(
+        self, ref: CustomerRef, body: str, country_code: int | None = ...
+    ) -> Registration: ...
+    def add_sender(
+        self, ref: CustomerRef, sender: str, country_code: int | None = ...
+    ) -> Registration: ...
+    def approve_signature(self, id: int, note: str | None = ...) -> Registration: ...
+    def reject_signature(self, id: int, note: str | None = ...) -> Registration: ...
+    def approve_template(self, id: int, note: str | None = ...) -> Registration: ...
+    def reject_template(self, id: int, note: str | None = ...) -> Registration: ...
+    def approve_sender(self, id: int, note: str | None = ...) -> Registration: ...
+    def reject_sender(self, id: int, note: str | None = ...) -> Registration: ...
+    def list_registrations(
+        self,
+        kind: RegistrationKind,
+        customer: CustomerRef | None = ...,
+        status: ApprovalStatus | None = ...,
+    ) -> list[Registration]: ...
+
+
+class OperatorStore(
+    CustomerAdmin, PriceAdmin, RouteAdmin, BlacklistAdmin, PolicyAdmin, RegistrationAdmin, Protocol
+):
+    """Everything ``services.operator.Operator`` changes or reads."""
+
+
+class CarrierAdmin(Protocol):
+    """Connectors, route rules and connector status (``services.carrier.CarrierOperator``)."""
+
+    def create_connector(
+        self, name: str, settings: ConnectorSettings | None = ..., /, **fields: Any
+    ) -> ConnectorConfig: ...
+    def update_connector(self, name: str, /, **fields: Any) -> ConnectorConfig: ...
+    def get_connector(self, name: str) -> ConnectorConfig: ...
+    def list_connectors(self) -> list[ConnectorConfig]: ...
+    def set_connector_enabled(self, name: str, enabled: bool) -> None: ...
+    def remove_connector(self, name: str, *, force: bool = ...) -> int: ...
+    def add_route_rule(
+        self,
+        route: str,
+        connector: str,
+        *,
+        prefix: str = ...,
+        priority: int = ...,
+        weight: int = ...,
+    ) -> RouteRuleInfo: ...
+    def remove_route_rule(self, route: str, connector: str, *, prefix: str = ...) -> None: ...
+    def list_route_rules(self, route: str | None = ...) -> list[RouteRuleInfo]: ...
+    def connector_statuses(self) -> list[ConnectorStatus]: ...
+
+
+class AdminAuth(Protocol):
+    """Who is calling: admin tokens (API, console, ``cloudsms admin token``) and portal keys."""
+
+    def create_admin_token(self, name: str, token_sha256: str, role: Role) -> AdminToken: ...
+    def admin_token_by_digest(self, token_sha256: str) -> AdminToken | None: ...
+    def admin_token_by_id(self, token_id: int) -> AdminToken | None: ...
+    def touch_admin_token(self, token_id: int, now_ms: int) -> None: ...
+    def list_admin_tokens(self) -> list[AdminToken]: ...
+    def revoke_admin_token(self, name: str) -> None: ...
+    def customer_id_for_key(self, auth_key: str) -> int | None: ...
+    def customer_key_and_state(self, customer_id: int) -> tuple[str, bool] | None: ...
+
+
+class AdminQueries(Protocol):
+    """What the console, the portal and the API read: messages, reports, statistics, audit."""
+
+    def now_ms(self) -> int: ...
+    def search_messages(self, q: MessageQuery) -> list[FoundMessage]: ...
+    def message_lifecycle(self, sms_uid: str, customer_id: int | None = ...) -> Lifecycle: ...
+    def customer_reports(self, customer_id: int, limit: int = ...) -> list[dict[str, Any]]: ...
+    def state_counts(
+        self, *, customer_id: int | None = ..., since_ms: int | None = ...
+    ) -> dict[str, int]: ...
+    def fees(self, customer_id: int, since_ms: int) -> int: ...
+    def summary(
+        self, *, window_ms: int = ..., final_window_ms: int = ..., now_ms: int | None = ...
+    ) -> Summary: ...
+    def message_series(
+        self,
+        by: SeriesKey,
+        *,
+        since_ms: int,
+        until_ms: int | None = ...,
+        bucket_ms: int = ...,
+        customer_id: int | None = ...,
+        top: int = ...,
+    ) -> Series: ...
+    def list_audit(
+        self,
+        *,
+        limit: int = ...,
+        before_id: int | None = ...,
+        actor: str | None = ...,
+        target: str | None = ...,
+    ) -> list[AuditEntry]: ...
+
+
+class AdminStore(
+    OperatorStore, CarrierAdmin, AdminAuth, AdminQueries, AuditSink, StatusSource, Protocol
+):
+    """Everything the admin listener (API, console, portal, its ``/metrics``) is given."""
+
+
 __all__ = [
     "AcceptStore",
+    "AdminAuth",
+    "AdminQueries",
+    "AdminStore",
     "AuditSink",
     "BacklogSource",
+    "BlacklistAdmin",
+    "CarrierAdmin",
+    "CustomerAdmin",
     "DispatchSink",
     "DispatchStore",
     "ExpiryStore",
     "LeaseStore",
     "MessageQueries",
+    "OperatorStore",
     "PacketSink",
     "PipelineStore",
+    "PolicyAdmin",
+    "PriceAdmin",
+    "RegistrationAdmin",
     "ReportStore",
+    "RouteAdmin",
     "SnapshotSource",
     "StatusSource",
 ]
+
+
+if TYPE_CHECKING:  # the SQL store implements the admin side whole (mypy checks this)
+    from cloudsms.storage.store import Store
+
+    def _sql_admin_conforms(store: Store) -> AdminStore:
+        return store
