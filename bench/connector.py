@@ -35,7 +35,7 @@ from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.smpp.constants import Npi, Ton
 from cloudsms.smpp.pdu import DataSm, DeliverSm, SubmitSm
 from cloudsms.transport import SmppClient, run
-from cloudsms.workers.dispatcher import Link
+from cloudsms.workers.link import Link
 
 WINDOWS = (10, 50, 100)
 WARMUP_S = 1.0
