@@ -3,8 +3,8 @@
 Strategy:
 
 * **Links.** One ``Link`` (``workers/link.py``) per enabled connector: an ``SmppClient``
-  (window, throughput, keepalive, reconnect are the client's job), a bounded queue, and ``window`` sender tasks, so the carrier's
-  window is kept full without a task per message. Links follow the configuration: a connector
+  (window, throughput, keepalive, reconnect are the client's job), a bounded queue, and
+  ``window`` sender tasks, so the carrier's window is kept full without a task per message. Links follow the configuration: a connector
   added, changed, disabled or removed by an operator is started, restarted or stopped within a
   second (``ConfigCache`` notifies).
 * **Ownership.** Only the connectors this process owns get links (``cloudsms.workers.leases``:
