@@ -4,8 +4,9 @@ Strategy:
 
 * **Links.** One ``Link`` (``workers/link.py``) per enabled connector: an ``SmppClient``
   (window, throughput, keepalive, reconnect are the client's job), a bounded queue, and
-  ``window`` sender tasks, so the carrier's window is kept full without a task per message. Links follow the configuration: a connector
-  added, changed, disabled or removed by an operator is started, restarted or stopped within a
+  ``window`` sender tasks, so the carrier's window is kept full without a task per message.
+  Links follow the configuration: a connector added, changed, disabled or removed by an
+  operator is started, restarted or stopped within a
   second (``ConfigCache`` notifies).
 * **Ownership.** Only the connectors this process owns get links (``cloudsms.workers.leases``:
   one owner per connector among the live worker processes, fair share, moved within seconds
