@@ -7,6 +7,8 @@
 #   git worktree add /tmp/base <commit> && (cd /tmp/base && python3 -m venv .venv && .venv/bin/pip install -q -e .)
 #   bench/harness_ab.sh 20000 2 /tmp/ab /tmp/base/.venv/bin/cloudsms .venv/bin/cloudsms
 # --quiet-wait 0: do not wait for an idle machine (both sides see the same load).
+# KANNEL=1 runs Kannel too, first in each repetition (as ../shared/anchors/vs-kannel.sh does), so
+# both builds get a same-run ratio: KANNEL=1 bench/harness_ab.sh 20000 2 /tmp/ab BIN_A BIN_B
 set -u
 N=$1; REPS=$2; OUT=$3; A=$(realpath "$4"); B=$(realpath "$5"); shift 5
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,10 +16,16 @@ PY=${ANCHORS_PY:-$HOME/.cache/anchors-venv/bin/python}
 [ -x "$PY" ] || { python3 -m venv "$(dirname "$(dirname "$PY")")" && "$(dirname "$PY")/pip" install -q uvloop; } || exit 2
 export ANCHORS_PY=$PY
 mkdir -p "$OUT"
+SIDES="A B"; [ "${KANNEL:-0}" = 1 ] && SIDES="K A B"
 for r in $(seq "$REPS"); do
-  for side in A B; do
+  for side in $SIDES; do
+    if [ "$side" = K ]; then
+      "$PY" "$HERE/../../shared/anchors/bench.py" --gateway kannel --kannel-window 100 \
+          --kannel-dlr-mask 3 --n "$N" --c 50 --reps 1 --quiet-wait 0 --out "$OUT/$side-r$r" \
+          >"$OUT/$side-r$r.log" 2>&1 || { echo "Kannel rep $r failed: $OUT/$side-r$r.log"; continue; }
+    fi
     bin=$A; [ "$side" = B ] && bin=$B
-    "$PY" "$HERE/../../shared/anchors/bench.py" --gateway cloudsms --cloudsms-bin "$bin" --n "$N" \
+    [ "$side" = K ] || "$PY" "$HERE/../../shared/anchors/bench.py" --gateway cloudsms --cloudsms-bin "$bin" --n "$N" \
         --c 50 --reps 1 --quiet-wait 0 --out "$OUT/$side-r$r" "$@" >"$OUT/$side-r$r.log" 2>&1 \
       || { echo "$side rep $r failed: $OUT/$side-r$r.log"; continue; }
     "$PY" - "$OUT/$side-r$r/summary.json" "$side" "$r" <<'PY'
