@@ -12,6 +12,10 @@ When this process also pushes reports (``report_claims``), each transaction clai
 it enqueues for that pusher (``ReportClaim``) and the committed result carries them
 (``DispatchResult.claimed_reports``), so they need no claim transaction of their own.
 
+A batch whose data the database refuses (``BatchRejected``) is stored again one event per
+transaction, so only the event refused alone is dropped (with an error line); a database that is
+down makes the recorder retry the batch until it is back (:meth:`DispatchRecorder._refused`).
+
 Outcomes are applied under :attr:`DispatchRecorder.claimer`, this worker's id: the store applies an
 outcome only to a message still claimed by it, so after a lost lease (``claimer`` set to
 :data:`FENCED`) nothing this process still reports can overwrite another worker's claim.
@@ -27,6 +31,7 @@ import time
 from collections.abc import Callable
 
 from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, ReportClaim, SubmitOutcome
+from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.interfaces import DispatchSink
 
 log = logging.getLogger("cloudsms.dispatch")
@@ -52,6 +57,8 @@ class DispatchRecorder:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.transactions = 0
+        #: Events still to record one per transaction, after the database refused a batch.
+        self._one_at_a_time = 0
         #: The worker id whose claims our outcomes apply to (None: no check, single use).
         self.claimer: int | None = None
         #: Asked before each transaction (on the event loop): what reports to claim for this
@@ -98,7 +105,7 @@ class DispatchRecorder:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._queue[: self._max_batch]
+            batch = self._queue[: 1 if self._one_at_a_time else self._max_batch]
             outcomes = [e for e, _ in batch if isinstance(e, SubmitOutcome)]
             receipts = [e for e, _ in batch if isinstance(e, ReceiptEvent)]
             record = functools.partial(
@@ -113,6 +120,9 @@ class DispatchRecorder:
                 record = functools.partial(record, report_claim=report_claim)
             try:
                 result = await asyncio.to_thread(record)
+            except BatchRejected as exc:
+                self._refused(batch, exc)
+                continue
             except Exception as exc:
                 # Keep the batch and try again: events are facts we must not drop. While the
                 # store is down, receipts stay unacknowledged (the carrier redelivers them) and
@@ -127,9 +137,34 @@ class DispatchRecorder:
                 await asyncio.sleep(0.5)
                 continue
             del self._queue[: len(batch)]
+            self._one_at_a_time = max(0, self._one_at_a_time - 1)
             self.transactions += 1
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
             if self._on_committed is not None:
                 self._on_committed(result)
+
+    def _refused(self, batch: list[tuple[Event, asyncio.Future[None]]], exc: BatchRejected) -> None:
+        """The database refused the batch's data: find the event it refuses, drop only that one.
+
+        A batch is retried one event per transaction; a lone event refused is dropped with an
+        error line (it would be refused every time, and would hold up every event behind it).
+        Its future fails: a receipt is then not acknowledged to the carrier (its deliver_sm gets
+        an error, so the carrier may send it again), a submit outcome leaves its message QUEUED
+        under this worker's claim (recovered when the worker stops).
+        """
+        if len(batch) > 1:
+            log.warning(
+                "the database refused a batch of %d dispatch events (%s); recording them one by"
+                " one", len(batch), exc,
+            )  # fmt: skip
+            self._one_at_a_time = len(batch)
+            return
+        del self._queue[:1]
+        self._one_at_a_time = max(0, self._one_at_a_time - 1)
+        [(event, future)] = batch
+        log.error("dispatch event refused by the database, dropped: %r (%s)", event, exc)
+        if not future.done():
+            future.set_exception(exc)
+            future.exception()  # nobody may be waiting (outcomes): not an unretrieved error
