@@ -259,12 +259,9 @@ class GroupCommitWriter:
         with self._cond:
             self._transactions += 1
         claim = self.intake.local_claim() if self.intake is not None else None
-        if claim is None:  # (a store wrapper in tests may not know the keyword)
-            outcomes = self._store.accept_packets(packets, replay_window_ms=self._replay_window_ms)
-        else:
-            outcomes = self._store.accept_packets(
-                packets, replay_window_ms=self._replay_window_ms, claim=claim
-            )
+        outcomes = self._store.accept_packets(
+            packets, replay_window_ms=self._replay_window_ms, claim=claim
+        )
         if len(outcomes) != len(packets):
             raise StoreError(f"store returned {len(outcomes)} outcomes for {len(packets)} packets")
         return outcomes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -72,12 +73,12 @@ class Gate:
         self.calls: list[int] = []
 
     def accept_packets(
-        self, writes: Sequence[PacketWrite], *, replay_window_ms: int
+        self, writes: Sequence[PacketWrite], *, replay_window_ms: int, claim: Any = None
     ) -> list[PacketOutcome]:
         self.calls.append(len(writes))
         self.entered.set()
         assert self.opened.wait(30), "gate never opened"
-        return self.store.accept_packets(writes, replay_window_ms=replay_window_ms)
+        return self.store.accept_packets(writes, replay_window_ms=replay_window_ms, claim=claim)
 
 
 async def until(predicate: Callable[[], bool]) -> None:
