@@ -100,6 +100,11 @@ class Settings:
         "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports), all,"
         " dispatcher (a worker without report pushing) or reports (report pushing only).",
     )
+    processes: str = _setting(
+        "auto",
+        "Processes of role all: 1, 2 (an api process running its worker as a child) or auto"
+        " (2 on a SQLite file with two cores or more, else 1).",
+    )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
     lease_s: float = _setting(
         5.0,

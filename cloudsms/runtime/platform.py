@@ -75,6 +75,9 @@ class Platform:
     listener_url: str | None = None
     #: Role ``reports`` only: the worker id its report claims carry.
     reports_lease: ReportsLease | None = None
+    #: Started after everything else, stopped first: the supervised worker process of the
+    #: two-process layout (``cloudsms.runtime.layout``).
+    companions: list[Component] = field(default_factory=list)
     #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
     started: list[Component] = field(default_factory=list)
     _wakeups: Wakeups | None = field(default=None, repr=False)
@@ -107,7 +110,7 @@ class Platform:
             self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
             parts.append(self._wakeups)
         parts.append(Draining(self.service))
-        return parts
+        return parts + self.companions
 
     async def start(self) -> None:
         """Start every component in order; if one fails, stop those already started."""
