@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 PROCESS_CHOICES = ("auto", "1", "2")
 #: The environment variable telling a supervised worker which process is its parent.
 PARENT_ENV = "CLOUDSMS_PARENT_PID"
+#: The environment variable naming the supervised worker's end of the wake-up pipe.
+WAKE_ENV = "CLOUDSMS_WAKE_FD"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -119,6 +121,12 @@ class WorkerProcess:
         self.stop_timeout_s = stop_timeout_s
         self.max_restart_delay_s = max_restart_delay_s
         self.process: asyncio.subprocess.Process | None = None
+        #: Wake-ups for the worker's dispatcher: SQLite has no notifications, and a worker that
+        #: only polled would submit a message accepted while it was idle up to 0.25 s later.
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self.env[WAKE_ENV] = str(self._wake_read)
+        self._wake_due = False
         #: How many times the child was started (1 after a start without failures).
         self.starts = 0
         self._stopping = False
@@ -144,12 +152,29 @@ class WorkerProcess:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def wake(self) -> None:
+        """A packet was accepted: wake the worker's dispatcher (one byte per loop iteration)."""
+        if not self._wake_due:
+            self._wake_due = True
+            asyncio.get_running_loop().call_soon(self._send_wake)
+
+    def _send_wake(self) -> None:
+        self._wake_due = False
+        # A full pipe already holds a wake-up the worker has not read yet.
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._wake_write, b"\0")
 
     async def _supervise(self) -> None:
         delay = 1.0
         while not self._stopping:
             began = time.monotonic()
-            self.process = await asyncio.create_subprocess_exec(*self.argv, env=self.env)
+            self.process = await asyncio.create_subprocess_exec(
+                *self.argv, env=self.env, pass_fds=(self._wake_read,)
+            )
             self.starts += 1
             log.info("worker process started (pid %d)", self.process.pid)
             code = await self.process.wait()
@@ -177,3 +202,43 @@ def follow_parent(environ: Mapping[str, str] | None = None) -> None:
             log.warning("could not ask to stop with the API process (prctl failed)")
     if os.getppid() != int(parent):  # it died before we asked
         raise SystemExit("the API process that started this worker is gone")
+
+
+class WakeListener:
+    """In a supervised worker: the wake-up pipe from the API process wakes our dispatcher."""
+
+    def __init__(self, fd: int, wake: Callable[[], None]) -> None:
+        self.fd = fd
+        self._wake = wake
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        os.set_blocking(self.fd, False)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.fd, self._readable)
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.fd)
+            self._loop = None
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return
+        if not data and self._loop is not None:  # the API process is gone
+            self._loop.remove_reader(self.fd)
+            self._loop = None
+            return
+        self._wake()
+
+
+def wake_listener(
+    wake: Callable[[], None] | None, environ: Mapping[str, str] | None = None
+) -> WakeListener | None:
+    """The wake-up listener of a supervised worker (None elsewhere, or without a dispatcher)."""
+    fd = (os.environ if environ is None else environ).get(WAKE_ENV, "")
+    if wake is None or not fd.isdigit():
+        return None
+    return WakeListener(int(fd), wake)

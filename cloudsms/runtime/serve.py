@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -32,7 +32,13 @@ from cloudsms.admin.app import create_admin_app
 from cloudsms.api.forwarded import with_client_address
 from cloudsms.config import Settings
 from cloudsms.runtime.components import Component
-from cloudsms.runtime.layout import WorkerProcess, follow_parent, process_count, worker_environment
+from cloudsms.runtime.layout import (
+    WorkerProcess,
+    follow_parent,
+    process_count,
+    wake_listener,
+    worker_environment,
+)
 from cloudsms.runtime.listening import NamedServer
 from cloudsms.runtime.platform import Platform
 from cloudsms.runtime.uip_server import UipServer
@@ -81,7 +87,14 @@ def run_listeners(
     ``companions``: started once the platform is up (the two-process layout's worker).
     """
     platform_server = UipServer(settings, fd=fd)
-    platform_server.platform.companions.extend(companions)
+    platform = platform_server.platform
+    platform.companions.extend(companions)
+    for companion in companions:
+        if isinstance(companion, WorkerProcess):  # accepted packets wake the worker at once
+            platform.service.on_accepted = chained(platform.service.on_accepted, companion.wake)
+    waking = wake_listener(platform.dispatcher.wake if platform.dispatcher else None)
+    if waking is not None:
+        platform.companions.append(waking)
     if not settings.admin_enabled:
         platform_server.run()
         return
@@ -100,6 +113,18 @@ def run_listeners(
         uvloop.run(run_with_admin(platform_server, listener))
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
         asyncio.run(run_with_admin(platform_server, listener))
+
+
+def chained(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    """``then`` after ``first`` (when there is one)."""
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def admin_app(settings: Settings, platform: Platform) -> Any:

@@ -8,6 +8,7 @@ dies is started again; the worker does not outlive a killed API process; SIGTERM
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -25,7 +26,7 @@ from serve_helpers import BIN, cli, free_port, post, wait_for
 
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError
-from cloudsms.runtime.layout import process_count
+from cloudsms.runtime.layout import WAKE_ENV, WorkerProcess, process_count, wake_listener
 
 UTC8 = dt.timezone(dt.timedelta(hours=8))
 WORKER = re.compile(r"worker process started \(pid (\d+)\)")
@@ -207,3 +208,19 @@ def test_process_count(url: str, role: str, processes: str, cores: int, expected
 def test_process_count_refusals() -> None:
     with pytest.raises(ConfigError, match="not :memory:"):
         process_count(Settings(database_url="sqlite:///:memory:", processes="2"))
+
+
+async def test_accepted_packets_wake_the_worker_over_the_pipe() -> None:
+    worker = WorkerProcess({}, argv=["true"])
+    woken = asyncio.Event()
+    fd = int(worker.env[WAKE_ENV])
+    listener = wake_listener(woken.set, {WAKE_ENV: str(fd)})
+    assert listener is not None and wake_listener(None, {WAKE_ENV: str(fd)}) is None
+    await listener.start()
+    try:
+        for _ in range(3):  # several accepts in one loop iteration: one byte
+            worker.wake()
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await listener.stop()
+        await worker.stop()
