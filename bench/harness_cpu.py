@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: A process is the gateway's when its command line contains one of these.
-GATEWAY_PROCESSES = ("cloudsms serve", "-m cloudsms serve")
+#: A process is the gateway's when its command line runs this virtualenv's Python (the one
+#: running this script) with ``-m cloudsms serve``: another checkout's tests may run meanwhile.
+GATEWAY_PREFIX = str(Path(sys.executable).parent)
+GATEWAY_COMMAND = "-m cloudsms serve"
 
 
 def corrected(result: dict[str, Any]) -> dict[str, float]:
@@ -28,7 +30,7 @@ def corrected(result: dict[str, Any]) -> dict[str, float]:
     children = [
         p
         for p in result.get("foreign_processes", {}).get("top", [])
-        if any(name in p["name"] for name in GATEWAY_PROCESSES)
+        if p["name"].startswith(GATEWAY_PREFIX) and GATEWAY_COMMAND in p["name"]
     ]
     cores += sum(p["cpu_s"] for p in children) / window
     e2e = float(result["e2e_msgs_per_s"] or 0)

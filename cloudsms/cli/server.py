@@ -75,8 +75,8 @@ def serve(
     processes: Annotated[
         str | None,
         typer.Option(
-            help="Role all as 1 process, 2 (an api process and its worker) or auto: 2 on a"
-            " SQLite file with two cores or more (CLOUDSMS_PROCESSES)."
+            help="Role all as 1 process, 2 (an api process and its worker) or auto: 2 with"
+            " two cores or more (CLOUDSMS_PROCESSES)."
         ),
     ] = None,
 ) -> None:

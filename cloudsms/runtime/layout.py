@@ -3,8 +3,8 @@
 Why two by default: one Python process runs every part of the pipeline under one GIL and tops
 out at about one core; the API (HTTP, validation, group commit) and the worker (SMPP, receipts,
 report pushes) are two halves of similar weight, so on a machine with two cores or more two
-processes on the same SQLite file carry about 1.5x the messages per second of one, at less CPU
-per message (bench/README.md "Layouts", same run as Kannel). On one core the second process
+processes carry about 1.5x the messages per second of one on a SQLite file and 1.3x on
+PostgreSQL, at less CPU per message (bench/README.md "Layouts", same runs as Kannel). On one core the second process
 only adds switching, so ``auto`` runs one there.
 
 The two-process layout: the process the operator starts serves the UIP endpoint, the admin
@@ -56,8 +56,7 @@ def available_cores() -> int:
 def process_count(settings: Settings, *, cores: int | None = None) -> int:
     """1 or 2: how many processes ``serve`` runs for these settings (see the module docstring).
 
-    ``auto`` is 2 for role ``all`` on a SQLite file with at least two cores, 1 otherwise (on
-    PostgreSQL the multi-process layouts of docs/operations.md §2.2 are chosen by hand).
+    ``auto`` is 2 for role ``all`` with at least two cores (on SQLite, on a file), 1 otherwise.
     """
     choice = str(settings.processes).strip().lower()
     if choice not in PROCESS_CHOICES:
@@ -76,7 +75,7 @@ def process_count(settings: Settings, *, cores: int | None = None) -> int:
         if is_sqlite(settings.database_url) and not on_file:
             raise ConfigError("processes 2 needs a database both processes can open, not :memory:")
         return 2
-    if settings.role != "all" or not on_file:
+    if settings.role != "all" or (is_sqlite(settings.database_url) and not on_file):
         return 1
     return 2 if (cores if cores is not None else available_cores()) >= 2 else 1
 
