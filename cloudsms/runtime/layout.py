@@ -4,8 +4,8 @@ Why two by default: one Python process runs every part of the pipeline under one
 out at about one core; the API (HTTP, validation, group commit) and the worker (SMPP, receipts,
 report pushes) are two halves of similar weight, so on a machine with two cores or more two
 processes carry about 1.5x the messages per second of one on a SQLite file and 1.3x on
-PostgreSQL, at less CPU per message (bench/README.md "Layouts", same runs as Kannel). On one core the second process
-only adds switching, so ``auto`` runs one there.
+PostgreSQL, at less CPU per message (bench/README.md "Layouts", same runs as Kannel). On one
+core the second process only adds switching, so ``auto`` runs one there.
 
 The two-process layout: the process the operator starts serves the UIP endpoint, the admin
 listener and (when set) the built-in simulator (``role api``), and runs the worker (``role
