@@ -142,6 +142,13 @@ class Settings:
     report_source_address: str = _setting(
         "", "Local address report pushes leave from (customers whitelist it); empty: any."
     )
+    smpp_port: int = _setting(
+        0, "Port of the customers' SMPP 3.4 server (0: off; the usual port is 2775)."
+    )
+    smpp_host: str = _setting("127.0.0.1", "Address the customers' SMPP server listens on.")
+    smpp_window: int = _setting(
+        100, "submit_sm of one SMPP session waiting for their answer, at most (then throttled)."
+    )
     simulator_port: int = _setting(
         0, "Run the built-in SMSC simulator inside the platform on this port (0: off; demo: 2775)."
     )

@@ -86,7 +86,7 @@ MALFORMED = "Invalid HTTP request received."
 class HttpListener:
     """What the connections of one listener share; called, it makes a connection's protocol::
 
-        server = await loop.create_server(HttpListener(routes, limits, proxies), host, port)
+    server = await loop.create_server(HttpListener(routes, limits, proxies), host, port)
     """
 
     def __init__(self, routes: UipRoutes, limits: HttpLimits, proxies: TrustedProxies) -> None:

@@ -21,13 +21,9 @@ RouteId = Annotated[str, typer.Argument(help="The ROUTE_ID customers send.")]
 
 @app.command("create")
 @with_options(*ROUTE_CREATE)
-def create(
-    ctx: typer.Context, *, name: str, latin1: bool | None, description: str | None
-) -> None:
+def create(ctx: typer.Context, *, name: str, latin1: bool | None, description: str | None) -> None:
     """Create a route (grant it to customers before they can use it)."""
-    route = state(ctx).operator.create_route(
-        name, latin1=bool(latin1), description=description
-    )
+    route = state(ctx).operator.create_route(name, latin1=bool(latin1), description=description)
     say(f"route {route.name!r} created")
 
 
@@ -63,7 +59,6 @@ rules = typer.Typer(
     help="Route rules: destinations (by prefix) → connectors, with priority and weight."
 )
 app.add_typer(rules, name="rules", no_args_is_help=True)
-
 
 
 @rules.command("add")

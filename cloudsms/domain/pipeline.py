@@ -81,9 +81,7 @@ class ReportClaim:
     hold_ms: int
 
 
-def claim_at_acceptance(
-    state: MessageState, send_at_ms: int, created_ms: int
-) -> bool:
+def claim_at_acceptance(state: MessageState, send_at_ms: int, created_ms: int) -> bool:
     """True when a message just accepted may be claimed at once (accepted and due now)."""
     return state is MessageState.ACCEPTED and send_at_ms <= created_ms
 

@@ -3,7 +3,8 @@
 ``build_platform(settings)`` opens the store (running migrations) and builds, by ``settings.role``
 (the role table, ``cloudsms.roles``):
 
-* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service;
+* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service
+  (and, with ``smpp_port``, the customers' SMPP server over the same writer and state);
 * ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
   report pusher and the expiry job;
 * ``dispatcher``: a worker without the report pusher and the expiry job;
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudsms.api.backlog import BacklogGauge
+from cloudsms.api.smpp_server import CustomerSmppServer
 from cloudsms.api.uip import UipService
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DispatchResult
@@ -75,6 +77,8 @@ class Platform:
     listener_url: str | None = None
     #: Role ``reports`` only: the worker id its report claims carry.
     reports_lease: ReportsLease | None = None
+    #: The customers' SMPP server, when ``smpp_port`` is set (API roles).
+    smpp: CustomerSmppServer | None = None
     #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
     started: list[Component] = field(default_factory=list)
     _wakeups: Wakeups | None = field(default=None, repr=False)
@@ -103,6 +107,8 @@ class Platform:
                 parts.append(worker)
         if self.serves_api:
             parts += [Writing(self.writer), self.backlog]
+            if self.smpp is not None:  # stopped before the writer: its last submits commit
+                parts.append(self.smpp)
         if self.listener_url and (self.dispatcher is not None or self.pusher is not None):
             self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
             parts.append(self._wakeups)
@@ -175,9 +181,16 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         store=store,
         on_accepted=_on_accepted(dispatcher, notifier),
     )
+    smpp = (
+        CustomerSmppServer(
+            service, store, settings.smpp_host, settings.smpp_port, window=settings.smpp_window
+        )
+        if settings.smpp_port and settings.role in API_ROLES
+        else None
+    )
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
-        notifier=notifier, listener_url=url, reports_lease=reports_lease,
+        notifier=notifier, listener_url=url, reports_lease=reports_lease, smpp=smpp,
     )  # fmt: skip
 
 

@@ -110,9 +110,7 @@ _INSERT_REPLAYS = (
 )
 #: The accept path's reads and deletes as plain SQL (``{marks}`` from ``plain_sql.in_list``):
 #: SQLAlchemy Core built and compiled these for every batch.
-_REPLAYS_BY_KEY = (
-    "SELECT packet_key, answer, created_ms FROM replays WHERE packet_key IN ({marks})"
-)
+_REPLAYS_BY_KEY = "SELECT packet_key, answer, created_ms FROM replays WHERE packet_key IN ({marks})"
 _DELETE_REPLAYS = "DELETE FROM replays WHERE packet_key IN ({marks})"
 #: The paying customers, locked (PostgreSQL) in id order so two writers never deadlock.
 _PAYERS = (

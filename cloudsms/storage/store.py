@@ -29,6 +29,7 @@ from cloudsms.storage.report_enqueue import ReportEnqueueOps
 from cloudsms.storage.report_ops import ReportOps
 from cloudsms.storage.report_query_ops import ReportQueryOps
 from cloudsms.storage.route_ops import RouteOps
+from cloudsms.storage.smpp_account_ops import SmppAccountOps
 from cloudsms.storage.snapshot_ops import SnapshotOps
 
 
@@ -42,6 +43,7 @@ class Store(
     RouteOps,
     BlacklistOps,
     RegistrationOps,
+    SmppAccountOps,
     SnapshotOps,
     # carrier connectors, route rules and connector status
     CarrierOps,

@@ -36,9 +36,9 @@ THROTTLED = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFU
 #: Submits of one segment answered "throttled" before the message goes back to the queue.
 THROTTLE_TRIES = 5
 
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
 
 
 @dataclass

@@ -1,0 +1,358 @@
+"""The SMPP server customers' ESMEs bind to: SMPP 3.4 next to the UIP endpoint (issue 15).
+
+Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.SmppServer`
+(the SMSC end of the transport) with three jobs:
+
+* binds: the system_id names an SMPP account (``cloudsms.domain.smpp_accounts``, reloaded with
+  the configuration), its password is checked against the scrypt digest off the event loop, and
+  the bind mode, the account's session cap and the customer's source-IP whitelist decide; each
+  refusal has its own command_status (docs/integration-guide.en.md);
+* submit_sm: read as one recipient of a UIP SMS_SEND_REQUEST (``cloudsms.api.smpp_submit``) and
+  decided by the same code as a UIP packet (``cloudsms.api.accept.plan_packet``), then written by
+  the UIP service's own group-commit writer; submit_sm_resp leaves after the durable commit,
+  with the SMS_UID as message_id;
+* throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty.
+
+It borrows the UIP service's configuration, writer, backlog gauge and UID generator, so both
+endpoints accept from one state: a customer over its backlog is over it on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cloudsms.api import guard
+from cloudsms.api.accept import plan_packet
+from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
+from cloudsms.api.uip import PLATFORM_SENDER, UipService
+from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
+from cloudsms.domain.models import Customer
+from cloudsms.domain.smpp_accounts import SmppAccount, verify_password
+from cloudsms.domain.timefmt import utcnow
+from cloudsms.exceptions import StoreError
+from cloudsms.services.config_cache import PreparedConfig
+from cloudsms.smpp.constants import CommandStatus as S
+from cloudsms.smpp.pdu import Pdu, SubmitSm
+from cloudsms.storage.interfaces import SmppAccountSource
+from cloudsms.transport.server import BindRequest, SmppServer, SmscConnection
+
+log = logging.getLogger("cloudsms.smpp")
+
+#: submit_sm of one session waiting for their answer, at most; more get ESME_RTHROTTLED.
+DEFAULT_WINDOW = 100
+
+
+class SegmentBucket:
+    """``rate`` segments per second, a second's worth saved up at most."""
+
+    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self._clock = clock
+        self._tokens = self.rate
+        self._stamp = clock()
+
+    def take(self, segments: int) -> bool:
+        """Take ``segments`` if that many are available now (a message is not split)."""
+        now = self._clock()
+        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= segments or (segments > self.rate and self._tokens >= self.rate):
+            self._tokens -= segments
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class Session:
+    """A bound session: whose, and what it has done (what the console will show)."""
+
+    account: SmppAccount
+    bound_at: float
+    submitted: int = 0
+    refused: int = 0
+
+
+class CustomerSmppServer(SmppServer):
+    """The customers' SMPP server over the UIP service's acceptance state."""
+
+    def __init__(
+        self,
+        service: UipService,
+        accounts: SmppAccountSource,
+        host: str = "127.0.0.1",
+        port: int = 2775,
+        *,
+        window: int = DEFAULT_WINDOW,
+        **options: object,
+    ) -> None:
+        super().__init__(host, port, **options)  # type: ignore[arg-type]
+        self.service = service
+        self.source = accounts
+        self.window = window
+        self.accounts: dict[str, SmppAccount] = {}
+        self.sessions: dict[SmscConnection, Session] = {}
+        self._buckets: dict[str, SegmentBucket] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    def reload(self, _config: PreparedConfig | None = None) -> None:
+        """Read every account again (blocking: at start and from the configuration thread)."""
+        accounts = {a.system_id: a for a in self.source.list_smpp_accounts()}
+        self.accounts = accounts
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply_accounts)
+
+    def _apply_accounts(self) -> None:
+        """Close sessions whose account is gone or disabled; take new throughput limits."""
+        for conn, session in list(self.sessions.items()):
+            account = self.accounts.get(session.account.system_id)
+            if account is None or not account.enabled or account.id != session.account.id:
+                log.info(
+                    "%s: SMPP account %r removed or disabled: closing", conn.peer, conn.system_id
+                )
+                conn.close()
+            else:
+                session.account = account
+        for system_id in list(self._buckets):
+            account = self.accounts.get(system_id)
+            if account is None or account.throughput != int(self._buckets[system_id].rate):
+                del self._buckets[system_id]
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.reload)
+        self.service.config.subscribe(self.reload)
+        await super().start()
+        log.info("listening on smpp://%s:%d (customers' SMPP server)", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Answer the submits already taken (the writer still runs), then close every session."""
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().stop()
+
+    # -- binds ------------------------------------------------------------------------------
+
+    def authenticate(self, conn: SmscConnection, bind: BindRequest) -> int | asyncio.Task[int]:
+        account = self.accounts.get(bind.system_id)
+        if account is None or not account.enabled:
+            log.info("%s: bind as unknown or disabled system_id %r", conn.peer, bind.system_id)
+            return S.ESME_RINVSYSID
+        customer = customer_by_id(self.service.config.current, account.customer_id)
+        if customer is None:
+            log.info("%s: bind as %r: customer disabled", conn.peer, bind.system_id)
+            return S.ESME_RBINDFAIL
+        refusal = self._refuse_source(customer, conn)
+        if refusal is not None:
+            event, reason = refusal
+            guard.EVENTS.emit(
+                event,
+                reason,
+                client_ip=_ip(conn),
+                customer=customer.name,
+                system_id=account.system_id,
+            )
+            return S.ESME_RBINDFAIL
+        return asyncio.ensure_future(self._check_password(conn, bind, account))
+
+    async def _check_password(
+        self, conn: SmscConnection, bind: BindRequest, account: SmppAccount
+    ) -> int:
+        good = await asyncio.to_thread(verify_password, bind.password, account.password_hash)
+        if not conn.is_open:
+            return S.ESME_RBINDFAIL
+        if not good:
+            log.info("%s: bind as %r: wrong password", conn.peer, bind.system_id)
+            return S.ESME_RINVPASWD
+        mode = {"BindTransmitter": "tx", "BindReceiver": "rx", "BindTransceiver": "trx"}[
+            type(bind).__name__
+        ]
+        if mode not in account.binds:
+            log.info("%s: bind as %r: %s not allowed", conn.peer, bind.system_id, mode)
+            return S.ESME_RBINDFAIL
+        bound = sum(1 for s in self.sessions.values() if s.account.id == account.id)
+        if bound >= account.max_sessions:
+            log.info(
+                "%s: bind as %r: already %d sessions (its maximum)",
+                conn.peer,
+                bind.system_id,
+                bound,
+            )
+            return S.ESME_RBINDFAIL
+        # Counted now (not in on_bound): two binds racing cannot both take the last slot.
+        self.sessions[conn] = Session(account, time.time())
+        return S.ESME_ROK
+
+    def _refuse_source(self, customer: Customer, conn: SmscConnection) -> tuple[str, str] | None:
+        """(security event, reason) when the customer's whitelist does not allow this source."""
+        if customer.networks:
+            try:
+                address = ipaddress.ip_address(_ip(conn) or "")
+            except ValueError:
+                return guard.UNKNOWN_SOURCE, "source address unknown"
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            if not any(address in net for net in customer.networks):
+                return guard.NOT_WHITELISTED, f"source IP {address} is not whitelisted for SMPP"
+        elif self.service.settings.require_whitelist:
+            return guard.NO_WHITELIST, "customer has no whitelist and the platform requires one"
+        return None
+
+    def on_bound(self, conn: SmscConnection) -> None:
+        session = self.sessions.get(conn)
+        log.info(
+            "%s: bound as %r (%s)",
+            conn.peer,
+            conn.system_id,
+            conn.bind_kind,
+            extra={"customer": session.account.customer if session else None},
+        )
+
+    def on_closed(self, conn: SmscConnection) -> None:
+        self.sessions.pop(conn, None)
+
+    # -- submit_sm --------------------------------------------------------------------------
+
+    def handle_request(self, conn: SmscConnection, pdu: Pdu) -> None:
+        if type(pdu) is not SubmitSm:
+            super().handle_request(conn, pdu)  # submit_multi, data_sm, query_sm…: not (yet)
+            return
+        assert isinstance(pdu, SubmitSm)
+        if conn.outstanding_requests >= self.window:
+            conn.answer(pdu, S.ESME_RTHROTTLED)
+            return
+        conn.outstanding_requests += 1
+        task = asyncio.ensure_future(self._submit(conn, pdu))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _submit(self, conn: SmscConnection, pdu: SubmitSm) -> None:
+        try:
+            status, message_id = await self._accept(conn, pdu)
+        except Exception:
+            log.exception("%s: unexpected failure while accepting a submit_sm", conn.peer)
+            status, message_id = S.ESME_RSYSERR, ""
+        finally:
+            conn.outstanding_requests -= 1
+        session = self.sessions.get(conn)
+        if session is not None:
+            if status:
+                session.refused += 1
+            else:
+                session.submitted += 1
+        conn.answer(pdu, status, message_id=message_id)
+
+    async def _accept(self, conn: SmscConnection, pdu: SubmitSm) -> tuple[int, str]:
+        """(command_status, message_id) of one submit_sm, after the durable commit if accepted."""
+        session = self.sessions.get(conn)
+        if session is None:
+            return S.ESME_RINVBNDSTS, ""
+        account = session.account
+        service = self.service
+        if service.draining or service.writer.pending() > service.settings.pending_writes_limit:
+            return self._refused(conn, S.ESME_RTHROTTLED, "the platform is busy: retry shortly")
+        config = service.config.current
+        customer = customer_by_id(config, account.customer_id)
+        if customer is None:
+            return self._refused(conn, S.ESME_RSUBMITFAIL, "the customer is disabled")
+        now = utcnow()
+        try:
+            request = read_submit(
+                pdu,
+                route=account.route,
+                serial=pdu.sequence_number % 65535 + 1,
+                now=now,
+                max_schedule=service.max_schedule,
+            )
+        except Refused as exc:
+            return self._refused(conn, exc.status, exc.reason)
+        route = config.snapshot.routes_by_name.get(request.route_id)
+        plan = plan_content(
+            request.content,
+            None,
+            None,
+            latin1_ok=route is not None
+            and route.latin1
+            and config.routing.latin1_capable(request.route_id),
+        )
+        if plan.length_bytes > MAX_CONTENT_BYTES or plan.segments > MAX_SEGMENTS:
+            return self._refused(
+                conn, S.ESME_RINVMSGLEN, f"{plan.segments} segments; at most {MAX_SEGMENTS}"
+            )
+        if account.throughput and not self._bucket(account).take(plan.segments):
+            return self._refused(
+                conn, S.ESME_RTHROTTLED, f"over {account.throughput} segments/s", quiet=True
+            )
+        full = service.over_backlog(customer, 1)
+        if full is not None:
+            return self._refused(conn, S.ESME_RMSGQFUL, full)
+        result = plan_packet(
+            request,
+            customer,
+            config,
+            plan,
+            route=route,
+            sender=request.original_addr or customer.default_sender or PLATFORM_SENDER,
+            uids=service.uids,
+            now_ms=int(now.timestamp() * 1000),
+            packet_key=None,
+        )
+        if result.write is None:
+            code = result.codes[0]
+            return self._refused(
+                conn, STATUS_OF.get(code, S.ESME_RSUBMITFAIL), result.refused[0][2]
+            )
+        try:
+            await service.writer.write(result.write)
+        except StoreError:
+            log.exception(
+                "store write failed; submit_sm refused", extra={"customer": customer.name}
+            )
+            return S.ESME_RSYSERR, ""
+        service.backlog.added(customer.id, result.accepted)
+        if service.on_accepted is not None:
+            service.on_accepted()
+        return S.ESME_ROK, result.write.messages[0].sms_uid
+
+    def _bucket(self, account: SmppAccount) -> SegmentBucket:
+        bucket = self._buckets.get(account.system_id)
+        if bucket is None:
+            bucket = self._buckets[account.system_id] = SegmentBucket(account.throughput)
+        return bucket
+
+    def _refused(
+        self, conn: SmscConnection, status: int, reason: str, *, quiet: bool = False
+    ) -> tuple[int, str]:
+        if not quiet:
+            log.info(
+                "%s: submit_sm from %r refused (0x%08X): %s",
+                conn.peer,
+                conn.system_id,
+                status,
+                reason,
+            )
+        return status, ""
+
+
+def customer_by_id(config: PreparedConfig, customer_id: int) -> Customer | None:
+    """The enabled customer with this id in the loaded configuration, or None."""
+    for customer in config.snapshot.customers_by_key.values():
+        if customer.id == customer_id:
+            return customer
+    return None
+
+
+def _ip(conn: SmscConnection) -> str | None:
+    transport = conn.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return str(peer[0]) if peer else None
