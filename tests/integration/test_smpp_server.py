@@ -1,0 +1,188 @@
+"""The customers' SMPP server under `cloudsms serve` (issue 15): binds and submit_sm over TCP.
+
+Our own ESME link (``cloudsms.transport.esme.EsmeLink``) plays the customer against the real
+platform (role api, both engines); what is accepted is read back from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from seed import Seeded, seed_customer
+from sqlalchemy import select
+
+from cloudsms.api.smpp_submit import ESME_RBLOCKED, ESME_RUNPRICED
+from cloudsms.services.operator import Operator
+from cloudsms.smpp.constants import CommandStatus as S
+from cloudsms.smpp.constants import Tag
+from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, SubmitSm
+from cloudsms.smpp.tlv import Tlv
+from cloudsms.storage import tables
+from cloudsms.storage.store import Store
+from cloudsms.transport.errors import BindFailed
+from cloudsms.transport.esme import BindPdu, EsmeLink
+
+Bind = Callable[..., Any]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def seeded(store: Store) -> Seeded:
+    seeded = seed_customer(store.engine)
+    op = Operator(store)
+    op.add_smpp_account(
+        "acme", "acme1", password="s3cret", route=seeded.route, binds="tx,trx", max_sessions="2"
+    )
+    op.add_smpp_account(
+        "acme", "slow", password="pw", route=seeded.route, throughput="2", max_sessions="1"
+    )
+    op.blacklist_add("85261234000")
+    return seeded
+
+
+@pytest.fixture
+def smpp_port(seeded: Seeded, make_server: Any) -> int:
+    port = free_port()
+    make_server(smpp_port=port)
+    return port
+
+
+@pytest.fixture
+async def links(smpp_port: int) -> AsyncIterator[Bind]:
+    opened: list[EsmeLink] = []
+
+    async def bind(system_id: str, password: str, pdu: type[BindPdu] = BindTransceiver) -> EsmeLink:
+        async def on_deliver(_pdu: Any) -> None:
+            return None
+
+        loop = asyncio.get_running_loop()
+        _, link = await loop.create_connection(
+            lambda: EsmeLink(
+                name="customer", on_deliver=on_deliver, response_timeout_s=10, enquire_link_s=0
+            ),
+            "127.0.0.1",
+            smpp_port,
+        )
+        opened.append(link)
+        await link.bind(pdu(sequence_number=1, system_id=system_id, password=password))
+        return link
+
+    yield bind
+    for link in opened:
+        link.abort()
+
+
+async def refused_bind(bind: Bind, *args: Any) -> int:
+    with pytest.raises(BindFailed) as failed:
+        await bind(*args)
+    return failed.value.command_status
+
+
+async def submit(link: EsmeLink, dest: str, text: bytes = b"Code 1234", **fields: Any) -> Any:
+    pdu = SubmitSm(
+        sequence_number=link.session.sequence.next(),
+        destination_addr=dest,
+        short_message=text,
+        source_addr="Acme",
+        **fields,
+    )
+    return await link.send_request(pdu)
+
+
+async def test_binds_are_checked(links: Bind) -> None:
+    assert await refused_bind(links, "nobody", "x") == S.ESME_RINVSYSID
+    assert await refused_bind(links, "acme1", "wrong") == S.ESME_RINVPASWD
+    # tx and trx only
+    assert await refused_bind(links, "acme1", "s3cret", BindReceiver) == S.ESME_RBINDFAIL
+    await links("acme1", "s3cret", BindTransmitter)
+    await links("acme1", "s3cret")
+    # two sessions at most
+    assert await refused_bind(links, "acme1", "s3cret") == S.ESME_RBINDFAIL
+
+
+async def test_bind_from_outside_the_whitelist_is_refused(
+    store: Store, seeded: Seeded, links: Bind
+) -> None:
+    Operator(store).add_network("acme", "10.9.8.7")
+    await asyncio.sleep(0.3)  # the server reloads the configuration
+    assert await refused_bind(links, "acme1", "s3cret") == S.ESME_RBINDFAIL
+    Operator(store).add_network("acme", "127.0.0.1")
+    await asyncio.sleep(0.3)
+    await links("acme1", "s3cret")
+
+
+async def test_submit_sm_is_accepted_durably_with_the_sms_uid(
+    store: Store, seeded: Seeded, links: Bind
+) -> None:
+    link = await links("acme1", "s3cret")
+    resp = await submit(link, "85261234567")
+    assert resp.command_status == 0 and resp.message_id
+    long_text = ("Long text in one message_payload, billed per segment. " * 4).encode()
+    resp_long = await submit(link, "+85261234568", b"", tlvs=(Tlv(Tag.MESSAGE_PAYLOAD, long_text),))
+    assert resp_long.command_status == 0
+    with store.engine.connect() as conn:
+        rows = {
+            r.sms_uid: r
+            for r in conn.execute(
+                select(tables.messages).where(tables.messages.c.customer_id == seeded.customer_id)
+            )
+        }
+    short, long = rows[resp.message_id], rows[resp_long.message_id]
+    assert (short.country_code, short.dest_msisdn, short.sender) == (852, "61234567", "Acme")
+    assert (short.route_name, short.content, short.segments) == (seeded.route, "Code 1234", 1)
+    assert short.fee_micros == 50_000 and short.state == "accepted"
+    assert long.segments == 2 and long.fee_micros == 100_000 and long.dest_msisdn == "61234568"
+
+
+@pytest.mark.parametrize(
+    ("dest", "fields", "status"),
+    [
+        ("85261234000", {}, ESME_RBLOCKED),  # blacklisted: Intercept
+        ("4479460000001", {}, ESME_RUNPRICED),  # no price for +44
+        ("85-2612", {}, S.ESME_RINVDSTADR),
+        ("8612345", {}, S.ESME_RINVDSTADR),  # mainland China mobiles have 11 digits
+        ("85261234567", {"esm_class": 0x40}, S.ESME_RINVESMCLASS),  # UDH parts
+        ("85261234567", {"validity_period": "000001000000000R"}, S.ESME_RINVEXPIRY),
+        ("85261234567", {"schedule_delivery_time": "nonsense"}, S.ESME_RINVSCHED),
+        ("85261234567", {"schedule_delivery_time": "001000000000000R"}, S.ESME_RINVSCHED),
+        ("85261234567", {"data_coding": 4}, S.ESME_RSUBMITFAIL),
+    ],
+)
+async def test_refusals_have_their_command_status(
+    store: Store, links: Bind, dest: str, fields: dict[str, Any], status: int
+) -> None:
+    link = await links("acme1", "s3cret")
+    resp = await submit(link, dest, **fields)
+    assert resp.command_status == status and resp.message_id == ""
+    with store.engine.connect() as conn:
+        assert conn.execute(select(tables.messages)).first() is None
+    # the session stays usable
+    assert (await submit(link, "85261234567")).command_status == 0
+
+
+async def test_scheduled_message_keeps_its_time(store: Store, links: Bind) -> None:
+    link = await links("acme1", "s3cret")
+    resp = await submit(link, "85261234567", schedule_delivery_time="000000010000000R")
+    assert resp.command_status == 0
+    with store.engine.connect() as conn:
+        row = conn.execute(select(tables.messages)).one()
+    assert 3_500_000 < row.send_at_ms - row.created_ms <= 3_600_000
+
+
+async def test_throughput_is_counted_in_segments(links: Bind) -> None:
+    link = await links("slow", "pw")
+    first = await submit(link, "85261234567", b"x" * 200)  # two segments: the whole second
+    assert first.command_status == 0
+    second = await submit(link, "85261234567")
+    assert second.command_status == S.ESME_RTHROTTLED
+    await asyncio.sleep(0.6)
+    assert (await submit(link, "85261234567")).command_status == 0
