@@ -186,3 +186,13 @@ async def test_throughput_is_counted_in_segments(links: Bind) -> None:
     assert second.command_status == S.ESME_RTHROTTLED
     await asyncio.sleep(0.6)
     assert (await submit(link, "85261234567")).command_status == 0
+
+
+async def test_disabling_an_account_closes_its_sessions(store: Store, links: Bind) -> None:
+    link = await links("acme1", "s3cret")
+    Operator(store).set_smpp_account_enabled("acme1", False)
+    await asyncio.wait_for(asyncio.shield(link.closed), 5)
+    assert await refused_bind(links, "acme1", "s3cret") == S.ESME_RINVSYSID
+    Operator(store).set_smpp_account_enabled("acme1", True)
+    await asyncio.sleep(0.3)
+    await links("acme1", "s3cret")
