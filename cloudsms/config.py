@@ -145,6 +145,9 @@ class Settings:
     smpp_port: int = _setting(
         0, "Port of the customers' SMPP 3.4 server (0: off; the usual port is 2775)."
     )
+    smpp_tls_port: int = _setting(
+        0, "Port of the customers' SMPP server over TLS (0: off; needs tls_cert and tls_key)."
+    )
     smpp_host: str = _setting("127.0.0.1", "Address the customers' SMPP server listens on.")
     smpp_window: int = _setting(
         100, "submit_sm of one SMPP session waiting for their answer, at most (then throttled)."

@@ -13,6 +13,9 @@ Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.Sm
   with the SMS_UID as message_id;
 * throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty.
 
+With ``tls_port`` it listens for SMPP over TLS too (the UIP listener's certificate; a customer
+bound to a client certificate fingerprint must present that certificate, so only over TLS).
+
 It borrows the UIP service's configuration, writer, backlog gauge and UID generator, so both
 endpoints accept from one state: a customer over its backlog is over it on both.
 """
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,9 +94,15 @@ class CustomerSmppServer(SmppServer):
         port: int = 2775,
         *,
         window: int = DEFAULT_WINDOW,
+        tls_port: int = 0,
+        tls_context: ssl.SSLContext | None = None,
         **options: object,
     ) -> None:
         super().__init__(host, port, **options)  # type: ignore[arg-type]
+        #: SMPP over TLS on a second port (same accounts, same session caps), when both set.
+        self.tls_port = tls_port
+        self.tls_context = tls_context
+        self._tls_server: asyncio.Server | None = None
         self.service = service
         self.source = accounts
         self.window = window
@@ -130,8 +141,19 @@ class CustomerSmppServer(SmppServer):
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reload)
         self.service.config.subscribe(self.reload)
-        await super().start()
-        log.info("listening on smpp://%s:%d (customers' SMPP server)", self.host, self.port)
+        if self.port:
+            await super().start()
+            log.info("listening on smpp://%s:%d (customers' SMPP server)", self.host, self.port)
+        if self.tls_port and self.tls_context is not None:
+            self._tls_server = await self._loop.create_server(
+                lambda: SmscConnection(self),
+                self.host,
+                self.tls_port,
+                reuse_address=True,
+                ssl=self.tls_context,
+            )
+            port = self._tls_server.sockets[0].getsockname()[1]
+            log.info("listening on smpps://%s:%d (customers' SMPP over TLS)", self.host, port)
 
     async def stop(self) -> None:
         """Answer the submits already taken (the writer still runs), then close every session."""
@@ -139,7 +161,14 @@ class CustomerSmppServer(SmppServer):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
                     await asyncio.gather(*self._tasks, return_exceptions=True)
-        await super().stop()
+        if self._tls_server is not None:
+            self._tls_server.close()
+        await super().stop()  # closes every connection, the TLS ones too
+        if self._tls_server is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self._tls_server.wait_closed()
+            self._tls_server = None
 
     # -- binds ------------------------------------------------------------------------------
 
@@ -206,6 +235,8 @@ class CustomerSmppServer(SmppServer):
                 return guard.NOT_WHITELISTED, f"source IP {address} is not whitelisted for SMPP"
         elif self.service.settings.require_whitelist:
             return guard.NO_WHITELIST, "customer has no whitelist and the platform requires one"
+        if customer.client_cert_sha256 and _cert_sha256(conn) != customer.client_cert_sha256:
+            return guard.CERT_MISMATCH, "client certificate does not match the customer's"
         return None
 
     def on_bound(self, conn: SmscConnection) -> None:
@@ -350,6 +381,14 @@ def customer_by_id(config: PreparedConfig, customer_id: int) -> Customer | None:
         if customer.id == customer_id:
             return customer
     return None
+
+
+def _cert_sha256(conn: SmscConnection) -> str | None:
+    """SHA-256 (hex) of the client certificate of a TLS session, None without one."""
+    transport = conn.transport
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    return hashlib.sha256(der).hexdigest() if der else None
 
 
 def _ip(conn: SmscConnection) -> str | None:

@@ -47,6 +47,7 @@ from cloudsms.runtime.components import (
     Wakeups,
     Writing,
 )
+from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
@@ -181,17 +182,31 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         store=store,
         on_accepted=_on_accepted(dispatcher, notifier),
     )
-    smpp = (
-        CustomerSmppServer(
-            service, store, settings.smpp_host, settings.smpp_port, window=settings.smpp_window
-        )
-        if settings.smpp_port and settings.role in API_ROLES
-        else None
-    )
+    smpp = smpp_server(settings, service, store)
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
         notifier=notifier, listener_url=url, reports_lease=reports_lease, smpp=smpp,
     )  # fmt: skip
+
+
+def smpp_server(settings: Settings, service: UipService, store: Store) -> CustomerSmppServer | None:
+    """The customers' SMPP server (plain and / or TLS) for an API role, when a port is set."""
+    if settings.role not in API_ROLES or not (settings.smpp_port or settings.smpp_tls_port):
+        return None
+    tls = None
+    if settings.smpp_tls_port:
+        if not settings.tls_cert:
+            raise ConfigError("smpp_tls_port needs tls_cert and tls_key")
+        tls = ssl_context(settings)
+    return CustomerSmppServer(
+        service,
+        store,
+        settings.smpp_host,
+        settings.smpp_port,
+        window=settings.smpp_window,
+        tls_port=settings.smpp_tls_port,
+        tls_context=tls,
+    )
 
 
 def _on_reported(

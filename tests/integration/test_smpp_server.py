@@ -7,11 +7,15 @@ platform (role api, both engines); what is accepted is read back from the store.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from seed import Seeded, seed_customer
 from sqlalchemy import select
 
@@ -56,22 +60,29 @@ def smpp_port(seeded: Seeded, make_server: Any) -> int:
     return port
 
 
+async def connect(port: int, tls: ssl.SSLContext | None = None) -> EsmeLink:
+    async def on_deliver(_pdu: Any) -> None:
+        return None
+
+    loop = asyncio.get_running_loop()
+    _, link = await loop.create_connection(
+        lambda: EsmeLink(
+            name="customer", on_deliver=on_deliver, response_timeout_s=10, enquire_link_s=0
+        ),
+        "127.0.0.1",
+        port,
+        ssl=tls,
+        server_hostname="127.0.0.1" if tls else None,
+    )
+    return link
+
+
 @pytest.fixture
 async def links(smpp_port: int) -> AsyncIterator[Bind]:
     opened: list[EsmeLink] = []
 
     async def bind(system_id: str, password: str, pdu: type[BindPdu] = BindTransceiver) -> EsmeLink:
-        async def on_deliver(_pdu: Any) -> None:
-            return None
-
-        loop = asyncio.get_running_loop()
-        _, link = await loop.create_connection(
-            lambda: EsmeLink(
-                name="customer", on_deliver=on_deliver, response_timeout_s=10, enquire_link_s=0
-            ),
-            "127.0.0.1",
-            smpp_port,
-        )
+        link = await connect(smpp_port)
         opened.append(link)
         await link.bind(pdu(sequence_number=1, system_id=system_id, password=password))
         return link
@@ -196,3 +207,41 @@ async def test_disabling_an_account_closes_its_sessions(store: Store, links: Bin
     Operator(store).set_smpp_account_enabled("acme1", True)
     await asyncio.sleep(0.3)
     await links("acme1", "s3cret")
+
+
+async def test_smpp_over_tls_with_a_client_certificate(
+    store: Store, seeded: Seeded, make_server: Any, tmp_path: Path
+) -> None:
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    server_ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(
+        str(tmp_path / "server.pem")
+    )
+    client_ca.cert_pem.write_to_path(str(tmp_path / "client-ca.pem"))
+    good = client_ca.issue_cert("customer@example.com")
+    good.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "good.pem"))
+    der = ssl.PEM_cert_to_DER_cert(good.cert_chain_pems[0].bytes().decode())
+    Operator(store).set_client_cert("acme", hashlib.sha256(der).hexdigest())
+    plain, tls_port = free_port(), free_port()
+    make_server(
+        smpp_port=plain,
+        smpp_tls_port=tls_port,
+        tls_cert=str(tmp_path / "server.pem"),
+        tls_key=str(tmp_path / "server.pem"),
+        tls_client_ca=str(tmp_path / "client-ca.pem"),
+    )
+    bind = BindTransceiver(sequence_number=1, system_id="acme1", password="s3cret")
+    # The customer is bound to its certificate: not over plain TCP, not over TLS without it.
+    without = ssl.create_default_context()
+    server_ca.configure_trust(without)
+    for link in (await connect(plain), await connect(tls_port, without)):
+        with pytest.raises(BindFailed) as failed:
+            await link.bind(bind)
+        assert failed.value.command_status == S.ESME_RBINDFAIL
+        link.abort()
+    with_cert = ssl.create_default_context()
+    server_ca.configure_trust(with_cert)
+    with_cert.load_cert_chain(str(tmp_path / "good.pem"))
+    link = await connect(tls_port, with_cert)
+    await link.bind(bind)
+    assert (await submit(link, "85261234567")).command_status == 0
+    link.abort()
