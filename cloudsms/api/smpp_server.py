@@ -11,7 +11,10 @@ Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.Sm
   decided by the same code as a UIP packet (``cloudsms.api.accept.plan_packet``), then written by
   the UIP service's own group-commit writer; submit_sm_resp leaves after the durable commit,
   with the SMS_UID as message_id;
-* throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty.
+* throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty;
+* receipts: a submit_sm with registered_delivery marks its message with the account, and its
+  reports then go out as deliver_sm on the account's receiving sessions
+  (``cloudsms.api.smpp_receipts``) instead of the HTTP callback.
 
 With ``tls_port`` it listens for SMPP over TLS too (the UIP listener's certificate; a customer
 bound to a client certificate fingerprint must present that certificate, so only over TLS).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import ipaddress
 import logging
@@ -34,17 +38,23 @@ from dataclasses import dataclass
 
 from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
+from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
 from cloudsms.api.uip import PLATFORM_SENDER, UipService
 from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
 from cloudsms.domain.models import Customer
-from cloudsms.domain.smpp_accounts import SmppAccount, verify_password
+from cloudsms.domain.smpp_accounts import (
+    RECEIPT_FINAL,
+    RECEIPT_ON_FAILURE,
+    SmppAccount,
+    verify_password,
+)
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 from cloudsms.services.config_cache import PreparedConfig
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.pdu import Pdu, SubmitSm
-from cloudsms.storage.interfaces import SmppAccountSource
+from cloudsms.storage.interfaces import SmppServerStore
 from cloudsms.transport.server import BindRequest, SmppServer, SmscConnection
 
 log = logging.getLogger("cloudsms.smpp")
@@ -89,7 +99,7 @@ class CustomerSmppServer(SmppServer):
     def __init__(
         self,
         service: UipService,
-        accounts: SmppAccountSource,
+        store: SmppServerStore,
         host: str = "127.0.0.1",
         port: int = 2775,
         *,
@@ -104,7 +114,9 @@ class CustomerSmppServer(SmppServer):
         self.tls_context = tls_context
         self._tls_server: asyncio.Server | None = None
         self.service = service
-        self.source = accounts
+        self.source = store
+        #: Receipts (deliver_sm) from the report outbox to the accounts' receiving sessions.
+        self.receipts = ReceiptSender(store, self)
         self.window = window
         self.accounts: dict[str, SmppAccount] = {}
         self.sessions: dict[SmscConnection, Session] = {}
@@ -154,9 +166,11 @@ class CustomerSmppServer(SmppServer):
             )
             port = self._tls_server.sockets[0].getsockname()[1]
             log.info("listening on smpps://%s:%d (customers' SMPP over TLS)", self.host, port)
+        await self.receipts.start()
 
     async def stop(self) -> None:
         """Answer the submits already taken (the writer still runs), then close every session."""
+        await self.receipts.stop()
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
@@ -248,9 +262,19 @@ class CustomerSmppServer(SmppServer):
             conn.bind_kind,
             extra={"customer": session.account.customer if session else None},
         )
+        if conn.can_receive:
+            self.receipts.wake()
 
     def on_closed(self, conn: SmscConnection) -> None:
         self.sessions.pop(conn, None)
+
+    def receivers(self) -> dict[int, tuple[SmppAccount, list[SmscConnection]]]:
+        """account id → (the account, its bound sessions that may receive deliver_sm)."""
+        found: dict[int, tuple[SmppAccount, list[SmscConnection]]] = {}
+        for conn, session in self.sessions.items():
+            if conn.can_receive and conn.is_open:
+                found.setdefault(session.account.id, (session.account, []))[1].append(conn)
+        return found
 
     # -- submit_sm --------------------------------------------------------------------------
 
@@ -343,8 +367,19 @@ class CustomerSmppServer(SmppServer):
             return self._refused(
                 conn, STATUS_OF.get(code, S.ESME_RSUBMITFAIL), result.refused[0][2]
             )
+        write = result.write
+        bits = pdu.registered_delivery & 0x03
+        if bits:  # receipts asked for: they go to this account's sessions, not to HTTP
+            mode = RECEIPT_ON_FAILURE if bits == RECEIPT_ON_FAILURE else RECEIPT_FINAL
+            write = dataclasses.replace(
+                write,
+                messages=tuple(
+                    dataclasses.replace(m, smpp_account_id=account.id, smpp_receipt=mode)
+                    for m in write.messages
+                ),
+            )
         try:
-            await service.writer.write(result.write)
+            await service.writer.write(write)
         except StoreError:
             log.exception(
                 "store write failed; submit_sm refused", extra={"customer": customer.name}
@@ -353,7 +388,7 @@ class CustomerSmppServer(SmppServer):
         service.backlog.added(customer.id, result.accepted)
         if service.on_accepted is not None:
             service.on_accepted()
-        return S.ESME_ROK, result.write.messages[0].sms_uid
+        return S.ESME_ROK, write.messages[0].sms_uid
 
     def _bucket(self, account: SmppAccount) -> SegmentBucket:
         bucket = self._buckets.get(account.system_id)

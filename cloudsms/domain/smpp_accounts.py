@@ -69,3 +69,28 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(got, expected)
+
+
+#: registered_delivery's receipt bits (SMPP 3.4 §5.2.17): a final receipt on success or failure,
+#: or on failure only.
+RECEIPT_FINAL = 1
+RECEIPT_ON_FAILURE = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmppReceipt:
+    """A report outbox row claimed for a deliver_sm receipt, with what the receipt says."""
+
+    outbox_id: int
+    sms_uid: str
+    account_id: int
+    #: registered_delivery's receipt bits of the submit (``RECEIPT_FINAL`` / ``_ON_FAILURE``).
+    mode: int
+    sms_state: int
+    report_ms: int
+    attempts: int
+    sender: str
+    country_code: int
+    dest_msisdn: str
+    content: str
+    created_ms: int

@@ -19,7 +19,7 @@ so it can be driven by either, and what it may touch is written down here.
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
     services.operator.Operator                OperatorStore     (= CustomerAdmin + PriceAdmin …)
-    api.smpp_server.CustomerSmppServer        SmppAccountSource
+    api.smpp_server.CustomerSmppServer        SmppServerStore   (accounts + receipts)
     services.carrier.CarrierOperator          CarrierAdmin
     admin sign-in (API, console, portal)      AdminAuth
     admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
@@ -59,7 +59,7 @@ from cloudsms.domain.routing import (
     ConnectorStatus,
     RoutingTable,
 )
-from cloudsms.domain.smpp_accounts import SmppAccount
+from cloudsms.domain.smpp_accounts import SmppAccount, SmppReceipt
 from cloudsms.metrics import StatusSource
 from cloudsms.storage.admin_ops import (
     AdminToken,
@@ -364,6 +364,26 @@ class SmppAccountSource(Protocol):
     def list_smpp_accounts(self, customer: CustomerRef | None = ...) -> list[SmppAccount]: ...
 
 
+class SmppReceiptStore(Protocol):
+    """The SMPP server's receipts: outbox rows of messages that asked for them over SMPP."""
+
+    def claim_smpp_receipts(
+        self, account_ids: Sequence[int], *, now_ms: int, lease_ms: int, limit: int
+    ) -> list[SmppReceipt]: ...
+    def record_smpp_receipts(
+        self,
+        *,
+        now_ms: int,
+        done: Sequence[int] = ...,
+        skipped: Sequence[tuple[int, str]] = ...,
+        retry: Sequence[tuple[int, int, str]] = ...,
+    ) -> None: ...
+
+
+class SmppServerStore(SmppAccountSource, SmppReceiptStore, Protocol):
+    """Everything ``api.smpp_server.CustomerSmppServer`` reads and writes."""
+
+
 class OperatorStore(
     CustomerAdmin,
     PriceAdmin,
@@ -480,6 +500,8 @@ __all__ = [
     "RouteAdmin",
     "SmppAccountAdmin",
     "SmppAccountSource",
+    "SmppReceiptStore",
+    "SmppServerStore",
     "SnapshotSource",
     "StatusSource",
 ]
@@ -489,4 +511,7 @@ if TYPE_CHECKING:  # the SQL store implements the admin side whole (mypy checks 
     from cloudsms.storage.store import Store
 
     def _sql_admin_conforms(store: Store) -> AdminStore:
+        return store
+
+    def _sql_smpp_conforms(store: Store) -> SmppServerStore:
         return store

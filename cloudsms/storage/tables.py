@@ -275,6 +275,11 @@ messages = Table(
     #: A connector chosen by another process's routing, whose owner is to submit the message
     #: (ACCEPTED only; cleared by the claim). See ``cloudsms.workers.leases``.
     Column("via_connector", Integer, nullable=True),
+    #: Submitted over SMPP asking for receipts: the account (``smpp_accounts.id``) whose RX /
+    #: TRX sessions get them as deliver_sm instead of an HTTP push, and registered_delivery's
+    #: receipt bits (1: final, 2: failure only). NULL: reports go to the HTTP callback.
+    Column("smpp_account_id", Integer, nullable=True),
+    Column("smpp_receipt", Integer, nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
     #: Hand-offs waiting for their connector's owner: few rows, so a partial index.
     Index(

@@ -1,4 +1,5 @@
-"""smpp accounts: customers' system_id / password pairs for the SMPP server
+"""smpp accounts: customers' system_id / password pairs for the SMPP server; messages that
+want their receipts over SMPP (the account, registered_delivery)
 
 Revision ID: 0010
 Revises: 0009
@@ -40,6 +41,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("system_id", name=op.f("uq_smpp_accounts_system_id")),
     )
 
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("smpp_account_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("smpp_receipt", sa.Integer(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("smpp_receipt")
+        batch_op.drop_column("smpp_account_id")
     op.drop_table("smpp_accounts")
