@@ -23,7 +23,8 @@ from cloudsms.api.smpp_submit import ESME_RBLOCKED, ESME_RUNPRICED
 from cloudsms.services.operator import Operator
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.constants import Tag
-from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, SubmitSm
+from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, SubmitSm
+from cloudsms.smpp.receipt import parse_receipt_text
 from cloudsms.smpp.tlv import Tlv
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
@@ -54,16 +55,22 @@ def seeded(store: Store) -> Seeded:
 
 
 @pytest.fixture
-def smpp_port(seeded: Seeded, make_server: Any) -> int:
-    port = free_port()
-    make_server(smpp_port=port)
-    return port
+def smpp_server(seeded: Seeded, make_server: Any) -> Any:
+    return make_server(smpp_port=free_port())
 
 
-async def connect(port: int, tls: ssl.SSLContext | None = None) -> EsmeLink:
-    async def on_deliver(_pdu: Any) -> None:
-        return None
+@pytest.fixture
+def smpp_port(smpp_server: Any) -> int:
+    return int(smpp_server.settings.smpp_port)
 
+
+async def _ignore(_pdu: Any) -> None:
+    return None
+
+
+async def connect(
+    port: int, tls: ssl.SSLContext | None = None, on_deliver: Any = _ignore
+) -> EsmeLink:
     loop = asyncio.get_running_loop()
     _, link = await loop.create_connection(
         lambda: EsmeLink(
@@ -81,8 +88,13 @@ async def connect(port: int, tls: ssl.SSLContext | None = None) -> EsmeLink:
 async def links(smpp_port: int) -> AsyncIterator[Bind]:
     opened: list[EsmeLink] = []
 
-    async def bind(system_id: str, password: str, pdu: type[BindPdu] = BindTransceiver) -> EsmeLink:
-        link = await connect(smpp_port)
+    async def bind(
+        system_id: str,
+        password: str,
+        pdu: type[BindPdu] = BindTransceiver,
+        on_deliver: Any = _ignore,
+    ) -> EsmeLink:
+        link = await connect(smpp_port, on_deliver=on_deliver)
         opened.append(link)
         await link.bind(pdu(sequence_number=1, system_id=system_id, password=password))
         return link
@@ -245,3 +257,89 @@ async def test_smpp_over_tls_with_a_client_certificate(
     await link.bind(bind)
     assert (await submit(link, "85261234567")).command_status == 0
     link.abort()
+
+
+# -- receipts ------------------------------------------------------------------------------
+
+
+def final_report(store: Store, seeded: Seeded, uid: str, state: int = 2) -> None:
+    """What the dispatcher writes when the carrier's receipt makes the message final."""
+    store.enqueue_report_now(
+        sms_uid=uid,
+        customer_id=seeded.customer_id,
+        sms_state=state,
+        result_desc="DELIVRD" if state == 2 else "UNDELIV",
+        report_ms=store.now_ms(),
+    )
+
+
+def outbox(store: Store, uid: str) -> Any:
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(tables.report_outbox).where(tables.report_outbox.c.sms_uid == uid)
+        ).one()
+
+
+async def until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 (polls the database)
+            await asyncio.sleep(0.05)
+
+
+async def test_receipt_waits_for_a_receiving_session_then_arrives_once(
+    store: Store, seeded: Seeded, links: Bind
+) -> None:
+    tx = await links("acme1", "s3cret", BindTransmitter)
+    asked = await submit(tx, "85261234567", registered_delivery=1)
+    plain = await submit(tx, "85261234568")  # no receipt asked: the HTTP side's report
+    final_report(store, seeded, asked.message_id)
+    final_report(store, seeded, plain.message_id)
+    # The HTTP pusher's claim leaves the SMPP receipt alone (the customer has no callback:
+    # its own report is held, not returned, either way).
+    assert store.claim_due_reports(store.now_ms() + 1, 10) == []
+    await asyncio.sleep(1.2)  # nobody can receive yet: it waits in the outbox
+    assert outbox(store, asked.message_id).done_ms is None
+    assert outbox(store, plain.message_id).last_error is not None  # held by the HTTP side
+
+    received: list[DeliverSm] = []
+
+    async def on_deliver(pdu: Any) -> None:
+        received.append(pdu)
+
+    # A different session of the account than the one the message was sent on.
+    await links("acme1", "s3cret", BindTransceiver, on_deliver)
+    await until(lambda: outbox(store, asked.message_id).done_ms is not None)
+    await asyncio.sleep(0.6)
+    assert len(received) == 1
+    receipt = received[0]
+    assert receipt.esm_class & 0x3C == 0x04
+    assert receipt.receipted_message_id == asked.message_id and receipt.message_state == 2
+    parsed = parse_receipt_text(receipt.short_message.decode("ascii"))
+    assert parsed is not None and parsed.message_id == asked.message_id
+    assert parsed.state == "DELIVRD"
+    assert (receipt.source_addr, receipt.destination_addr) == ("85261234567", "Acme")
+
+
+async def test_refused_receipt_is_retried_and_failures_only_skips_success(
+    store: Store, seeded: Seeded, smpp_server: Any, links: Bind
+) -> None:
+    smpp_server.platform.smpp.receipts.retry_base_s = 0.2
+    calls: list[DeliverSm] = []
+
+    async def refuse_first(pdu: Any) -> None:
+        calls.append(pdu)
+        if len(calls) == 1:
+            raise RuntimeError("ESME busy")  # answered ESME_RX_T_APPN
+
+    trx = await links("acme1", "s3cret", BindTransceiver, refuse_first)
+    failed = await submit(trx, "85261234567", registered_delivery=1)
+    only_failures = await submit(trx, "85261234568", registered_delivery=2)
+    final_report(store, seeded, failed.message_id, state=5)  # UNDELIVERABLE
+    final_report(store, seeded, only_failures.message_id, state=2)  # delivered: no receipt
+    await until(lambda: outbox(store, failed.message_id).done_ms is not None)
+    row = outbox(store, failed.message_id)
+    assert row.attempts == 2 and row.last_error is None
+    assert [p.receipted_message_id for p in calls] == [failed.message_id] * 2
+    assert calls[1].message_state == 5
+    skipped = outbox(store, only_failures.message_id)
+    assert skipped.done_ms is not None and "failures only" in skipped.last_error
