@@ -98,7 +98,8 @@ class Settings:
     role: str = _setting(
         "all",
         "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports), all,"
-        " dispatcher (a worker without report pushing) or reports (report pushing only).",
+        " dispatcher (a worker without report pushing), reports (report pushing only) or smpp"
+        " (the customers' SMPP server only).",
     )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
     lease_s: float = _setting(

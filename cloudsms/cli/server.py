@@ -1,6 +1,6 @@
 """`cloudsms serve` and `cloudsms demo`: running the platform.
 
-``serve --role api|worker|all|dispatcher|reports`` picks what the process runs
+``serve --role api|worker|all|dispatcher|reports|smpp`` picks what the process runs
 (docs/operations.md shows the multi-process deployments). ``--reuse-port`` binds the UIP port with
 ``SO_REUSEPORT``, so several API processes on one host share one port and the kernel spreads
 connections across them (a process that dies takes only its own connections with it).
@@ -61,8 +61,9 @@ def serve(
     role: Annotated[
         str | None,
         typer.Option(
-            help="api, worker, all, dispatcher (a worker without report pushing) or reports"
-            " (report pushing only) (CLOUDSMS_ROLE): what this process runs."
+            help="api, worker, all, dispatcher (a worker without report pushing), reports"
+            " (report pushing only) or smpp (the customers' SMPP server only) (CLOUDSMS_ROLE):"
+            " what this process runs."
         ),
     ] = None,
     reuse_port: Annotated[

@@ -10,6 +10,8 @@
 * ``dispatcher``: a worker without the report pusher and the expiry job;
 * ``reports``: the report pusher and the expiry job only, under a worker lease of its own
   (``cloudsms.workers.report_lease``), so report pushing can have a core of its own;
+* ``smpp``: the customers' SMPP server with what it accepts through (writer, configuration cache,
+  backlog gauge, the UIP service's state), its UIP listener serving health checks only;
 * ``all`` (the default): api and worker, in one process.
 
 On PostgreSQL any number of processes of any role share one database (docs/operations.md): each
@@ -37,7 +39,7 @@ from cloudsms.api.uip import UipService
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DispatchResult
 from cloudsms.exceptions import ConfigError
-from cloudsms.roles import API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
+from cloudsms.roles import ACCEPT_ROLES, API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
 from cloudsms.runtime.components import (
     Closing,
     Component,
@@ -106,7 +108,7 @@ class Platform:
         for worker in (self.dispatcher, self.reports_lease, self.pusher, self.expiry):
             if worker is not None:
                 parts.append(worker)
-        if self.serves_api:
+        if self.settings.role in ACCEPT_ROLES:
             parts += [Writing(self.writer), self.backlog]
             if self.smpp is not None:  # stopped before the writer: its last submits commit
                 parts.append(self.smpp)
@@ -191,7 +193,11 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
 
 def smpp_server(settings: Settings, service: UipService, store: Store) -> CustomerSmppServer | None:
     """The customers' SMPP server (plain and / or TLS) for an API role, when a port is set."""
-    if settings.role not in API_ROLES or not (settings.smpp_port or settings.smpp_tls_port):
+    if settings.role not in ACCEPT_ROLES:
+        return None
+    if not (settings.smpp_port or settings.smpp_tls_port):
+        if settings.role not in API_ROLES:
+            raise ConfigError("role smpp needs smpp_port or smpp_tls_port")
         return None
     tls = None
     if settings.smpp_tls_port:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 from seed import Seeded, seed_customer
@@ -343,3 +344,22 @@ async def test_refused_receipt_is_retried_and_failures_only_skips_success(
     assert calls[1].message_state == 5
     skipped = outbox(store, only_failures.message_id)
     assert skipped.done_ms is not None and "failures only" in skipped.last_error
+
+
+async def test_role_smpp_runs_the_smpp_server_alone(
+    store: Store, seeded: Seeded, make_server: Any
+) -> None:
+    port = free_port()
+    server = make_server(role="smpp", smpp_port=port)
+    assert server.platform.dispatcher is None and server.platform.pusher is None
+    link = await connect(port)
+    await link.bind(BindTransmitter(sequence_number=1, system_id="acme1", password="s3cret"))
+    resp = await submit(link, "85261234567")
+    assert resp.command_status == 0
+    with store.engine.connect() as conn:
+        assert conn.execute(select(tables.messages.c.sms_uid)).scalar_one() == resp.message_id
+    link.abort()
+    # Its UIP listener answers health checks only.
+    async with asyncio.timeout(10):
+        reply = await asyncio.to_thread(httpx.post, server.url, content=b"{}", timeout=5)
+    assert reply.status_code == 404
