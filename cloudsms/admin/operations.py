@@ -25,7 +25,7 @@ from cloudsms.admin.shapes import (
     registration_json,
 )
 from cloudsms.domain.status import MessageState
-from cloudsms.exceptions import ConfigError
+from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services import validation as v
 from cloudsms.services.options import (
     BLACKLIST_ADD,
@@ -318,6 +318,19 @@ def _update_smpp_account(call: Call) -> Any:
     return {"system_id": system_id}
 
 
+def _smpp_sessions(call: Call) -> Any:
+    live = call.ctx.smpp_sessions
+    return [] if live is None else as_dicts(live.list_sessions())
+
+
+def _disconnect_smpp_session(call: Call) -> Any:
+    live = call.ctx.smpp_sessions
+    session_id = v.check_range(call.path["id"], "session id", 1, 1 << 62)
+    if live is None or not live.disconnect(session_id):
+        raise NotFound(f"no SMPP session {session_id} in this process")
+    return {"disconnected": session_id}
+
+
 def _remove_smpp_account(call: Call) -> Any:
     call.operator.remove_smpp_account(call.path["system_id"])
     return {"removed": call.path["system_id"]}
@@ -570,6 +583,12 @@ OPERATIONS: list[Operation] = [
                _S("enabled", "boolean", help="false: binds are refused.")), tag="smpp"),
     Operation("smpp_accounts.remove", "DELETE", "/smpp-accounts/{system_id}",
               "Remove an SMPP account.", _remove_smpp_account, tag="smpp"),
+    Operation("smpp_sessions.list", "GET", "/smpp-sessions",
+              "Live SMPP sessions of this process: bind, peer, window in use, counts, rate.",
+              _smpp_sessions, tag="smpp"),
+    Operation("smpp_sessions.disconnect", "DELETE", "/smpp-sessions/{id}",
+              "Close a live SMPP session (the ESME may bind again).", _disconnect_smpp_session,
+              tag="smpp"),
     # policies
     Operation("policies.list", "GET", "/policies", "Country registration policies.", _policies,
               tag="policies"),

@@ -46,6 +46,7 @@ class Receivers(Protocol):
     """Where the receipts go: the bound sessions able to receive, by account."""
 
     def receivers(self) -> dict[int, tuple[SmppAccount, list[SmscConnection]]]: ...
+    def receipt_sent(self, conn: SmscConnection) -> None: ...
 
 
 def receipt_pdu(r: SmppReceipt, sequence_number: int) -> DeliverSm:
@@ -202,6 +203,7 @@ class ReceiptSender:
             left = self._inflight.pop(conn, 1) - 1
             if left:
                 self._inflight[conn] = left
+        self.source.receipt_sent(conn)
         if resp.command_status:
             return (
                 "retry",

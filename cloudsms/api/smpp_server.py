@@ -30,6 +30,7 @@ import contextlib
 import dataclasses
 import hashlib
 import ipaddress
+import itertools
 import logging
 import ssl
 import time
@@ -47,6 +48,7 @@ from cloudsms.domain.smpp_accounts import (
     RECEIPT_FINAL,
     RECEIPT_ON_FAILURE,
     SmppAccount,
+    SmppSessionInfo,
     verify_password,
 )
 from cloudsms.domain.timefmt import utcnow
@@ -83,14 +85,40 @@ class SegmentBucket:
         return False
 
 
+#: Seconds per bucket of a session's submit rate.
+RATE_BUCKET_S = 10.0
+
+
 @dataclass(slots=True)
 class Session:
-    """A bound session: whose, and what it has done (what the console will show)."""
+    """A bound session: whose, and what it has done (what operators see)."""
 
     account: SmppAccount
     bound_at: float
+    id: int = 0
     submitted: int = 0
     refused: int = 0
+    receipts: int = 0
+    #: submit_sm in the current rate bucket, in the previous one, and the current one's start.
+    _bucket_count: int = 0
+    _last_bucket: int = 0
+    _bucket_start: float = 0.0
+
+    def count_submit(self, now: float) -> None:
+        self._roll(now)
+        self._bucket_count += 1
+
+    def rate(self, now: float) -> float:
+        """submit_sm per second over the last full bucket."""
+        self._roll(now)
+        return self._last_bucket / RATE_BUCKET_S
+
+    def _roll(self, now: float) -> None:
+        elapsed = now - self._bucket_start
+        if elapsed >= RATE_BUCKET_S:
+            self._last_bucket = self._bucket_count if elapsed < 2 * RATE_BUCKET_S else 0
+            self._bucket_count = 0
+            self._bucket_start = now - elapsed % RATE_BUCKET_S
 
 
 class CustomerSmppServer(SmppServer):
@@ -120,6 +148,7 @@ class CustomerSmppServer(SmppServer):
         self.window = window
         self.accounts: dict[str, SmppAccount] = {}
         self.sessions: dict[SmscConnection, Session] = {}
+        self._session_ids = itertools.count(1)
         self._buckets: dict[str, SegmentBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,7 +262,8 @@ class CustomerSmppServer(SmppServer):
             )
             return S.ESME_RBINDFAIL
         # Counted now (not in on_bound): two binds racing cannot both take the last slot.
-        self.sessions[conn] = Session(account, time.time())
+        now = time.time()
+        self.sessions[conn] = Session(account, now, id=next(self._session_ids), _bucket_start=now)
         return S.ESME_ROK
 
     def _refuse_source(self, customer: Customer, conn: SmscConnection) -> tuple[str, str] | None:
@@ -268,6 +298,47 @@ class CustomerSmppServer(SmppServer):
     def on_closed(self, conn: SmscConnection) -> None:
         self.sessions.pop(conn, None)
 
+    # -- operators' view (the admin listener; it may run on another thread) ----------------
+
+    def list_sessions(self) -> list[SmppSessionInfo]:
+        """Every bound session: account, peer, window in use, counts and rate."""
+        now = time.time()
+        return [
+            SmppSessionInfo(
+                id=s.id,
+                system_id=s.account.system_id,
+                customer=s.account.customer,
+                bind=conn.bind_kind or "",
+                peer=conn.peer,
+                tls=_cert_channel(conn),
+                bound_ms=int(s.bound_at * 1000),
+                window_in_use=conn.outstanding_requests,
+                window=self.window,
+                submitted=s.submitted,
+                refused=s.refused,
+                receipts=s.receipts,
+                submit_rate=s.rate(now),
+            )
+            for conn, s in sorted(list(self.sessions.items()), key=lambda item: item[1].id)
+            if conn.bound
+        ]
+
+    def disconnect(self, session_id: int) -> bool:
+        """Close one session (answers already queued are flushed first); False if none."""
+        for conn, session in list(self.sessions.items()):
+            if session.id == session_id:
+                log.info("%s: session of %r closed by an operator", conn.peer, conn.system_id)
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(conn.close)
+                return True
+        return False
+
+    def receipt_sent(self, conn: SmscConnection) -> None:
+        """A deliver_sm receipt was answered on ``conn`` (counted for operators)."""
+        session = self.sessions.get(conn)
+        if session is not None:
+            session.receipts += 1
+
     def receivers(self) -> dict[int, tuple[SmppAccount, list[SmscConnection]]]:
         """account id → (the account, its bound sessions that may receive deliver_sm)."""
         found: dict[int, tuple[SmppAccount, list[SmscConnection]]] = {}
@@ -301,6 +372,7 @@ class CustomerSmppServer(SmppServer):
             conn.outstanding_requests -= 1
         session = self.sessions.get(conn)
         if session is not None:
+            session.count_submit(time.time())
             if status:
                 session.refused += 1
             else:
@@ -416,6 +488,12 @@ def customer_by_id(config: PreparedConfig, customer_id: int) -> Customer | None:
         if customer.id == customer_id:
             return customer
     return None
+
+
+def _cert_channel(conn: SmscConnection) -> bool:
+    """Whether the session runs over TLS."""
+    transport = conn.transport
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
 
 
 def _cert_sha256(conn: SmscConnection) -> str | None:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 #: SMPP 3.4 §5.2.1 / §5.2.2: C-Octet Strings of 16 and 9 octets with their NUL.
 MAX_SYSTEM_ID = 15
@@ -94,3 +95,32 @@ class SmppReceipt:
     dest_msisdn: str
     content: str
     created_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmppSessionInfo:
+    """One bound session of the customers' SMPP server, as operators see it."""
+
+    id: int
+    system_id: str
+    customer: str
+    #: tx, rx or trx.
+    bind: str
+    peer: str
+    tls: bool
+    bound_ms: int
+    #: submit_sm taken and not answered yet, and the most allowed.
+    window_in_use: int
+    window: int
+    submitted: int
+    refused: int
+    receipts: int
+    #: submit_sm per second over the last full 10 seconds.
+    submit_rate: float
+
+
+class SmppSessions(Protocol):
+    """The live sessions of an SMPP server in this process (the admin listener's view)."""
+
+    def list_sessions(self) -> list[SmppSessionInfo]: ...
+    def disconnect(self, session_id: int) -> bool: ...

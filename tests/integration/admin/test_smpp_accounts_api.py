@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
+from typing import Any
 
-from conftest import Admin, ok
+import httpx
+from conftest import Admin, AdminThread, make_token, ok
+from seed import seed_customer
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cloudsms.cli import app
 from cloudsms.domain.smpp_accounts import verify_password
+from cloudsms.services.operator import Operator
+from cloudsms.smpp.pdu import BindTransceiver
 from cloudsms.storage import tables
+from cloudsms.storage.store import Store
+from cloudsms.transport.esme import EsmeLink
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _ignore(_pdu: Any) -> None:
+    return None
 
 
 def test_smpp_accounts_through_the_admin_api(admin: Admin) -> None:
@@ -77,3 +96,34 @@ def test_smpp_accounts_from_the_cli(tmp_path: Path) -> None:
     run("smpp-account", "disable", "acme1")
     run("smpp-account", "remove", "acme1")
     assert "acme1" not in run("smpp-account", "list")
+
+
+async def test_live_sessions_are_listed_and_can_be_disconnected(
+    store: Store, make_server: Any
+) -> None:
+    seeded = seed_customer(store.engine)
+    Operator(store).add_smpp_account("acme", "acme1", password="s3cret", route=seeded.route)
+    port = free_port()
+    running = make_server(smpp_port=port)
+    loop = asyncio.get_running_loop()
+    _, link = await loop.create_connection(
+        lambda: EsmeLink(name="esme", on_deliver=_ignore, response_timeout_s=10, enquire_link_s=0),
+        "127.0.0.1",
+        port,
+    )
+    await link.bind(BindTransceiver(sequence_number=1, system_id="acme1", password="s3cret"))
+    with AdminThread(store, smpp_sessions=running.platform.smpp) as thread:
+        token = make_token(store, "alice", "admin")
+        with httpx.Client(
+            base_url=thread.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as api:
+            sessions = ok(await asyncio.to_thread(api.get, "/api/v1/smpp-sessions"))
+            assert len(sessions) == 1
+            live = sessions[0]
+            assert (live["system_id"], live["customer"], live["bind"]) == ("acme1", "acme", "trx")
+            assert live["window_in_use"] == 0 and live["window"] == 100 and live["tls"] is False
+            gone = await asyncio.to_thread(api.delete, "/api/v1/smpp-sessions/999")
+            assert gone.status_code == 404
+            ok(await asyncio.to_thread(api.delete, f"/api/v1/smpp-sessions/{live['id']}"))
+            await asyncio.wait_for(asyncio.shield(link.closed), 5)
+            assert ok(await asyncio.to_thread(api.get, "/api/v1/smpp-sessions")) == []
