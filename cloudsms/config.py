@@ -84,7 +84,9 @@ class Settings:
         32_768, "Largest request line + headers accepted, in bytes (more: HTTP 431, closed)."
     )
     key_guess_limit: int = _setting(
-        20, "Unknown AUTH_KEYs from one source address (IPv6: /64) that start a cool-down (0: off)."
+        20,
+        "Unknown AUTH_KEYs (or failed SMPP binds) from one source address (IPv6: /64) that start"
+        " a cool-down (0: off).",
     )
     key_guess_window_s: float = _setting(
         60.0, "Window in which key_guess_limit unknown AUTH_KEYs start a cool-down, seconds."

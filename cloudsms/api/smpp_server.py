@@ -26,6 +26,7 @@ endpoints accept from one state: a customer over its backlog is over it on both.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 
 from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
+from cloudsms.api.guard import GuessThrottle
 from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
 from cloudsms.api.uip import PLATFORM_SENDER, UipService
@@ -152,6 +154,17 @@ class CustomerSmppServer(SmppServer):
         self._buckets: dict[str, SegmentBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        settings = service.settings
+        #: Sources that failed binds (unknown system_id, wrong password) ``key_guess_limit``
+        #: times are refused without a password check for a while, as AUTH_KEY guessers are.
+        self.guesses = GuessThrottle(
+            limit=settings.key_guess_limit,
+            window_s=settings.key_guess_window_s,
+            cooldown_s=settings.key_guess_cooldown_s,
+        )
+        #: Password checks (scrypt: ~16 MB and tens of ms each) on threads of their own, at most
+        #: two at once: a flood of binds cannot take the threads the store calls run on.
+        self._hashing = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="smpp-bind")
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -207,6 +220,7 @@ class CustomerSmppServer(SmppServer):
         if self._tls_server is not None:
             self._tls_server.close()
         await super().stop()  # closes every connection, the TLS ones too
+        self._hashing.shutdown(wait=False, cancel_futures=True)
         if self._tls_server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
@@ -216,9 +230,13 @@ class CustomerSmppServer(SmppServer):
     # -- binds ------------------------------------------------------------------------------
 
     def authenticate(self, conn: SmscConnection, bind: BindRequest) -> int | asyncio.Task[int]:
+        ip = _ip(conn)
+        if self.guesses.blocked(ip):
+            return S.ESME_RBINDFAIL  # in its cool-down after failed binds (logged at the start)
         account = self.accounts.get(bind.system_id)
         if account is None or not account.enabled:
             log.info("%s: bind as unknown or disabled system_id %r", conn.peer, bind.system_id)
+            self._failed_bind(ip)
             return S.ESME_RINVSYSID
         customer = customer_by_id(self.service.config.current, account.customer_id)
         if customer is None:
@@ -240,11 +258,15 @@ class CustomerSmppServer(SmppServer):
     async def _check_password(
         self, conn: SmscConnection, bind: BindRequest, account: SmppAccount
     ) -> int:
-        good = await asyncio.to_thread(verify_password, bind.password, account.password_hash)
+        loop = asyncio.get_running_loop()
+        good = await loop.run_in_executor(
+            self._hashing, verify_password, bind.password, account.password_hash
+        )
         if not conn.is_open:
             return S.ESME_RBINDFAIL
         if not good:
             log.info("%s: bind as %r: wrong password", conn.peer, bind.system_id)
+            self._failed_bind(_ip(conn))
             return S.ESME_RINVPASWD
         mode = {"BindTransmitter": "tx", "BindReceiver": "rx", "BindTransceiver": "trx"}[
             type(bind).__name__
@@ -265,6 +287,18 @@ class CustomerSmppServer(SmppServer):
         now = time.time()
         self.sessions[conn] = Session(account, now, id=next(self._session_ids), _bucket_start=now)
         return S.ESME_ROK
+
+    def _failed_bind(self, ip: str | None) -> None:
+        if self.guesses.failed(ip):
+            guard.EVENTS.emit(
+                guard.GUESSING_THROTTLED,
+                "SMPP bind guessing: source blocked",
+                client_ip=ip,
+                source=guard.source_key(ip),
+                failed_binds=self.guesses.limit,
+                window_s=self.guesses.window_s,
+                cooldown_s=self.guesses.cooldown_s,
+            )
 
     def _refuse_source(self, customer: Customer, conn: SmscConnection) -> tuple[str, str] | None:
         """(security event, reason) when the customer's whitelist does not allow this source."""

@@ -363,3 +363,21 @@ async def test_role_smpp_runs_the_smpp_server_alone(
     async with asyncio.timeout(10):
         reply = await asyncio.to_thread(httpx.post, server.url, content=b"{}", timeout=5)
     assert reply.status_code == 404
+
+
+async def test_a_source_guessing_passwords_is_refused_for_a_while(
+    seeded: Seeded, make_server: Any
+) -> None:
+    port = free_port()
+    make_server(smpp_port=port, key_guess_limit=2)
+    statuses = []
+    for password in ("guess1", "guess2", "s3cret"):
+        link = await connect(port)
+        with pytest.raises(BindFailed) as failed:
+            await link.bind(
+                BindTransceiver(sequence_number=1, system_id="acme1", password=password)
+            )
+        statuses.append(failed.value.command_status)
+        link.abort()
+    # The right password too, once the source is blocked: no password check at all.
+    assert statuses == [S.ESME_RINVPASWD, S.ESME_RINVPASWD, S.ESME_RBINDFAIL]
