@@ -35,7 +35,7 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cloudsms.api import guard
@@ -169,11 +169,31 @@ class CustomerSmppServer(SmppServer):
     # -- accounts ---------------------------------------------------------------------------
 
     def reload(self, _config: PreparedConfig | None = None) -> None:
-        """Read every account again (blocking: at start and from the configuration thread)."""
-        accounts = {a.system_id: a for a in self.source.list_smpp_accounts()}
+        """Read every account again (blocking: at start and from the configuration thread).
+
+        After start, a failed read keeps the accounts loaded and is tried again a second later
+        (the configuration cache calls this once per change, never again for the same one).
+        """
+        try:
+            accounts = {a.system_id: a for a in self.source.list_smpp_accounts()}
+        except StoreError:
+            if self._loop is None:
+                raise
+            log.exception("reloading the SMPP accounts failed; trying again in 1 s")
+            self._loop.call_soon_threadsafe(self._reload_later)
+            return
         self.accounts = accounts
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._apply_accounts)
+
+    def _reload_later(self) -> None:
+        assert self._loop is not None
+        self._loop.call_later(1.0, lambda: self._spawn(asyncio.to_thread(self.reload)))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _apply_accounts(self) -> None:
         """Close sessions whose account is gone or disabled; take new throughput limits."""
@@ -192,8 +212,8 @@ class CustomerSmppServer(SmppServer):
                 del self._buckets[system_id]
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.reload)
+        self._loop = asyncio.get_running_loop()
         self.service.config.subscribe(self.reload)
         if self.port:
             await super().start()
