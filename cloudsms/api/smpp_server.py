@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.guard import GuessThrottle
+from cloudsms.api.smpp_concat import Concatenations, Part, is_part
 from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
 from cloudsms.api.uip import PLATFORM_SENDER, UipService
@@ -153,6 +154,8 @@ class CustomerSmppServer(SmppServer):
         self._session_ids = itertools.count(1)
         self._buckets: dict[str, SegmentBucket] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Concatenated parts held until their message is whole (``api.smpp_concat``).
+        self.concat = Concatenations(self._parts_expired)
         self._loop: asyncio.AbstractEventLoop | None = None
         settings = service.settings
         #: Sources that failed binds (unknown system_id, wrong password) ``key_guess_limit``
@@ -237,6 +240,9 @@ class CustomerSmppServer(SmppServer):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5.0):
                     await asyncio.gather(*self._tasks, return_exceptions=True)
+        held = self.concat.clear()
+        if held:
+            self._answer_parts(held, S.ESME_RSUBMITFAIL, "")
         if self._tls_server is not None:
             self._tls_server.close()
         await super().stop()  # closes every connection, the TLS ones too
@@ -412,18 +418,35 @@ class CustomerSmppServer(SmppServer):
             conn.answer(pdu, S.ESME_RTHROTTLED)
             return
         conn.outstanding_requests += 1
-        task = asyncio.ensure_future(self._submit(conn, pdu))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not is_part(pdu):
+            self._spawn(self._submit(conn, pdu, [(conn, pdu, b"")]))
+            return
+        session = self.sessions.get(conn)
+        try:
+            if session is None:
+                raise Refused(S.ESME_RINVBNDSTS, "not bound")
+            whole = self.concat.add(session.account.id, conn, pdu)
+        except Refused as exc:
+            self._refused(conn, exc.status, exc.reason)
+            self._answer_parts([(conn, pdu, b"")], exc.status, "")
+            return
+        if whole is not None:  # the last part: accept the message, then answer every part
+            self._spawn(self._submit(conn, *whole))
 
-    async def _submit(self, conn: SmscConnection, pdu: SubmitSm) -> None:
+    async def _submit(self, conn: SmscConnection, pdu: SubmitSm, parts: list[Part]) -> None:
+        """Accept ``pdu`` (one submit_sm, or the merged parts) and answer ``parts``."""
         try:
             status, message_id = await self._accept(conn, pdu)
         except Exception:
             log.exception("%s: unexpected failure while accepting a submit_sm", conn.peer)
             status, message_id = S.ESME_RSYSERR, ""
-        finally:
-            conn.outstanding_requests -= 1
+        self._answer_parts(parts, status, message_id)
+
+    def _answer_parts(self, parts: list[Part], status: int, message_id: str) -> None:
+        for part_conn, part, _ in parts:
+            part_conn.outstanding_requests -= 1
+            part_conn.answer(part, status, message_id=message_id)
+        conn = parts[-1][0]
         session = self.sessions.get(conn)
         if session is not None:
             session.count_submit(time.time())
@@ -431,7 +454,11 @@ class CustomerSmppServer(SmppServer):
                 session.refused += 1
             else:
                 session.submitted += 1
-        conn.answer(pdu, status, message_id=message_id)
+
+    def _parts_expired(self, parts: list[Part], why: str) -> None:
+        """A concatenated message that never completed: its parts are refused, nothing kept."""
+        log.info("%s: concatenated message dropped: %s", parts[-1][0].peer, why)
+        self._answer_parts(parts, S.ESME_RSUBMITFAIL, "")
 
     async def _accept(self, conn: SmscConnection, pdu: SubmitSm) -> tuple[int, str]:
         """(command_status, message_id) of one submit_sm, after the durable commit if accepted."""

@@ -24,6 +24,7 @@ from cloudsms.api.smpp_submit import ESME_RBLOCKED, ESME_RUNPRICED
 from cloudsms.services.operator import Operator
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.constants import Tag
+from cloudsms.smpp.encoding import split_for_submit, udh_concat
 from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, SubmitSm
 from cloudsms.smpp.receipt import parse_receipt_text
 from cloudsms.smpp.tlv import Tlv
@@ -381,3 +382,86 @@ async def test_a_source_guessing_passwords_is_refused_for_a_while(
         link.abort()
     # The right password too, once the source is blocked: no password check at all.
     assert statuses == [S.ESME_RINVPASWD, S.ESME_RINVPASWD, S.ESME_RBINDFAIL]
+
+
+# -- concatenated parts --------------------------------------------------------------------
+
+LONG_GSM = "A long text sent in parts, as most ESMEs send them (UDH or SAR). " * 6  # 3 segments
+
+
+def udh_parts(text: str, ref: int, *, sixteen_bit: bool = False) -> list[bytes]:
+    segments = split_for_submit(text, "gsm7", sixteen_bit=sixteen_bit)
+    return [
+        udh_concat(ref, len(segments), i + 1, sixteen_bit) + data for i, data in enumerate(segments)
+    ]
+
+
+async def send_parts(link: EsmeLink, dest: str, parts: list[dict[str, Any]]) -> list[Any]:
+    """Every part written before any answer is awaited (a windowed ESME)."""
+    futures = [
+        link.send_request(
+            SubmitSm(
+                sequence_number=link.session.sequence.next(),
+                destination_addr=dest,
+                source_addr="Acme",
+                **fields,
+            )
+        )
+        for fields in parts
+    ]
+    return list(await asyncio.gather(*futures))
+
+
+@pytest.mark.parametrize("sixteen_bit", [False, True])
+async def test_udh_parts_are_one_message_answered_after_its_commit(
+    store: Store, links: Bind, sixteen_bit: bool
+) -> None:
+    link = await links("acme1", "s3cret")
+    parts = udh_parts(LONG_GSM, 7, sixteen_bit=sixteen_bit)
+    assert len(parts) == 3
+    resps = await send_parts(
+        link, "85261234567", [{"esm_class": 0x40, "short_message": p} for p in parts]
+    )
+    assert [r.command_status for r in resps] == [0, 0, 0]
+    assert len({r.message_id for r in resps}) == 1
+    with store.engine.connect() as conn:
+        row = conn.execute(select(tables.messages)).one()
+    assert row.sms_uid == resps[0].message_id and row.content == LONG_GSM
+    assert row.segments == 3 and row.fee_micros == 3 * 50_000
+
+
+async def test_sar_parts_and_incomplete_or_repeated_parts(
+    store: Store, smpp_server: Any, links: Bind
+) -> None:
+    link = await links("acme1", "s3cret")
+    segments = split_for_submit(LONG_GSM, "gsm7")
+
+    def sar(ref: int, seq: int, total: int) -> tuple[Tlv, ...]:
+        return (
+            Tlv(Tag.SAR_MSG_REF_NUM, ref.to_bytes(2, "big")),
+            Tlv(Tag.SAR_TOTAL_SEGMENTS, bytes((total,))),
+            Tlv(Tag.SAR_SEGMENT_SEQNUM, bytes((seq,))),
+        )
+
+    resps = await send_parts(
+        link,
+        "85261234567",
+        [{"short_message": s, "tlvs": sar(300, i + 1, 3)} for i, s in enumerate(segments)],
+    )
+    assert [r.command_status for r in resps] == [0, 0, 0] and resps[0].message_id
+    # The same part twice: the second is refused, the message still completes.
+    dup = await send_parts(
+        link,
+        "85261234568",
+        [{"short_message": segments[0], "tlvs": sar(301, 1, 2)}] * 2
+        + [{"short_message": segments[1], "tlvs": sar(301, 2, 2)}],
+    )
+    assert [r.command_status for r in dup] == [0, S.ESME_RSUBMITFAIL, 0]
+    # A message whose last part never comes: its parts are refused, nothing is stored.
+    smpp_server.platform.smpp.concat.timeout_s = 0.3
+    lone = await send_parts(link, "85261234569", [{"short_message": segments[0],
+                                                   "tlvs": sar(302, 1, 2)}])  # fmt: skip
+    assert lone[0].command_status == S.ESME_RSUBMITFAIL and lone[0].message_id == ""
+    with store.engine.connect() as conn:
+        numbers = sorted(conn.execute(select(tables.messages.c.dest_msisdn)).scalars())
+    assert numbers == ["61234567", "61234568"]
