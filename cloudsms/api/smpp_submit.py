@@ -4,7 +4,7 @@ Strategy: the SMPP server must accept exactly as the UIP endpoint does, so a sub
 into the same ``SendRequest`` (one recipient, the account's ROUTE_ID, source_addr as
 ORIGINAL_ADDR, schedule_delivery_time as SMS_SEND_TIME) and handed to the same planning code
 (``cloudsms.api.accept.plan_packet``). What only SMPP can get wrong (addresses, data_coding,
-esm_class, time fields, concatenation) is checked here, first, each with its command_status;
+esm_class, time fields) is checked here, first, each with its command_status;
 the UIP result codes of the shared checks map to command statuses through :data:`STATUS_OF`.
 docs/integration-guide.en.md has the table.
 """
@@ -76,17 +76,13 @@ def read_submit(
     now: dt.datetime,
     max_schedule: dt.timedelta,
 ) -> SendRequest:
-    """The ``SendRequest`` a submit_sm stands for; :class:`Refused` when SMPP-level wrong."""
-    if pdu.esm_class & EsmClass.UDHI:
-        raise Refused(
-            S.ESME_RINVESMCLASS,
-            "UDH-concatenated parts are not reassembled: send the whole text in message_payload",
-        )
-    if pdu.sar is not None:
-        raise Refused(
-            S.ESME_ROPTPARNOTALLWD,
-            "SAR-concatenated parts are not reassembled: send the whole text in message_payload",
-        )
+    """The ``SendRequest`` a whole submit_sm stands for; :class:`Refused` when SMPP-level wrong.
+
+    Concatenated parts are merged first (``cloudsms.api.smpp_concat``); one that gets here
+    unmerged is refused, never read as a message of its own.
+    """
+    if pdu.esm_class & EsmClass.UDHI or pdu.sar is not None:
+        raise Refused(S.ESME_RINVESMCLASS, "a concatenated part, not a whole message")
     if pdu.message_payload is not None and pdu.short_message:
         raise Refused(S.ESME_RINVMSGLEN, "short_message and message_payload both carry text")
     if pdu.data_coding not in DATA_CODINGS:
