@@ -35,14 +35,14 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 
 from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.guard import GuessThrottle
 from cloudsms.api.smpp_concat import Concatenations, Part, is_part
 from cloudsms.api.smpp_receipts import ReceiptSender
+from cloudsms.api.smpp_sessions import SegmentBucket, Session
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
 from cloudsms.api.uip import PLATFORM_SENDER, UipService
 from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
@@ -66,62 +66,6 @@ log = logging.getLogger("cloudsms.smpp")
 
 #: submit_sm of one session waiting for their answer, at most; more get ESME_RTHROTTLED.
 DEFAULT_WINDOW = 100
-
-
-class SegmentBucket:
-    """``rate`` segments per second, a second's worth saved up at most."""
-
-    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = float(rate)
-        self._clock = clock
-        self._tokens = self.rate
-        self._stamp = clock()
-
-    def take(self, segments: int) -> bool:
-        """Take ``segments`` if that many are available now (a message is not split)."""
-        now = self._clock()
-        self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens >= segments or (segments > self.rate and self._tokens >= self.rate):
-            self._tokens -= segments
-            return True
-        return False
-
-
-#: Seconds per bucket of a session's submit rate.
-RATE_BUCKET_S = 10.0
-
-
-@dataclass(slots=True)
-class Session:
-    """A bound session: whose, and what it has done (what operators see)."""
-
-    account: SmppAccount
-    bound_at: float
-    id: int = 0
-    submitted: int = 0
-    refused: int = 0
-    receipts: int = 0
-    #: submit_sm in the current rate bucket, in the previous one, and the current one's start.
-    _bucket_count: int = 0
-    _last_bucket: int = 0
-    _bucket_start: float = 0.0
-
-    def count_submit(self, now: float) -> None:
-        self._roll(now)
-        self._bucket_count += 1
-
-    def rate(self, now: float) -> float:
-        """submit_sm per second over the last full bucket."""
-        self._roll(now)
-        return self._last_bucket / RATE_BUCKET_S
-
-    def _roll(self, now: float) -> None:
-        elapsed = now - self._bucket_start
-        if elapsed >= RATE_BUCKET_S:
-            self._last_bucket = self._bucket_count if elapsed < 2 * RATE_BUCKET_S else 0
-            self._bucket_count = 0
-            self._bucket_start = now - elapsed % RATE_BUCKET_S
 
 
 class CustomerSmppServer(SmppServer):
@@ -311,7 +255,7 @@ class CustomerSmppServer(SmppServer):
             return S.ESME_RBINDFAIL
         # Counted now (not in on_bound): two binds racing cannot both take the last slot.
         now = time.time()
-        self.sessions[conn] = Session(account, now, id=next(self._session_ids), _bucket_start=now)
+        self.sessions[conn] = Session(account, now, id=next(self._session_ids))
         return S.ESME_ROK
 
     def _failed_bind(self, ip: str | None) -> None:
