@@ -103,6 +103,11 @@ class Settings:
         " dispatcher (a worker without report pushing), reports (report pushing only) or smpp"
         " (the customers' SMPP server only).",
     )
+    processes: str = _setting(
+        "auto",
+        "Processes of role all: 1, 2 (an api process running its worker as a child) or auto"
+        " (2 with two cores or more, unless the database is SQLite :memory:; else 1).",
+    )
     dispatch_batch: int = _setting(500, "Most messages the dispatcher claims per store round trip.")
     lease_s: float = _setting(
         5.0,

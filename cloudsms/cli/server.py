@@ -74,21 +74,39 @@ def serve(
             help="Bind with SO_REUSEPORT: several API processes on one host share the port.",
         ),
     ] = False,
+    processes: Annotated[
+        str | None,
+        typer.Option(
+            help="Role all as 1 process, 2 (an api process and its worker) or auto: 2 with"
+            " two cores or more (CLOUDSMS_PROCESSES)."
+        ),
+    ] = None,
 ) -> None:
     """Run the platform: the UIP endpoint and everything behind it (or part of it, by role)."""
     from cloudsms.roles import ROLES
+    from cloudsms.runtime.layout import process_count
     from cloudsms.runtime.serve import serve as run_server
 
-    settings = _settings(ctx, host, port, role=role)
+    settings = _settings(ctx, host, port, role=role, processes=processes)
+    process_count(settings)  # refuse a bad value before anything starts
     if settings.role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     check_files(settings)
     Store.open(settings.database_url).close()  # migrate before the first request
     check_listen_ports(settings, reuse_port=reuse_port)
+    config_file = _config_file(ctx)
     if reuse_port:
-        serve_reuse_port(settings)
+        serve_reuse_port(settings, config_file)
     else:
-        run_server(settings)
+        run_server(settings, config_file=config_file)
+
+
+def _config_file(ctx: typer.Context) -> str | None:
+    """The settings file this command reads (a supervised worker process reads it too)."""
+    import os
+
+    file = state(ctx).config or os.environ.get("CLOUDSMS_CONFIG") or None
+    return str(file) if file else None
 
 
 #: Settings that name files the platform reads (TLS of the endpoint and of report pushes).
@@ -167,12 +185,10 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_reuse_port(settings: Settings) -> None:
+def serve_reuse_port(settings: Settings, config_file: str | None = None) -> None:
     """Like ``cloudsms.runtime.serve.serve``, on a socket bound with SO_REUSEPORT."""
-    from cloudsms.logging import configure
-    from cloudsms.runtime.serve import run_listeners
+    from cloudsms.runtime.serve import serve as run_server
 
-    configure(settings.log_level, json=settings.log_json)
     try:
         sock = reuse_port_socket(settings.host, settings.port)
     except OSError as exc:
@@ -180,7 +196,7 @@ def serve_reuse_port(settings: Settings) -> None:
             f"cannot listen on {settings.host}:{settings.port} for the UIP endpoint with"
             f" SO_REUSEPORT: {exc.strerror or exc} (a process without --reuse-port holds it?)"
         ) from exc
-    run_listeners(settings, fd=sock.fileno())
+    run_server(settings, config_file=config_file, fd=sock.fileno())
 
 
 def demo(
@@ -234,7 +250,7 @@ def demo(
 
         check_files(settings)
         check_listen_ports(settings)
-        run_server(settings)
+        run_server(settings, config_file=_config_file(ctx))
 
 
 def ensure_demo(store: AdminStore, settings: Settings) -> str:

@@ -30,6 +30,11 @@ def log_stop_signal(sig: int) -> None:
         log.info("%s received: stopping", signal.Signals(sig).name)
 
 
+def stop_signal_received() -> bool:
+    """True once this process got a stop signal (SIGTERM, SIGINT)."""
+    return bool(_stop_logged)
+
+
 class NamedServer(uvicorn.Server):
     """A uvicorn server for one listener (``what``), logging its URL, its stop and its end."""
 

@@ -82,6 +82,9 @@ class Platform:
     reports_lease: ReportsLease | None = None
     #: The customers' SMPP server, when ``smpp_port`` is set (API roles).
     smpp: CustomerSmppServer | None = None
+    #: Started after everything else, stopped first: the supervised worker process of the
+    #: two-process layout (``cloudsms.runtime.layout``).
+    companions: list[Component] = field(default_factory=list)
     #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
     started: list[Component] = field(default_factory=list)
     _wakeups: Wakeups | None = field(default=None, repr=False)
@@ -116,7 +119,7 @@ class Platform:
             self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
             parts.append(self._wakeups)
         parts.append(Draining(self.service))
-        return parts
+        return parts + self.companions
 
     async def start(self) -> None:
         """Start every component in order; if one fails, stop those already started."""

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -28,9 +31,19 @@ import uvicorn
 from cloudsms.admin.app import create_admin_app
 from cloudsms.api.forwarded import with_client_address
 from cloudsms.config import Settings
+from cloudsms.runtime.components import Component
+from cloudsms.runtime.layout import (
+    WorkerProcess,
+    follow_parent,
+    process_count,
+    wake_listener,
+    worker_environment,
+)
 from cloudsms.runtime.listening import NamedServer
 from cloudsms.runtime.platform import Platform
 from cloudsms.runtime.uip_server import UipServer
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_ADMIN_PORT = 1816
@@ -39,25 +52,49 @@ DEFAULT_ADMIN_PORT = 1816
 ADMIN_WHAT = "admin listener: console /console/, portal /portal/, API /api/v1/, /metrics"
 
 
-def serve(settings: Settings) -> None:
-    """Run the platform (and, unless disabled, its admin listener) until interrupted."""
+def serve(settings: Settings, *, config_file: str | None = None, fd: int | None = None) -> None:
+    """Run the platform (and, unless disabled, its admin listener) until interrupted.
+
+    Role ``all`` runs as one process or as an API process with its worker as a child, by the
+    ``processes`` setting (``cloudsms.runtime.layout``); ``config_file`` is passed to the child.
+    ``fd``: the UIP listener's socket, bound already (``cloudsms serve --reuse-port``).
+    """
     from cloudsms.logging import configure
 
     configure(settings.log_level, json=settings.log_json)
+    companions: list[Component] = []
+    if process_count(settings) == 2:
+        companions.append(WorkerProcess(worker_environment(settings, config_file)))
+        settings = dataclasses.replace(settings, role="api")
+        log.info("role all as two processes: this one serves the endpoints, a worker process"
+                 " the carriers and reports (processes=1 for one)")  # fmt: skip
+    else:
+        follow_parent()
     if settings.role != "api":
         # The store thread re-takes the GIL after every SQLite call; with the default 5 ms
         # switch interval it waits behind the busy event loop each time, and holds SQLite's
         # write lock meanwhile. 0.5 ms: ~5 % more messages/s in bench/pipeline.py.
         sys.setswitchinterval(0.0005)
-    run_listeners(settings)
+    run_listeners(settings, fd=fd, companions=companions)
 
 
-def run_listeners(settings: Settings, *, fd: int | None = None) -> None:
+def run_listeners(
+    settings: Settings, *, fd: int | None = None, companions: Sequence[Component] = ()
+) -> None:
     """The UIP listener and (unless disabled) the admin listener in the foreground.
 
     ``fd``: the UIP listener's socket, bound already (``cloudsms serve --reuse-port``).
+    ``companions``: started once the platform is up (the two-process layout's worker).
     """
     platform_server = UipServer(settings, fd=fd)
+    platform = platform_server.platform
+    platform.companions.extend(companions)
+    for companion in companions:
+        if isinstance(companion, WorkerProcess):  # accepted packets wake the worker at once
+            platform.service.on_accepted = chained(platform.service.on_accepted, companion.wake)
+    waking = wake_listener(platform.dispatcher.wake if platform.dispatcher else None)
+    if waking is not None:
+        platform.companions.append(waking)
     if not settings.admin_enabled:
         platform_server.run()
         return
@@ -76,6 +113,18 @@ def run_listeners(settings: Settings, *, fd: int | None = None) -> None:
         uvloop.run(run_with_admin(platform_server, listener))
     except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
         asyncio.run(run_with_admin(platform_server, listener))
+
+
+def chained(first: Callable[[], None] | None, then: Callable[[], None]) -> Callable[[], None]:
+    """``then`` after ``first`` (when there is one)."""
+    if first is None:
+        return then
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def admin_app(settings: Settings, platform: Platform) -> Any:

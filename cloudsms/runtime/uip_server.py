@@ -41,6 +41,8 @@ log = logging.getLogger("cloudsms.server")
 
 #: What the UIP listener serves, as its "listening on" line says.
 UIP_WHAT = "UIP endpoint"
+#: What a process without the API (a worker) serves on the same listener.
+HEALTH_WHAT = "health checks only"
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -96,6 +98,7 @@ class UipServer:
         self.graceful_s = graceful_s
         self.servers: list[asyncio.Server] = []
         self.started = False
+        self._what = UIP_WHAT if self.platform.serves_api else HEALTH_WHAT
         self.should_exit = False
         self._url = ""
         self._signals: list[int] = []
@@ -145,7 +148,7 @@ class UipServer:
             raise
         self.started = True
         self._url = self.url()
-        log.info("listening on %s (%s)", self._url, UIP_WHAT)
+        log.info("listening on %s (%s)", self._url, self._what)
 
     async def _listen(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -189,7 +192,7 @@ class UipServer:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         if self.started:
             await self.platform.stop()
-            log.info("stopped: %s (%s)", self._url, UIP_WHAT)
+            log.info("stopped: %s (%s)", self._url, self._what)
         self.started = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

@@ -114,8 +114,8 @@ cloudsms() {
         serve)
             if __docs_admin_enabled; then
                 __docs_start "(UIP endpoint)" "(admin listener" -- cloudsms "$@"
-            else
-                __docs_start "(UIP endpoint)" -- cloudsms "$@"
+            else  # a worker's listener serves health checks only
+                __docs_start "/dave/io (" -- cloudsms "$@"
             fi
             ;;
         demo)

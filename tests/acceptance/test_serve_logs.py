@@ -9,59 +9,19 @@ request once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from serve_helpers import BIN, cli, free_port, post, wait_for
+
 UTC8 = dt.timezone(dt.timedelta(hours=8))
 #: ``2026-01-01 12:00:00.123+08:00 LEVEL logger: message key=value …``
 LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+08:00) ([A-Z]+) ([\w.]+): (.*)$")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run(
-        [str(BIN / "cloudsms"), *args], env=env, cwd=cwd, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def wait_for(log: Path, found: Callable[[str], bool], what: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text()
-        if any(found(line) for line in text.splitlines()):
-            return text
-        time.sleep(0.1)
-    raise AssertionError(f"no log line {what} in {timeout} s:\n{log.read_text()}")
-
-
-def post(url: str, packet: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(url, data=json.dumps(packet).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            body = answer.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-    result: dict[str, object] = json.loads(body)
-    return result
 
 
 def test_serve_logs_what_an_operator_needs(tmp_path: Path) -> None:
