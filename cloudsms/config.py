@@ -84,7 +84,9 @@ class Settings:
         32_768, "Largest request line + headers accepted, in bytes (more: HTTP 431, closed)."
     )
     key_guess_limit: int = _setting(
-        20, "Unknown AUTH_KEYs from one source address (IPv6: /64) that start a cool-down (0: off)."
+        20,
+        "Unknown AUTH_KEYs (or failed SMPP binds) from one source address (IPv6: /64) that start"
+        " a cool-down (0: off).",
     )
     key_guess_window_s: float = _setting(
         60.0, "Window in which key_guess_limit unknown AUTH_KEYs start a cool-down, seconds."
@@ -98,7 +100,8 @@ class Settings:
     role: str = _setting(
         "all",
         "What this process runs: api (UIP endpoint), worker (carriers, dispatch, reports), all,"
-        " dispatcher (a worker without report pushing) or reports (report pushing only).",
+        " dispatcher (a worker without report pushing), reports (report pushing only) or smpp"
+        " (the customers' SMPP server only).",
     )
     processes: str = _setting(
         "auto",
@@ -146,6 +149,16 @@ class Settings:
     )
     report_source_address: str = _setting(
         "", "Local address report pushes leave from (customers whitelist it); empty: any."
+    )
+    smpp_port: int = _setting(
+        0, "Port of the customers' SMPP 3.4 server (0: off; the usual port is 2775)."
+    )
+    smpp_tls_port: int = _setting(
+        0, "Port of the customers' SMPP server over TLS (0: off; needs tls_cert and tls_key)."
+    )
+    smpp_host: str = _setting("127.0.0.1", "Address the customers' SMPP server listens on.")
+    smpp_window: int = _setting(
+        100, "submit_sm of one SMPP session waiting for their answer, at most (then throttled)."
     )
     simulator_port: int = _setting(
         0, "Run the built-in SMSC simulator inside the platform on this port (0: off; demo: 2775)."

@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 #: Components a role can run: the UIP endpoint (with the group-commit writer and the backlog
-#: gauge), the dispatcher (SMPP links, routing, receipts) and the report pusher (with expiry).
+#: gauge), the customers' SMPP server (with the same writer and gauge; it runs in an API process
+#: too when ``smpp_port`` is set), the dispatcher (SMPP links, routing, receipts) and the report
+#: pusher (with expiry).
 API = "api"
+SMPP = "smpp"
 DISPATCH = "dispatch"
 REPORTS = "reports"
 
@@ -24,14 +27,28 @@ ROLES: Mapping[str, frozenset[str]] = {
     "worker": frozenset({DISPATCH, REPORTS}),
     "dispatcher": frozenset({DISPATCH}),
     "reports": frozenset({REPORTS}),
+    "smpp": frozenset({SMPP}),
 }
 
 #: Roles whose processes serve the UIP endpoint.
 API_ROLES = frozenset(role for role, parts in ROLES.items() if API in parts)
+#: Roles whose processes accept messages (the group-commit writer, the backlog gauge) and run the
+#: customers' SMPP server when ``smpp_port`` / ``smpp_tls_port`` is set.
+ACCEPT_ROLES = frozenset(role for role, parts in ROLES.items() if parts & {API, SMPP})
 #: Roles whose processes dispatch (and so count for the connectors' fair share). Role
 #: ``reports`` registers as a worker too (``cloudsms.workers.report_lease``) and owns no connector.
 DISPATCHING_ROLES = frozenset(role for role, parts in ROLES.items() if DISPATCH in parts)
 #: Roles whose processes push delivery reports and expire old ones.
 REPORT_ROLES = frozenset(role for role, parts in ROLES.items() if REPORTS in parts)
 
-__all__ = ["API", "API_ROLES", "DISPATCH", "DISPATCHING_ROLES", "REPORTS", "REPORT_ROLES", "ROLES"]
+__all__ = [
+    "ACCEPT_ROLES",
+    "API",
+    "API_ROLES",
+    "DISPATCH",
+    "DISPATCHING_ROLES",
+    "REPORTS",
+    "REPORT_ROLES",
+    "ROLES",
+    "SMPP",
+]

@@ -36,6 +36,7 @@ from cloudsms.admin.openapi import build_openapi
 from cloudsms.admin.operations import OPERATIONS
 from cloudsms.admin.pages import PACKAGE_DIR, chart_js_path
 from cloudsms.admin.portal import portal_routes
+from cloudsms.domain.smpp_accounts import SmppSessions
 from cloudsms.storage.interfaces import AdminStore
 
 SECURITY_HEADERS = {
@@ -55,6 +56,7 @@ def create_admin_app(
     session_secret: bytes | None = None,
     secure_cookies: bool = False,
     low_balance_micros: int = 10_000_000,
+    smpp_sessions: SmppSessions | None = None,
 ) -> Starlette:
     """The admin app over ``store`` (the platform's: its engine is shared, not copied).
 
@@ -66,6 +68,7 @@ def create_admin_app(
         signer=SessionSigner(session_secret),
         secure_cookies=secure_cookies,
         low_balance_micros=low_balance_micros,
+        smpp_sessions=smpp_sessions,
     )
     openapi = build_openapi(OPERATIONS)
     registry = metrics.registry_with(

@@ -13,6 +13,7 @@ from typing import Any
 
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
+from cloudsms.domain.smpp_accounts import SmppSessions
 from cloudsms.domain.timefmt import UIP_TZ
 from cloudsms.exceptions import ConfigError
 from cloudsms.storage.interfaces import AdminStore
@@ -27,6 +28,8 @@ class AdminContext:
     #: Balance (micro-units) below which the dashboard and the metrics flag a customer.
     low_balance_micros: int = 10_000_000
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The live sessions of the customers' SMPP server when it runs in this process.
+    smpp_sessions: SmppSessions | None = None
 
 
 # -- formatting shared by the API, the console and the portal ---------------------------------

@@ -25,7 +25,7 @@ from cloudsms.admin.shapes import (
     registration_json,
 )
 from cloudsms.domain.status import MessageState
-from cloudsms.exceptions import ConfigError
+from cloudsms.exceptions import ConfigError, NotFound
 from cloudsms.services import validation as v
 from cloudsms.services.options import (
     BLACKLIST_ADD,
@@ -49,6 +49,8 @@ from cloudsms.services.options import (
     ROUTE_GRANT,
     RULE_ADD,
     RULE_KEY,
+    SMPP_ACCOUNT_ADD,
+    SMPP_PASSWORD,
     Option,
     connector_options,
 )
@@ -286,6 +288,54 @@ def _blacklist_remove(call: Call) -> Any:
     return {"number": call.operator.blacklist_remove(a["number"], a.get("customer"))}
 
 
+# -- SMPP accounts ----------------------------------------------------------------------------
+
+
+def _smpp_json(account: Any) -> dict[str, Any]:
+    """An SMPP account without its password digest."""
+    out = dataclasses.asdict(account)
+    out.pop("password_hash")
+    out["binds"] = sorted(account.binds)
+    return out
+
+
+def _smpp_accounts(call: Call) -> Any:
+    return [_smpp_json(a) for a in call.operator.smpp_accounts(call.args.get("customer"))]
+
+
+def _add_smpp_account(call: Call) -> Any:
+    a = {k: v for k, v in call.args.items() if v is not None}
+    system_id = a.pop("system_id")
+    return _smpp_json(call.operator.add_smpp_account(call.path["name"], system_id, **a))
+
+
+def _update_smpp_account(call: Call) -> Any:
+    system_id = call.path["system_id"]
+    if call.args.get("password") is not None:
+        call.operator.set_smpp_password(system_id, password=call.args["password"])
+    if call.args.get("enabled") is not None:
+        call.operator.set_smpp_account_enabled(system_id, call.args["enabled"])
+    return {"system_id": system_id}
+
+
+def _smpp_sessions(call: Call) -> Any:
+    live = call.ctx.smpp_sessions
+    return [] if live is None else as_dicts(live.list_sessions())
+
+
+def _disconnect_smpp_session(call: Call) -> Any:
+    live = call.ctx.smpp_sessions
+    session_id = v.check_range(call.path["id"], "session id", 1, 1 << 62)
+    if live is None or not live.disconnect(session_id):
+        raise NotFound(f"no SMPP session {session_id} in this process")
+    return {"disconnected": session_id}
+
+
+def _remove_smpp_account(call: Call) -> Any:
+    call.operator.remove_smpp_account(call.path["system_id"])
+    return {"removed": call.path["system_id"]}
+
+
 def _policies(call: Call) -> Any:
     return as_dicts(call.operator.policies())
 
@@ -520,6 +570,25 @@ OPERATIONS: list[Operation] = [
               _params(BLACKLIST_ADD), tag="blacklist", creates=True),
     Operation("blacklist.remove", "DELETE", "/blacklist", "Remove a blacklisted number.",
               _blacklist_remove, _params(BLACKLIST_KEY, "query"), tag="blacklist"),
+    # SMPP accounts
+    Operation("smpp_accounts.list", "GET", "/smpp-accounts", "Customers' SMPP accounts.",
+              _smpp_accounts, (_q("customer", help="Only this customer's accounts."),),
+              tag="smpp"),
+    Operation("smpp_accounts.create", "POST", "/customers/{name}/smpp-accounts",
+              "Give the customer an SMPP account (password stored hashed).", _add_smpp_account,
+              _params(SMPP_ACCOUNT_ADD), tag="smpp", creates=True),
+    Operation("smpp_accounts.update", "PATCH", "/smpp-accounts/{system_id}",
+              "New password, or enable / disable binds.", _update_smpp_account,
+              (*_params((dataclasses.replace(SMPP_PASSWORD, required=False),)),
+               _S("enabled", "boolean", help="false: binds are refused.")), tag="smpp"),
+    Operation("smpp_accounts.remove", "DELETE", "/smpp-accounts/{system_id}",
+              "Remove an SMPP account.", _remove_smpp_account, tag="smpp"),
+    Operation("smpp_sessions.list", "GET", "/smpp-sessions",
+              "Live SMPP sessions of this process: bind, peer, window in use, counts, rate.",
+              _smpp_sessions, tag="smpp"),
+    Operation("smpp_sessions.disconnect", "DELETE", "/smpp-sessions/{id}",
+              "Close a live SMPP session (the ESME may bind again).", _disconnect_smpp_session,
+              tag="smpp"),
     # policies
     Operation("policies.list", "GET", "/policies", "Country registration policies.", _policies,
               tag="policies"),

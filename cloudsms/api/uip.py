@@ -222,7 +222,7 @@ class UipService:
             customer.id, customer.name, len(request.recipients)
         ):
             return self._refused(caller, customer.name, ResultCode.BUSY, serial, OVER_RATE)
-        full = self._over_backlog(customer, len(request.recipients))
+        full = self.over_backlog(customer, len(request.recipients))
         if full is not None:
             return self._refused(caller, customer.name, ResultCode.QUEUE_TOO_LARGE, serial, full)
 
@@ -319,7 +319,7 @@ class UipService:
             return guard.CERT_MISMATCH, "client certificate does not match the key"
         return None
 
-    def _over_backlog(self, customer: Customer, count: int) -> str | None:
+    def over_backlog(self, customer: Customer, count: int) -> str | None:
         """Why ``count`` more messages would be Queue_too_large, or None."""
         limit = customer.max_backlog or self.settings.customer_max_backlog
         waiting = self.backlog.customer(customer.id)

@@ -29,6 +29,7 @@ from cloudsms.cli import (
     prices,
     routes,
     server,
+    smpp_accounts,
 )
 from cloudsms.cli._common import CliGroup, CliState
 from cloudsms.cli.registrations import registration_app
@@ -103,6 +104,7 @@ _GROUPS: list[tuple[str, typer.Typer]] = [
     ("templates", registration_app("template", "template", with_country=True)),
     ("senders", registration_app("sender", "sender ID", with_country=True)),
     ("policies", policies.app),
+    ("smpp-account", smpp_accounts.app),
     ("db", db.app),
     ("admin", admin.app),
 ]

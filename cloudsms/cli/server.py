@@ -1,6 +1,6 @@
 """`cloudsms serve` and `cloudsms demo`: running the platform.
 
-``serve --role api|worker|all|dispatcher|reports`` picks what the process runs
+``serve --role api|worker|all|dispatcher|reports|smpp`` picks what the process runs
 (docs/operations.md shows the multi-process deployments). ``--reuse-port`` binds the UIP port with
 ``SO_REUSEPORT``, so several API processes on one host share one port and the kernel spreads
 connections across them (a process that dies takes only its own connections with it).
@@ -23,6 +23,7 @@ import typer
 from cloudsms.cli._common import safe_url, say, state
 from cloudsms.config import Settings
 from cloudsms.exceptions import ConfigError, NotFound
+from cloudsms.roles import ACCEPT_ROLES
 from cloudsms.services.carrier import CarrierOperator
 from cloudsms.services.operator import Operator
 from cloudsms.storage.interfaces import AdminStore
@@ -61,8 +62,9 @@ def serve(
     role: Annotated[
         str | None,
         typer.Option(
-            help="api, worker, all, dispatcher (a worker without report pushing) or reports"
-            " (report pushing only) (CLOUDSMS_ROLE): what this process runs."
+            help="api, worker, all, dispatcher (a worker without report pushing), reports"
+            " (report pushing only) or smpp (the customers' SMPP server only) (CLOUDSMS_ROLE):"
+            " what this process runs."
         ),
     ] = None,
     reuse_port: Annotated[
@@ -152,6 +154,12 @@ def check_listen_ports(settings: Settings, *, reuse_port: bool = False) -> None:
         listeners.append(
             ("SMSC simulator", "127.0.0.1", settings.simulator_port, "CLOUDSMS_SIMULATOR_PORT")
         )
+    for port, setting in (
+        (settings.smpp_port, "CLOUDSMS_SMPP_PORT"),
+        (settings.smpp_tls_port, "CLOUDSMS_SMPP_TLS_PORT"),
+    ):
+        if port and settings.role in ACCEPT_ROLES:
+            listeners.append(("customers' SMPP server", settings.smpp_host, port, setting))
     for what, host, port, setting in listeners:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:

@@ -112,6 +112,10 @@ class NewMessage:
     fee_micros: int
     currency: str
     created_ms: int
+    #: Submitted over SMPP with registered_delivery: the account whose sessions get the
+    #: receipts (deliver_sm) and the receipt bits (1: final, 2: failure only); None: HTTP.
+    smpp_account_id: int | None = None
+    smpp_receipt: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

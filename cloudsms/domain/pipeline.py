@@ -256,6 +256,10 @@ class MessageRecord:
     connector_id: int | None = None
     submitted_ms: int | None = None
     final_ms: int | None = None
+    #: Submitted over SMPP asking for receipts (migration 0010): the account and the
+    #: registered_delivery receipt bits; None otherwise.
+    smpp_account_id: int | None = None
+    smpp_receipt: int | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:

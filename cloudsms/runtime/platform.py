@@ -3,12 +3,15 @@
 ``build_platform(settings)`` opens the store (running migrations) and builds, by ``settings.role``
 (the role table, ``cloudsms.roles``):
 
-* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service;
+* ``api``: the group-commit writer, the configuration cache, the backlog gauge and the UIP service
+  (and, with ``smpp_port``, the customers' SMPP server over the same writer and state);
 * ``worker``: the configuration cache, the dispatcher (SMPP links, routing, receipts), the
   report pusher and the expiry job;
 * ``dispatcher``: a worker without the report pusher and the expiry job;
 * ``reports``: the report pusher and the expiry job only, under a worker lease of its own
   (``cloudsms.workers.report_lease``), so report pushing can have a core of its own;
+* ``smpp``: the customers' SMPP server with what it accepts through (writer, configuration cache,
+  backlog gauge, the UIP service's state), its UIP listener serving health checks only;
 * ``all`` (the default): api and worker, in one process.
 
 On PostgreSQL any number of processes of any role share one database (docs/operations.md): each
@@ -31,11 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cloudsms.api.backlog import BacklogGauge
+from cloudsms.api.smpp_server import CustomerSmppServer
 from cloudsms.api.uip import UipService
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DispatchResult
 from cloudsms.exceptions import ConfigError
-from cloudsms.roles import API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
+from cloudsms.roles import ACCEPT_ROLES, API_ROLES, DISPATCHING_ROLES, REPORT_ROLES, ROLES
 from cloudsms.runtime.components import (
     Closing,
     Component,
@@ -45,6 +49,7 @@ from cloudsms.runtime.components import (
     Wakeups,
     Writing,
 )
+from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
@@ -75,6 +80,8 @@ class Platform:
     listener_url: str | None = None
     #: Role ``reports`` only: the worker id its report claims carry.
     reports_lease: ReportsLease | None = None
+    #: The customers' SMPP server, when ``smpp_port`` is set (API roles).
+    smpp: CustomerSmppServer | None = None
     #: Started after everything else, stopped first: the supervised worker process of the
     #: two-process layout (``cloudsms.runtime.layout``).
     companions: list[Component] = field(default_factory=list)
@@ -104,8 +111,10 @@ class Platform:
         for worker in (self.dispatcher, self.reports_lease, self.pusher, self.expiry):
             if worker is not None:
                 parts.append(worker)
-        if self.serves_api:
+        if self.settings.role in ACCEPT_ROLES:
             parts += [Writing(self.writer), self.backlog]
+            if self.smpp is not None:  # stopped before the writer: its last submits commit
+                parts.append(self.smpp)
         if self.listener_url and (self.dispatcher is not None or self.pusher is not None):
             self._wakeups = Wakeups(self.listener_url, self.dispatcher, self.pusher)
             parts.append(self._wakeups)
@@ -178,10 +187,35 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         store=store,
         on_accepted=_on_accepted(dispatcher, notifier),
     )
+    smpp = smpp_server(settings, service, store)
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
-        notifier=notifier, listener_url=url, reports_lease=reports_lease,
+        notifier=notifier, listener_url=url, reports_lease=reports_lease, smpp=smpp,
     )  # fmt: skip
+
+
+def smpp_server(settings: Settings, service: UipService, store: Store) -> CustomerSmppServer | None:
+    """The customers' SMPP server (plain and / or TLS) for an API role, when a port is set."""
+    if settings.role not in ACCEPT_ROLES:
+        return None
+    if not (settings.smpp_port or settings.smpp_tls_port):
+        if settings.role not in API_ROLES:
+            raise ConfigError("role smpp needs smpp_port or smpp_tls_port")
+        return None
+    tls = None
+    if settings.smpp_tls_port:
+        if not settings.tls_cert:
+            raise ConfigError("smpp_tls_port needs tls_cert and tls_key")
+        tls = ssl_context(settings)
+    return CustomerSmppServer(
+        service,
+        store,
+        settings.smpp_host,
+        settings.smpp_port,
+        window=settings.smpp_window,
+        tls_port=settings.smpp_tls_port,
+        tls_context=tls,
+    )
 
 
 def _on_reported(

@@ -133,6 +133,7 @@ def admin_app(settings: Settings, platform: Platform) -> Any:
         platform.store,
         session_secret=bytes.fromhex(settings.admin_session_secret) or None,
         secure_cookies=settings.admin_secure_cookies,
+        smpp_sessions=platform.smpp,
     )
 
 

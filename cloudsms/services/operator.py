@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from cloudsms.domain.models import CountryPolicy
+from cloudsms.domain.smpp_accounts import SmppAccount, hash_password
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.storage.blacklist_ops import BlacklistEntry
@@ -242,6 +243,50 @@ class Operator:
 
     def revoke_route(self, route: str, customer: str) -> None:
         self.store.revoke_route(route, customer)
+
+    # -- SMPP accounts ----------------------------------------------------------------------
+
+    def add_smpp_account(
+        self,
+        customer: str,
+        system_id: str,
+        *,
+        password: str,
+        route: str,
+        binds: str | None = None,
+        max_sessions: str | int | None = None,
+        throughput: str | int | None = None,
+        intermediate_receipts: bool | None = None,
+    ) -> SmppAccount:
+        """An SMPP account for ``customer`` (its password stored as a salted scrypt digest)."""
+        return self.store.create_smpp_account(
+            customer,
+            v.check_system_id(system_id),
+            password_hash=hash_password(v.check_smpp_password(password)),
+            binds=v.check_binds(binds or "tx,rx,trx"),
+            max_sessions=v.check_range(
+                4 if max_sessions is None else max_sessions, "max sessions", 1, 1000
+            ),
+            throughput=v.check_range(
+                100 if throughput is None else throughput, "throughput", 0, 100_000
+            ),
+            route=v.check_route_name(route),
+            intermediate_receipts=bool(intermediate_receipts),
+        )
+
+    def smpp_accounts(self, customer: str | None = None) -> list[SmppAccount]:
+        return self.store.list_smpp_accounts(customer)
+
+    def set_smpp_password(self, system_id: str, *, password: str) -> None:
+        """A new password; sessions bound already stay bound. Keyword-only: the audit masks it."""
+        self.store.set_smpp_password(system_id, hash_password(v.check_smpp_password(password)))
+
+    def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None:
+        """A disabled account's binds are refused (ESME_RBINDFAIL)."""
+        self.store.set_smpp_account_enabled(system_id, enabled)
+
+    def remove_smpp_account(self, system_id: str) -> None:
+        self.store.remove_smpp_account(system_id)
 
     # -- blacklist --------------------------------------------------------------------------
 

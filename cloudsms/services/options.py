@@ -293,3 +293,42 @@ REGISTRATION_LIST: tuple[Option, ...] = (
         choices=("pending", "approved", "rejected"),
     ),
 )
+
+
+# -- SMPP accounts ----------------------------------------------------------------------------
+
+#: The account a ``cloudsms smpp-account`` command or an admin operation acts on.
+SMPP_SYSTEM_ID = Option(
+    "system_id", required=True, argument=True, help="SMPP system_id (1-15 characters)."
+)
+SMPP_PASSWORD = Option(
+    "password", required=True, secret=True, help="SMPP password (1-8 characters, stored hashed)."
+)
+#: ``Operator.add_smpp_account`` (the customer named where).
+SMPP_ACCOUNT_ADD: tuple[Option, ...] = (
+    SMPP_SYSTEM_ID,
+    SMPP_PASSWORD,
+    Option("route", required=True, help="ROUTE_ID the account's messages take."),
+    Option("binds", help="Bind modes allowed, comma-separated: tx, rx, trx.", default="tx,rx,trx"),
+    Option(
+        "max_sessions",
+        "integer",
+        help="Sessions bound at once, all modes together.",
+        default="4",
+        low=1,
+        high=1000,
+    ),
+    Option(
+        "throughput",
+        "integer",
+        help="Segments per second over all sessions (0: no limit).",
+        default="100",
+        low=0,
+        high=100_000,
+    ),
+    Option(
+        "intermediate_receipts",
+        "boolean",
+        help="Also send deliver_sm receipts for intermediate states (ENROUTE, ACCEPTED).",
+    ),
+)

@@ -30,6 +30,7 @@ import phonenumbers
 from cloudsms.domain import money
 from cloudsms.domain.models import ApprovalStatus
 from cloudsms.domain.packet import MAX_SENDER
+from cloudsms.domain.smpp_accounts import BIND_MODES, MAX_PASSWORD, MAX_SYSTEM_ID
 from cloudsms.exceptions import ConfigError
 
 AUTH_KEY_LENGTH = 128
@@ -219,3 +220,41 @@ def region_of(country_code: int) -> str:
     """The main ISO region of a calling code; "ZZ" for non-geographic codes (800, 882, …)."""
     region = phonenumbers.region_code_for_country_code(country_code)
     return region if len(region) == 2 else "ZZ"
+
+
+def check_system_id(value: str) -> str:
+    """An SMPP system_id: 1..15 printable ASCII characters (SMPP 3.4 §5.2.1)."""
+    if not 0 < len(value) <= MAX_SYSTEM_ID or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ConfigError(
+            f"system_id {value!r} must be 1 to {MAX_SYSTEM_ID} printable ASCII characters"
+        )
+    return value
+
+
+def check_smpp_password(value: str) -> str:
+    """An SMPP password: 1..8 printable ASCII characters (SMPP 3.4 §5.2.2)."""
+    if not 0 < len(value) <= MAX_PASSWORD or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ConfigError(
+            f"the SMPP password must be 1 to {MAX_PASSWORD} printable ASCII characters"
+        )
+    return value
+
+
+def check_binds(value: str) -> frozenset[str]:
+    """Bind modes, comma-separated: a non-empty subset of tx, rx, trx."""
+    modes = frozenset(m.strip().lower() for m in value.split(",") if m.strip())
+    unknown = modes - set(BIND_MODES)
+    if not modes or unknown:
+        raise ConfigError(f"binds must be a comma-separated list of tx, rx, trx; got {value!r}")
+    return modes
+
+
+def check_range(value: str | int, what: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high`` typed by an operator."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{what} must be {low} to {high}, got {number}")
+    return number

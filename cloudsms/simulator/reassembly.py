@@ -23,6 +23,7 @@ from typing import Final
 from cloudsms.smpp.constants import EsmClass
 from cloudsms.smpp.encoding import decode_text
 from cloudsms.smpp.pdu import DataSm, SubmitSm
+from cloudsms.smpp.udh import split_udh
 
 #: Incomplete concatenated messages kept at most.
 MAX_PARTIAL: Final = 10_000
@@ -45,31 +46,6 @@ class ReceivedMessage:
     registered_delivery: int
     #: "single", "udh8", "udh16", "sar" or "payload".
     concatenation: str
-
-
-def split_udh(payload: bytes) -> tuple[tuple[int, int, int, bool] | None, bytes]:
-    """((reference, total, seq, sixteen_bit) or None, user data without the UDH).
-
-    >>> split_udh(bytes.fromhex("050003 2a 03 01") + b"hi")
-    ((42, 3, 1, False), b'hi')
-    """
-    if not payload:
-        return None, payload
-    udhl = payload[0]
-    end = 1 + udhl
-    if end > len(payload):
-        return None, payload  # not a valid UDH: treat everything as text
-    concat: tuple[int, int, int, bool] | None = None
-    p = 1
-    while p + 2 <= end:
-        iei, length = payload[p], payload[p + 1]
-        data = payload[p + 2 : p + 2 + length]
-        if iei == 0x00 and length == 3:
-            concat = (data[0], data[1], data[2], False)
-        elif iei == 0x08 and length == 4:
-            concat = ((data[0] << 8) | data[1], data[2], data[3], True)
-        p += 2 + length
-    return concat, payload[end:]
 
 
 class Reassembler:

@@ -35,12 +35,13 @@ from functools import partial
 from typing import Final, Literal
 
 from cloudsms.simulator.behaviours import DISCONNECT, NO_REPLY, Behaviour, Happy
-from cloudsms.simulator.reassembly import Reassembler, ReceivedMessage, split_udh
+from cloudsms.simulator.reassembly import Reassembler, ReceivedMessage
 from cloudsms.simulator.receipts import ReceiptPolicy, build_receipt, receipt_date
 from cloudsms.smpp.codec import encode
 from cloudsms.smpp.constants import CommandStatus, EsmClass
 from cloudsms.smpp.encoding import decode_text
 from cloudsms.smpp.pdu import DataSm, DataSmResp, Pdu, SubmitSm, SubmitSmResp
+from cloudsms.smpp.udh import split_udh
 from cloudsms.transport.connection import with_sequence
 from cloudsms.transport.server import BindRequest, SmppServer, SmscConnection
 

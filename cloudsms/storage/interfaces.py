@@ -19,6 +19,7 @@ so it can be driven by either, and what it may touch is written down here.
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
     services.operator.Operator                OperatorStore     (= CustomerAdmin + PriceAdmin …)
+    api.smpp_server.CustomerSmppServer        SmppServerStore   (accounts + receipts)
     services.carrier.CarrierOperator          CarrierAdmin
     admin sign-in (API, console, portal)      AdminAuth
     admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
@@ -58,6 +59,7 @@ from cloudsms.domain.routing import (
     ConnectorStatus,
     RoutingTable,
 )
+from cloudsms.domain.smpp_accounts import SmppAccount, SmppReceipt
 from cloudsms.metrics import StatusSource
 from cloudsms.storage.admin_ops import (
     AdminToken,
@@ -334,8 +336,63 @@ class RegistrationAdmin(Protocol):
     ) -> list[Registration]: ...
 
 
+class SmppAccountAdmin(Protocol):
+    """Customers' SMPP accounts (``Operator``); the SMPP server reads them with ``list``."""
+
+    def create_smpp_account(
+        self,
+        ref: CustomerRef,
+        system_id: str,
+        *,
+        password_hash: str,
+        binds: frozenset[str],
+        max_sessions: int,
+        throughput: int,
+        route: str,
+        intermediate_receipts: bool = ...,
+    ) -> SmppAccount: ...
+    def get_smpp_account(self, system_id: str) -> SmppAccount: ...
+    def list_smpp_accounts(self, customer: CustomerRef | None = ...) -> list[SmppAccount]: ...
+    def set_smpp_password(self, system_id: str, password_hash: str) -> None: ...
+    def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None: ...
+    def remove_smpp_account(self, system_id: str) -> None: ...
+
+
+class SmppAccountSource(Protocol):
+    """What the SMPP server reads: every account, reloaded when the configuration moves."""
+
+    def list_smpp_accounts(self, customer: CustomerRef | None = ...) -> list[SmppAccount]: ...
+
+
+class SmppReceiptStore(Protocol):
+    """The SMPP server's receipts: outbox rows of messages that asked for them over SMPP."""
+
+    def claim_smpp_receipts(
+        self, account_ids: Sequence[int], *, now_ms: int, lease_ms: int, limit: int
+    ) -> list[SmppReceipt]: ...
+    def record_smpp_receipts(
+        self,
+        *,
+        now_ms: int,
+        done: Sequence[int] = ...,
+        skipped: Sequence[tuple[int, str]] = ...,
+        retry: Sequence[tuple[int, int, str]] = ...,
+    ) -> None: ...
+
+
+class SmppServerStore(SmppAccountSource, SmppReceiptStore, Protocol):
+    """Everything ``api.smpp_server.CustomerSmppServer`` reads and writes."""
+
+
 class OperatorStore(
-    CustomerAdmin, PriceAdmin, RouteAdmin, BlacklistAdmin, PolicyAdmin, RegistrationAdmin, Protocol
+    CustomerAdmin,
+    PriceAdmin,
+    RouteAdmin,
+    BlacklistAdmin,
+    PolicyAdmin,
+    RegistrationAdmin,
+    SmppAccountAdmin,
+    Protocol,
 ):
     """Everything ``services.operator.Operator`` changes or reads."""
 
@@ -441,6 +498,10 @@ __all__ = [
     "RegistrationAdmin",
     "ReportStore",
     "RouteAdmin",
+    "SmppAccountAdmin",
+    "SmppAccountSource",
+    "SmppReceiptStore",
+    "SmppServerStore",
     "SnapshotSource",
     "StatusSource",
 ]
@@ -450,4 +511,7 @@ if TYPE_CHECKING:  # the SQL store implements the admin side whole (mypy checks 
     from cloudsms.storage.store import Store
 
     def _sql_admin_conforms(store: Store) -> AdminStore:
+        return store
+
+    def _sql_smpp_conforms(store: Store) -> SmppServerStore:
         return store

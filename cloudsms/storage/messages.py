@@ -94,6 +94,8 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
     "final_ms",
     "attempts",
     "claimed_by",
+    "smpp_account_id",
+    "smpp_receipt",
 )
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
@@ -458,6 +460,8 @@ def _message_row(m: NewMessage, claimer: int | None = None) -> tuple[Any, ...]:
         m.created_ms if final else None,
         0 if claimer is None else 1,
         claimer,
+        m.smpp_account_id,
+        m.smpp_receipt,
     )
 
 

@@ -75,6 +75,8 @@ _CLAIM_DUE = (
     " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ?"
     " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid ="
     " o.sms_uid AND prior.id < o.id AND prior.done_ms IS NULL)"
+    # Reports of messages that asked for SMPP receipts are the SMPP server's (smpp_receipt_ops).
+    " AND m.smpp_account_id IS NULL"
     "{excluded}{only} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
 )
 _EXCLUDED = " AND o.customer_id NOT IN ({marks})"

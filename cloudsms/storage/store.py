@@ -29,6 +29,8 @@ from cloudsms.storage.report_enqueue import ReportEnqueueOps
 from cloudsms.storage.report_ops import ReportOps
 from cloudsms.storage.report_query_ops import ReportQueryOps
 from cloudsms.storage.route_ops import RouteOps
+from cloudsms.storage.smpp_account_ops import SmppAccountOps
+from cloudsms.storage.smpp_receipt_ops import SmppReceiptOps
 from cloudsms.storage.snapshot_ops import SnapshotOps
 
 
@@ -42,6 +44,7 @@ class Store(
     RouteOps,
     BlacklistOps,
     RegistrationOps,
+    SmppAccountOps,
     SnapshotOps,
     # carrier connectors, route rules and connector status
     CarrierOps,
@@ -52,6 +55,7 @@ class Store(
     ReportEnqueueOps,
     ReportOps,
     ReportQueryOps,
+    SmppReceiptOps,
     # admin tokens, the audit trail, the console's searches and statistics
     AdminOps,
     # worker liveness and connector ownership (several worker processes on one PostgreSQL)

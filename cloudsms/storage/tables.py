@@ -153,6 +153,27 @@ blacklist = Table(
     UniqueConstraint("customer_id", "number"),
 )
 
+#: Customers' SMPP accounts (``cloudsms.domain.smpp_accounts``): not the AUTH_KEY, each a
+#: system_id and a salted scrypt digest of its password.
+smpp_accounts = Table(
+    "smpp_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("system_id", String(16), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    #: Bind modes allowed, comma-separated: tx, rx, trx.
+    Column("binds", String(16), nullable=False),
+    Column("max_sessions", Integer, nullable=False),
+    #: Segments per second over all of the account's sessions (0: no limit).
+    Column("throughput", Integer, nullable=False),
+    #: The ROUTE_ID messages submitted on this account take.
+    Column("route", String(255), nullable=False),
+    Column("intermediate_receipts", Boolean, nullable=False, default=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 country_policies = Table(
     "country_policies",
     metadata,
@@ -254,6 +275,11 @@ messages = Table(
     #: A connector chosen by another process's routing, whose owner is to submit the message
     #: (ACCEPTED only; cleared by the claim). See ``cloudsms.workers.leases``.
     Column("via_connector", Integer, nullable=True),
+    #: Submitted over SMPP asking for receipts: the account (``smpp_accounts.id``) whose RX /
+    #: TRX sessions get them as deliver_sm instead of an HTTP push, and registered_delivery's
+    #: receipt bits (1: final, 2: failure only). NULL: reports go to the HTTP callback.
+    Column("smpp_account_id", Integer, nullable=True),
+    Column("smpp_receipt", Integer, nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
     #: Hand-offs waiting for their connector's owner: few rows, so a partial index.
     Index(

@@ -5,7 +5,8 @@ Strategy: :class:`SmppServer` owns the listening socket and the set of live conn
 SmppConnection` with ``Role.SMSC``: TCP_NODELAY, coalesced writes, the codec's error contract).
 Subclasses customise the server through a few hooks, as aiosmtpd's handler hooks do:
 
-* :meth:`SmppServer.authenticate` — the command_status to answer a bind with (§4.1);
+* :meth:`SmppServer.authenticate` — the command_status to answer a bind with (§4.1), or an
+  awaitable of it (slow checks such as password hashing then run off the read path);
 * :meth:`SmppServer.handle_request` — every request other than bind / enquire_link / unbind,
   e.g. submit_sm; it answers through ``conn.send(...)`` now or later (or never);
 * :meth:`SmppServer.on_bound` / :meth:`SmppServer.on_closed` — bookkeeping.
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import ssl
+from collections.abc import Awaitable
 from typing import Final, Literal
 
 from cloudsms.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH
@@ -80,6 +84,8 @@ class SmscConnection(SmppConnection):
         #: Free for the server subclass (e.g. outstanding counters).
         self.outstanding_requests = 0
         self._bind_timer: asyncio.TimerHandle | None = None
+        #: A bind whose (awaitable) authentication has not finished yet.
+        self._binding: asyncio.Task[None] | None = None
 
     @property
     def can_receive(self) -> bool:
@@ -128,11 +134,32 @@ class SmscConnection(SmppConnection):
 
     def _bind(self, pdu: BindRequest) -> None:
         server = self.server
+        if self._binding is not None:
+            resp = _BIND_RESP[type(pdu)]
+            self.send(resp(sequence_number=pdu.sequence_number, command_status=5))  # RALYBND
+            return
         try:
-            status = server.authenticate(self, pdu)
+            verdict = server.authenticate(self, pdu)
+        except Exception:
+            log.exception("%s: authenticate() failed", self.peer)
+            verdict = CommandStatus.ESME_RBINDFAIL
+        if inspect.isawaitable(verdict):
+            self._binding = self.loop.create_task(self._bind_later(pdu, verdict))
+            return
+        self._finish_bind(pdu, verdict)
+
+    async def _bind_later(self, pdu: BindRequest, verdict: Awaitable[int]) -> None:
+        try:
+            status = await verdict
         except Exception:
             log.exception("%s: authenticate() failed", self.peer)
             status = CommandStatus.ESME_RBINDFAIL
+        if self.is_open:
+            self._finish_bind(pdu, status)
+        self._binding = None
+
+    def _finish_bind(self, pdu: BindRequest, status: int) -> None:
+        server = self.server
         resp_cls = _BIND_RESP[type(pdu)]
         if status:
             self.send(resp_cls(sequence_number=pdu.sequence_number, command_status=status))
@@ -169,8 +196,11 @@ class SmppServer:
         response_timeout_s: float = 30.0,
         bind_timeout_s: float = 30.0,
         max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        #: SMPP over TLS when set (the context may ask for client certificates).
+        self.ssl_context = ssl_context
         self._port = port
         self.system_id = system_id
         self.response_timeout_s = response_timeout_s
@@ -190,7 +220,11 @@ class SmppServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SmscConnection(self), self.host, self._port, reuse_address=True
+            lambda: SmscConnection(self),
+            self.host,
+            self._port,
+            reuse_address=True,
+            ssl=self.ssl_context,
         )
 
     async def stop(self) -> None:
@@ -222,8 +256,11 @@ class SmppServer:
 
     # -- hooks ----------------------------------------------------------------------------------
 
-    def authenticate(self, conn: SmscConnection, bind: BindRequest) -> int:
-        """The bind response's command_status: 0 accepts (§4.1.2). Default: accept everyone."""
+    def authenticate(self, conn: SmscConnection, bind: BindRequest) -> int | Awaitable[int]:
+        """The bind response's command_status: 0 accepts (§4.1.2). Default: accept everyone.
+
+        An awaitable is awaited on a task of its own; the bind is answered when it is done.
+        """
         return 0
 
     def handle_request(self, conn: SmscConnection, pdu: Pdu) -> None:

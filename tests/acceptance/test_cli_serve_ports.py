@@ -53,3 +53,23 @@ def test_a_taken_port_is_one_readable_error(tmp_path: Path, setting: str, what: 
         f" (another cloudsms running? choose another port with {setting}"
         + (" / --port)" if setting == "CLOUDSMS_PORT" else ")")
     )
+
+
+def test_a_taken_smpp_port_is_one_readable_error(tmp_path: Path) -> None:
+    with listening_socket() as taken:
+        port = taken.getsockname()[1]
+        free = [listening_socket() for _ in range(2)]
+        uip, admin = (s.getsockname()[1] for s in free)
+        for s in free:
+            s.close()
+        done = serve(
+            tmp_path,
+            CLOUDSMS_SMPP_PORT=str(port),
+            CLOUDSMS_PORT=str(uip),
+            CLOUDSMS_ADMIN_PORT=str(admin),
+        )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port} for the customers' SMPP server: Address"
+        " already in use (another cloudsms running? choose another port with CLOUDSMS_SMPP_PORT)"
+    )

@@ -35,6 +35,7 @@ PAIRS: dict[str, tuple[str, frozenset[str]]] = {
     "blacklist.remove": ("blacklist remove", frozenset()),
     "blacklist.list": ("blacklist list", frozenset()),
     "policies.set": ("policies set", frozenset({"country_code"})),
+    "smpp_accounts.create": ("smpp-account add", frozenset({"customer"})),
     "registrations.add": ("templates add", frozenset()),
     "registrations.approve": ("senders approve", frozenset({"id"})),
     "registrations.reject": ("signatures reject", frozenset({"id"})),

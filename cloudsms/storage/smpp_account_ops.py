@@ -1,0 +1,115 @@
+"""Customers' SMPP accounts: ``SmppAccountOps``.
+
+Operator changes follow the contract in :mod:`cloudsms.storage.config_ops` (they bump
+``config_version``, so a running SMPP server reloads its accounts within a second).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from cloudsms.domain.smpp_accounts import SmppAccount
+from cloudsms.exceptions import NotFound
+from cloudsms.storage import tables as t
+from cloudsms.storage.base import StoreBase
+from cloudsms.storage.config_ops import CustomerRef, customer_id_of
+
+
+class SmppAccountOps(StoreBase):
+    """Named operations on SMPP accounts."""
+
+    def create_smpp_account(
+        self,
+        ref: CustomerRef,
+        system_id: str,
+        *,
+        password_hash: str,
+        binds: frozenset[str],
+        max_sessions: int,
+        throughput: int,
+        route: str,
+        intermediate_receipts: bool = False,
+    ) -> SmppAccount:
+        with self._config_change(f"SMPP system_id {system_id!r} is taken") as conn:
+            customer_id = customer_id_of(conn, ref)
+            conn.execute(
+                insert(t.smpp_accounts).values(
+                    customer_id=customer_id,
+                    system_id=system_id,
+                    password_hash=password_hash,
+                    binds=",".join(sorted(binds)),
+                    max_sessions=max_sessions,
+                    throughput=throughput,
+                    route=route,
+                    intermediate_receipts=intermediate_receipts,
+                    enabled=True,
+                    created_ms=self.now_ms(),
+                )
+            )
+        return self.get_smpp_account(system_id)
+
+    def get_smpp_account(self, system_id: str) -> SmppAccount:
+        found = self._smpp_accounts(t.smpp_accounts.c.system_id == system_id)
+        if not found:
+            raise NotFound(f"no SMPP account {system_id!r}")
+        return found[0]
+
+    def list_smpp_accounts(self, customer: CustomerRef | None = None) -> list[SmppAccount]:
+        """Every account (what the SMPP server loads), or those of one customer."""
+        if customer is None:
+            return self._smpp_accounts()
+        with self._config_read() as conn:
+            customer_id = customer_id_of(conn, customer)
+        return self._smpp_accounts(t.smpp_accounts.c.customer_id == customer_id)
+
+    def set_smpp_password(self, system_id: str, password_hash: str) -> None:
+        self._update_smpp_account(system_id, password_hash=password_hash)
+
+    def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None:
+        self._update_smpp_account(system_id, enabled=enabled)
+
+    def remove_smpp_account(self, system_id: str) -> None:
+        with self._config_change() as conn:
+            gone = conn.execute(
+                delete(t.smpp_accounts).where(t.smpp_accounts.c.system_id == system_id)
+            )
+            if gone.rowcount == 0:
+                raise NotFound(f"no SMPP account {system_id!r}")
+
+    def _update_smpp_account(self, system_id: str, **values: Any) -> None:
+        with self._config_change() as conn:
+            done = conn.execute(
+                update(t.smpp_accounts)
+                .where(t.smpp_accounts.c.system_id == system_id)
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no SMPP account {system_id!r}")
+
+    def _smpp_accounts(self, *where: Any) -> list[SmppAccount]:
+        a = t.smpp_accounts.c
+        query = (
+            select(t.smpp_accounts, t.customers.c.name)
+            .join(t.customers, t.customers.c.id == a.customer_id)
+            .where(*where)
+            .order_by(a.system_id)
+        )
+        with self._config_read() as conn:
+            return [
+                SmppAccount(
+                    id=r.id,
+                    customer_id=r.customer_id,
+                    customer=r.name,
+                    system_id=r.system_id,
+                    password_hash=r.password_hash,
+                    binds=frozenset(r.binds.split(",")),
+                    max_sessions=r.max_sessions,
+                    throughput=r.throughput,
+                    route=r.route,
+                    intermediate_receipts=r.intermediate_receipts,
+                    enabled=r.enabled,
+                )
+                for r in conn.execute(query)
+            ]
