@@ -111,9 +111,13 @@ _RELEASE = (
     "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = NULL"
     " WHERE id = ? AND done_ms IS NULL"
 )
+#: A customer's callback is down: its pending HTTP reports wait (not its SMPP receipts, which
+#: go out over its SMPP sessions; rare path, so a keyed lookup per row is fine).
 _DEFER = (
     "UPDATE report_outbox SET next_attempt_ms = ?"
     " WHERE customer_id = ? AND done_ms IS NULL AND next_attempt_ms < ?"
+    " AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.sms_uid = report_outbox.sms_uid"
+    " AND m.smpp_account_id IS NOT NULL)"
 )
 _ATTEMPTS = (
     "INSERT INTO report_attempts (outbox_id, sms_uid, attempted_ms, duration_ms,"

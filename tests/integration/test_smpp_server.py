@@ -322,6 +322,22 @@ async def test_receipt_waits_for_a_receiving_session_then_arrives_once(
     assert (receipt.source_addr, receipt.destination_addr) == ("85261234567", "Acme")
 
 
+async def test_a_callback_that_is_down_does_not_hold_smpp_receipts(
+    store: Store, seeded: Seeded, links: Bind
+) -> None:
+    tx = await links("acme1", "s3cret", BindTransmitter)
+    asked = await submit(tx, "85261234567", registered_delivery=1)
+    plain = await submit(tx, "85261234568")
+    final_report(store, seeded, asked.message_id)
+    final_report(store, seeded, plain.message_id)
+    before = outbox(store, asked.message_id).next_attempt_ms
+    later = store.now_ms() + 3_600_000
+    # What the HTTP pusher records when the customer's callback is down: defer its reports.
+    store.record_report_results([], now_ms=store.now_ms(), defer={seeded.customer_id: later})
+    assert outbox(store, plain.message_id).next_attempt_ms == later
+    assert outbox(store, asked.message_id).next_attempt_ms == before
+
+
 async def test_refused_receipt_is_retried_and_failures_only_skips_success(
     store: Store, seeded: Seeded, smpp_server: Any, links: Bind
 ) -> None:
