@@ -51,6 +51,7 @@ from cloudsms.runtime.components import (
 )
 from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
+from cloudsms.storage.gate import gate_for
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
@@ -141,10 +142,12 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     if settings.role not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {settings.role!r}")
     store = store or Store.open(settings.database_url)
+    gate = gate_for(store.write_lock)  # where the hot store calls run (storage/gate.py)
     writer = GroupCommitWriter(
         store,
         replay_window_ms=settings.replay_window_s * 1000,
         max_batch=settings.group_commit_max,
+        gate=gate,
     )
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
@@ -155,6 +158,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     if settings.role in REPORT_ROLES:
         hooks = webhook_settings(settings)
         pusher = ReportPusher(store, hooks)
+        pusher.gate = gate
         expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
     if settings.role in DISPATCHING_ROLES:
         dispatcher = Dispatcher(
@@ -168,6 +172,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
             notify_others=(lambda: notifier.notify(DISPATCH)) if notifier is not None else None,
         )
     if dispatcher is not None:
+        dispatcher.recorder.gate = gate
         writer.intake = dispatcher  # messages due now are claimed as they are accepted
     if pusher is not None:
         if dispatcher is not None:

@@ -60,6 +60,12 @@ class StoreBase:
             else contextlib.nullcontext()
         )
 
+    @property
+    def write_lock(self) -> object:
+        """The lock this store's writers queue on (a ``SqliteWriteLock`` on SQLite), for
+        ``cloudsms.storage.gate.gate_for``."""
+        return self._write_lock
+
     def _run(self, conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
         """A hot statement as plain SQL (see :mod:`cloudsms.storage.plain_sql`)."""
         return run(conn, self.dialect, sql, params)

@@ -21,12 +21,19 @@ from types import TracebackType
 
 
 class SqliteWriteLock:
-    """Re-entrant within a thread; exclusive across the threads and processes using ``path``."""
+    """Re-entrant within a thread; exclusive across the threads and processes using ``path``.
+
+    A thread may also take it *on behalf of* another (:meth:`acquire_for`): the event loop's
+    write gate (``cloudsms.storage.gate``) waits for it in a helper thread, so the loop is never
+    blocked in the queue, and then runs the transaction on the loop thread itself, which enters
+    the lock re-entrantly and releases it (:meth:`release`).
+    """
 
     def __init__(self, path: str | None) -> None:
         #: None: a private database (``:memory:``), no other process can see it.
         self.path = path
-        self._threads = threading.RLock()
+        self._mutex = threading.Lock()
+        self._owner: int | None = None
         self._depth = 0
         self._fd: int | None = None
         self._fd_pid = 0
@@ -41,14 +48,11 @@ class SqliteWriteLock:
         return self._fd
 
     def __enter__(self) -> SqliteWriteLock:
-        self._threads.acquire()
-        try:
-            if self._depth == 0 and self.path is not None:
-                fcntl.flock(self._file(), fcntl.LOCK_EX)  # blocks without the GIL
-        except BaseException:
-            self._threads.release()
-            raise
-        self._depth += 1
+        me = threading.get_ident()
+        if self._owner == me:
+            self._depth += 1
+            return self
+        self.acquire_for(me)
         return self
 
     def __exit__(
@@ -57,12 +61,46 @@ class SqliteWriteLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._depth -= 1
+        self.release()
+
+    def acquire_for(self, owner: int) -> None:
+        """Wait for the lock (without the GIL) and make thread ``owner`` its holder."""
+        self._mutex.acquire()
         try:
-            if self._depth == 0 and self.path is not None:
+            if self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)  # blocks without the GIL
+        except BaseException:
+            self._mutex.release()
+            raise
+        self._owner, self._depth = owner, 1
+
+    def try_acquire_for(self, owner: int) -> bool:
+        """:meth:`acquire_for` if the lock is free at once; False (nothing taken) otherwise."""
+        if not self._mutex.acquire(blocking=False):
+            return False
+        try:
+            if self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._mutex.release()
+            return False
+        except BaseException:
+            self._mutex.release()
+            raise
+        self._owner, self._depth = owner, 1
+        return True
+
+    def release(self) -> None:
+        """Leave the lock once; the last exit frees it for the next thread or process."""
+        self._depth -= 1
+        if self._depth:
+            return
+        self._owner = None
+        try:
+            if self.path is not None:
                 fcntl.flock(self._file(), fcntl.LOCK_UN)
         finally:
-            self._threads.release()
+            self._mutex.release()
 
     def close(self) -> None:
         if self._fd is not None and self._fd_pid == os.getpid():

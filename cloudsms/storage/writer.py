@@ -1,14 +1,16 @@
-"""Group commit: one writer thread turns many concurrent packets into few durable transactions.
+"""Group commit: one writer turns many concurrent packets into few durable transactions.
 
 Strategy: the API (on the asyncio event loop) calls ``await writer.write(packet)``, which queues
-the packet with a future and returns when the packet is durably stored. One thread per process
-(SQLite wants a single writer; datasette ``database.py::_execute_writes`` works the same way) takes
-*everything queued so far* (up to ``max_batch`` packets), stores it with one
-``store.accept_packets`` call, i.e. one transaction and one fsync, and resolves the futures on
-their loop with a single ``loop.call_soon_threadsafe`` per batch. While a transaction commits,
-new packets pile up and go into the next one, so the batch size adapts to the load by itself:
-an idle server commits a lone packet at once (no added latency), a busy one commits hundreds per
-fsync. No database call ever runs on the event loop thread.
+the packet with a future and returns when the packet is durably stored. One drain task per
+process (SQLite wants a single writer; datasette ``database.py::_execute_writes`` works the same
+way) passes the store's gate (``cloudsms.storage.gate``) and then takes *everything queued so
+far* (up to ``max_batch`` packets), stores it with one ``store.accept_packets`` call, i.e. one
+transaction and one fsync, and resolves the futures. While a transaction commits — or waits for
+SQLite's write lock — new packets pile up and go into the next one, so the batch size adapts to
+the load by itself: an idle server commits a lone packet at once (no added latency), a busy one
+commits hundreds per fsync. Where the call runs is the gate's choice: on SQLite, on the event
+loop once the write lock is ours (a worker thread would hold the lock while it waits for the
+GIL); on PostgreSQL, in a worker thread.
 
 Failure policy (decided here, documented for operators):
 
@@ -27,6 +29,9 @@ Failure policy (decided here, documented for operators):
 A caller whose task is cancelled after queueing is not un-queued: its packet may still be
 committed (the client saw no answer; its retry is answered from the replay row).
 
+Callers share the drain task's event loop (one per process; a caller on another loop is answered
+through ``call_soon_threadsafe``).
+
 When the process also runs a dispatcher (``intake``), each transaction claims the messages it
 accepts that are due now for that dispatcher (``LocalClaim``: written QUEUED under its worker id)
 and hands them over in memory once committed, so they are not written twice and the dispatcher
@@ -37,8 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +52,7 @@ from cloudsms.domain.models import PacketOutcome, PacketWrite
 from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import BatchRejected
+from cloudsms.storage.gate import Gate, ThreadGate
 from cloudsms.storage.interfaces import PacketSink
 
 log = logging.getLogger(__name__)
@@ -80,11 +86,11 @@ class LocalIntake(Protocol):
     """This process's dispatcher, as the writer sees it (see the module docstring)."""
 
     def local_claim(self) -> LocalClaim | None:
-        """Called on the writer thread before each transaction: what to claim (None: nothing)."""
+        """Called where the transaction runs, before it: what to claim (None: nothing)."""
         ...
 
     def take_claimed(self, messages: list[OutboundMessage]) -> None:
-        """Called on the writer thread after the commit (thread-safe): the claimed messages."""
+        """Called after the commit (on the event loop): the claimed messages."""
         ...
 
 
@@ -100,26 +106,32 @@ class GroupCommitWriter:
 
     Example::
 
-        writer = GroupCommitWriter(store, replay_window_ms=86_400_000)
-        writer.start()
+        writer = GroupCommitWriter(store, replay_window_ms=86_400_000, gate=gate_for(lock))
         outcome = await writer.write(packet)   # returns once the packet is committed
         ...
-        await writer.close()                   # drains what is queued, then stops the thread
+        await writer.close()                   # commits what is queued, then refuses packets
     """
 
-    def __init__(self, store: PacketSink, *, replay_window_ms: int, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        store: PacketSink,
+        *,
+        replay_window_ms: int,
+        max_batch: int = 256,
+        gate: Gate | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._store = store
         self._replay_window_ms = replay_window_ms
+        self._gate: Gate = gate if gate is not None else ThreadGate()
         #: This process's dispatcher, when it runs one (set by the composition root).
         self.intake: LocalIntake | None = None
         self._max_batch = max_batch
-        self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._in_flight = 0
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._drainer: asyncio.Task[None] | None = None
         self._transactions = 0
         self._batches = 0
         self._packets_committed = 0
@@ -130,9 +142,9 @@ class GroupCommitWriter:
     # -------------------------------------------------------------------------------- public
 
     def start(self) -> None:
-        """Start the writer thread (idempotent). ``write`` starts it too if needed."""
-        with self._cond:
-            self._start_locked()
+        """Kept for the components' start order: the drain task starts with the first packet."""
+        if self._closing:
+            raise WriterClosed()
 
     async def write(self, packet: PacketWrite) -> PacketOutcome:
         """Store ``packet`` in the next group commit and return its outcome once durable.
@@ -140,81 +152,71 @@ class GroupCommitWriter:
         Raises StoreError (or its subclass BatchRejected) if the packet could not be stored,
         WriterClosed if the writer is stopping or stopped.
         """
+        if self._closing:
+            raise WriterClosed()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PacketOutcome] = loop.create_future()
-        with self._cond:
-            self._start_locked()
-            self._queue.append(_Job(packet, future, loop))
-            self._cond.notify()
+        self._queue.append(_Job(packet, future, loop))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain(), name="cloudsms-group-commit")
         return await future
 
     def pending(self) -> int:
-        """Packets queued or being committed, not yet answered (the API sheds load above a limit).
-
-        A lock-free read: exact enough for a load-shedding threshold.
-        """
+        """Packets queued or being committed, not yet answered (the API sheds load above it)."""
         return len(self._queue) + self._in_flight
 
     def stats(self) -> WriterStats:
-        with self._cond:
-            return WriterStats(
-                transactions=self._transactions,
-                batches=self._batches,
-                packets_committed=self._packets_committed,
-                packets_failed=self._packets_failed,
-                batches_split=self._batches_split,
-                largest_batch=self._largest_batch,
-            )
+        return WriterStats(
+            transactions=self._transactions,
+            batches=self._batches,
+            packets_committed=self._packets_committed,
+            packets_failed=self._packets_failed,
+            batches_split=self._batches_split,
+            largest_batch=self._largest_batch,
+        )
 
     async def close(self) -> None:
-        """Refuse new packets, commit everything already queued, stop the thread.
-
-        The join runs in a worker thread so the event loop keeps resolving the drained futures.
-        """
-        self._begin_close()
-        await asyncio.to_thread(self._join)
+        """Refuse new packets, commit everything already queued."""
+        self._closing = True
+        drainer = self._drainer
+        if drainer is not None and drainer is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+        self._commit_left_over()
 
     def close_sync(self) -> None:
         """:meth:`close` for code without an event loop (CLI, tests, atexit)."""
-        self._begin_close()
-        self._join()
+        self._closing = True
+        self._commit_left_over()
 
     # ------------------------------------------------------------------------------ internals
 
-    def _start_locked(self) -> None:
-        if self._closing:
-            raise WriterClosed()
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="cloudsms-group-commit", daemon=True
-            )
-            self._thread.start()
+    async def _drain(self) -> None:
+        """Commit batches until the queue is empty (a new packet starts a new drain task)."""
+        while self._queue:
+            taken: list[_Job] = []
+            results = await self._gate.run(functools.partial(self._take_and_commit, taken))
+            self._finish(taken, results)
 
-    def _begin_close(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
+    def _take_and_commit(self, taken: list[_Job]) -> list[_Result]:
+        """Runs once the gate is passed: everything queued while we waited goes in."""
+        count = min(len(self._queue), self._max_batch)
+        taken.extend(self._queue.popleft() for _ in range(count))
+        self._in_flight = count
+        return self._commit(taken)
 
-    def _join(self) -> None:
-        thread = self._thread
-        if thread is not None:
-            thread.join()
+    def _commit_left_over(self) -> None:
+        """Commit what is still queued (a drain task that could not run: its loop is gone)."""
+        while self._queue:
+            count = min(len(self._queue), self._max_batch)
+            batch = [self._queue.popleft() for _ in range(count)]
+            self._finish(batch, self._commit(batch))
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue:
-                    return  # closing, and everything queued has been committed
-                count = min(len(self._queue), self._max_batch)
-                batch = [self._queue.popleft() for _ in range(count)]
-                self._in_flight = count
-            results = self._commit(batch)
-            self._record(batch, results)
-            self._in_flight = 0
-            self._hand_over(results)
-            _deliver(batch, results)
+    def _finish(self, batch: list[_Job], results: list[_Result]) -> None:
+        self._record(batch, results)
+        self._in_flight = 0
+        self._hand_over(results)
+        _deliver(batch, results)
 
     def _commit(self, batch: list[_Job]) -> list[_Result]:
         """Store the batch; one result per job (an outcome, or the error for that caller)."""
@@ -227,8 +229,7 @@ class GroupCommitWriter:
             # committed the same packet meanwhile (the key's unique index refused ours), and
             # the retry then finds that row and answers with the original ANSWER.
             log.warning("batch of %d refused (%s): retrying packet by packet", len(batch), exc)
-            with self._cond:
-                self._batches_split += 1
+            self._batches_split += 1
             return self._commit_one_by_one(batch)
         except StoreError as exc:
             log.error("group commit of %d packets failed: %s", len(batch), exc)
@@ -256,8 +257,7 @@ class GroupCommitWriter:
         return results
 
     def _accept(self, packets: list[PacketWrite]) -> list[PacketOutcome]:
-        with self._cond:
-            self._transactions += 1
+        self._transactions += 1
         claim = self.intake.local_claim() if self.intake is not None else None
         outcomes = self._store.accept_packets(
             packets, replay_window_ms=self._replay_window_ms, claim=claim
@@ -279,11 +279,10 @@ class GroupCommitWriter:
 
     def _record(self, batch: list[_Job], results: list[_Result]) -> None:
         failed = sum(1 for r in results if isinstance(r, StoreError))
-        with self._cond:
-            self._batches += 1
-            self._largest_batch = max(self._largest_batch, len(batch))
-            self._packets_failed += failed
-            self._packets_committed += len(results) - failed
+        self._batches += 1
+        self._largest_batch = max(self._largest_batch, len(batch))
+        self._packets_failed += failed
+        self._packets_committed += len(results) - failed
 
 
 def _copy_error(exc: StoreError) -> StoreError:
@@ -294,12 +293,19 @@ def _copy_error(exc: StoreError) -> StoreError:
 
 
 def _deliver(batch: list[_Job], results: list[_Result]) -> None:
-    """Resolve the futures: one thread-safe wake-up per event loop, not one per packet."""
+    """Resolve the futures: at once on the running loop, one thread-safe wake-up per other loop."""
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[PacketOutcome], _Result]]]
     by_loop = {}
     for job, result in zip(batch, results, strict=True):
         by_loop.setdefault(job.loop, []).append((job.future, result))
     for loop, items in by_loop.items():
+        if loop is here:
+            _resolve(items)
+            continue
         # A closed loop raises RuntimeError: nobody is waiting for these answers any more.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_resolve, items)

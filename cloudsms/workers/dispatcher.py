@@ -48,6 +48,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -351,8 +352,13 @@ class Dispatcher:
             return None
         got = 0
         if self.leases.others:
-            handed = await asyncio.to_thread(
-                self.store.claim_handed_off, now_ms(), worker, {c: n for c, n in free.items() if n}
+            handed = await self.recorder.gate.run(
+                functools.partial(
+                    self.store.claim_handed_off,
+                    now_ms(),
+                    worker,
+                    {c: n for c, n in free.items() if n},
+                )
             )
             for cid, messages in handed.items():
                 link = self.links.get(cid)
@@ -370,12 +376,14 @@ class Dispatcher:
             self._route(local)
             return got + len(local)
         want = min(room, self.batch)
-        claimed = await asyncio.to_thread(
-            self.store.claim_due,
-            now_ms(),
-            want,
-            claimer=worker,
-            leave_to=self.leases.available_elsewhere,
+        claimed = await self.recorder.gate.run(
+            functools.partial(
+                self.store.claim_due,
+                now_ms(),
+                want,
+                claimer=worker,
+                leave_to=self.leases.available_elsewhere,
+            )
         )
         self._backlog_clear = len(claimed) < want
         self._route(claimed)

@@ -1,7 +1,8 @@
 """Group commit for the carrier side: submit outcomes and receipts, in order, few transactions.
 
 Strategy: one asyncio task owns the store calls. It takes every event queued so far, applies them
-with a single ``store.record_dispatch`` in a worker thread (one transaction, one fsync), then
+with a single ``store.record_dispatch`` through the store's gate (``cloudsms.storage.gate``: one
+transaction, one fsync, taking what was queued while it waited), then
 resolves each event's future. Events are applied in the order they were queued, which is what
 makes a receipt find the carrier id that its submit_sm_resp recorded just before it.
 
@@ -32,6 +33,7 @@ from collections.abc import Callable
 
 from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, ReportClaim, SubmitOutcome
 from cloudsms.storage.base import BatchRejected
+from cloudsms.storage.gate import Gate, ThreadGate
 from cloudsms.storage.interfaces import DispatchSink
 
 log = logging.getLogger("cloudsms.dispatch")
@@ -64,6 +66,8 @@ class DispatchRecorder:
         #: Asked before each transaction (on the event loop): what reports to claim for this
         #: process's pusher (see the module docstring). None: no pusher here.
         self.report_claims: Callable[[], ReportClaim | None] | None = None
+        #: Where the store call runs (``cloudsms.storage.gate``; the composition root sets it).
+        self.gate: Gate = ThreadGate()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="dispatch-recorder")
@@ -105,28 +109,20 @@ class DispatchRecorder:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._queue[: 1 if self._one_at_a_time else self._max_batch]
-            outcomes = [e for e, _ in batch if isinstance(e, SubmitOutcome)]
-            receipts = [e for e, _ in batch if isinstance(e, ReceiptEvent)]
-            record = functools.partial(
-                self._store.record_dispatch,
-                outcomes,
-                receipts,
-                time.time_ns() // 1_000_000,
-                claimer=self.claimer,
-            )
             report_claim = self.report_claims() if self.report_claims is not None else None
-            if report_claim is not None:
-                record = functools.partial(record, report_claim=report_claim)
+            taken: list[list[tuple[Event, asyncio.Future[None]]]] = []
             try:
-                result = await asyncio.to_thread(record)
+                result = await self.gate.run(
+                    functools.partial(self._take_and_record, taken, report_claim)
+                )
             except BatchRejected as exc:
-                self._refused(batch, exc)
+                self._refused(taken[0], exc)
                 continue
             except Exception as exc:
                 # Keep the batch and try again: events are facts we must not drop. While the
                 # store is down, receipts stay unacknowledged (the carrier redelivers them) and
                 # claimed messages stay QUEUED (recovered at the next start).
+                batch = taken[0] if taken else []
                 log.exception("could not record %d dispatch events; retrying", len(batch))
                 if self._closing:
                     del self._queue[: len(batch)]
@@ -136,6 +132,7 @@ class DispatchRecorder:
                     continue
                 await asyncio.sleep(0.5)
                 continue
+            batch = taken[0]
             del self._queue[: len(batch)]
             self._one_at_a_time = max(0, self._one_at_a_time - 1)
             self.transactions += 1
@@ -144,6 +141,20 @@ class DispatchRecorder:
                     future.set_result(None)
             if self._on_committed is not None:
                 self._on_committed(result)
+
+    def _take_and_record(
+        self, taken: list[list[tuple[Event, asyncio.Future[None]]]], claim: ReportClaim | None
+    ) -> DispatchResult:
+        """Runs once the store's gate is passed: what arrived meanwhile goes in too."""
+        batch = self._queue[: 1 if self._one_at_a_time else self._max_batch]
+        taken.append(batch)
+        return self._store.record_dispatch(
+            [e for e, _ in batch if isinstance(e, SubmitOutcome)],
+            [e for e, _ in batch if isinstance(e, ReceiptEvent)],
+            time.time_ns() // 1_000_000,
+            claimer=self.claimer,
+            report_claim=claim,
+        )
 
     def _refused(self, batch: list[tuple[Event, asyncio.Future[None]]], exc: BatchRejected) -> None:
         """The database refused the batch's data: find the event it refuses, drop only that one.

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl
@@ -51,6 +52,7 @@ from cloudsms.config import Settings
 from cloudsms.domain.pipeline import DueReport, Outcome, ReportClaim, ReportResult
 from cloudsms.domain.reports import MAX_ANSWER_BYTES, build_report, read_answer
 from cloudsms.domain.retry import RetryPolicy
+from cloudsms.storage.gate import Gate, ThreadGate
 from cloudsms.storage.interfaces import ReportStore
 from cloudsms.transport.http_client import ErrorKind, HttpClient, HttpClientError, Target
 
@@ -213,6 +215,8 @@ class ReportPusher:
         #: changes when the process re-registers): if the worker dies its claimed reports are
         #: due again at once (``recover_claimed_reports``). None: claims expire by lease only.
         self.claimer: Callable[[], int | None] = lambda: None
+        #: Where the hot store calls run (``cloudsms.storage.gate``; the composition root sets it).
+        self.gate: Gate = ThreadGate()
         #: Counters for tests and metrics.
         self.pushed = 0
         self.failed = 0
@@ -303,15 +307,17 @@ class ReportPusher:
         s = self.settings
         limit, full = self._claim_bounds()
         now = _now_ms()
-        rows = await asyncio.to_thread(
-            self.store.claim_due_reports,
-            now,
-            limit,
-            lease_ms=int(s.lease_s * 1000),
-            exclude_customers=full,
-            claimer=self.claimer(),
-            # Reports of a customer without a callback URL wait this long for one.
-            hold_ms=int(s.retry_give_up_after_s * 1000),
+        rows = await self.gate.run(
+            functools.partial(
+                self.store.claim_due_reports,
+                now,
+                limit,
+                lease_ms=int(s.lease_s * 1000),
+                exclude_customers=full,
+                claimer=self.claimer(),
+                # Reports of a customer without a callback URL wait this long for one.
+                hold_ms=int(s.retry_give_up_after_s * 1000),
+            )
         )
         self.take_claimed(rows)
         # A full claim suggests more is due; claim again at once only if a known customer can
@@ -559,8 +565,10 @@ class ReportPusher:
         results, defer = self._results, self._defer
         self._results, self._defer = [], {}
         try:
-            await asyncio.to_thread(
-                self.store.record_report_results, results, now_ms=_now_ms(), defer=defer
+            await self.gate.run(
+                functools.partial(
+                    self.store.record_report_results, results, now_ms=_now_ms(), defer=defer
+                )
             )
         except BaseException:
             self._results[:0] = results

@@ -1,0 +1,96 @@
+"""Where a hot store call runs: in a worker thread, or on the event loop once SQLite is ours.
+
+Why (issue 14, measured with the lock's own timers under ``../shared/anchors``): with the api
+and worker processes on one SQLite file, the write lock was busy ~85 % of the time, and held
+about twice as long as the CPU work done inside it. A store call on a worker thread gives the
+GIL back around every SQLite statement and must win it back from its own busy event loop
+before the next one, all the while holding the lock the other process is queued on.
+
+:class:`LoopGate` (SQLite) waits for the write lock in one helper thread, so the event loop
+keeps serving while another transaction holds it, then runs the call on the loop thread itself:
+nothing else of this process competes for the GIL, and the lock is held for the call's own work
+and its disk flush only. A call that finds the lock free takes it at once, without the hop.
+The loop is blocked for the length of one transaction (the work it would have waited for
+anyway) and its flush (~0.15 ms, ``bench/machine.py``).
+
+:class:`ThreadGate` (PostgreSQL, whose calls wait on the network, and any store without a
+process-wide write lock) runs the call in a worker thread, as ``asyncio.to_thread`` does.
+
+Both take a callable run once the gate is passed, so a caller can decide *what* to write at the
+last moment: the group commit takes every packet queued while it waited for the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+from cloudsms.storage.write_lock import SqliteWriteLock
+
+T = TypeVar("T")
+
+
+class Gate(Protocol):
+    """Runs a blocking store call for an event-loop caller (see the module docstring)."""
+
+    async def run(self, call: Callable[[], T]) -> T: ...
+
+
+class ThreadGate:
+    """The call runs in a worker thread (``asyncio.to_thread``)."""
+
+    async def run(self, call: Callable[[], T]) -> T:
+        return await asyncio.to_thread(call)
+
+
+class LoopGate:
+    """The call runs on the event loop's thread, holding SQLite's write lock (the module docstring).
+
+    Example::
+
+        gate = LoopGate(store.write_lock)
+        outcomes = await gate.run(lambda: store.accept_packets(batch, replay_window_ms=w))
+    """
+
+    def __init__(self, lock: SqliteWriteLock) -> None:
+        self._lock = lock
+        #: One thread queues for the lock on behalf of this process's event loop.
+        self._waiter = ThreadPoolExecutor(1, thread_name_prefix="cloudsms-write-gate")
+
+    async def run(self, call: Callable[[], T]) -> T:
+        await self._hold()
+        try:
+            return call()
+        finally:
+            self._lock.release()
+
+    async def _hold(self) -> None:
+        """Return once the write lock is held for this (the loop's) thread."""
+        me = threading.get_ident()
+        if self._lock.try_acquire_for(me):
+            return
+        loop = asyncio.get_running_loop()
+        waiting = loop.run_in_executor(self._waiter, self._lock.acquire_for, me)
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The helper thread still takes the lock for us: give it back when it does.
+            waiting.add_done_callback(self._release_if_taken)
+            raise
+
+    def _release_if_taken(self, waiting: asyncio.Future[None]) -> None:
+        if not waiting.cancelled() and waiting.exception() is None:
+            self._lock.release()
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._waiter.shutdown(wait=False, cancel_futures=True)
+
+
+def gate_for(lock: object) -> Gate:
+    """The gate for a store whose write lock is ``lock`` (``Store.write_lock``)."""
+    return LoopGate(lock) if isinstance(lock, SqliteWriteLock) else ThreadGate()
