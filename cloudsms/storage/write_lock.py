@@ -23,10 +23,9 @@ from types import TracebackType
 class SqliteWriteLock:
     """Re-entrant within a thread; exclusive across the threads and processes using ``path``.
 
-    A thread may also take it *on behalf of* another (:meth:`acquire_for`): the event loop's
-    write gate (``cloudsms.storage.gate``) waits for it in a helper thread, so the loop is never
-    blocked in the queue, and then runs the transaction on the loop thread itself, which enters
-    the lock re-entrantly and releases it (:meth:`release`).
+    The event loop's write gate (``cloudsms.storage.gate``) waits for the lock to be free in a
+    helper thread (:meth:`wait_free`), so the loop is never blocked in the queue, and then takes
+    it on the loop thread without waiting (:meth:`try_acquire_for`).
     """
 
     def __init__(self, path: str | None) -> None:
@@ -89,6 +88,15 @@ class SqliteWriteLock:
             raise
         self._owner, self._depth = owner, 1
         return True
+
+    def wait_free(self) -> None:
+        """Block (without the GIL) until the lock is free, and leave it free.
+
+        For the loop gate's helper thread: the event loop then takes the lock itself with
+        :meth:`try_acquire_for`, so the lock is never held while the loop is busy elsewhere.
+        """
+        self.acquire_for(0)
+        self.release()
 
     def release(self) -> None:
         """Leave the lock once; the last exit frees it for the next thread or process."""

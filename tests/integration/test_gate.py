@@ -92,7 +92,7 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_lock_free(tmp_path: P
     await asyncio.gather(waiting, return_exceptions=True)
     assert waiting.cancelled()
     holder.wait(5)
-    # The helper thread took the lock for the cancelled caller, then gave it back.
+    # Nothing is left holding the lock after a cancelled wait.
     for _ in range(200):
         if lock.try_acquire_for(9):
             break
