@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from cloudsms.domain.codes import ResultCode
-from cloudsms.domain.timefmt import format_uip_time
+from cloudsms.domain.timefmt import now_uip_time
 
 
 def detail(
@@ -57,7 +57,7 @@ def answer(
         "METHOD": method,
         "TYPE": "ANSWER",
         "SERIAL": serial,
-        "TIME": format_uip_time(),
+        "TIME": now_uip_time(),
         "RESULT_CODE": int(code),
         "RESULT_DESC": code.desc,
     }

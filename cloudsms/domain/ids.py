@@ -22,6 +22,11 @@ _COUNTER_WIDTH = 5
 _COUNTER_LIMIT = 36**_COUNTER_WIDTH
 
 
+#: Every two-digit base-36 string, so a number converts two digits per step (UIDs are made for
+#: every recipient on the accept path).
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def to_base36(value: int, width: int) -> str:
     digits = []
     for _ in range(width):
@@ -30,6 +35,12 @@ def to_base36(value: int, width: int) -> str:
     if value:
         raise ValueError(f"value does not fit in {width} base-36 digits")
     return "".join(reversed(digits))
+
+
+def _counter_digits(value: int) -> str:
+    """``to_base36(value, 5)`` for a counter below 36**5, two digits per table lookup."""
+    high, low = divmod(value, 1296)
+    return _ALPHABET[high // 1296] + _PAIRS[high % 1296] + _PAIRS[low]
 
 
 class UidGenerator:
@@ -53,10 +64,11 @@ class UidGenerator:
             now = time.time_ns() // 1_000_000
             if now > self._last_ms:
                 self._last_ms, self._counter = now, 0
+            prefix = to_base36(self._last_ms, _TIME_WIDTH) + self.node
             for _ in range(count):
                 if self._counter >= _COUNTER_LIMIT:
                     self._last_ms, self._counter = self._last_ms + 1, 0
-                prefix = to_base36(self._last_ms, _TIME_WIDTH)
-                out.append(prefix + self.node + to_base36(self._counter, _COUNTER_WIDTH))
+                    prefix = to_base36(self._last_ms, _TIME_WIDTH) + self.node
+                out.append(prefix + _counter_digits(self._counter))
                 self._counter += 1
         return out
