@@ -3,7 +3,9 @@
 Strategy: the reports of messages submitted over SMPP with registered_delivery wait in the
 report outbox (``cloudsms.storage.smpp_receipt_ops``), enqueued with the state change they
 report, so none is lost while no session is bound. :class:`ReceiptSender` polls (and is woken
-when a receiving session binds): for the accounts with a receiving session, it claims as many due
+when a receiving session binds), and after a round that found receipts starts the next one at
+once (rounds at the poll interval alone capped a session at ``window`` receipts per poll: 20/s,
+``bench/smpp_customer.py``): for the accounts with a receiving session, it claims as many due
 receipts as the sessions' windows have room for, sends each as a deliver_sm (SMPP 3.4
 Appendix B text plus the ``receipted_message_id`` and ``message_state`` TLVs) on the least busy
 session of the account — any of them, not necessarily the one the message was submitted on —
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +31,7 @@ from cloudsms.domain.smpp_accounts import RECEIPT_ON_FAILURE, SmppAccount, SmppR
 from cloudsms.smpp.constants import EsmClass, Tag
 from cloudsms.smpp.pdu import DeliverSm
 from cloudsms.smpp.tlv import Tlv
+from cloudsms.storage.gate import Gate, ThreadGate
 from cloudsms.storage.interfaces import SmppReceiptStore
 from cloudsms.transport.server import SmscConnection
 
@@ -108,6 +112,8 @@ class ReceiptSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[SmscConnection, int] = {}
+        #: Where the store calls run (``cloudsms.storage.gate``; the composition root sets it).
+        self.gate: Gate = ThreadGate()
 
     def wake(self) -> None:
         """Look for receipts now (a receiving session has just bound)."""
@@ -125,15 +131,20 @@ class ReceiptSender:
             self._task = None
 
     async def _run(self) -> None:
+        busy = False
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
-                    await self._wake.wait()
+            if busy:  # the last round found receipts: more are likely due, look again at once
+                await asyncio.sleep(0)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_s):
+                        await self._wake.wait()
             self._wake.clear()
             try:
-                await self.round()
+                busy = await self.round() > 0
             except Exception:  # the next round tries again; nothing is lost (the outbox)
                 log.exception("sending SMPP receipts failed")
+                busy = False
 
     async def round(self) -> int:
         """One claim and its deliveries; how many receipts were settled."""
@@ -142,12 +153,14 @@ class ReceiptSender:
             return 0
         room = sum(self.window for _, conns in receivers.values() for _ in conns)
         now_ms = int(self._clock() * 1000)
-        claimed = await asyncio.to_thread(
-            self.store.claim_smpp_receipts,
-            sorted(receivers),
-            now_ms=now_ms,
-            lease_ms=self.lease_ms,
-            limit=room,
+        claimed = await self.gate.run(
+            functools.partial(
+                self.store.claim_smpp_receipts,
+                sorted(receivers),
+                now_ms=now_ms,
+                lease_ms=self.lease_ms,
+                limit=room,
+            )
         )
         if not claimed:
             return 0
@@ -167,12 +180,14 @@ class ReceiptSender:
             for r, (kind, why) in zip(claimed, outcomes, strict=True)
             if kind == "retry"
         ]
-        await asyncio.to_thread(
-            self.store.record_smpp_receipts,
-            now_ms=int(now * 1000),
-            done=done,
-            skipped=skipped,
-            retry=retry,
+        await self.gate.run(
+            functools.partial(
+                self.store.record_smpp_receipts,
+                now_ms=int(now * 1000),
+                done=done,
+                skipped=skipped,
+                retry=retry,
+            )
         )
         return len(claimed)
 

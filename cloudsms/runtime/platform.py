@@ -193,6 +193,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         on_accepted=_on_accepted(dispatcher, notifier),
     )
     smpp = smpp_server(settings, service, store)
+    if smpp is not None:
+        smpp.receipts.gate = gate
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
         notifier=notifier, listener_url=url, reports_lease=reports_lease, smpp=smpp,

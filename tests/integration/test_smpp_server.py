@@ -322,6 +322,31 @@ async def test_receipt_waits_for_a_receiving_session_then_arrives_once(
     assert (receipt.source_addr, receipt.destination_addr) == ("85261234567", "Acme")
 
 
+async def test_a_backlog_of_receipts_goes_out_back_to_back_not_one_window_per_poll(
+    store: Store, seeded: Seeded, smpp_server: Any, links: Bind
+) -> None:
+    """60 receipts due, 10 in flight per session: rounds follow each other at once while they
+    find receipts (one round per poll interval sent 20 receipts/s: bench/smpp_customer.py)."""
+    sender = smpp_server.platform.smpp.receipts
+    received: list[DeliverSm] = []
+
+    async def on_deliver(pdu: Any) -> None:
+        received.append(pdu)
+
+    trx = await links("acme1", "s3cret", BindTransceiver, on_deliver)
+    uids = [
+        (await submit(trx, f"852612340{n:02d}", registered_delivery=1)).message_id
+        for n in range(10, 70)
+    ]
+    await asyncio.sleep(0.6)  # the sender's current wait ends; the next ones last 30 s
+    sender.poll_s = 30.0
+    for uid in uids:
+        final_report(store, seeded, uid)
+    sender.wake()  # one wake-up, as a bind gives: the rest must follow without polls
+    await until(lambda: len(received) == len(uids), within=10.0)
+    assert sorted(r.receipted_message_id for r in received) == sorted(uids)
+
+
 async def test_a_callback_that_is_down_does_not_hold_smpp_receipts(
     store: Store, seeded: Seeded, links: Bind
 ) -> None:
