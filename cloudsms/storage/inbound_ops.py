@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -92,9 +92,17 @@ class InboundOps(StoreBase):
             )
             return found is not None
 
+        def serialize(key: str) -> None:
+            # PostgreSQL: two parts of one message stored at once would each miss the other
+            # (neither committed yet) and wait forever; one lock per message key makes the second
+            # wait for the first, then see its part. SQLite writers are serial already.
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(key[:15], 16)})
+
         parts = 1
         if part.concat is not None:
             key = dedup_key(connector_id, part, "")
+            serialize(key)
             if seen(key):
                 return InboundOutcome(status="duplicate")
             ref, total, seq = part.concat
@@ -122,15 +130,16 @@ class InboundOps(StoreBase):
                 return InboundOutcome(status="waiting")
             conn.execute(delete(t.inbound_parts).where(group))
             coding = next(r.data_coding for r in held if r.seq == 1)
-            text = assemble([(r.seq, r.data) for r in held], coding)
+            body = assemble([(r.seq, r.data) for r in held], coding)
             parts = total
         else:
             coding = part.data_coding
-            text = assemble([(1, part.data)], coding)
-            key = dedup_key(connector_id, part, text)
+            body = assemble([(1, part.data)], coding)
+            key = dedup_key(connector_id, part, body)
+            serialize(key)
             if seen(key):
                 return InboundOutcome(status="duplicate")
-        keyword = first_word(text)
+        keyword = first_word(body)
         by_number = {
             r.keyword: r.customer_id
             for r in conn.execute(
@@ -152,7 +161,7 @@ class InboundOps(StoreBase):
         customer_id, routed_by = choose_route(keyword, by_number, reply, default)
         row = {
             "mo_uid": mo_uid, "connector_id": connector_id, "source": part.source,
-            "destination": part.destination, "text": text, "data_coding": coding,
+            "destination": part.destination, "text": body, "data_coding": coding,
             "parts": parts, "keyword": keyword, "dedup_key": key, "customer_id": customer_id,
             "routed_by": routed_by, "received_ms": now_ms,
             "push_state": "unrouted" if customer_id is None else "pending",
