@@ -89,9 +89,14 @@ class Platform:
     #: Started after everything else, stopped first: the supervised worker process of the
     #: two-process layout (``cloudsms.runtime.layout``).
     companions: list[Component] = field(default_factory=list)
+    #: The built-in SMSC simulator (runs when ``simulator_port`` is set).
+    simulator: EmbeddedSimulator = field(init=False, repr=False)
     #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
     started: list[Component] = field(default_factory=list)
     _wakeups: Wakeups | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.simulator = EmbeddedSimulator(self.settings)
 
     @property
     def serves_api(self) -> bool:
@@ -108,7 +113,7 @@ class Platform:
 
     def components(self) -> list[Component]:
         """What this process runs, in start order (each after what it uses)."""
-        parts: list[Component] = [EmbeddedSimulator(self.settings), Closing(self.store.close)]
+        parts: list[Component] = [self.simulator, Closing(self.store.close)]
         if self.notifier is not None:
             parts.append(InThread(self.notifier))
         parts.append(self.config)
