@@ -24,10 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import orjson
 
+from cloudsms.domain.codes import ResultCode
+from cloudsms.domain.packet import PacketError
 from cloudsms.domain.timefmt import format_uip_time
 from cloudsms.smpp.constants import EsmClass
 from cloudsms.smpp.encoding import decode_text
@@ -270,3 +272,40 @@ def build_mo_push(mo: DueMo, *, push_ms: int) -> bytes:
 
 def _utc(epoch_ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+
+
+# -- MO_QUERY: a customer pulls its inbound messages (extension, guide §14) --------------------
+
+MO_QUERY_METHOD: Final = "MO_QUERY"
+#: Most inbound messages one MO_QUERY answers.
+MO_QUERY_MAX: Final = 200
+
+
+def read_mo_query(packet: dict[str, Any]) -> tuple[str | None, int]:
+    """(SINCE_MO_UID or None, LIMIT) of an MO_QUERY; PacketError when malformed.
+
+    >>> read_mo_query({}), read_mo_query({"SINCE_MO_UID": "0MW1", "LIMIT": 5})
+    ((None, 100), ('0MW1', 5))
+    """
+    since = packet.get("SINCE_MO_UID")
+    if since is not None and not (isinstance(since, str) and 0 < len(since) <= 32):
+        raise PacketError(ResultCode.INVALID_PARAMETER, "SINCE_MO_UID must be an MO_UID")
+    limit = packet.get("LIMIT", 100)
+    if not (isinstance(limit, int) and not isinstance(limit, bool)) or not (
+        1 <= limit <= MO_QUERY_MAX
+    ):
+        raise PacketError(ResultCode.INVALID_PARAMETER, f"LIMIT must be 1..{MO_QUERY_MAX}")
+    return since or None, limit
+
+
+def mo_entry(mo: InboundRecord) -> dict[str, Any]:
+    """One MO_LIST entry of an MO_QUERY answer: the fields of its SMS_PUSH_MO."""
+    return {
+        "MO_UID": mo.mo_uid,
+        "RECEIVE_TIME": format_uip_time(_utc(mo.received_ms)),
+        "SOURCE_MSISDN": mo.source,
+        "DEST_MSISDN": mo.destination,
+        "SMS_CONTENT": mo.text,
+        "KEYWORD": mo.keyword,
+        "SMS_COUNT": mo.parts,
+    }

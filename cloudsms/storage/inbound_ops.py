@@ -197,6 +197,23 @@ class InboundOps(StoreBase):
                 return int(r.customer_id)
         return None
 
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = None, limit: int = 100
+    ) -> list[InboundRecord]:
+        """MO_QUERY: the customer's inbound messages, oldest first, after ``since_mo_uid`` (one
+        of its own; an unknown one reads from the start), at most ``limit``."""
+        m = t.inbound_messages.c
+        query = select(t.inbound_messages).where(m.customer_id == customer_id)
+        if since_mo_uid is not None:
+            after = (
+                select(m.id)
+                .where(m.mo_uid == since_mo_uid, m.customer_id == customer_id)
+                .scalar_subquery()
+            )
+            query = query.where(m.id > func.coalesce(after, 0))
+        with self._connect(write=False) as conn:
+            return [_record(r._asdict()) for r in conn.execute(query.order_by(m.id).limit(limit))]
+
     # ------------------------------------------------------------------------------ pushing
 
     def claim_due_mo(

@@ -100,11 +100,15 @@ class PacketSink(Protocol):
 
 
 class MessageQueries(Protocol):
-    """What DR_QUERY reads: the caller's own messages among the SMS_UIDs asked for."""
+    """What DR_QUERY and MO_QUERY read: the caller's own messages among the SMS_UIDs asked for,
+    and its own inbound messages."""
 
     def customer_messages(
         self, customer_id: int, sms_uids: Sequence[str]
     ) -> list[MessageRecord]: ...
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = ..., limit: int = ...
+    ) -> list[InboundRecord]: ...
 
 
 class BacklogSource(Protocol):

@@ -161,6 +161,15 @@ class MemoryInbound(MemoryReports):
                 best = (m["created_ms"], m["customer_id"])
         return best[1] if best is not None else None
 
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = None, limit: int = 100
+    ) -> list[InboundRecord]:
+        with self._lock:
+            mine = [mo.record for mo in self._inbound.mos.values()
+                    if mo.record.customer_id == customer_id]  # fmt: skip
+            after = next((r.id for r in mine if r.mo_uid == since_mo_uid), 0)
+            return [r for r in mine if r.id > after][:limit]
+
     def claim_due_mo(
         self,
         now_ms: int,

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from mo_callback import MoCallback
 from seed import add_carrier, bump, seed_customer
@@ -72,7 +73,9 @@ def _platform(store: Store, make_server: Any, smsc: Simulator, callback_url: str
         add_carrier(conn, route_id, port=smsc.sim.port)
     bump(store.engine)
     store.add_inbound_number("+85230001234", "", "acme")
-    return make_server(role="all", report_retry_base_s=0.3, report_retry_max_delay_s=0.5)
+    server = make_server(role="all", report_retry_base_s=0.3, report_retry_max_delay_s=0.5)
+    server.auth_key = seeded.auth_key
+    return server
 
 
 def _stored(store: Store) -> list[Any]:
@@ -85,7 +88,7 @@ def test_mo_stored_routed_pushed_once(store: Store, make_server: Any,
                                       callback: MoCallback) -> None:  # fmt: skip
     long_text = "您好，我想预约明天下午三点的门诊，请回复确认。" * 4  # 92 UCS-2 units: 2 parts
     with Simulator() as smsc:
-        _platform(store, make_server, smsc, callback.url)
+        server = _platform(store, make_server, smsc, callback.url)
         assert smsc.send_mo("85261234567", "85230001234", "Hello €5 {ok}") == 1
         assert smsc.send_mo("85261234567", "85230001234", long_text, reference=77) == 2
         pushes = callback.wait_for(2)
@@ -111,6 +114,21 @@ def test_mo_stored_routed_pushed_once(store: Store, make_server: Any,
         ("number", "done", 1), ("number", "done", 2)]  # fmt: skip
     with store.engine.connect() as conn:
         assert conn.execute(select(tables.inbound_parts)).all() == []
+
+    # MO_QUERY pulls the same messages, oldest first, after a cursor.
+    def query(**fields: Any) -> dict[str, Any]:
+        packet = {"METHOD": "MO_QUERY", "TYPE": "REQUEST", "SERIAL": 9, "AUTH_KEY": server.auth_key,
+                  "TIME": "2026-01-01 00:00:00", "VERSION": "2021-01-01", **fields}  # fmt: skip
+        answer: dict[str, Any] = httpx.post(server.url, json=packet, timeout=10).json()
+        return answer
+
+    everything = query()
+    assert everything["RESULT_CODE"] == 1 and everything["METHOD"] == "MO_QUERY"
+    assert [m["SMS_CONTENT"] for m in everything["MO_LIST"]] == ["Hello €5 {ok}", long_text]
+    assert everything["MO_LIST"][0] == {k: gsm[k] for k in everything["MO_LIST"][0]}
+    after = query(SINCE_MO_UID=gsm["MO_UID"], LIMIT=10)
+    assert [m["MO_UID"] for m in after["MO_LIST"]] == [ucs2["MO_UID"]]
+    assert query(LIMIT=0)["RESULT_CODE"] == 0x10000001  # Invalid_parameter
 
 
 @pytest.mark.slow

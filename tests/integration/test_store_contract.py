@@ -465,10 +465,18 @@ def test_an_inbound_message_is_stored_once_routed_and_pushed(world: World) -> No
         "pending",
     )
     assert _keep(world, _mo(b"Hello there")).status == "duplicate"  # a redelivered deliver_sm
+    second = _keep(world, _mo(b"Second"))
+    assert second.record is not None
+    mine = store.customer_inbound(world.customer_id)
+    assert [m.mo_uid for m in mine] == [mo.mo_uid, second.record.mo_uid]  # MO_QUERY
+    assert [m.text for m in store.customer_inbound(world.customer_id, mo.mo_uid)] == ["Second"]
+    assert store.customer_inbound(world.customer_id, limit=1) == mine[:1]
+    assert store.customer_inbound(world.customer_id + 99) == []
     # the same text long after the window is a new message
     assert _keep(world, _mo(b"Hello there"), now_ms=now() + 120_000).status == "stored"
 
-    [due] = store.claim_due_mo(now(), 10, claimer=None)
+    due, other = store.claim_due_mo(now(), 10, claimer=None)
+    store.record_mo_results([ReportResult(other.id, "done")], now_ms=now())
     assert (due.mo_uid, due.text, due.serial, due.callback_url) == (
         mo.mo_uid,
         "Hello there",
@@ -478,10 +486,10 @@ def test_an_inbound_message_is_stored_once_routed_and_pushed(world: World) -> No
     assert store.claim_due_mo(now(), 10) == []  # leased
     store.record_mo_results([ReportResult(due.id, "retry", now() - 1, "HTTP 500")], now_ms=now())
     [again] = store.claim_due_mo(now(), 10)
-    assert (again.id, again.attempts, again.serial) == (due.id, 1, 2)
+    assert (again.id, again.attempts, again.serial) == (due.id, 1, 3)
     store.record_mo_results([ReportResult(again.id, "done")], now_ms=now())
     [later] = store.claim_due_mo(now() + 10**9, 10)  # only the message after the window
-    assert later.id != due.id and later.serial == 3
+    assert later.id != due.id and later.serial == 4
 
 
 def test_inbound_parts_wait_until_whole_and_redeliveries_are_dropped(world: World) -> None:
