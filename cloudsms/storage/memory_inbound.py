@@ -72,10 +72,7 @@ class MemoryInbound(MemoryReports):
     def inbound_messages(self) -> list[InboundRecord]:
         """Every stored MO with its push state, oldest first (for tests)."""
         with self._lock:
-            return [
-                replace(mo.record, push_state=mo.record.push_state)
-                for mo in self._inbound.mos.values()
-            ]
+            return [mo.record for mo in self._inbound.mos.values()]
 
     def store_inbound(
         self,
