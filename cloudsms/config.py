@@ -137,6 +137,19 @@ class Settings:
     report_retry_give_up_after_s: float = _setting(
         172_800.0, "Report pushes are retried for this long (at least 24 h) before giving up."
     )
+    mo_dedup_window_s: int = _setting(
+        300,
+        "An inbound message identical to one received this recently (same connector, numbers, "
+        "concatenation reference and text) is a carrier's redelivery and is dropped.",
+    )
+    mo_reply_window_s: int = _setting(
+        604_800,
+        "An inbound message to a number no customer holds goes to the customer that sent to its "
+        "sender from that number this recently (0: no reply matching).",
+    )
+    mo_default_customer: str = _setting(
+        "", "Customer that gets inbound messages no rule routes (empty: kept as unrouted)."
+    )
     report_expire_after_s: float = _setting(
         90_000.0, "A submitted message with no final carrier report after this is EXPIRED (25 h)."
     )

@@ -30,7 +30,7 @@ from cloudsms import metrics
 from cloudsms.admin.api import api_routes
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.admin.console import console_routes
-from cloudsms.admin.context import AdminContext
+from cloudsms.admin.context import AdminContext, MoOriginator
 from cloudsms.admin.errors import handle_exception
 from cloudsms.admin.openapi import build_openapi
 from cloudsms.admin.operations import OPERATIONS
@@ -57,6 +57,7 @@ def create_admin_app(
     secure_cookies: bool = False,
     low_balance_micros: int = 10_000_000,
     smpp_sessions: SmppSessions | None = None,
+    simulator: MoOriginator | None = None,
 ) -> Starlette:
     """The admin app over ``store`` (the platform's: its engine is shared, not copied).
 
@@ -69,6 +70,7 @@ def create_admin_app(
         secure_cookies=secure_cookies,
         low_balance_micros=low_balance_micros,
         smpp_sessions=smpp_sessions,
+        simulator=simulator,
     )
     openapi = build_openapi(OPERATIONS)
     registry = metrics.registry_with(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cloudsms.admin.auth import SessionSigner
 from cloudsms.domain.money import format_amount
@@ -30,6 +30,14 @@ class AdminContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The live sessions of the customers' SMPP server when it runs in this process.
     smpp_sessions: SmppSessions | None = None
+    #: The built-in SMSC simulator when it runs in this process (it originates inbound messages).
+    simulator: MoOriginator | None = None
+
+
+class MoOriginator(Protocol):
+    """What originates an inbound message: the embedded simulator (``runtime.components``)."""
+
+    def send_mo(self, source: str, destination: str, text: str) -> int: ...
 
 
 # -- formatting shared by the API, the console and the portal ---------------------------------

@@ -38,6 +38,10 @@ from cloudsms.services.options import (
     CUSTOMER_SETTINGS,
     CUSTOMER_STATE,
     DECISION,
+    INBOUND_LIST,
+    INBOUND_NUMBER_ADD,
+    INBOUND_NUMBER_KEY,
+    MO_URL,
     MONEY_CHANGE,
     NETWORK,
     POLICY_SET,
@@ -49,6 +53,7 @@ from cloudsms.services.options import (
     ROUTE_GRANT,
     RULE_ADD,
     RULE_KEY,
+    SIMULATOR_MO,
     SMPP_ACCOUNT_ADD,
     SMPP_PASSWORD,
     Option,
@@ -286,6 +291,50 @@ def _blacklist_add(call: Call) -> Any:
 def _blacklist_remove(call: Call) -> Any:
     a = call.args
     return {"number": call.operator.blacklist_remove(a["number"], a.get("customer"))}
+
+
+# -- inbound messages (MO) --------------------------------------------------------------------
+
+
+def _inbound_numbers(call: Call) -> Any:
+    return as_dicts(call.operator.inbound_numbers(call.args.get("customer")))
+
+
+def _add_inbound_number(call: Call) -> Any:
+    a = call.args
+    added = call.operator.add_inbound_number(
+        a["number"], customer=a["customer"], keyword=a.get("keyword")
+    )
+    return dataclasses.asdict(added)
+
+
+def _remove_inbound_number(call: Call) -> Any:
+    call.operator.remove_inbound_number(call.args["number"], call.args.get("keyword"))
+    return {"removed": call.args["number"], "keyword": (call.args.get("keyword") or "").upper()}
+
+
+def _set_mo_url(call: Call) -> Any:
+    name = call.path["name"]
+    call.operator.set_mo_url(name, call.args["mo_url"])
+    return {"customer": name, "mo_url": call.operator.mo_url(name)}
+
+
+def _inbound_messages(call: Call) -> Any:
+    a = call.args
+    return as_dicts(
+        call.operator.inbound_messages(
+            a.get("customer"), unrouted=bool(a.get("unrouted")), limit=call.arg("limit", 100)
+        )
+    )
+
+
+def _simulator_mo(call: Call) -> Any:
+    simulator = call.ctx.simulator
+    if simulator is None:
+        raise ConfigError("no built-in SMSC simulator runs in this process (simulator_port)")
+    a = call.args
+    parts = simulator.send_mo(a["source"], a["destination"], a["text"])
+    return {"parts": parts, "source": a["source"], "destination": a["destination"]}
 
 
 # -- SMPP accounts ----------------------------------------------------------------------------
@@ -570,6 +619,25 @@ OPERATIONS: list[Operation] = [
               _params(BLACKLIST_ADD), tag="blacklist", creates=True),
     Operation("blacklist.remove", "DELETE", "/blacklist", "Remove a blacklisted number.",
               _blacklist_remove, _params(BLACKLIST_KEY, "query"), tag="blacklist"),
+    # inbound messages (MO)
+    Operation("inbound_numbers.list", "GET", "/inbound-numbers",
+              "Long numbers and short codes assigned to customers.", _inbound_numbers,
+              (_q("customer", help="Only this customer's numbers."),), tag="inbound"),
+    Operation("inbound_numbers.create", "POST", "/inbound-numbers",
+              "Assign a number (and optionally a keyword on it) to a customer.",
+              _add_inbound_number, _params(INBOUND_NUMBER_ADD), tag="inbound", creates=True),
+    Operation("inbound_numbers.remove", "DELETE", "/inbound-numbers",
+              "Take a number (or one keyword on it) back.", _remove_inbound_number,
+              _params(INBOUND_NUMBER_KEY, "query"), tag="inbound"),
+    Operation("customers.set_mo_url", "PUT", "/customers/{name}/mo-url",
+              "Where the customer's inbound messages are pushed (SMS_PUSH_MO).", _set_mo_url,
+              _params((MO_URL,)), tag="inbound"),
+    Operation("inbound_messages.list", "GET", "/inbound-messages",
+              "The latest inbound messages, newest first, with their push state.",
+              _inbound_messages, _params(INBOUND_LIST, "query"), tag="inbound"),
+    Operation("simulator.mo", "POST", "/simulator/mo",
+              "Have the built-in SMSC simulator send an inbound message to the platform.",
+              _simulator_mo, _params(SIMULATOR_MO), tag="inbound"),
     # SMPP accounts
     Operation("smpp_accounts.list", "GET", "/smpp-accounts", "Customers' SMPP accounts.",
               _smpp_accounts, (_q("customer", help="Only this customer's accounts."),),

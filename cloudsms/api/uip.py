@@ -40,6 +40,7 @@ from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, ContentPlan, plan_content
 from cloudsms.domain.ids import UidGenerator
+from cloudsms.domain.inbound import MO_QUERY_METHOD, mo_entry, read_mo_query
 from cloudsms.domain.models import Customer, PacketOutcome, PacketWrite
 from cloudsms.domain.packet import (
     SEND_METHOD,
@@ -62,7 +63,7 @@ log = logging.getLogger("cloudsms.api")
 PLATFORM_SENDER = "CloudSMS"
 
 
-METHODS = frozenset({SEND_METHOD, QUERY_METHOD})
+METHODS = frozenset({SEND_METHOD, QUERY_METHOD, MO_QUERY_METHOD})
 #: (HTTP status, ANSWER bytes, top-level RESULT_CODE, recipients in the packet)
 Reply = tuple[int, bytes, int, int]
 
@@ -177,11 +178,14 @@ class UipService:
                 ResultCode.CHANNEL_NOT_EXIST, serial, status=403, method=method, reason=reason
             )
 
-        if envelope.method == QUERY_METHOD:
+        if envelope.method != SEND_METHOD:  # DR_QUERY, MO_QUERY
+            query = envelope.method
             if self._rates_on and not self.rates.allow(customer.id, customer.name, 0):
                 return self._refused(
-                    caller, customer.name, ResultCode.BUSY, serial, OVER_RATE, method=QUERY_METHOD
+                    caller, customer.name, ResultCode.BUSY, serial, OVER_RATE, method=query
                 )
+            if query == MO_QUERY_METHOD:
+                return 200, await self._mo_query(packet, customer, serial), ResultCode.OK, 0
             return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
         key = packet_key(customer.id, body) if self.replays is not None else None
@@ -285,6 +289,26 @@ class UipService:
         by_uid = {r.sms_uid: r for r in records}
         body = orjson.loads(answer(QUERY_METHOD, serial, ResultCode.OK, with_details=False))
         body["SMS_RESULT_LIST"] = [result_entry(uid, by_uid.get(uid)) for uid in uids]
+        return orjson.dumps(body)
+
+    async def _mo_query(self, packet: dict[str, Any], customer: Customer, serial: int) -> bytes:
+        """MO_QUERY (an extension, see cloudsms.domain.inbound): the caller's inbound messages,
+        oldest first after SINCE_MO_UID; a pull beside SMS_PUSH_MO, which goes on as before."""
+        try:
+            since, limit = read_mo_query(packet)
+        except PacketError as exc:
+            self.refusals.packet(customer.name, None, serial, exc.code, exc.reason)
+            return answer(MO_QUERY_METHOD, serial, exc.code, with_details=False, reason=exc.reason)
+        if self.store is None:
+            return answer(MO_QUERY_METHOD, serial, ResultCode.UNKNOWN_ERROR, with_details=False)
+        try:
+            found = await asyncio.to_thread(self.store.customer_inbound, customer.id, since, limit)
+        except StoreError:
+            log.exception("inbound query failed", extra={"customer": customer.name})
+            return answer(MO_QUERY_METHOD, serial, ResultCode.DB_NOT_FIND, with_details=False,
+                          reason=STORE_FAILED)  # fmt: skip
+        body = orjson.loads(answer(MO_QUERY_METHOD, serial, ResultCode.OK, with_details=False))
+        body["MO_LIST"] = [mo_entry(mo) for mo in found]
         return orjson.dumps(body)
 
     def _unknown_key(self, caller: Caller) -> None:

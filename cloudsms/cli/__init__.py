@@ -25,6 +25,7 @@ from cloudsms.cli import (
     customer,
     customers,
     db,
+    inbound,
     policies,
     prices,
     routes,
@@ -105,6 +106,9 @@ _GROUPS: list[tuple[str, typer.Typer]] = [
     ("senders", registration_app("sender", "sender ID", with_country=True)),
     ("policies", policies.app),
     ("smpp-account", smpp_accounts.app),
+    ("inbound-number", inbound.numbers_app),
+    ("inbound", inbound.messages_app),
+    ("simulator", inbound.simulator_app),
     ("db", db.app),
     ("admin", admin.app),
 ]

@@ -17,6 +17,7 @@ the endpoint could not be reached; 2 bad input (see ``cloudsms.cli._common``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -213,12 +214,20 @@ def listen(
     tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
     json: Json = False,
 ) -> None:
-    """Receive delivery reports (SMS_PUSH_REPORT) and print each as it arrives."""
-    from cloudsms_client import serve_receiver
+    """Receive delivery reports (SMS_PUSH_REPORT) and inbound messages (SMS_PUSH_MO) and print
+    each as it arrives."""
+    from cloudsms_client import InboundMessage, serve_receiver
 
     def on_report(report: Report) -> None:
         line = orjson.dumps(report_json(report)).decode() if json else report_line(report)
         typer.echo(line)
+
+    def on_mo(mo: InboundMessage) -> None:
+        if json:
+            typer.echo(orjson.dumps({"METHOD": "SMS_PUSH_MO", **dataclasses.asdict(mo)}).decode())
+        else:
+            typer.echo(f"{mo.receive_time or mo.time} MO {mo.mo_uid} from {mo.source_msisdn}"
+                       f" to {mo.dest_msisdn}: {mo.content}")  # fmt: skip
 
     if tls_key is not None and tls_cert is None:
         raise ConfigError("--tls-key needs --tls-cert")
@@ -232,7 +241,7 @@ def listen(
             raise ConfigError(exc.strerror or str(exc)) from exc
     say(f"listening for reports on {scheme}://{host}:{port}/ (Ctrl-C to stop)")
     serve_receiver(
-        ReportReceiver(key, on_report),
+        ReportReceiver(key, on_report, on_mo),
         host,
         port,
         ssl_certfile=str(tls_cert) if tls_cert else None,

@@ -20,6 +20,7 @@ from cloudsms.services.options import (
     CUSTOMER_CREATE,
     CUSTOMER_NAME,
     CUSTOMER_SETTINGS,
+    MO_URL,
     MONEY_CHANGE,
     NETWORK,
 )
@@ -85,6 +86,7 @@ def show(
             ("credit limit", money(c.credit_limit_micros, c.currency)),
             ("price list", c.price_list),
             ("callback url", c.callback_url),
+            ("MO url", c.mo_url or ("(the callback url)" if c.callback_url else None)),
             ("default sender", c.default_sender),
             ("client cert sha256", c.client_cert_sha256),
             ("max backlog", c.max_backlog if c.max_backlog is not None else "platform default"),
@@ -156,6 +158,14 @@ def set_callback(
     """Set the URL delivery reports are pushed to ("none" to stop pushing)."""
     state(ctx).operator.set_callback(name, url)
     say(f"callback of {name!r} set")
+
+
+@app.command("set-mo-url")
+@with_options(MO_URL)
+def set_mo_url(ctx: typer.Context, name: Name, *, mo_url: str) -> None:
+    """Set the URL inbound messages are pushed to (SMS_PUSH_MO); "none": the callback URL."""
+    state(ctx).operator.set_mo_url(name, mo_url)
+    say(f"MO URL of {name!r} set")
 
 
 @app.command("set-callback-ca")

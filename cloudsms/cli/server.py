@@ -36,6 +36,8 @@ DEMO_CONNECTOR = "demo-simulator"
 DEMO_SMSC_PORT = 2775
 #: Port of the report listener the demo banner suggests (``cloudsms listen``'s default).
 DEMO_LISTEN_PORT = 8080
+#: The demo customer's inbound number (the simulator's MOs to it go to the customer).
+DEMO_INBOUND_NUMBER = "12345"
 #: Demo prices per segment (HKD): Hong Kong, Macau, Taiwan, Singapore, UK, US/Canada, Australia.
 DEMO_PRICES = {
     "852": "0.05",
@@ -245,6 +247,14 @@ def demo(
         f"  cloudsms --database-url {shlex.quote(database)} customers set-callback "
         f"{DEMO_CUSTOMER} http://127.0.0.1:{DEMO_LISTEN_PORT}/\n"
     )
+    typer.echo(
+        f"Handsets can answer: the number {DEMO_INBOUND_NUMBER} is the demo customer's. With the"
+        " platform running, have the simulator send it a message (the listener above prints it):\n"
+        f"  export CLOUDSMS_ADMIN_TOKEN=$(cloudsms --database-url {shlex.quote(database)}"
+        " admin token create demo-mo)\n"
+        f"  cloudsms simulator mo --admin-url http://{settings.admin_host}:{settings.admin_port}"
+        f' --from +85261234567 --to {DEMO_INBOUND_NUMBER} --text "YES, see you at 3pm"\n'
+    )
     if not no_serve:
         from cloudsms.runtime.serve import serve as run_server
 
@@ -282,6 +292,7 @@ def ensure_demo(store: AdminStore, settings: Settings) -> str:
         DEMO_CUSTOMER, currency="HKD", price_list=DEMO_PRICE_LIST, balance="1000"
     )
     operator.grant_route(DEMO_ROUTE, DEMO_CUSTOMER)
+    operator.add_inbound_number(DEMO_INBOUND_NUMBER, customer=DEMO_CUSTOMER)
     say(f"created demo customer {DEMO_CUSTOMER!r} with 1000.00 HKD")
     return created.auth_key
 

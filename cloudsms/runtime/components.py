@@ -17,6 +17,7 @@ from typing import Protocol
 
 from cloudsms.api.uip import UipService
 from cloudsms.config import Settings
+from cloudsms.exceptions import ConfigError
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener
 from cloudsms.storage.writer import GroupCommitWriter
@@ -133,9 +134,28 @@ class EmbeddedSimulator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.simulator: SmscSimulator | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.simulator = await start_simulator(self.settings)
+
+    def send_mo(self, source: str, destination: str, text: str) -> int:
+        """An inbound message from the simulator (the admin action ``simulator.mo``), from any
+        thread; ConfigError when the simulator is off or the platform has not bound to it."""
+        simulator, loop = self.simulator, self._loop
+        if simulator is None or loop is None:
+            raise ConfigError("the built-in SMSC simulator is off (set simulator_port)")
+
+        async def send() -> int:
+            return simulator.send_mo(source, destination, text)
+
+        try:
+            if _running_loop() is loop:
+                return simulator.send_mo(source, destination, text)
+            return asyncio.run_coroutine_threadsafe(send(), loop).result(10)
+        except ValueError as exc:
+            raise ConfigError(f"the simulator cannot send it: {exc}") from exc
 
     async def stop(self) -> None:
         if self.simulator is not None:
@@ -156,3 +176,10 @@ async def start_simulator(settings: Settings) -> SmscSimulator | None:
         system_id,
     )
     return simulator
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

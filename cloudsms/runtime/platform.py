@@ -57,6 +57,8 @@ from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
 from cloudsms.workers.expiry import ExpiryWorker
+from cloudsms.workers.inbound import InboundIntake
+from cloudsms.workers.mo_pusher import MoPusher
 from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
 
@@ -76,6 +78,8 @@ class Platform:
     dispatcher: Dispatcher | None
     pusher: ReportPusher | None
     expiry: ExpiryWorker | None
+    #: SMS_PUSH_MO to customers (the roles that push reports).
+    mo_pusher: MoPusher | None = None
     #: PostgreSQL only (and with ``pg_notify``): cross-process wake-ups.
     notifier: Notifier | None = None
     listener_url: str | None = None
@@ -86,9 +90,14 @@ class Platform:
     #: Started after everything else, stopped first: the supervised worker process of the
     #: two-process layout (``cloudsms.runtime.layout``).
     companions: list[Component] = field(default_factory=list)
+    #: The built-in SMSC simulator (runs when ``simulator_port`` is set).
+    simulator: EmbeddedSimulator = field(init=False, repr=False)
     #: The components started by :meth:`start`, in order (:meth:`stop` empties it).
     started: list[Component] = field(default_factory=list)
     _wakeups: Wakeups | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.simulator = EmbeddedSimulator(self.settings)
 
     @property
     def serves_api(self) -> bool:
@@ -105,11 +114,12 @@ class Platform:
 
     def components(self) -> list[Component]:
         """What this process runs, in start order (each after what it uses)."""
-        parts: list[Component] = [EmbeddedSimulator(self.settings), Closing(self.store.close)]
+        parts: list[Component] = [self.simulator, Closing(self.store.close)]
         if self.notifier is not None:
             parts.append(InThread(self.notifier))
         parts.append(self.config)
-        for worker in (self.dispatcher, self.reports_lease, self.pusher, self.expiry):
+        workers = (self.dispatcher, self.reports_lease, self.pusher, self.mo_pusher, self.expiry)
+        for worker in workers:
             if worker is not None:
                 parts.append(worker)
         if self.settings.role in ACCEPT_ROLES:
@@ -151,7 +161,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     )
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
-    dispatcher = pusher = expiry = None
+    dispatcher = pusher = expiry = mo_pusher = None
     url = libpq_url(store.engine) if settings.pg_notify else None
     notifier = Notifier(url) if url else None
     reports_lease = None
@@ -159,6 +169,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         hooks = webhook_settings(settings)
         pusher = ReportPusher(store, hooks)
         pusher.gate = gate
+        mo_pusher = MoPusher(store, hooks)
+        mo_pusher.gate = gate
         expiry = ExpiryWorker(store, hooks.expire_after_s, hooks.expiry_interval_s, pusher=pusher)
     if settings.role in DISPATCHING_ROLES:
         dispatcher = Dispatcher(
@@ -174,6 +186,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     if dispatcher is not None:
         dispatcher.recorder.gate = gate
         writer.intake = dispatcher  # messages due now are claimed as they are accepted
+        dispatcher.inbound = InboundIntake.from_settings(store, settings)
+        if mo_pusher is not None:
+            wake_mo = mo_pusher.wake
+            dispatcher.inbound.on_stored.append(lambda _mo: wake_mo())
     if pusher is not None:
         if dispatcher is not None:
             recorder = dispatcher.recorder
@@ -184,6 +200,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
                 store, lease_s=settings.lease_s, renew_s=settings.lease_s / 5
             )
             pusher.claimer = lambda: lease.claimer
+        if mo_pusher is not None:
+            mo_pusher.claimer = pusher.claimer
     service = UipService(
         settings,
         config,
@@ -197,7 +215,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         smpp.receipts.gate = gate
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
-        notifier=notifier, listener_url=url, reports_lease=reports_lease, smpp=smpp,
+        mo_pusher=mo_pusher, notifier=notifier, listener_url=url, reports_lease=reports_lease,
+        smpp=smpp,
     )  # fmt: skip
 
 

@@ -134,6 +134,7 @@ def admin_app(settings: Settings, platform: Platform) -> Any:
         session_secret=bytes.fromhex(settings.admin_session_secret) or None,
         secure_cookies=settings.admin_secure_cookies,
         smpp_sessions=platform.smpp,
+        simulator=platform.simulator,
     )
 
 

@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import replace
 
+from cloudsms.domain.inbound import InboundNumber, InboundRecord
 from cloudsms.domain.models import CountryPolicy
 from cloudsms.domain.smpp_accounts import SmppAccount, hash_password
 from cloudsms.exceptions import ConfigError
@@ -287,6 +288,40 @@ class Operator:
 
     def remove_smpp_account(self, system_id: str) -> None:
         self.store.remove_smpp_account(system_id)
+
+    # -- inbound messages (MO) --------------------------------------------------------------
+
+    def add_inbound_number(
+        self, number: str, *, customer: str, keyword: str | None = None
+    ) -> InboundNumber:
+        """Inbound messages to ``number`` (starting with ``keyword``, if given) go to
+        ``customer``; a keyword on a number held whole by another customer wins over it."""
+        digits, word = v.check_inbound_number(number), v.check_keyword(keyword)
+        self.store.add_inbound_number(digits, word, customer)
+        return next(n for n in self.store.list_inbound_numbers(customer)
+                    if (n.number, n.keyword) == (digits, word))  # fmt: skip
+
+    def inbound_numbers(self, customer: str | None = None) -> list[InboundNumber]:
+        return self.store.list_inbound_numbers(customer)
+
+    def remove_inbound_number(self, number: str, keyword: str | None = None) -> None:
+        self.store.remove_inbound_number(v.check_inbound_number(number), v.check_keyword(keyword))
+
+    def set_mo_url(self, name: str, url: str | None) -> None:
+        """Where the customer's inbound messages are pushed (None / "none": its callback URL)."""
+        url = _optional(url)
+        self.store.set_mo_url(name, None if url is None else v.check_callback_url(url))
+
+    def mo_url(self, name: str) -> str | None:
+        return self.store.get_mo_url(name)
+
+    def inbound_messages(
+        self, customer: str | None = None, *, unrouted: bool = False, limit: int | str = 100
+    ) -> list[InboundRecord]:
+        """The latest inbound messages, newest first (``unrouted``: those nobody got)."""
+        return self.store.list_inbound_messages(
+            customer, limit=v.check_range(limit, "limit", 1, 1000), unrouted=unrouted
+        )
 
     # -- blacklist --------------------------------------------------------------------------
 

@@ -332,3 +332,43 @@ SMPP_ACCOUNT_ADD: tuple[Option, ...] = (
         help="Also send deliver_sm receipts for intermediate states (ENROUTE, ACCEPTED).",
     ),
 )
+
+
+# -- inbound messages (MO) --------------------------------------------------------------------
+
+#: The inbound number an action acts on: digits of a long number (international form) or a
+#: short code, and the keyword on a shared short code ("" / left out: every message).
+INBOUND_NUMBER_KEY: tuple[Option, ...] = (
+    Option(
+        "number",
+        required=True,
+        argument=True,
+        help="Long number (international digits, + allowed) or short code.",
+    ),
+    Option("keyword", help="Only messages whose first word is this (shared short codes)."),
+)
+#: ``Operator.add_inbound_number``.
+INBOUND_NUMBER_ADD: tuple[Option, ...] = (
+    *INBOUND_NUMBER_KEY,
+    Option("customer", required=True, help="Customer the messages go to."),
+)
+#: ``Operator.set_mo_url`` (the customer named where).
+MO_URL = Option(
+    "mo_url",
+    required=True,
+    argument=True,
+    help='http(s) URL for inbound messages (SMS_PUSH_MO); "none": the report callback URL.',
+    metavar="URL",
+)
+#: ``Operator.inbound_messages``.
+INBOUND_LIST: tuple[Option, ...] = (
+    Option("customer", help="Only this customer's inbound messages."),
+    Option("unrouted", "boolean", help="Only the messages no customer got."),
+    Option("limit", "integer", help="How many, newest first.", default="100", low=1, high=1000),
+)
+#: The built-in simulator's inbound message (``cloudsms simulator mo``, ``simulator.mo``).
+SIMULATOR_MO: tuple[Option, ...] = (
+    Option("source", required=True, help="The handset's number, e.g. +85261234567.", cli="from"),
+    Option("destination", required=True, help="The number it is sent to.", cli="to"),
+    Option("text", required=True, help="The message (GSM 03.38, else UCS-2; long: in parts)."),
+)

@@ -258,3 +258,19 @@ def check_range(value: str | int, what: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ConfigError(f"{what} must be {low} to {high}, got {number}")
     return number
+
+
+def check_inbound_number(value: str) -> str:
+    """A long number or short code: 3 to 20 digits once spaces, dashes and a leading + go."""
+    digits = value.strip().removeprefix("+").replace(" ", "").replace("-", "")
+    if not (digits.isascii() and digits.isdigit() and 3 <= len(digits) <= 20):
+        raise ConfigError(f"inbound number {value!r} must be 3 to 20 digits (a leading + is fine)")
+    return digits
+
+
+def check_keyword(value: str | None) -> str:
+    """A keyword of a shared short code: one word of at most 32 characters, any case ("" none)."""
+    word = (value or "").strip()
+    if len(word) > 32 or any(ch.isspace() for ch in word):
+        raise ConfigError(f"keyword {value!r} must be one word of at most 32 characters")
+    return word.upper()

@@ -35,6 +35,7 @@ from functools import partial
 from typing import Final, Literal
 
 from cloudsms.simulator.behaviours import DISCONNECT, NO_REPLY, Behaviour, Happy
+from cloudsms.simulator.mo import build_mo
 from cloudsms.simulator.reassembly import Reassembler, ReceivedMessage
 from cloudsms.simulator.receipts import ReceiptPolicy, build_receipt, receipt_date
 from cloudsms.smpp.codec import encode
@@ -153,6 +154,8 @@ class SmscSimulator(SmppServer):
         self.receipts_sent = 0
         self.receipts_acked = 0
         self.receipts_expired = 0
+        #: deliver_sm of inbound messages queued (``send_mo``).
+        self.mo_sent = 0
         #: enquire_link received (answered or not, per the behaviour).
         self.enquire_links = 0
         #: The most submits ever outstanding (received, not yet answered) on one connection.
@@ -366,6 +369,33 @@ class SmscSimulator(SmppServer):
         else:
             log.info("receipt for %s: giving up after %d attempts", job.system_id, job.attempts)
         self._pump(job.system_id)
+
+    # -- inbound messages (MO) ------------------------------------------------------------------
+
+    def send_mo(
+        self,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        system_id: str | None = None,
+        reference: int | None = None,
+        sixteen_bit: bool = False,
+    ) -> int:
+        """Send a handset's message to a bound receiver (``system_id``, else the first account
+        bound to receive), delivered and redelivered like a receipt; returns the parts queued.
+
+        ValueError when nobody is bound to receive it. Call on the simulator's event loop.
+        """
+        if system_id is None:
+            system_id = next((sid for sid, conns in self._receivers.items() if conns), None)
+            if system_id is None:
+                raise ValueError("no ESME is bound to receive inbound messages")
+        pdus = build_mo(source, destination, text, reference=reference, sixteen_bit=sixteen_bit)
+        for pdu in pdus:
+            self._enqueue(_Job(system_id, encode(pdu), None))
+        self.mo_sent += len(pdus)
+        return len(pdus)
 
     # -- one timer for everything that waits ------------------------------------------------------
 

@@ -16,6 +16,8 @@ so it can be driven by either, and what it may touch is written down here.
     workers.leases.LeaseKeeper                LeaseStore
     workers.webhooks.ReportPusher             ReportStore
     workers.expiry.ExpiryWorker               ExpiryStore
+    workers.inbound.InboundIntake             InboundSink       (store_inbound)
+    workers.mo_pusher.MoPusher                MoOutbox          (claim_due_mo, record_mo_results)
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
     services.operator.Operator                OperatorStore     (= CustomerAdmin + PriceAdmin …)
@@ -35,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cloudsms.domain.inbound import DueMo, InboundNumber, InboundOutcome, InboundPart, InboundRecord
 from cloudsms.domain.models import (
     ApprovalStatus,
     ConfigSnapshot,
@@ -97,11 +100,15 @@ class PacketSink(Protocol):
 
 
 class MessageQueries(Protocol):
-    """What DR_QUERY reads: the caller's own messages among the SMS_UIDs asked for."""
+    """What DR_QUERY and MO_QUERY read: the caller's own messages among the SMS_UIDs asked for,
+    and its own inbound messages."""
 
     def customer_messages(
         self, customer_id: int, sms_uids: Sequence[str]
     ) -> list[MessageRecord]: ...
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = ..., limit: int = ...
+    ) -> list[InboundRecord]: ...
 
 
 class BacklogSource(Protocol):
@@ -216,7 +223,55 @@ class ExpiryStore(Protocol):
     def expire_overdue(self, now_ms: int, older_than_ms: int, *, limit: int = ...) -> int: ...
 
 
-class PipelineStore(AcceptStore, SnapshotSource, DispatchStore, ReportStore, ExpiryStore, Protocol):
+class InboundSink(Protocol):
+    """What the inbound intake calls for each carrier MO deliver_sm (``storage.inbound_ops``)."""
+
+    def store_inbound(
+        self,
+        connector_id: int,
+        part: InboundPart,
+        *,
+        mo_uid: str,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str = ...,
+    ) -> InboundOutcome: ...
+
+
+class MoOutbox(Protocol):
+    """The MO push outbox the MO pusher claims from and records into."""
+
+    def claim_due_mo(
+        self,
+        now_ms: int,
+        limit: int,
+        *,
+        lease_ms: int = ...,
+        exclude_customers: Collection[int] = ...,
+        claimer: int | None = ...,
+        hold_ms: int = ...,
+    ) -> list[DueMo]: ...
+
+    def record_mo_results(
+        self,
+        results: Sequence[ReportResult],
+        *,
+        now_ms: int,
+        defer: Mapping[int, int] | None = None,
+    ) -> None: ...
+
+
+class PipelineStore(
+    AcceptStore,
+    SnapshotSource,
+    DispatchStore,
+    ReportStore,
+    ExpiryStore,
+    InboundSink,
+    MoOutbox,
+    Protocol,
+):
     """Everything one message's way through the platform needs: what ``MemoryStore`` is."""
 
 
@@ -384,7 +439,21 @@ class SmppServerStore(SmppAccountSource, SmppReceiptStore, Protocol):
     """Everything ``api.smpp_server.CustomerSmppServer`` reads and writes."""
 
 
+class InboundAdmin(Protocol):
+    """Inbound numbers, customers' MO URLs and the inbound messages operators look at."""
+
+    def add_inbound_number(self, number: str, keyword: str, customer: CustomerRef) -> None: ...
+    def list_inbound_numbers(self, customer: CustomerRef | None = ...) -> list[InboundNumber]: ...
+    def remove_inbound_number(self, number: str, keyword: str) -> None: ...
+    def set_mo_url(self, ref: CustomerRef, url: str | None) -> None: ...
+    def get_mo_url(self, ref: CustomerRef) -> str | None: ...
+    def list_inbound_messages(
+        self, customer: CustomerRef | None = ..., *, limit: int = ..., unrouted: bool = ...
+    ) -> list[InboundRecord]: ...
+
+
 class OperatorStore(
+    InboundAdmin,
     CustomerAdmin,
     PriceAdmin,
     RouteAdmin,
@@ -488,8 +557,11 @@ __all__ = [
     "DispatchSink",
     "DispatchStore",
     "ExpiryStore",
+    "InboundAdmin",
+    "InboundSink",
     "LeaseStore",
     "MessageQueries",
+    "MoOutbox",
     "OperatorStore",
     "PacketSink",
     "PipelineStore",

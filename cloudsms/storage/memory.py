@@ -47,9 +47,9 @@ from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state
 from cloudsms.exceptions import NotFound
 from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.dispatch_ops import _stat_state, clip_detail
+from cloudsms.storage.memory_inbound import MemoryInbound
 from cloudsms.storage.memory_state import (
     MemoryLeases,
-    MemoryReports,
     _Customer,
     _Message,
     _Part,
@@ -60,7 +60,7 @@ from cloudsms.storage.report_ops import HELD
 _REFUNDED = frozenset({"rejected", "unsendable"})
 
 
-class MemoryStore(MemoryReports, MemoryLeases):
+class MemoryStore(MemoryInbound, MemoryLeases):
     """The pipeline store in memory (see the module docstring). Not durable."""
 
     # -- configuration: helpers to set it up, and what the config cache reads ---------------

@@ -20,6 +20,7 @@ from cloudsms.storage.customer_ops import CustomerOps
 from cloudsms.storage.dispatch_ops import DispatchOps
 from cloudsms.storage.engine import describe_failure, make_engine
 from cloudsms.storage.expiry_ops import ExpiryOps
+from cloudsms.storage.inbound_ops import InboundOps
 from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
 from cloudsms.storage.price_ops import PriceOps
@@ -45,6 +46,7 @@ class Store(
     BlacklistOps,
     RegistrationOps,
     SmppAccountOps,
+    InboundOps,
     SnapshotOps,
     # carrier connectors, route rules and connector status
     CarrierOps,

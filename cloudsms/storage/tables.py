@@ -93,6 +93,8 @@ customers = Table(
     Column("callback_ca_pem", Text, nullable=True),
     #: Last SERIAL used for this customer's report pushes (1..65535, wraps; SPEC §1).
     Column("report_serial", Integer, nullable=False, default=0, server_default="0"),
+    #: Where inbound messages (SMS_PUSH_MO) are pushed; None: to callback_url.
+    Column("mo_url", Text, nullable=True),
 )
 
 customer_networks = Table(
@@ -292,6 +294,8 @@ messages = Table(
     #: Backlog per customer (Queue_too_large) counted from the index alone.
     Index("ix_messages_state_customer", "state", "customer_id"),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
+    #: Reply matching of inbound messages: who last sent to this number (``inbound_ops``).
+    Index("ix_messages_dest", "dest_msisdn", "created_ms"),
 )
 
 #: Answers by packet fingerprint, so a blind client retry returns the same SMS_UIDs (SPEC replay).
@@ -557,4 +561,69 @@ report_attempts = Table(
     Column("ok", Boolean, nullable=False),
     #: The first 500 characters of the answer body, or the transport error.
     Column("answer", Text, nullable=True),
+)
+
+#: Long numbers and short codes given to customers: inbound messages to them go to the customer
+#: (``keyword`` "": every message; else only those whose first word it is, on a shared code).
+inbound_numbers = Table(
+    "inbound_numbers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("keyword", String(32), nullable=False, default=""),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("number", "keyword"),
+)
+
+#: Parts of concatenated inbound messages waiting for the others (raw user data: decoded whole).
+inbound_parts = Table(
+    "inbound_parts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("connector_id", Integer, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    #: "udh8:42/3": kind, reference and total of the concatenation.
+    Column("concat_ref", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("data_coding", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("connector_id", "source", "destination", "concat_ref", "seq"),
+)
+
+#: Inbound messages (MO), whole, and their push to the customer (an outbox of their own).
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("mo_uid", String(32), nullable=False, unique=True),
+    Column("connector_id", Integer, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("destination", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("data_coding", Integer, nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("keyword", String(32), nullable=False),
+    #: sha256 of what two deliveries of the same message share (``domain.inbound.dedup_key``).
+    Column("dedup_key", String(64), nullable=False),
+    Column("customer_id", Integer, nullable=True),
+    #: keyword, number, reply, default or unrouted.
+    Column("routed_by", String(16), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    #: pending, done, failed (given up) or unrouted.
+    Column("push_state", String(16), nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("done_ms", BigInteger, nullable=True),
+    Column("claimed_by", Integer, nullable=True),
+    Index("ix_inbound_messages_due", "push_state", "next_attempt_ms"),
+    Index("ix_inbound_messages_dedup", "dedup_key", "received_ms"),
+    Index("ix_inbound_messages_customer", "customer_id", "received_ms"),
 )

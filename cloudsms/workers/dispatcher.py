@@ -64,6 +64,7 @@ from cloudsms.domain.routing import ALL_DOWN, ConnectorConfig
 from cloudsms.services.config_cache import ConfigCache, PreparedConfig
 from cloudsms.storage.interfaces import DispatchStore
 from cloudsms.transport.client import SmppClient
+from cloudsms.workers.inbound import InboundIntake
 from cloudsms.workers.leases import LeaseKeeper
 from cloudsms.workers.link import Link, now_ms
 from cloudsms.workers.recorder import FENCED, DispatchRecorder
@@ -104,6 +105,8 @@ class Dispatcher:
         #: Wakes the other workers (PostgreSQL NOTIFY) after hand-offs and give-backs commit.
         self.notify_others = notify_others
         self.recorder = DispatchRecorder(store, on_committed=self._committed)
+        #: Where the links hand carriers' inbound messages (None: logged and dropped).
+        self.inbound: InboundIntake | None = None
         self.leases = LeaseKeeper(store, role=role, lease_s=lease_s, renew_s=renew_s)
         self.renew_s = renew_s
         #: Lease calls get a thread of their own: behind the default executor's queue (claims,

@@ -3,7 +3,9 @@
 The dispatcher owns the links (one per connector this process owns) and decides what they send;
 a link turns each queued message into PDUs, submits them within the carrier's window (throttling
 answers retried here, on the link), turns each answer into a ``SubmitOutcome`` for the recorder,
-and turns each carrier ``deliver_sm`` into a ``ReceiptEvent``, answered once stored.
+and turns each carrier ``deliver_sm`` into a ``ReceiptEvent``, answered once stored — or, when
+it is an inbound message (MO), hands it to the dispatcher's ``InboundIntake``, answered once
+stored too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from cloudsms import metrics
 from cloudsms.domain.dlr import sms_state_of
+from cloudsms.domain.inbound import is_mobile_originated
 from cloudsms.domain.pipeline import OutboundMessage, PartResult, ReceiptEvent, SubmitOutcome
 from cloudsms.domain.routing import ConnectorConfig, ConnectorStatus
 from cloudsms.domain.submit import build_submits
@@ -162,7 +165,13 @@ class Link:
     async def _on_deliver(self, pdu: DeliverSm | DataSm) -> None:
         receipt = receipt_from_pdu(pdu)
         if receipt is None:
-            log.info("mobile-originated message ignored", extra={"connector": self.config.name})
+            inbound = self.dispatcher.inbound
+            if inbound is not None and is_mobile_originated(pdu):
+                # An MO: stored (deduplicated, routed) before this returns and the link answers.
+                await inbound.receive(self.config.id, self.config.name, pdu)
+            else:
+                log.info("deliver_sm ignored (no receipt id, or no inbound intake)",
+                         extra={"connector": self.config.name})  # fmt: skip
             return
         metrics.receipt_received(self.config.name, receipt.state, None)
         event = ReceiptEvent(

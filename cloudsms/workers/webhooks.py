@@ -459,7 +459,7 @@ class ReportPusher:
         """One POST; records the outcome and updates the customer's probe state."""
         assert self._client is not None
         push_ms = _now_ms()
-        body = build_report(row, push_ms=push_ms)
+        body = self._body(row, push_ms)
         endpoint = False
         status: int | None = None
         answer = b""
@@ -503,6 +503,10 @@ class ReportPusher:
             st.retry_at = max(st.retry_at, at) if st.failing else at
             st.failing = True
             self._defer[row.customer_id] = max(self._defer.get(row.customer_id, 0), st.retry_at)
+
+    def _body(self, row: DueReport, push_ms: int) -> bytes:
+        """The packet to POST for a claimed row (``workers.mo_pusher`` pushes SMS_PUSH_MO)."""
+        return build_report(row, push_ms=push_ms)
 
     def _target(self, row: DueReport) -> Target:
         """The callback's prepared request target, made once per customer and callback.

@@ -24,6 +24,7 @@ from cloudsms_client.aio import AsyncClient
 from cloudsms_client.codes import ResultCode, SmsState
 from cloudsms_client.models import (
     CloudSMSClientError,
+    InboundMessage,
     QueryResult,
     Recipient,
     RecipientLike,
@@ -40,6 +41,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "CloudSMSClientError",
+    "InboundMessage",
     "QueryResult",
     "Recipient",
     "RecipientLike",

@@ -321,6 +321,33 @@ class Report:
         return self.sms_state not in (SmsState.ENROUTE, SmsState.ACCEPTED, SmsState.IDLE)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundMessage:
+    """One inbound message (SMS_PUSH_MO, guide §14) as the receiver hands it to ``on_mo``.
+
+    Example::
+
+        async def on_mo(mo: InboundMessage) -> None:
+            if mo.keyword == "YES":
+                await confirm(mo.source_msisdn, mo_uid=mo.mo_uid)   # MO_UID: keep it once
+    """
+
+    mo_uid: str
+    #: The handset's number as the carrier gave it (international digits).
+    source_msisdn: str
+    #: Your number it was sent to.
+    dest_msisdn: str
+    content: str
+    #: The first word, upper-cased.
+    keyword: str = ""
+    #: Parts it arrived in (SMS_COUNT); when the platform received it (UTC+8 text).
+    sms_count: int = 1
+    receive_time: str = ""
+    #: The push's own SERIAL and TIME (UTC+8 text).
+    serial: int = 0
+    time: str = ""
+
+
 def _detail(packet: dict[str, Any]) -> str:
     """RESULT_DETAIL, the platform's sentence on why (absent from the v2.4 document: "")."""
     value = packet.get("RESULT_DETAIL")

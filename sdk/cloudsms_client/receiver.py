@@ -39,15 +39,18 @@ from cloudsms_client import _json
 from cloudsms_client._core import check_tls_files
 from cloudsms_client._time import format_uip_time
 from cloudsms_client.codes import ResultCode, SmsState
-from cloudsms_client.models import Report, read_decimal
+from cloudsms_client.models import InboundMessage, Report, read_decimal
 
 log = logging.getLogger("cloudsms.client.receiver")
 
 PUSH_METHOD = "SMS_PUSH_REPORT"
+#: Inbound messages (guide §14), received when the receiver is given ``on_mo``.
+MO_METHOD = "SMS_PUSH_MO"
 #: A push is ~500 bytes; anything this large is not one.
 MAX_BODY_BYTES = 65_536
 
 OnReport = Callable[[Report], Awaitable[None] | None]
+OnMo = Callable[[InboundMessage], Awaitable[None] | None]
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -77,11 +80,14 @@ class ReportReceiver:
     operator the URL you want (only one callback URL per customer).
     """
 
-    def __init__(self, auth_key: str, on_report: OnReport) -> None:
+    def __init__(self, auth_key: str, on_report: OnReport, on_mo: OnMo | None = None) -> None:
         if not auth_key:
             raise ValueError("auth_key is required")
         self._key = auth_key.encode("utf-8")
         self.on_report = on_report
+        #: Called with each inbound message (SMS_PUSH_MO) when given; without it such pushes
+        #: are refused (Invalid_parameter), and the platform retries them.
+        self.on_mo = on_mo
 
     async def handle(self, body: bytes) -> tuple[bytes, list[Report]]:
         """Answer one POST body; the reports it carried (empty unless the answer is OK)."""
@@ -89,6 +95,8 @@ class ReportReceiver:
         try:
             packet = _decode(body)
             serial = _serial(packet)
+            if packet.get("METHOD") == MO_METHOD and self.on_mo is not None:
+                return await self._mo(packet, serial), []
             reports = self._read(packet)
         except _Refused as exc:
             log.warning("report refused: %s", exc)
@@ -103,17 +111,47 @@ class ReportReceiver:
             return answer(serial, ResultCode.UNKNOWN_ERROR), []
         return answer(serial, ResultCode.OK), reports
 
-    def _read(self, packet: dict[str, Any]) -> list[Report]:
+    async def _mo(self, packet: dict[str, Any], serial: int) -> bytes:
+        """Answer one SMS_PUSH_MO: check the envelope and key, then call ``on_mo``."""
+        assert self.on_mo is not None
+        self._check_envelope(packet, MO_METHOD)
+        count = packet.get("SMS_COUNT", 1)
+        if not _is_int(count):
+            raise _Refused(ResultCode.INVALID_PARAMETER, "SMS_COUNT must be an integer")
+        mo = InboundMessage(
+            mo_uid=_text(packet, "MO_UID", required=True),
+            source_msisdn=_text(packet, "SOURCE_MSISDN", required=True),
+            dest_msisdn=_text(packet, "DEST_MSISDN", required=True),
+            content=_text(packet, "SMS_CONTENT", required=False),
+            keyword=_text(packet, "KEYWORD", required=False),
+            sms_count=count,
+            receive_time=_text(packet, "RECEIVE_TIME", required=False),
+            serial=packet["SERIAL"],
+            time=str(packet["TIME"]),
+        )
+        try:
+            outcome = self.on_mo(mo)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            log.exception("on_mo failed; answering Unknown_error so the platform retries")
+            return answer(serial, ResultCode.UNKNOWN_ERROR, MO_METHOD)
+        return answer(serial, ResultCode.OK, MO_METHOD)
+
+    def _check_envelope(self, packet: dict[str, Any], method: str) -> None:
         for name in ("METHOD", "TYPE", "SERIAL", "TIME", "AUTH_KEY"):
             if packet.get(name) is None:
                 raise _Refused(ResultCode.LOST_INFO, f"{name} is missing")
-        if packet["METHOD"] != PUSH_METHOD or packet["TYPE"] != "REQUEST":
-            raise _Refused(ResultCode.INVALID_PARAMETER, "not an SMS_PUSH_REPORT REQUEST")
+        if packet["METHOD"] != method or packet["TYPE"] != "REQUEST":
+            raise _Refused(ResultCode.INVALID_PARAMETER, f"not an {method} REQUEST")
         if not _is_int(packet["SERIAL"]) or not 1 <= packet["SERIAL"] <= 65_535:
             raise _Refused(ResultCode.INVALID_PARAMETER, "SERIAL must be an integer 1..65535")
         key = packet["AUTH_KEY"]
         if not isinstance(key, str) or not hmac.compare_digest(key.encode("utf-8"), self._key):
             raise _Refused(ResultCode.CHANNEL_NOT_EXIST, "AUTH_KEY does not match")
+
+    def _read(self, packet: dict[str, Any]) -> list[Report]:
+        self._check_envelope(packet, PUSH_METHOD)
         uid = _text(packet, "SMS_UID", required=True)
         entries = packet.get("SMS_RESULT_LIST")
         if entries is None:
@@ -161,11 +199,11 @@ class ReportReceiver:
         await _respond(send, 200, payload)
 
 
-def answer(serial: int, code: ResultCode) -> bytes:
-    """The SMS_PUSH_REPORT ANSWER (document section DR回调响应包)."""
+def answer(serial: int, code: ResultCode, method: str = PUSH_METHOD) -> bytes:
+    """The SMS_PUSH_REPORT ANSWER (document section DR回调响应包); SMS_PUSH_MO's has its shape."""
     return _json.dumps(
         {
-            "METHOD": PUSH_METHOD,
+            "METHOD": method,
             "TYPE": "ANSWER",
             "SERIAL": serial,
             "TIME": format_uip_time(),

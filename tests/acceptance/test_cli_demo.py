@@ -74,6 +74,18 @@ def test_the_banner_lines_work_when_pasted(tmp_path: Path) -> None:
                 "no report reached the pasted listener:\n" + reports.read_text() + log.read_text()
             )
             time.sleep(0.2)
+
+        # A handset answers: the simulator's inbound message reaches the same listener.
+        token_line = next(line for line in banner.splitlines() if "admin token create" in line)
+        mo_line = next(line for line in banner.splitlines() if "simulator mo" in line)
+        mo = subprocess.run(["bash", "-c", f"{token_line}\n{mo_line}"], **run)  # type: ignore[call-overload]
+        assert mo.returncode == 0, mo.stdout + mo.stderr
+        deadline = time.monotonic() + 30
+        while "from 85261234567 to 12345: YES, see you at 3pm" not in reports.read_text():
+            assert time.monotonic() < deadline, (
+                "no MO reached the pasted listener:\n" + reports.read_text() + log.read_text()
+            )
+            time.sleep(0.2)
     finally:
         if listener is not None:
             os.killpg(listener.pid, signal.SIGTERM)

@@ -234,7 +234,7 @@ def check_answer(status: int, content: bytes, allowed: frozenset[int] = ANSWER_S
     answer = orjson.loads(content)
     assert isinstance(answer, dict)
     assert answer["TYPE"] == "ANSWER"
-    assert answer["METHOD"] in ("SMS_SEND_REQUEST", "DR_QUERY")
+    assert answer["METHOD"] in ("SMS_SEND_REQUEST", "DR_QUERY", "MO_QUERY")
     assert isinstance(answer["SERIAL"], int) and 0 <= answer["SERIAL"] <= 65535
     code = answer["RESULT_CODE"]
     assert code in DOCUMENTED, code

@@ -29,12 +29,14 @@ from cloudsms.client import (
     AsyncClient,
     Client,
     CloudSMSClientError,
+    InboundMessage,
     Recipient,
     Report,
     ReportReceiver,
     ResultCode,
     SmsState,
 )
+from cloudsms.domain.inbound import DueMo, build_mo_push
 from cloudsms.domain.reports import ReportContent, build_report, read_answer
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
@@ -445,3 +447,36 @@ def test_receiver_refusals(received: Any) -> None:
     assert answer["RESULT_CODE"] == 2 and answer["SERIAL"] == 42
     assert read_answer(response.status_code, response.content)[0] is False
     assert httpx.get(ok.url, timeout=5).status_code == 405
+
+
+def _mo_push(key: str = KEY) -> bytes:
+    """The platform's own SMS_PUSH_MO bytes (cloudsms.domain.inbound.build_mo_push)."""
+    mo = DueMo(id=1, mo_uid="0MWWBXD9Q1ZZVVU4600000", customer_id=1, auth_key=key, serial=7,
+               callback_url="http://x/", callback_ca_pem=None, source="85261234567",
+               destination="85230001234", text="好的 see you", parts=2, keyword="好的",
+               received_ms=1_764_000_003_000, created_ms=0, attempts=0,
+               next_attempt_ms=0)  # fmt: skip
+    return build_mo_push(mo, push_ms=1_764_000_005_000)
+
+
+def test_receiver_takes_inbound_messages_when_given_on_mo() -> None:
+    got: list[InboundMessage] = []
+    with_mo = ReceiverServer(ReportReceiver(KEY, lambda r: None, on_mo=got.append))
+    reports_only = ReceiverServer(ReportReceiver(KEY, lambda r: None))
+    try:
+        response, answer = _post(with_mo.url, _mo_push())
+        assert read_answer(response.status_code, response.content) == (True, "OK")
+        assert (answer["METHOD"], answer["SERIAL"]) == ("SMS_PUSH_MO", 7)
+        [mo] = got
+        assert (mo.mo_uid, mo.source_msisdn, mo.dest_msisdn) == (
+            "0MWWBXD9Q1ZZVVU4600000", "85261234567", "85230001234")  # fmt: skip
+        assert (mo.content, mo.keyword, mo.sms_count) == ("好的 see you", "好的", 2)
+        assert mo.receive_time == "2025-11-25 00:00:03"
+        _, refused = _post(with_mo.url, _mo_push("W" * 128))
+        assert refused["RESULT_CODE"] == ResultCode.CHANNEL_NOT_EXIST and len(got) == 1
+        # Without on_mo the push is refused, so the platform keeps it and pushes it again.
+        _, unwanted = _post(reports_only.url, _mo_push())
+        assert unwanted["RESULT_CODE"] == ResultCode.INVALID_PARAMETER
+    finally:
+        with_mo.stop()
+        reports_only.stop()

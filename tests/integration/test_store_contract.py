@@ -18,6 +18,7 @@ from seed import seed_customer
 from sqlalchemy import select
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
+from cloudsms.domain.inbound import InboundOutcome, InboundPart
 from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.pipeline import (
     LocalClaim,
@@ -62,14 +63,20 @@ class World:
     route: str = "main"
 
     def accept(
-        self, n: int = 1, *, key: str | None = None, at: int | None = None, segments: int = 1
+        self,
+        n: int = 1,
+        *,
+        key: str | None = None,
+        at: int | None = None,
+        segments: int = 1,
+        sender: str = "CloudSMS",
     ) -> list[str]:
         stamp = now() if at is None else at
         uids = [f"U{next(_uids):08d}" for _ in range(n)]
         messages = tuple(
             NewMessage(
                 sms_uid=uid, customer_id=self.customer_id, serial=1, country_code=852,
-                dest_msisdn=f"6700{i:04d}", route_name=self.route, sender="CloudSMS",
+                dest_msisdn=f"6700{i:04d}", route_name=self.route, sender=sender,
                 content="hello", encoding="gsm7", segments=segments, priority=0,
                 send_at_ms=stamp, customer_body=None, state=MessageState.ACCEPTED,
                 result_desc=None, detail=None, fee_micros=FEE, currency="HKD", created_ms=stamp,
@@ -426,3 +433,121 @@ def test_configuration_snapshot_and_routing(world: World) -> None:
     routing = store.load_routing()
     assert routing.select("main", "85267000000", available=lambda c: True) == world.connector_id
     assert world.customer_id in {c.id for c in store.load_snapshot().customers_by_key.values()}
+
+
+# -- inbound messages (MO) --------------------------------------------------------------------
+
+
+def _mo(text: bytes, *, src: str = "85261234567", dst: str = "85230001234", coding: int = 0,
+        concat: tuple[int, int, int] | None = None) -> InboundPart:  # fmt: skip
+    return InboundPart(source=src, destination=dst, data_coding=coding, data=text, concat=concat,
+                       concat_kind="udh8" if concat else "")  # fmt: skip
+
+
+def _keep(world: World, part: InboundPart, **kw: Any) -> InboundOutcome:
+    args: dict[str, Any] = {"now_ms": now(), "dedup_window_ms": 60_000, "reply_window_ms": 0}
+    return world.store.store_inbound(  # type: ignore[no-any-return]
+        world.connector_id, part, mo_uid=f"MO{next(_uids):08d}", **(args | kw)
+    )
+
+
+def test_an_inbound_message_is_stored_once_routed_and_pushed(world: World) -> None:
+    store = world.store
+    store.add_inbound_number("+852 3000 1234", "", world.customer_id)
+    first = _keep(world, _mo(b"Hello there"))
+    assert first.status == "stored" and first.record is not None
+    mo = first.record
+    assert (mo.text, mo.keyword, mo.customer_id, mo.routed_by, mo.push_state) == (
+        "Hello there",
+        "HELLO",
+        world.customer_id,
+        "number",
+        "pending",
+    )
+    assert _keep(world, _mo(b"Hello there")).status == "duplicate"  # a redelivered deliver_sm
+    second = _keep(world, _mo(b"Second"))
+    assert second.record is not None
+    mine = store.customer_inbound(world.customer_id)
+    assert [m.mo_uid for m in mine] == [mo.mo_uid, second.record.mo_uid]  # MO_QUERY
+    assert [m.text for m in store.customer_inbound(world.customer_id, mo.mo_uid)] == ["Second"]
+    assert store.customer_inbound(world.customer_id, limit=1) == mine[:1]
+    assert store.customer_inbound(world.customer_id + 99) == []
+    # the same text long after the window is a new message
+    assert _keep(world, _mo(b"Hello there"), now_ms=now() + 120_000).status == "stored"
+
+    due, other = store.claim_due_mo(now(), 10, claimer=None)
+    store.record_mo_results([ReportResult(other.id, "done")], now_ms=now())
+    assert (due.mo_uid, due.text, due.serial, due.callback_url) == (
+        mo.mo_uid,
+        "Hello there",
+        1,
+        "http://127.0.0.1:9/dr",
+    )  # mo_url unset: the callback
+    assert store.claim_due_mo(now(), 10) == []  # leased
+    store.record_mo_results([ReportResult(due.id, "retry", now() - 1, "HTTP 500")], now_ms=now())
+    [again] = store.claim_due_mo(now(), 10)
+    assert (again.id, again.attempts, again.serial) == (due.id, 1, 3)
+    store.record_mo_results([ReportResult(again.id, "done")], now_ms=now())
+    [later] = store.claim_due_mo(now() + 10**9, 10)  # only the message after the window
+    assert later.id != due.id and later.serial == 4
+
+
+def test_inbound_parts_wait_until_whole_and_redeliveries_are_dropped(world: World) -> None:
+    store = world.store
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    text = "你好，世界" * 20  # 100 UCS-2 characters: two parts
+    data = text.encode("utf-16-be")
+    # a character split across the parts is decoded whole
+    one, two = _mo(data[:101], coding=8, concat=(7, 2, 1)), _mo(data[101:], coding=8,
+                                                                 concat=(7, 2, 2))  # fmt: skip
+    assert _keep(world, two).status == "waiting"
+    assert _keep(world, two).status == "duplicate"
+    whole = _keep(world, one)
+    assert whole.status == "stored" and whole.record is not None
+    assert (whole.record.text, whole.record.parts) == (text, 2)
+    assert _keep(world, two).status == "duplicate"  # resp of the last part lost: not a new MO
+    assert len(store.claim_due_mo(now(), 10)) == 1
+
+
+def test_inbound_routing_keyword_reply_default_unrouted(world: World) -> None:
+    store = world.store
+    other = _other_customer(world)
+    store.add_inbound_number("1234", "", world.customer_id)
+    store.add_inbound_number("1234", "JOIN", other)
+    assert _routed(world, _mo(b"join now", dst="1234")) == (other, "keyword")
+    assert _routed(world, _mo(b"other", dst="1234")) == (world.customer_id, "number")
+    # reply matching: the customer sent to +852 6700 0000 from 85230009999 a minute ago
+    world.accept(at=now() - 60_000, sender="85230009999")
+    reply = _mo(b"yes", src="85267000000", dst="85230009999")
+    assert _routed(world, reply, reply_window_ms=3_600_000) == (world.customer_id, "reply")
+    assert _routed(world, _mo(b"yes again", src="85267000000", dst="85230009999"),
+                   reply_window_ms=1000) == (None, "unrouted")  # fmt: skip
+    assert _routed(world, _mo(b"hi", dst="999"), default_customer=_name(world, other)) == (
+        other,
+        "default",
+    )
+    assert _routed(world, _mo(b"hi there", dst="999")) == (None, "unrouted")
+
+
+def _routed(world: World, part: InboundPart, **kw: Any) -> tuple[int | None, str]:
+    out = _keep(world, part, **kw)
+    assert out.record is not None
+    return out.record.customer_id, out.record.routed_by
+
+
+def _other_customer(world: World) -> int:
+    if isinstance(world.store, MemoryStore):
+        return world.store.add_customer(name="other")  # type: ignore[no-any-return]
+    with world.store.engine.begin() as conn:
+        return int(conn.execute(tables.customers.insert().values(
+            name="other", auth_key="o" * 128, enabled=True, currency="HKD", balance_micros=0,
+            credit_limit_micros=0, report_intermediate=False, created_ms=now(), updated_ms=now(),
+        )).inserted_primary_key[0])  # fmt: skip
+
+
+def _name(world: World, customer_id: int) -> str:
+    if isinstance(world.store, MemoryStore):
+        return world.store._customers[customer_id].info.name  # type: ignore[no-any-return]
+    with world.store.engine.connect() as conn:
+        return str(conn.scalar(select(tables.customers.c.name).where(
+            tables.customers.c.id == customer_id)))  # fmt: skip

@@ -1,0 +1,445 @@
+"""Inbound messages (MO): ``InboundOps`` — keep, deduplicate and route them; their push outbox.
+
+Strategy: :meth:`InboundOps.store_inbound` is called for each carrier deliver_sm that is a
+message, and its deliver_sm_resp leaves only after it returns (durable commit). In that one
+transaction it:
+
+1. drops a redelivery: a whole message with the same ``dedup_key`` received within the window,
+   or a part already held (unique on connector, addresses, concatenation and sequence);
+2. keeps a part (``inbound_parts``: its raw bytes) until every part of its message is there,
+   then joins and decodes them (``domain.inbound.assemble``) and deletes the parts;
+3. routes the whole message (``domain.inbound.choose_route``: inbound numbers and keywords,
+   reply matching on ``messages`` through ``ix_messages_dest``, the default customer) and
+   inserts it into ``inbound_messages``, due for its push at once (or ``unrouted``).
+
+``inbound_messages`` is also the outbox of SMS_PUSH_MO (``workers.mo_pusher``): the same claim,
+lease, retry and give-up rules as the report outbox (``storage.report_ops``), one row per MO.
+A claim leases rows for ``lease_ms``; a pusher that dies leaves them due again at the lease's
+end (they are not recovered early by worker id, unlike reports).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cloudsms.domain.inbound import (
+    DueMo,
+    InboundNumber,
+    InboundOutcome,
+    InboundPart,
+    InboundRecord,
+    assemble,
+    choose_route,
+    dedup_key,
+    first_word,
+    number_key,
+)
+from cloudsms.domain.pipeline import ReportResult
+from cloudsms.exceptions import NotFound
+from cloudsms.storage import tables as t
+from cloudsms.storage.base import StoreBase
+from cloudsms.storage.config_ops import CustomerRef, customer_id_of
+from cloudsms.storage.report_ops import take_serials
+
+
+class InboundOps(StoreBase):
+    """Named operations on inbound messages, inbound numbers and the MO push outbox."""
+
+    # ---------------------------------------------------------------------------- receiving
+
+    def store_inbound(
+        self,
+        connector_id: int,
+        part: InboundPart,
+        *,
+        mo_uid: str,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str = "",
+    ) -> InboundOutcome:
+        """Keep one deliver_sm of an MO durably (see the module docstring); what became of it."""
+        with self._connect(write=True) as conn:
+            return self._store_inbound(
+                conn, connector_id, part, mo_uid=mo_uid, now_ms=now_ms,
+                dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
+                default_customer=default_customer,
+            )  # fmt: skip
+
+    def _store_inbound(
+        self,
+        conn: Connection,
+        connector_id: int,
+        part: InboundPart,
+        *,
+        mo_uid: str,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str,
+    ) -> InboundOutcome:
+        m = t.inbound_messages.c
+        since = now_ms - dedup_window_ms
+
+        def seen(key: str) -> bool:
+            found = conn.scalar(
+                select(m.id).where(m.dedup_key == key, m.received_ms >= since).limit(1)
+            )
+            return found is not None
+
+        def serialize(key: str) -> None:
+            # PostgreSQL: two parts of one message stored at once would each miss the other
+            # (neither committed yet) and wait forever; one lock per message key makes the second
+            # wait for the first, then see its part. SQLite writers are serial already.
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(key[:15], 16)})
+
+        parts = 1
+        if part.concat is not None:
+            key = dedup_key(connector_id, part, "")
+            serialize(key)
+            if seen(key):
+                return InboundOutcome(status="duplicate")
+            ref, total, seq = part.concat
+            concat_ref = f"{part.concat_kind}:{ref}/{total}"
+            p = t.inbound_parts.c
+            values = {
+                "connector_id": connector_id, "source": part.source,
+                "destination": part.destination, "concat_ref": concat_ref, "seq": seq,
+                "data_coding": part.data_coding, "data": part.data, "received_ms": now_ms,
+            }  # fmt: skip
+            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
+            added = conn.execute(
+                make(t.inbound_parts).values(**values).on_conflict_do_nothing().returning(p.id)
+            ).first()
+            if added is None:
+                return InboundOutcome(status="duplicate")
+            group = and_(
+                p.connector_id == connector_id,
+                p.source == part.source,
+                p.destination == part.destination,
+                p.concat_ref == concat_ref,
+            )
+            held = conn.execute(select(p.seq, p.data, p.data_coding).where(group)).all()
+            if len(held) < total:
+                return InboundOutcome(status="waiting")
+            conn.execute(delete(t.inbound_parts).where(group))
+            coding = next(r.data_coding for r in held if r.seq == 1)
+            body = assemble([(r.seq, r.data) for r in held], coding)
+            parts = total
+        else:
+            coding = part.data_coding
+            body = assemble([(1, part.data)], coding)
+            key = dedup_key(connector_id, part, body)
+            serialize(key)
+            if seen(key):
+                return InboundOutcome(status="duplicate")
+        keyword = first_word(body)
+        by_number = {
+            r.keyword: r.customer_id
+            for r in conn.execute(
+                select(t.inbound_numbers.c.keyword, t.inbound_numbers.c.customer_id).where(
+                    t.inbound_numbers.c.number == number_key(part.destination)
+                )
+            )
+        }
+        reply = (
+            self._replied_by(conn, part, now_ms - reply_window_ms)
+            if reply_window_ms > 0 and not by_number
+            else None
+        )
+        default = (
+            conn.scalar(select(t.customers.c.id).where(t.customers.c.name == default_customer))
+            if default_customer
+            else None
+        )
+        customer_id, routed_by = choose_route(keyword, by_number, reply, default)
+        row = {
+            "mo_uid": mo_uid, "connector_id": connector_id, "source": part.source,
+            "destination": part.destination, "text": body, "data_coding": coding,
+            "parts": parts, "keyword": keyword, "dedup_key": key, "customer_id": customer_id,
+            "routed_by": routed_by, "received_ms": now_ms,
+            "push_state": "unrouted" if customer_id is None else "pending",
+            "next_attempt_ms": now_ms, "attempts": 0,
+        }  # fmt: skip
+        new_id = conn.execute(insert(t.inbound_messages).values(**row)).inserted_primary_key
+        assert new_id is not None
+        return InboundOutcome(status="stored", record=_record(dict(row, id=new_id[0])))
+
+    @staticmethod
+    def _replied_by(conn: Connection, part: InboundPart, since_ms: int) -> int | None:
+        """The customer that last sent to the MO's source with its destination as sender."""
+        source = number_key(part.source)
+        if not source.isdigit():
+            return None
+        g = t.messages.c
+        # The calling code is 1-3 digits: the national part is one of three suffixes.
+        nationals = [source[n:] for n in (1, 2, 3) if len(source) > n]
+        dest = number_key(part.destination)
+        senders = {dest, "+" + dest, part.destination}
+        found = conn.execute(
+            select(g.customer_id, g.country_code, g.dest_msisdn)
+            .where(
+                g.dest_msisdn.in_(nationals),
+                g.created_ms >= since_ms,
+                g.sender.in_(senders),
+            )
+            .order_by(g.created_ms.desc())
+            .limit(20)
+        ).all()
+        for r in found:
+            if f"{r.country_code}{r.dest_msisdn}" == source:
+                return int(r.customer_id)
+        return None
+
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = None, limit: int = 100
+    ) -> list[InboundRecord]:
+        """MO_QUERY: the customer's inbound messages, oldest first, after ``since_mo_uid`` (one
+        of its own; an unknown one reads from the start), at most ``limit``."""
+        m = t.inbound_messages.c
+        query = select(t.inbound_messages).where(m.customer_id == customer_id)
+        if since_mo_uid is not None:
+            after = (
+                select(m.id)
+                .where(m.mo_uid == since_mo_uid, m.customer_id == customer_id)
+                .scalar_subquery()
+            )
+            query = query.where(m.id > func.coalesce(after, 0))
+        with self._connect(write=False) as conn:
+            return [_record(r._asdict()) for r in conn.execute(query.order_by(m.id).limit(limit))]
+
+    # ------------------------------------------------------------------------------ pushing
+
+    def claim_due_mo(
+        self,
+        now_ms: int,
+        limit: int,
+        *,
+        lease_ms: int = 120_000,
+        exclude_customers: Collection[int] = (),
+        claimer: int | None = None,
+        hold_ms: int = 0,
+    ) -> list[DueMo]:
+        """Claim up to ``limit`` due MO pushes for ``lease_ms``, each with its SERIAL.
+
+        Oldest first. An MO whose customer has neither ``mo_url`` nor ``callback_url`` is left
+        in the outbox until ``hold_ms`` after it arrived (an operator may set one meanwhile);
+        then it is returned, and the pusher gives it up (``no callback_url``).
+        """
+        m, c = t.inbound_messages.c, t.customers.c
+        url = func.coalesce(c.mo_url, c.callback_url)
+        query = (
+            select(
+                m.id,
+                m.mo_uid,
+                m.customer_id,
+                m.source,
+                m.destination,
+                m.text,
+                m.parts,
+                m.keyword,
+                m.received_ms,
+                m.attempts,
+                m.next_attempt_ms,
+                c.auth_key,
+                url.label("url"),
+                c.callback_ca_pem,
+            )
+            .join(t.customers, c.id == m.customer_id)
+            .where(
+                m.push_state == "pending",
+                m.next_attempt_ms <= now_ms,
+                or_(url.is_not(None), m.received_ms <= now_ms - hold_ms),
+            )
+            .order_by(m.next_attempt_ms, m.id)
+            .limit(limit)
+        )
+        if exclude_customers:
+            query = query.where(m.customer_id.not_in(list(exclude_customers)))
+        with self._connect(write=True, durable=False) as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                return []
+            conn.execute(
+                update(t.inbound_messages)
+                .where(m.id.in_([r.id for r in rows]))
+                .values(next_attempt_ms=now_ms + lease_ms, claimed_by=claimer)
+            )
+            counts: dict[int, int] = {}
+            for r in rows:
+                counts[r.customer_id] = counts.get(r.customer_id, 0) + 1
+            serials = {
+                cid: iter(take_serials(conn, self.dialect, cid, n))
+                for cid, n in sorted(counts.items())
+            }
+            return [
+                DueMo(
+                    id=r.id,
+                    mo_uid=r.mo_uid,
+                    customer_id=r.customer_id,
+                    auth_key=r.auth_key,
+                    serial=next(serials[r.customer_id]),
+                    callback_url=r.url,
+                    callback_ca_pem=r.callback_ca_pem,
+                    source=r.source,
+                    destination=r.destination,
+                    text=r.text,
+                    parts=r.parts,
+                    keyword=r.keyword,
+                    received_ms=r.received_ms,
+                    created_ms=r.received_ms,
+                    attempts=r.attempts,
+                    next_attempt_ms=r.next_attempt_ms,
+                )
+                for r in rows
+            ]
+
+    def record_mo_results(
+        self,
+        results: Sequence[ReportResult],
+        *,
+        now_ms: int,
+        defer: Mapping[int, int] | None = None,
+    ) -> None:
+        """What became of claimed MO pushes (the pusher's ``ReportResult``), one transaction.
+
+        ``defer`` moves every pending MO of a customer due earlier to that time (its callback
+        is down). Only pending rows change: a late duplicate outcome never undoes a done push.
+        """
+        m = t.inbound_messages.c
+        with self._connect(write=True, durable=False) as conn:
+            for r in results:
+                values: dict[str, Any] = {"claimed_by": None}
+                if r.outcome == "done":
+                    values |= {"push_state": "done", "done_ms": now_ms, "last_error": None}
+                elif r.outcome == "give_up":
+                    values |= {"push_state": "failed", "done_ms": now_ms, "last_error": r.error}
+                else:
+                    values["next_attempt_ms"] = r.next_attempt_ms
+                    if r.outcome == "retry":
+                        values["last_error"] = r.error[:1000]
+                if r.attempted:
+                    values["attempts"] = m.attempts + 1
+                conn.execute(
+                    update(t.inbound_messages)
+                    .where(m.id == r.id, m.push_state == "pending")
+                    .values(**values)
+                )
+            for customer_id, until in (defer or {}).items():
+                conn.execute(
+                    update(t.inbound_messages)
+                    .where(
+                        m.customer_id == customer_id,
+                        m.push_state == "pending",
+                        m.next_attempt_ms < until,
+                        m.claimed_by.is_(None),
+                    )
+                    .values(next_attempt_ms=until)
+                )
+
+    # ----------------------------------------------------------------------------- operators
+
+    def list_inbound_messages(
+        self, customer: CustomerRef | None = None, *, limit: int = 100, unrouted: bool = False
+    ) -> list[InboundRecord]:
+        """The latest MOs, newest first: of one customer, or those routed to nobody."""
+        m = t.inbound_messages.c
+        query = select(t.inbound_messages).order_by(m.received_ms.desc(), m.id.desc())
+        with self._connect(write=False) as conn:
+            if customer is not None:
+                query = query.where(m.customer_id == customer_id_of(conn, customer))
+            if unrouted:
+                query = query.where(m.customer_id.is_(None))
+            return [_record(r._asdict()) for r in conn.execute(query.limit(limit))]
+
+    def add_inbound_number(self, number: str, keyword: str, customer: CustomerRef) -> None:
+        """Give ``number`` (compared as ``number_key``) to a customer, for ``keyword`` or all."""
+        number, keyword = number_key(number), keyword.upper()
+        what = f"number {number!r}" + (f" keyword {keyword!r}" if keyword else "")
+        with self._config_change(f"{what} is already assigned") as conn:
+            conn.execute(
+                insert(t.inbound_numbers).values(
+                    number=number,
+                    keyword=keyword,
+                    customer_id=customer_id_of(conn, customer),
+                    created_ms=self.now_ms(),
+                )
+            )
+
+    def list_inbound_numbers(self, customer: CustomerRef | None = None) -> list[InboundNumber]:
+        n = t.inbound_numbers.c
+        query = (
+            select(t.inbound_numbers, t.customers.c.name)
+            .join(t.customers, t.customers.c.id == n.customer_id)
+            .order_by(n.number, n.keyword)
+        )
+        with self._config_read() as conn:
+            if customer is not None:
+                query = query.where(n.customer_id == customer_id_of(conn, customer))
+            return [
+                InboundNumber(r.id, r.number, r.keyword, r.customer_id, r.name, r.created_ms)
+                for r in conn.execute(query)
+            ]
+
+    def remove_inbound_number(self, number: str, keyword: str) -> None:
+        number, keyword = number_key(number), keyword.upper()
+        n = t.inbound_numbers.c
+        with self._config_change() as conn:
+            gone = conn.execute(
+                delete(t.inbound_numbers).where(n.number == number, n.keyword == keyword)
+            )
+            if gone.rowcount == 0:
+                raise NotFound(
+                    f"no inbound number {number!r}" + (f" keyword {keyword!r}" if keyword else "")
+                )
+
+    def set_mo_url(self, ref: CustomerRef, url: str | None) -> None:
+        """Where the customer's MOs are pushed (None: its report callback_url); pending MOs
+        waiting out a back-off become due at once."""
+        with self._config_change() as conn:
+            customer_id = customer_id_of(conn, ref)
+            conn.execute(
+                update(t.customers).where(t.customers.c.id == customer_id).values(mo_url=url)
+            )
+            m = t.inbound_messages.c
+            conn.execute(
+                update(t.inbound_messages)
+                .where(
+                    m.customer_id == customer_id,
+                    m.push_state == "pending",
+                    m.claimed_by.is_(None),
+                )
+                .values(next_attempt_ms=self.now_ms())
+            )
+
+    def get_mo_url(self, ref: CustomerRef) -> str | None:
+        with self._config_read() as conn:
+            customer_id = customer_id_of(conn, ref)
+            url = conn.scalar(select(t.customers.c.mo_url).where(t.customers.c.id == customer_id))
+            return str(url) if url is not None else None
+
+
+def _record(row: Mapping[str, Any]) -> InboundRecord:
+    return InboundRecord(
+        id=int(row["id"]),
+        mo_uid=row["mo_uid"],
+        connector_id=row["connector_id"],
+        source=row["source"],
+        destination=row["destination"],
+        text=row["text"],
+        data_coding=row["data_coding"],
+        parts=row["parts"],
+        keyword=row["keyword"],
+        customer_id=row["customer_id"],
+        routed_by=row["routed_by"],
+        received_ms=row["received_ms"],
+        push_state=row["push_state"],
+        attempts=row.get("attempts") or 0,
+        last_error=row.get("last_error") or "",
+    )

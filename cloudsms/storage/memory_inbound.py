@@ -1,0 +1,250 @@
+"""The memory store's inbound messages: ``storage.inbound_ops`` on plain Python data.
+
+Same rules as the SQL store (pinned by ``tests/integration/test_store_contract.py``): redeliveries
+dropped by dedup key within the window, parts held until whole, routing by inbound number and
+keyword, reply matching and default customer, and the MO push outbox's claim / outcome rules.
+Inbound numbers are set with :meth:`MemoryInbound.add_inbound_number` (no operator side here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from cloudsms.domain.inbound import (
+    DueMo,
+    InboundOutcome,
+    InboundPart,
+    InboundRecord,
+    assemble,
+    choose_route,
+    dedup_key,
+    first_word,
+    number_key,
+)
+from cloudsms.domain.pipeline import ReportResult
+from cloudsms.storage.memory_state import MemoryReports
+
+
+@dataclass(slots=True)
+class _Mo:
+    record: InboundRecord
+    dedup_key: str
+    next_attempt_ms: int
+    claimed_by: int | None = None
+
+
+@dataclass(slots=True)
+class _InboundTables:
+    numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    parts: dict[tuple[int, str, str, str], dict[int, tuple[int, bytes]]] = field(
+        default_factory=dict
+    )
+    mos: dict[int, _Mo] = field(default_factory=dict)
+    mo_urls: dict[int, str] = field(default_factory=dict)
+
+
+class MemoryInbound(MemoryReports):
+    """Inbound messages in memory (see the module docstring)."""
+
+    def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
+        if clock is None:
+            super().__init__()
+        else:
+            super().__init__(clock=clock)
+        self._inbound = _InboundTables()
+
+    def add_inbound_number(self, number: str, keyword: str, customer: int | str) -> None:
+        """Give ``number`` (for ``keyword``, "" for any) to a customer (id or name)."""
+        with self._lock:
+            cid = customer if isinstance(customer, int) else next(
+                c for c, row in self._customers.items() if row.info.name == customer
+            )  # fmt: skip
+            self._inbound.numbers[(number_key(number), keyword.upper())] = cid
+
+    def set_mo_url(self, customer_id: int, url: str | None) -> None:
+        with self._lock:
+            if url is None:
+                self._inbound.mo_urls.pop(customer_id, None)
+            else:
+                self._inbound.mo_urls[customer_id] = url
+
+    def inbound_messages(self) -> list[InboundRecord]:
+        """Every stored MO with its push state, oldest first (for tests)."""
+        with self._lock:
+            return [mo.record for mo in self._inbound.mos.values()]
+
+    def store_inbound(
+        self,
+        connector_id: int,
+        part: InboundPart,
+        *,
+        mo_uid: str,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str = "",
+    ) -> InboundOutcome:
+        with self._lock:
+            tables = self._inbound
+            since = now_ms - dedup_window_ms
+
+            def seen(key: str) -> bool:
+                return any(
+                    mo.dedup_key == key and mo.record.received_ms >= since
+                    for mo in tables.mos.values()
+                )
+
+            parts = 1
+            if part.concat is not None:
+                key = dedup_key(connector_id, part, "")
+                if seen(key):
+                    return InboundOutcome(status="duplicate")
+                ref, total, seq = part.concat
+                group_key = (
+                    connector_id, part.source, part.destination,
+                    f"{part.concat_kind}:{ref}/{total}",
+                )  # fmt: skip
+                group = tables.parts.setdefault(group_key, {})
+                if seq in group:
+                    return InboundOutcome(status="duplicate")
+                group[seq] = (part.data_coding, part.data)
+                if len(group) < total:
+                    return InboundOutcome(status="waiting")
+                del tables.parts[group_key]
+                coding = group[1][0]
+                text = assemble([(s, data) for s, (_, data) in group.items()], coding)
+                parts = total
+            else:
+                coding = part.data_coding
+                text = assemble([(1, part.data)], coding)
+                key = dedup_key(connector_id, part, text)
+                if seen(key):
+                    return InboundOutcome(status="duplicate")
+            keyword = first_word(text)
+            dest = number_key(part.destination)
+            by_number = {kw: cid for (num, kw), cid in tables.numbers.items() if num == dest}
+            reply = (
+                self._replied_by(part, now_ms - reply_window_ms)
+                if reply_window_ms > 0 and not by_number
+                else None
+            )
+            default = next(
+                (c for c, row in self._customers.items() if row.info.name == default_customer),
+                None,
+            )
+            customer_id, routed_by = choose_route(keyword, by_number, reply, default)
+            record = InboundRecord(
+                id=next(self._ids), mo_uid=mo_uid, connector_id=connector_id,
+                source=part.source, destination=part.destination, text=text, data_coding=coding,
+                parts=parts, keyword=keyword, customer_id=customer_id, routed_by=routed_by,
+                received_ms=now_ms, push_state="unrouted" if customer_id is None else "pending",
+            )  # fmt: skip
+            tables.mos[record.id] = _Mo(record, key, now_ms)
+            return InboundOutcome(status="stored", record=record)
+
+    def _replied_by(self, part: InboundPart, since_ms: int) -> int | None:
+        source, dest = number_key(part.source), number_key(part.destination)
+        senders = {dest, "+" + dest, part.destination}
+        best: tuple[int, int] | None = None
+        for msg in self._messages.values():
+            m = msg.m
+            if (
+                m["created_ms"] >= since_ms
+                and m["sender"] in senders
+                and f"{m['country_code']}{m['dest_msisdn']}" == source
+                and (best is None or m["created_ms"] > best[0])
+            ):
+                best = (m["created_ms"], m["customer_id"])
+        return best[1] if best is not None else None
+
+    def customer_inbound(
+        self, customer_id: int, since_mo_uid: str | None = None, limit: int = 100
+    ) -> list[InboundRecord]:
+        with self._lock:
+            mine = [mo.record for mo in self._inbound.mos.values()
+                    if mo.record.customer_id == customer_id]  # fmt: skip
+            after = next((r.id for r in mine if r.mo_uid == since_mo_uid), 0)
+            return [r for r in mine if r.id > after][:limit]
+
+    def claim_due_mo(
+        self,
+        now_ms: int,
+        limit: int,
+        *,
+        lease_ms: int = 120_000,
+        exclude_customers: Collection[int] = (),
+        claimer: int | None = None,
+        hold_ms: int = 0,
+    ) -> list[DueMo]:
+        with self._lock:
+            tables = self._inbound
+            due: list[tuple[_Mo, str | None]] = []
+            for mo in sorted(tables.mos.values(), key=lambda x: (x.next_attempt_ms, x.record.id)):
+                r = mo.record
+                if r.push_state != "pending" or mo.next_attempt_ms > now_ms:
+                    continue
+                if r.customer_id is None or r.customer_id in exclude_customers:
+                    continue
+                customer = self._customers.get(r.customer_id)
+                if customer is None:
+                    continue
+                url = tables.mo_urls.get(r.customer_id) or customer.info.callback_url
+                if url is None and r.received_ms > now_ms - hold_ms:
+                    continue
+                due.append((mo, url))
+                if len(due) >= limit:
+                    break
+            out = []
+            for mo, url in due:
+                r = mo.record
+                assert r.customer_id is not None
+                customer = self._customers[r.customer_id]
+                out.append(
+                    DueMo(
+                        id=r.id, mo_uid=r.mo_uid, customer_id=r.customer_id,
+                        auth_key=customer.info.auth_key,
+                        serial=self._take_serials(r.customer_id, 1)[0], callback_url=url,
+                        callback_ca_pem=customer.callback_ca_pem, source=r.source,
+                        destination=r.destination, text=r.text, parts=r.parts,
+                        keyword=r.keyword, received_ms=r.received_ms, created_ms=r.received_ms,
+                        attempts=r.attempts, next_attempt_ms=mo.next_attempt_ms,
+                    )
+                )  # fmt: skip
+                mo.next_attempt_ms, mo.claimed_by = now_ms + lease_ms, claimer
+            return out
+
+    def record_mo_results(
+        self,
+        results: Sequence[ReportResult],
+        *,
+        now_ms: int,
+        defer: Mapping[int, int] | None = None,
+    ) -> None:
+        with self._lock:
+            mos = self._inbound.mos
+            for res in results:
+                mo = mos.get(res.id)
+                if mo is None or mo.record.push_state != "pending":
+                    continue
+                r = mo.record
+                attempts = r.attempts + int(res.attempted)
+                mo.claimed_by = None
+                if res.outcome == "done":
+                    mo.record = replace(r, push_state="done", attempts=attempts, last_error="")
+                elif res.outcome == "give_up":
+                    mo.record = replace(r, push_state="failed", attempts=attempts,
+                                        last_error=res.error)  # fmt: skip
+                else:
+                    mo.next_attempt_ms = res.next_attempt_ms
+                    error = res.error[:1000] if res.outcome == "retry" else r.last_error
+                    mo.record = replace(r, attempts=attempts, last_error=error)
+            for customer_id, until in (defer or {}).items():
+                for mo in mos.values():
+                    if (
+                        mo.record.customer_id == customer_id
+                        and mo.record.push_state == "pending"
+                        and mo.claimed_by is None
+                        and mo.next_attempt_ms < until
+                    ):
+                        mo.next_attempt_ms = until
