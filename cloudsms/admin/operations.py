@@ -40,6 +40,7 @@ from cloudsms.services.options import (
     DECISION,
     MONEY_CHANGE,
     NETWORK,
+    OPT_OUT_NUMBER,
     POLICY_SET,
     PRICE,
     PRICE_LIST_CREATE,
@@ -286,6 +287,23 @@ def _blacklist_add(call: Call) -> Any:
 def _blacklist_remove(call: Call) -> Any:
     a = call.args
     return {"number": call.operator.blacklist_remove(a["number"], a.get("customer"))}
+
+
+# -- opt-out lists ----------------------------------------------------------------------------
+
+
+def _opt_outs(call: Call) -> Any:
+    return as_dicts(call.operator.opt_outs(call.path["name"]))
+
+
+def _opt_out_add(call: Call) -> Any:
+    name = call.path["name"]
+    return {"customer": name, "number": call.operator.opt_out_add(name, call.args["number"])}
+
+
+def _opt_out_remove(call: Call) -> Any:
+    name = call.path["name"]
+    return {"customer": name, "number": call.operator.opt_out_remove(name, call.args["number"])}
 
 
 # -- SMPP accounts ----------------------------------------------------------------------------
@@ -570,6 +588,16 @@ OPERATIONS: list[Operation] = [
               _params(BLACKLIST_ADD), tag="blacklist", creates=True),
     Operation("blacklist.remove", "DELETE", "/blacklist", "Remove a blacklisted number.",
               _blacklist_remove, _params(BLACKLIST_KEY, "query"), tag="blacklist"),
+    # opt-out lists
+    Operation("opt_outs.list", "GET", "/customers/{name}/opt-outs",
+              "The customer's opt-out list: numbers that sent STOP (or were added), answered"
+              " Intercept.", _opt_outs, tag="opt-outs"),
+    Operation("opt_outs.add", "POST", "/customers/{name}/opt-outs",
+              "Put a number on the customer's opt-out list.", _opt_out_add,
+              _params(OPT_OUT_NUMBER), tag="opt-outs", creates=True),
+    Operation("opt_outs.remove", "DELETE", "/customers/{name}/opt-outs",
+              "Take a number off the customer's opt-out list.", _opt_out_remove,
+              _params(OPT_OUT_NUMBER, "query"), tag="opt-outs"),
     # SMPP accounts
     Operation("smpp_accounts.list", "GET", "/smpp-accounts", "Customers' SMPP accounts.",
               _smpp_accounts, (_q("customer", help="Only this customer's accounts."),),

@@ -29,6 +29,7 @@ import phonenumbers
 
 from cloudsms.domain import money
 from cloudsms.domain.models import ApprovalStatus
+from cloudsms.domain.opt_out import MAX_KEYWORD
 from cloudsms.domain.packet import MAX_SENDER
 from cloudsms.domain.smpp_accounts import BIND_MODES, MAX_PASSWORD, MAX_SYSTEM_ID
 from cloudsms.exceptions import ConfigError
@@ -258,3 +259,15 @@ def check_range(value: str | int, what: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ConfigError(f"{what} must be {low} to {high}, got {number}")
     return number
+
+
+def check_keywords(text: str) -> tuple[str, ...]:
+    """Opt-out / opt-in keywords, comma-separated (``STOP,TD,退订``): each one word, 1-32."""
+    words = tuple(w.strip() for w in text.split(","))
+    for word in words:
+        if not 0 < len(word) <= MAX_KEYWORD or any(ch.isspace() for ch in word):
+            raise ConfigError(
+                f"keyword {word!r}: give comma-separated single words of 1 to {MAX_KEYWORD}"
+                " characters, e.g. STOP,TD,退订"
+            )
+    return words

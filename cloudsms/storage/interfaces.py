@@ -24,6 +24,7 @@ so it can be driven by either, and what it may touch is written down here.
     admin sign-in (API, console, portal)      AdminAuth
     admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
     admin.context.AdminContext                AdminStore        (= all of the admin side)
+    services.opt_outs.OptOutService           OptOutStore       (opt-out lists + keywords)
 
 ``AcceptStore``, ``PipelineStore`` and ``AdminStore`` are the unions a whole side needs (the
 memory store is checked against ``PipelineStore``, the SQL store against both at the end of this
@@ -42,6 +43,7 @@ from cloudsms.domain.models import (
     PacketOutcome,
     PacketWrite,
 )
+from cloudsms.domain.opt_out import OptOut, OptVia
 from cloudsms.domain.pipeline import (
     DispatchResult,
     DueReport,
@@ -303,6 +305,22 @@ class BlacklistAdmin(Protocol):
     def list_blacklist(self, customer: CustomerRef | None = ...) -> list[BlacklistEntry]: ...
 
 
+class OptOutAdmin(Protocol):
+    """Customers' opt-out lists (numbers that sent STOP): the SQL store and ``MemoryStore``."""
+
+    def add_opt_out(
+        self, customer: CustomerRef, number: str, *, via: OptVia, keyword: str | None = ...
+    ) -> bool: ...
+    def remove_opt_out(self, customer: CustomerRef, number: str) -> bool: ...
+    def list_opt_outs(self, customer: CustomerRef | None = ...) -> list[OptOut]: ...
+
+
+class OptOutStore(OptOutAdmin, Protocol):
+    """What ``services.opt_outs.OptOutService`` needs: the lists and a destination's keywords."""
+
+    def get_policy(self, country_code: int) -> CountryPolicy | None: ...
+
+
 class PolicyAdmin(Protocol):
     """Per-destination registration rules."""
 
@@ -389,6 +407,7 @@ class OperatorStore(
     PriceAdmin,
     RouteAdmin,
     BlacklistAdmin,
+    OptOutAdmin,
     PolicyAdmin,
     RegistrationAdmin,
     SmppAccountAdmin,
@@ -491,6 +510,8 @@ __all__ = [
     "LeaseStore",
     "MessageQueries",
     "OperatorStore",
+    "OptOutAdmin",
+    "OptOutStore",
     "PacketSink",
     "PipelineStore",
     "PolicyAdmin",

@@ -47,6 +47,7 @@ from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state
 from cloudsms.exceptions import NotFound
 from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.dispatch_ops import _stat_state, clip_detail
+from cloudsms.storage.memory_opt_out import MemoryOptOuts
 from cloudsms.storage.memory_state import (
     MemoryLeases,
     MemoryReports,
@@ -60,7 +61,7 @@ from cloudsms.storage.report_ops import HELD
 _REFUNDED = frozenset({"rejected", "unsendable"})
 
 
-class MemoryStore(MemoryReports, MemoryLeases):
+class MemoryStore(MemoryReports, MemoryLeases, MemoryOptOuts):
     """The pipeline store in memory (see the module docstring). Not durable."""
 
     # -- configuration: helpers to set it up, and what the config cache reads ---------------
@@ -133,9 +134,8 @@ class MemoryStore(MemoryReports, MemoryLeases):
     def load_snapshot(self) -> ConfigSnapshot:
         with self._lock:
             customers = {c.info.auth_key: c.info for c in self._customers.values()}
-            return ConfigSnapshot(
-                version=self._version, customers_by_key=customers, **self._snapshot_fields
-            )
+            fields = {"opt_outs_by_customer": self.opt_outs_by_customer(), **self._snapshot_fields}
+            return ConfigSnapshot(version=self._version, customers_by_key=customers, **fields)
 
     def load_routing(self) -> RoutingTable:
         with self._lock:
@@ -552,11 +552,17 @@ __all__ = ["MemoryStore"]
 
 
 if TYPE_CHECKING:  # both stores implement every pipeline protocol (mypy checks this)
-    from cloudsms.storage.interfaces import PipelineStore
+    from cloudsms.storage.interfaces import OptOutStore, PipelineStore
     from cloudsms.storage.store import Store
 
     def _memory_conforms(store: MemoryStore) -> PipelineStore:
         return store
 
     def _sql_conforms(store: Store) -> PipelineStore:
+        return store
+
+    def _memory_opt_outs_conform(store: MemoryStore) -> OptOutStore:
+        return store
+
+    def _sql_opt_outs_conform(store: Store) -> OptOutStore:
         return store

@@ -22,6 +22,7 @@ from cloudsms.storage.engine import describe_failure, make_engine
 from cloudsms.storage.expiry_ops import ExpiryOps
 from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
+from cloudsms.storage.opt_out_ops import OptOutOps
 from cloudsms.storage.price_ops import PriceOps
 from cloudsms.storage.query_ops import QueryOps
 from cloudsms.storage.registration_ops import RegistrationOps
@@ -43,6 +44,7 @@ class Store(
     PriceOps,
     RouteOps,
     BlacklistOps,
+    OptOutOps,
     RegistrationOps,
     SmppAccountOps,
     SnapshotOps,
