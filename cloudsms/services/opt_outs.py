@@ -18,6 +18,7 @@ later send to the number is answered Intercept for that recipient, with no read 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from cloudsms.domain.opt_out import (
@@ -42,6 +43,31 @@ class OptOutService:
 
     def __init__(self, store: OptOutStore) -> None:
         self.store = store
+        self._pending: set[asyncio.Task[OptAction | None]] = set()
+
+    def on_inbound(self, customer_id: int | None, msisdn: str, text: str) -> None:
+        """From the event loop, without waiting: ``apply_inbound_opt`` in a worker thread.
+
+        For hooks that may not block (``InboundIntake.on_stored``); a failure is logged. An
+        unrouted message (``customer_id`` None) has no list to change.
+        """
+        if customer_id is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.apply_inbound_opt, customer_id, msisdn, text)
+        )
+        self._pending.add(task)  # a task nobody references may be collected before it runs
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[OptAction | None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("opt-out keyword not applied", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the keywords ``on_inbound`` scheduled (at shutdown, and in tests)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     def apply_inbound_opt(self, customer_id: int, msisdn: str, text: str) -> OptAction | None:
         """Apply an inbound message's keyword; what it was (None: not a keyword, or no number).

@@ -2,8 +2,8 @@
 
 The SQL store (``cloudsms.storage.store.Store``) implements all of them; the in-memory store
 (``cloudsms.storage.memory.MemoryStore``) implements the pipeline ones (accept, dispatch,
-reports, leases, configuration). A consumer takes only its protocol, never the concrete store,
-so it can be driven by either, and what it may touch is written down here.
+reports, leases, configuration) and ``OptOutStore``. A consumer takes only its protocol, never
+the concrete store, so it can be driven by either, and what it may touch is written down here.
 
     consumer                                  protocol
     ----------------------------------------  ------------------------------------------------

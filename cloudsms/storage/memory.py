@@ -11,7 +11,8 @@ outbox with its order per SMS_UID, claims, leases, retries and serials. Procrast
 ``InMemoryConnector`` in the package for the same reasons (``procrastinate/testing.py``).
 
 What it is not: durable (a process exit loses everything), shared between processes, or the
-operator's store (no admin operations; configuration is set with the ``add_*`` helpers below).
+operator's store (no admin operations but the opt-out lists of ``memory_opt_out.py``, which the
+inbound-message path changes; configuration is set with the ``add_*`` helpers below).
 Every operation holds one lock, so it behaves as one transaction, from any thread. Times are the
 process clock (the SQL store judges leases by the database clock).
 

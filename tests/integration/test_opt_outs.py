@@ -12,10 +12,12 @@ import pytest
 from seed import Seeded, seed_customer
 
 from cloudsms.domain.codes import ResultCode
+from cloudsms.domain.models import CountryPolicy
 from cloudsms.domain.opt_out import OPT_IN, OPT_OUT
 from cloudsms.exceptions import ConfigError, Conflict, NotFound
 from cloudsms.services.operator import Operator
 from cloudsms.services.opt_outs import OptOutService
+from cloudsms.storage.memory import MemoryStore
 from cloudsms.storage.store import Store
 
 
@@ -110,3 +112,34 @@ def test_bad_input_is_refused_readably(store: Store) -> None:
     # A national-format source cannot be placed: ignored, nothing listed.
     assert service.apply_inbound_opt(1, "61234567x", "STOP") is None
     assert [o.number for o in store.list_opt_outs("acme")] == ["85261234567"]
+
+
+async def test_the_mo_hook_applies_keywords_off_the_loop_on_the_memory_store(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``on_inbound`` is what an event-loop hook calls: it returns at once, the change lands in a
+    worker thread, and a failure is logged, never raised into the MO path."""
+    store = MemoryStore()
+    cid = store.add_customer(name="acme")
+    store.set_snapshot_fields(policies={86: _cn_policy(out=("取消",))})
+    service = OptOutService(store)
+    service.on_inbound(cid, "+85261234567", "Ｓｔｏｐ!")
+    service.on_inbound(cid, "+8613800138000", "STOP")  # not a keyword for +86 here
+    service.on_inbound(cid, "+8613800138001", "取消")
+    service.on_inbound(None, "+85261234000", "STOP")  # unrouted: no list to change
+    service.on_inbound(cid + 1, "+85261234001", "STOP")  # no such customer: logged
+    await service.drain()
+    assert store.load_snapshot().opt_outs_by_customer == {
+        cid: frozenset({"85261234567", "8613800138001"})
+    }
+    assert "opt-out keyword not applied" in caplog.text
+    service.on_inbound(cid, "85261234567", "START")
+    await service.drain()
+    assert [o.number for o in store.list_opt_outs(cid)] == ["8613800138001"]
+
+
+def _cn_policy(out: tuple[str, ...]) -> CountryPolicy:
+    return CountryPolicy(
+        country_code=86, region="CN", requires_template=True, requires_signature=True,
+        requires_registered_sender=False, sender_format="any", opt_out_keywords=out,
+    )  # fmt: skip
