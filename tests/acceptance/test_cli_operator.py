@@ -163,6 +163,8 @@ def test_optout_group(run: Run, db_url: str) -> None:
     assert "not on the opt-out list" in gone
     # Per-destination keywords live on the country policy.
     run("policies", "set", "852", "--opt-out-keywords", "STOP,TD,退订,取消")
+    listed = run("policies", "list").stdout
+    assert "STOP,TD,退订,取消" in listed and "default" in listed
     store = _store(db_url)
     try:
         snapshot = store.load_snapshot()

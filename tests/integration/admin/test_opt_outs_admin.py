@@ -121,3 +121,20 @@ def test_portal_customer_sees_and_edits_only_its_own_list(admin: Admin) -> None:
     ]
     assert [o.number for o in admin.store.list_opt_outs("beta")] == ["85269990000"]
     assert admin.store.list_audit()[0].actor == "customer:acme"
+
+
+def test_console_policies_page_sets_a_destinations_keywords(admin: Admin) -> None:
+    with admin.client() as web:
+        csrf = csrf_of(login(web, "console", admin.admin_token).text)
+        form = {"csrf": csrf, "next": "/console/policies", "path.country_code": "86",
+                "opt_out_keywords": "退订,取消", "opt_in_keywords": "", "note": ""}  # fmt: skip
+        done = web.post("/console/do/policies.set", data=form, follow_redirects=True)
+        assert done.status_code == 200 and "done:" in done.text and "退订,取消" in done.text
+        policy = admin.store.get_policy(86)
+        assert policy is not None and policy.opt_out_keywords == ("退订", "取消")
+        assert policy.opt_in_keywords is None and policy.requires_template  # others unchanged
+        bad = web.post("/console/do/policies.set", follow_redirects=True,
+                       data={**form, "opt_out_keywords": "STOP NOW"})  # fmt: skip
+        assert "single words" in bad.text
+    via_api = ok(admin.api.put("/api/v1/policies/86", json={"opt_out_keywords": "none"}))
+    assert via_api["opt_out_keywords"] is None
