@@ -1,7 +1,7 @@
 """opt-out lists: each customer's numbers that sent STOP (or were put there by an operator or
 the customer); per-destination opt-out / opt-in keywords on the country policies
 
-Revision ID: 0011
+Revision ID: 0012
 Revises: 0010
 Create Date: 2026-12-06 02:10:00.000000
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
