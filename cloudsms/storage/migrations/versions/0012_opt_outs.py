@@ -2,7 +2,7 @@
 the customer); per-destination opt-out / opt-in keywords on the country policies
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 02:10:00.000000
 """
 
