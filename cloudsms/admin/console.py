@@ -251,6 +251,7 @@ async def customer(request: Request, p: auth.Principal) -> dict[str, Any]:
         "ledger": await read(request, p, "customers.ledger", name=name, limit="20"),
         "price_lists": await read(request, p, "prices.list"),
         "routes": await read(request, p, "routes.list"),
+        "opt_outs": await read(request, p, "opt_outs.list", name=name),
         "nav": "customers",
     }
 

@@ -44,6 +44,7 @@ from cloudsms.services.options import (
     MO_URL,
     MONEY_CHANGE,
     NETWORK,
+    OPT_OUT_NUMBER,
     POLICY_SET,
     PRICE,
     PRICE_LIST_CREATE,
@@ -335,6 +336,23 @@ def _simulator_mo(call: Call) -> Any:
     a = call.args
     parts = simulator.send_mo(a["source"], a["destination"], a["text"])
     return {"parts": parts, "source": a["source"], "destination": a["destination"]}
+
+
+# -- opt-out lists ----------------------------------------------------------------------------
+
+
+def _opt_outs(call: Call) -> Any:
+    return as_dicts(call.operator.opt_outs(call.path["name"]))
+
+
+def _opt_out_add(call: Call) -> Any:
+    name = call.path["name"]
+    return {"customer": name, "number": call.operator.opt_out_add(name, call.args["number"])}
+
+
+def _opt_out_remove(call: Call) -> Any:
+    name = call.path["name"]
+    return {"customer": name, "number": call.operator.opt_out_remove(name, call.args["number"])}
 
 
 # -- SMPP accounts ----------------------------------------------------------------------------
@@ -638,6 +656,16 @@ OPERATIONS: list[Operation] = [
     Operation("simulator.mo", "POST", "/simulator/mo",
               "Have the built-in SMSC simulator send an inbound message to the platform.",
               _simulator_mo, _params(SIMULATOR_MO), tag="inbound"),
+    # opt-out lists
+    Operation("opt_outs.list", "GET", "/customers/{name}/opt-outs",
+              "The customer's opt-out list: numbers that sent STOP (or were added), answered"
+              " Intercept.", _opt_outs, tag="opt-outs"),
+    Operation("opt_outs.add", "POST", "/customers/{name}/opt-outs",
+              "Put a number on the customer's opt-out list.", _opt_out_add,
+              _params(OPT_OUT_NUMBER), tag="opt-outs", creates=True),
+    Operation("opt_outs.remove", "DELETE", "/customers/{name}/opt-outs",
+              "Take a number off the customer's opt-out list.", _opt_out_remove,
+              _params(OPT_OUT_NUMBER, "query"), tag="opt-outs"),
     # SMPP accounts
     Operation("smpp_accounts.list", "GET", "/smpp-accounts", "Customers' SMPP accounts.",
               _smpp_accounts, (_q("customer", help="Only this customer's accounts."),),

@@ -4,7 +4,9 @@ Login is with the customer's AUTH_KEY. The session cookie holds the customer's i
 of the key it logged in with; every request checks that this is still the customer's key and
 that the customer is enabled, so rotating the key or disabling the customer ends the session.
 
-Rule: the customer id of every query comes from the session, never from the request. A message,
+The one thing a customer changes here is its opt-out list (``/portal/opt-outs``), audited as
+``customer:NAME``. Rule: the customer id of every query and change comes from the session, never
+from the request. A message,
 report or registration of another customer is "not found", exactly like one that does not exist
 (``tests/integration/admin/test_portal.py``).
 """
@@ -36,6 +38,8 @@ from cloudsms.admin.pages import (
 from cloudsms.admin.shapes import STATES, lifecycle_json, message_json
 from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import ConfigError
+from cloudsms.services.audit import AuditTrail
+from cloudsms.services.opt_outs import OptOutService
 from cloudsms.storage.admin_ops import MessageQuery
 from cloudsms.storage.interfaces import AdminQueries, AdminStore
 
@@ -210,6 +214,52 @@ async def registrations(request: Request, store: AdminStore, cid: int) -> dict[s
     return {"lists": await asyncio.to_thread(load)}
 
 
+@page("portal/opt_outs.html")
+async def opt_outs(request: Request, store: AdminStore, cid: int) -> dict[str, Any]:
+    return {"opt_outs": await asyncio.to_thread(store.list_opt_outs, cid)}
+
+
+async def opt_out_change(request: Request) -> Response:
+    """POST /portal/opt-outs/{add|remove}: the customer edits its own list (CSRF-checked).
+
+    The customer is the session's, never the form's; a change is audited as ``customer:NAME``.
+    """
+    ctx: AdminContext = request.app.state.admin
+    s = await session(request)
+    if s is None:
+        return login_redirect(request, f"{PREFIX}/opt-outs")
+    back = f"{PREFIX}/opt-outs"
+    action = request.path_params["action"]
+    if action not in ("add", "remove"):
+        return JSONResponse({"ok": False, "error": "no such action", "status": 404}, 404)
+    adding = action == "add"
+    try:
+        form = await read_form(request)
+        check_csrf({"csrf": s.csrf}, form)
+
+        def change() -> str:
+            service = OptOutService(ctx.store)
+            raw = form.get("number", "")
+            number = (
+                service.add(s.customer_id, raw, via="customer")
+                if adding
+                else service.remove(s.customer_id, raw)
+            )
+            name = ctx.store.get_customer(s.customer_id).name
+            AuditTrail(ctx.store, f"customer:{name}").record(
+                "opt_outs.add" if adding else "opt_outs.remove", name, {"number": number}
+            )
+            return number
+
+        number = await asyncio.to_thread(change)
+    except Exception as exc:
+        if status_of(exc) == 500:
+            raise
+        return flash_redirect(ctx, back, message_of(exc), "error")
+    done = "added to" if adding else "removed from"
+    return flash_redirect(ctx, back, f"{number} {done} your opt-out list")
+
+
 async def series(request: Request) -> Response:
     """GET /portal/data/series?by=state|country: the customer's own messages over time."""
     s = await session(request)
@@ -246,5 +296,7 @@ def portal_routes() -> list[BaseRoute]:
         Route(f"{PREFIX}/messages/{{sms_uid}}", message),
         Route(f"{PREFIX}/reports", reports),
         Route(f"{PREFIX}/registrations", registrations),
+        Route(f"{PREFIX}/opt-outs", opt_outs),
+        Route(f"{PREFIX}/opt-outs/{{action:str}}", opt_out_change, methods=["POST"]),
         Route(f"{PREFIX}/data/series", series),
     ]

@@ -7,6 +7,7 @@ to send) that the group-commit writer makes durable before the answer leaves. Wo
 recipient is a handful of dict and string operations.
 
 Per recipient, in order: structure (Invalid_parameter / Lost_info) → blacklist (Intercept) →
+the account's opt-out list (Intercept: the number sent STOP, ``domain/opt_out.py``) →
 registration policy (Intercept) → price (Unpriced_area) → route suspended by an operator
 (Send_failed) → LOCAL_REJECTED causes (accepted with an
 SMS_UID, stored REJECTED, never charged: unknown or ungranted ROUTE_ID, invalid Singapore number,
@@ -79,6 +80,7 @@ def plan_packet(
     )
     blacklisted_for_customer = snapshot.blacklist_by_customer.get(customer.id, frozenset())
     blacklisted_everywhere = snapshot.blacklist_global
+    opted_out = snapshot.opt_outs_by_customer.get(customer.id, frozenset())
     policy_verdicts: dict[int, str | None] = {}
     send_at_ms = int(request.send_at.timestamp() * 1000) if request.send_at else now_ms
 
@@ -100,6 +102,9 @@ def plan_packet(
             code, why = ResultCode.INTERCEPT, f"+{cc} {msisdn} is on the platform's blacklist"
         elif number in blacklisted_for_customer:
             code, why = ResultCode.INTERCEPT, f"+{cc} {msisdn} is on this account's blacklist"
+        elif number in opted_out:
+            code = ResultCode.INTERCEPT
+            why = f"+{cc} {msisdn} opted out of this account's messages (STOP)"
         else:
             if cc not in policy_verdicts:
                 policy_verdicts[cc] = check_destination(

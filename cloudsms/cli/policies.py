@@ -14,6 +14,11 @@ from cloudsms.services.options import POLICY_SET
 
 app = typer.Typer(help="Country policies: what a destination requires before it accepts content.")
 
+_COLUMNS = [
+    "cc", "region", "template", "signature", "registered sender", "sender format",
+    "opt-out words", "opt-in words", "note",
+]  # fmt: skip
+
 CountryCode = Annotated[str, typer.Argument(help="Calling code, e.g. 86.")]
 
 
@@ -22,7 +27,7 @@ def list_(ctx: typer.Context) -> None:
     """Every destination with rules."""
     table(
         "Country policies",
-        ["cc", "region", "template", "signature", "registered sender", "sender format", "note"],
+        _COLUMNS,
         (
             [
                 f"+{p.country_code}",
@@ -31,11 +36,17 @@ def list_(ctx: typer.Context) -> None:
                 p.requires_signature,
                 p.requires_registered_sender,
                 p.sender_format,
+                _words(p.opt_out_keywords),
+                _words(p.opt_in_keywords),
                 p.note,
             ]
             for p in state(ctx).operator.policies()
         ),
     )
+
+
+def _words(keywords: tuple[str, ...] | None) -> str:
+    return "default" if keywords is None else ",".join(keywords)
 
 
 @app.command("set")

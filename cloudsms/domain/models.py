@@ -55,6 +55,10 @@ class CountryPolicy:
     requires_registered_sender: bool
     sender_format: Literal["any", "numeric", "alpha"]
     note: str | None = None
+    #: Opt-out / opt-in keywords of the destination's handsets (``domain/opt_out.py``);
+    #: None: the platform's defaults (STOP, UNSUBSCRIBE, 退订, TD / START).
+    opt_out_keywords: tuple[str, ...] | None = None
+    opt_in_keywords: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +83,8 @@ class ConfigSnapshot:
     grants: frozenset[tuple[int, int]] = frozenset()
     blacklist_global: frozenset[str] = frozenset()
     blacklist_by_customer: dict[int, frozenset[str]] = field(default_factory=dict)
+    #: customer_id → numbers (calling code + MSISDN digits) on its opt-out list (STOP).
+    opt_outs_by_customer: dict[int, frozenset[str]] = field(default_factory=dict)
     policies: dict[int, CountryPolicy] = field(default_factory=dict)
     #: customer_id → approved signature texts
     signatures: dict[int, frozenset[str]] = field(default_factory=dict)

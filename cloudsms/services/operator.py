@@ -19,9 +19,11 @@ from dataclasses import replace
 
 from cloudsms.domain.inbound import InboundNumber, InboundRecord
 from cloudsms.domain.models import CountryPolicy
+from cloudsms.domain.opt_out import OptOut
 from cloudsms.domain.smpp_accounts import SmppAccount, hash_password
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
+from cloudsms.services.opt_outs import OptOutService
 from cloudsms.storage.blacklist_ops import BlacklistEntry
 from cloudsms.storage.customer_ops import CustomerInfo
 from cloudsms.storage.interfaces import OperatorStore
@@ -340,6 +342,18 @@ class Operator:
     def blacklist(self, customer: str | None = None) -> list[BlacklistEntry]:
         return self.store.list_blacklist(customer)
 
+    # -- opt-out lists ----------------------------------------------------------------------
+
+    def opt_out_add(self, customer: str, number: str) -> str:
+        """Put a number on a customer's opt-out list (its sends there get Intercept)."""
+        return OptOutService(self.store).add(customer, number, via="operator")
+
+    def opt_out_remove(self, customer: str, number: str) -> str:
+        return OptOutService(self.store).remove(customer, number)
+
+    def opt_outs(self, customer: str) -> list[OptOut]:
+        return OptOutService(self.store).list(customer)
+
     # -- country policies -------------------------------------------------------------------
 
     def policies(self) -> list[CountryPolicy]:
@@ -354,6 +368,8 @@ class Operator:
         requires_registered_sender: bool | None = None,
         sender_format: str | None = None,
         note: str | None = None,
+        opt_out_keywords: str | None = None,
+        opt_in_keywords: str | None = None,
     ) -> CountryPolicy:
         """Create or change a destination's rules; options left None keep their value."""
         cc = v.check_country_code(country_code)
@@ -375,6 +391,12 @@ class Operator:
             policy = replace(policy, sender_format=v.check_sender_format(sender_format))
         if note is not None:
             policy = replace(policy, note=_optional(note))
+        if opt_out_keywords is not None:
+            words = _optional(opt_out_keywords)
+            policy = replace(policy, opt_out_keywords=v.check_keywords(words) if words else None)
+        if opt_in_keywords is not None:
+            words = _optional(opt_in_keywords)
+            policy = replace(policy, opt_in_keywords=v.check_keywords(words) if words else None)
         self.store.upsert_policy(policy)
         return policy
 

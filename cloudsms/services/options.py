@@ -10,8 +10,9 @@ so both refuse the same mistakes.
 
 One block per subject: customers, price lists, routes and their rules, connectors (derived from
 ``cloudsms.domain.routing.ConnectorSettings``, where those settings are declared), blacklist,
-country policies, registrations. Path segments of the admin API (``/customers/{name}``) and the
-CLI's matching arguments are named by each front end; everything else an action takes is here.
+country policies, opt-out lists, registrations. Path segments of the admin API
+(``/customers/{name}``) and the CLI's matching arguments are named by each front end; everything
+else an action takes is here.
 """
 
 from __future__ import annotations
@@ -257,6 +258,30 @@ POLICY_SET: tuple[Option, ...] = (
         choices=("any", "numeric", "alpha"),
     ),
     Option("note", help='Free text ("none" clears).'),
+    Option(
+        "opt_out_keywords",
+        help="First words that put the sender on the customer's opt-out list, comma-separated"
+        ' (replace STOP,UNSUBSCRIBE,退订,TD for this destination; "none": those defaults).',
+    ),
+    Option(
+        "opt_in_keywords",
+        help='First words that take the sender off it again (replace START; "none": defaults).',
+    ),
+)
+
+
+# -- opt-out lists ----------------------------------------------------------------------------
+
+#: The customer whose list (a positional argument of the CLI, a path segment of the admin API).
+OPT_OUT_CUSTOMER = Option("customer", required=True, argument=True, help="Customer name.")
+#: ``Operator.opt_out_add`` / ``opt_out_remove`` (the customer named where).
+OPT_OUT_NUMBER: tuple[Option, ...] = (
+    Option(
+        "number",
+        required=True,
+        argument=True,
+        help="Calling code + number, digits, e.g. 85261234567.",
+    ),
 )
 
 

@@ -29,6 +29,7 @@ import phonenumbers
 
 from cloudsms.domain import money
 from cloudsms.domain.models import ApprovalStatus
+from cloudsms.domain.opt_out import MAX_KEYWORD
 from cloudsms.domain.packet import MAX_SENDER
 from cloudsms.domain.smpp_accounts import BIND_MODES, MAX_PASSWORD, MAX_SYSTEM_ID
 from cloudsms.exceptions import ConfigError
@@ -274,3 +275,15 @@ def check_keyword(value: str | None) -> str:
     if len(word) > 32 or any(ch.isspace() for ch in word):
         raise ConfigError(f"keyword {value!r} must be one word of at most 32 characters")
     return word.upper()
+
+
+def check_keywords(text: str) -> tuple[str, ...]:
+    """Opt-out / opt-in keywords, comma-separated (``STOP,TD,退订``): each one word, 1-32."""
+    words = tuple(w.strip() for w in text.split(","))
+    for word in words:
+        if not 0 < len(word) <= MAX_KEYWORD or any(ch.isspace() for ch in word):
+            raise ConfigError(
+                f"keyword {word!r}: give comma-separated single words of 1 to {MAX_KEYWORD}"
+                " characters, e.g. STOP,TD,退订"
+            )
+    return words

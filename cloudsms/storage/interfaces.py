@@ -2,8 +2,8 @@
 
 The SQL store (``cloudsms.storage.store.Store``) implements all of them; the in-memory store
 (``cloudsms.storage.memory.MemoryStore``) implements the pipeline ones (accept, dispatch,
-reports, leases, configuration). A consumer takes only its protocol, never the concrete store,
-so it can be driven by either, and what it may touch is written down here.
+reports, leases, configuration) and ``OptOutStore``. A consumer takes only its protocol, never
+the concrete store, so it can be driven by either, and what it may touch is written down here.
 
     consumer                                  protocol
     ----------------------------------------  ------------------------------------------------
@@ -26,6 +26,7 @@ so it can be driven by either, and what it may touch is written down here.
     admin sign-in (API, console, portal)      AdminAuth
     admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
     admin.context.AdminContext                AdminStore        (= all of the admin side)
+    services.opt_outs.OptOutService           OptOutStore       (opt-out lists + keywords)
 
 ``AcceptStore``, ``PipelineStore`` and ``AdminStore`` are the unions a whole side needs (the
 memory store is checked against ``PipelineStore``, the SQL store against both at the end of this
@@ -45,6 +46,7 @@ from cloudsms.domain.models import (
     PacketOutcome,
     PacketWrite,
 )
+from cloudsms.domain.opt_out import OptOut, OptVia
 from cloudsms.domain.pipeline import (
     DispatchResult,
     DueReport,
@@ -358,6 +360,22 @@ class BlacklistAdmin(Protocol):
     def list_blacklist(self, customer: CustomerRef | None = ...) -> list[BlacklistEntry]: ...
 
 
+class OptOutAdmin(Protocol):
+    """Customers' opt-out lists (numbers that sent STOP): the SQL store and ``MemoryStore``."""
+
+    def add_opt_out(
+        self, customer: CustomerRef, number: str, *, via: OptVia, keyword: str | None = ...
+    ) -> bool: ...
+    def remove_opt_out(self, customer: CustomerRef, number: str) -> bool: ...
+    def list_opt_outs(self, customer: CustomerRef | None = ...) -> list[OptOut]: ...
+
+
+class OptOutStore(OptOutAdmin, Protocol):
+    """What ``services.opt_outs.OptOutService`` needs: the lists and a destination's keywords."""
+
+    def get_policy(self, country_code: int) -> CountryPolicy | None: ...
+
+
 class PolicyAdmin(Protocol):
     """Per-destination registration rules."""
 
@@ -458,6 +476,7 @@ class OperatorStore(
     PriceAdmin,
     RouteAdmin,
     BlacklistAdmin,
+    OptOutAdmin,
     PolicyAdmin,
     RegistrationAdmin,
     SmppAccountAdmin,
@@ -563,6 +582,8 @@ __all__ = [
     "MessageQueries",
     "MoOutbox",
     "OperatorStore",
+    "OptOutAdmin",
+    "OptOutStore",
     "PacketSink",
     "PipelineStore",
     "PolicyAdmin",

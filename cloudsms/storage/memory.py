@@ -11,7 +11,8 @@ outbox with its order per SMS_UID, claims, leases, retries and serials. Procrast
 ``InMemoryConnector`` in the package for the same reasons (``procrastinate/testing.py``).
 
 What it is not: durable (a process exit loses everything), shared between processes, or the
-operator's store (no admin operations; configuration is set with the ``add_*`` helpers below).
+operator's store (no admin operations but the opt-out lists of ``memory_opt_out.py``, which the
+inbound-message path changes; configuration is set with the ``add_*`` helpers below).
 Every operation holds one lock, so it behaves as one transaction, from any thread. Times are the
 process clock (the SQL store judges leases by the database clock).
 
@@ -48,6 +49,7 @@ from cloudsms.exceptions import NotFound
 from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.dispatch_ops import _stat_state, clip_detail
 from cloudsms.storage.memory_inbound import MemoryInbound
+from cloudsms.storage.memory_opt_out import MemoryOptOuts
 from cloudsms.storage.memory_state import (
     MemoryLeases,
     _Customer,
@@ -60,7 +62,7 @@ from cloudsms.storage.report_ops import HELD
 _REFUNDED = frozenset({"rejected", "unsendable"})
 
 
-class MemoryStore(MemoryInbound, MemoryLeases):
+class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
     """The pipeline store in memory (see the module docstring). Not durable."""
 
     # -- configuration: helpers to set it up, and what the config cache reads ---------------
@@ -133,9 +135,8 @@ class MemoryStore(MemoryInbound, MemoryLeases):
     def load_snapshot(self) -> ConfigSnapshot:
         with self._lock:
             customers = {c.info.auth_key: c.info for c in self._customers.values()}
-            return ConfigSnapshot(
-                version=self._version, customers_by_key=customers, **self._snapshot_fields
-            )
+            fields = {"opt_outs_by_customer": self.opt_outs_by_customer(), **self._snapshot_fields}
+            return ConfigSnapshot(version=self._version, customers_by_key=customers, **fields)
 
     def load_routing(self) -> RoutingTable:
         with self._lock:
@@ -552,11 +553,17 @@ __all__ = ["MemoryStore"]
 
 
 if TYPE_CHECKING:  # both stores implement every pipeline protocol (mypy checks this)
-    from cloudsms.storage.interfaces import PipelineStore
+    from cloudsms.storage.interfaces import OptOutStore, PipelineStore
     from cloudsms.storage.store import Store
 
     def _memory_conforms(store: MemoryStore) -> PipelineStore:
         return store
 
     def _sql_conforms(store: Store) -> PipelineStore:
+        return store
+
+    def _memory_opt_outs_conform(store: MemoryStore) -> OptOutStore:
+        return store
+
+    def _sql_opt_outs_conform(store: Store) -> OptOutStore:
         return store

@@ -65,6 +65,8 @@ class RegistrationOps(StoreBase):
             "requires_registered_sender": policy.requires_registered_sender,
             "sender_format": policy.sender_format,
             "note": policy.note,
+            "opt_out_keywords": _keywords_text(policy.opt_out_keywords),
+            "opt_in_keywords": _keywords_text(policy.opt_in_keywords),
         }
         with self._config_change() as conn:
             c = t.country_policies.c
@@ -176,7 +178,25 @@ def policies_by_code(conn: Connection, country_code: int | None = None) -> dict[
     query = select(t.country_policies).order_by(c.country_code)
     if country_code is not None:
         query = query.where(c.country_code == country_code)
-    return {row["country_code"]: CountryPolicy(**row) for row in conn.execute(query).mappings()}
+    return {
+        row["country_code"]: CountryPolicy(
+            **{
+                **row,
+                "opt_out_keywords": _keywords(row["opt_out_keywords"]),
+                "opt_in_keywords": _keywords(row["opt_in_keywords"]),
+            }
+        )
+        for row in conn.execute(query).mappings()
+    }
+
+
+def _keywords_text(keywords: tuple[str, ...] | None) -> str | None:
+    """Keywords as stored: comma-separated; None (the defaults) stays NULL."""
+    return None if keywords is None else ",".join(keywords)
+
+
+def _keywords(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(k for k in text.split(",") if k)
 
 
 def _registrations(conn: Connection, kind: RegistrationKind, *where: Any) -> list[Registration]:

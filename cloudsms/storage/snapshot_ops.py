@@ -83,6 +83,12 @@ class SnapshotOps(StoreBase):
                 select(t.blacklist.c.customer_id, t.blacklist.c.number)
             ):
                 (black_global if customer_id is None else black_customer[customer_id]).add(number)
+            # Loaded with the rest: the accept path answers Intercept from this set in memory.
+            opted_out: dict[int, set[str]] = defaultdict(set)
+            for customer_id, number in conn.execute(
+                select(t.opt_outs.c.customer_id, t.opt_outs.c.number)
+            ):
+                opted_out[customer_id].add(number)
             signatures: dict[int, set[str]] = defaultdict(set)
             s = t.signatures.c
             for customer_id, text in conn.execute(
@@ -117,6 +123,7 @@ class SnapshotOps(StoreBase):
                 grants=grants,
                 blacklist_global=frozenset(black_global),
                 blacklist_by_customer={k: frozenset(v) for k, v in black_customer.items()},
+                opt_outs_by_customer={k: frozenset(v) for k, v in opted_out.items()},
                 policies=policies_by_code(conn),
                 signatures={k: frozenset(v) for k, v in signatures.items()},
                 templates={k: tuple(v) for k, v in templates.items()},

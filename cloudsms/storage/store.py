@@ -23,6 +23,7 @@ from cloudsms.storage.expiry_ops import ExpiryOps
 from cloudsms.storage.inbound_ops import InboundOps
 from cloudsms.storage.lease_ops import LeaseOps
 from cloudsms.storage.messages import MessageOps
+from cloudsms.storage.opt_out_ops import OptOutOps
 from cloudsms.storage.price_ops import PriceOps
 from cloudsms.storage.query_ops import QueryOps
 from cloudsms.storage.registration_ops import RegistrationOps
@@ -44,6 +45,7 @@ class Store(
     PriceOps,
     RouteOps,
     BlacklistOps,
+    OptOutOps,
     RegistrationOps,
     SmppAccountOps,
     InboundOps,

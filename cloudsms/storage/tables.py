@@ -187,6 +187,26 @@ country_policies = Table(
     #: "any", "numeric" or "alpha": which sender IDs the destination takes.
     Column("sender_format", String(8), nullable=False, default="any"),
     Column("note", Text, nullable=True),
+    #: Comma-separated opt-out / opt-in keywords of the destination's handsets; NULL: the
+    #: platform's defaults (``cloudsms.domain.opt_out``).
+    Column("opt_out_keywords", Text, nullable=True),
+    Column("opt_in_keywords", Text, nullable=True),
+)
+
+#: Each customer's opt-out list: numbers that sent STOP (or were put there by an operator or the
+#: customer); the accept path answers Intercept for them (``cloudsms.domain.opt_out``).
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    #: E.164 digits, calling code included (as the blacklist).
+    Column("number", String(40), nullable=False),
+    #: keyword, operator or customer.
+    Column("via", String(16), nullable=False),
+    Column("keyword", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("customer_id", "number"),
 )
 
 #: Signatures, templates and sender IDs share one approval life cycle: pending → approved|rejected.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from cloudsms.config import Settings
 from cloudsms.domain.ids import UidGenerator
 from cloudsms.domain.inbound import BadInbound, InboundRecord, read_inbound
+from cloudsms.services.opt_outs import OptOutService
 from cloudsms.smpp.pdu import DataSm, DeliverSm
 from cloudsms.storage.interfaces import InboundSink
 
@@ -48,6 +49,9 @@ class InboundIntake:
         self.uids = uids or UidGenerator()
         #: Called with each whole MO stored (see the module docstring: the hook point).
         self.on_stored: list[Callable[[InboundRecord], None]] = []
+        #: Applies opt-out keywords (STOP, START …) before the carrier is answered, so a crash
+        #: between the two leaves the carrier to redeliver (``services.opt_outs``). None: off.
+        self.opt_outs: OptOutService | None = None
         #: Counters for tests and logs.
         self.stored = self.duplicates = self.waiting = 0
 
@@ -93,6 +97,13 @@ class InboundIntake:
             f"customer {mo.customer_id} ({mo.routed_by})" if mo.customer_id else "unrouted",
             extra={"connector": connector},
         )  # fmt: skip
+        if self.opt_outs is not None and mo.customer_id is not None:
+            try:
+                await asyncio.to_thread(
+                    self.opt_outs.apply_inbound_opt, mo.customer_id, mo.source, mo.text
+                )
+            except Exception:  # the message itself is stored: answer, and say why
+                log.exception("opt-out keyword of inbound message %s not applied", mo.mo_uid)
         for hook in self.on_stored:
             try:
                 hook(mo)

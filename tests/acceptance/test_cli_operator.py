@@ -146,6 +146,34 @@ def test_blacklist_group(run: Run, db_url: str) -> None:
         store.close()
 
 
+def test_optout_group(run: Run, db_url: str) -> None:
+    run("customers", "create", "acme", "--currency", "HKD")
+    run("customers", "create", "beta", "--currency", "HKD")
+    added = run("optout", "add", "acme", "+85261234567")
+    assert "85261234567 is on the opt-out list of 'acme'" in added.stderr
+    run("optout", "add", "acme", "8613800138000")
+    listed = run("optout", "list", "acme").stdout
+    assert "85261234567" in listed and "8613800138000" in listed and "operator" in listed
+    assert "85261234567" not in run("optout", "list", "beta").stdout
+    already = run("optout", "add", "acme", "85261234567", code=1).stderr
+    assert "already on the opt-out list of 'acme'" in already
+    removed = run("optout", "remove", "acme", "85261234567")
+    assert "85261234567 removed from the opt-out list of 'acme'" in removed.stderr
+    gone = run("optout", "remove", "acme", "85261234567", code=1).stderr
+    assert "not on the opt-out list" in gone
+    # Per-destination keywords live on the country policy.
+    run("policies", "set", "852", "--opt-out-keywords", "STOP,TD,退订,取消")
+    listed = run("policies", "list").stdout
+    assert "STOP,TD,退订,取消" in listed and "default" in listed
+    store = _store(db_url)
+    try:
+        snapshot = store.load_snapshot()
+        assert set(snapshot.opt_outs_by_customer.values()) == {frozenset({"8613800138000"})}
+        assert snapshot.policies[852].opt_out_keywords == ("STOP", "TD", "退订", "取消")
+    finally:
+        store.close()
+
+
 def test_registration_groups(run: Run, db_url: str) -> None:
     run("customers", "create", "acme", "--currency", "HKD")
     sig = run("signatures", "add", "acme", "ACME").stdout.strip()
@@ -230,6 +258,12 @@ def test_settings_and_database_commands(run: Run, tmp_path: Path) -> None:
         (["blacklist", "add", "12-34"], "digits", 2),
         (["blacklist", "add", "99912345"], "assigned country calling code", 2),
         (["policies", "set", "999"], "not an assigned country calling code", 2),
+        (["policies", "set", "852", "--opt-out-keywords", "STOP NOW"], "single words", 2),
+        (["optout", "add", "acme", "12-34"], "digits", 2),
+        (["optout", "add", "acme", "99912345"], "assigned country calling code", 2),
+        (["optout", "add", "ghost", "85261234567"], "no customer 'ghost'", 1),
+        (["optout", "list", "ghost"], "no customer 'ghost'", 1),
+        (["optout", "add", "acme"], "Missing argument", 2),
         (["policies", "set", "86", "--sender-format", "emoji"], "sender format", 2),
         (["policies", "delete", "999"], "not an assigned", 2),
         (["templates", "add", "acme", "Hello {name"], "template", 2),

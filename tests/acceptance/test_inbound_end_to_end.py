@@ -149,3 +149,57 @@ def test_a_callback_that_is_down_gets_the_mo_later(store: Store, make_server: An
         time.sleep(0.3)
     [row] = _stored(store)
     assert row.push_state == "done" and row.attempts >= 3
+
+
+@pytest.mark.slow
+def test_stop_from_the_handset_makes_later_sends_intercept(
+    store: Store, make_server: Any, callback: MoCallback
+) -> None:
+    """The carrier delivers "STOP" from a handset: before the deliver_sm_resp the number is on
+    the customer's opt-out list; the customer's next send to it is Intercept; START lifts it."""
+
+    serials = iter(range(1, 10_000))
+
+    def send_to_handset() -> dict[str, Any]:
+        # A new SERIAL each time: the same bytes again would be answered from the replay row.
+        packet = {
+            "METHOD": "SMS_SEND_REQUEST", "TYPE": "REQUEST", "SERIAL": next(serials), "TIME": "now",
+            "AUTH_KEY": server.auth_key, "ROUTE_ID": route, "VERSION": "2021-01-01",
+            "SMS_CONTENT": "Your code is 4711.",
+            "MULTI_MSISDN_LIST": [{"COUNTRY_CODE": 852, "DEST_MSISDN": "61234567"}],
+        }  # fmt: skip
+        answer: dict[str, Any] = httpx.post(server.url, json=packet, timeout=10).json()
+        return answer
+
+    with Simulator() as smsc:
+        server = _platform(store, make_server, smsc, callback.url)
+        route = "VerifyCode_516"  # seed_customer's route
+        with store.engine.connect() as conn:
+            customer_id = conn.execute(
+                select(tables.customers.c.id).where(tables.customers.c.name == "acme")
+            ).scalar_one()
+        assert send_to_handset()["RESULT_CODE"] == 1
+        smsc.send_mo("85261234567", "85230001234", "stop")
+        callback.wait_for(1)  # the MO is still pushed to the customer
+        deadline = time.monotonic() + 10
+        while not store.list_opt_outs(customer_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [entry] = store.list_opt_outs(customer_id)
+        assert (entry.number, entry.via, entry.keyword.upper()) == (
+            "85261234567",
+            "keyword",
+            "STOP",
+        )
+        deadline = time.monotonic() + 10
+        while send_to_handset()["RESULT_CODE"] != 0x10000006 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the API's configuration reloads within a second
+        assert send_to_handset()["RESULT_DESC"] == "Intercept"
+        smsc.send_mo("85261234567", "85230001234", "START")
+        deadline = time.monotonic() + 10  # applied before the carrier's deliver_sm_resp
+        while store.list_opt_outs(customer_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.list_opt_outs(customer_id) == []
+        deadline = time.monotonic() + 10
+        while send_to_handset()["RESULT_CODE"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert send_to_handset()["RESULT_CODE"] == 1

@@ -53,6 +53,7 @@ def seeded(store: Store) -> Seeded:
         "acme", "slow", password="pw", route=seeded.route, throughput="2", max_sessions="1"
     )
     op.blacklist_add("85261234000")
+    op.opt_out_add("acme", "85261234001")
     return seeded
 
 
@@ -172,6 +173,7 @@ async def test_submit_sm_is_accepted_durably_with_the_sms_uid(
     ("dest", "fields", "status"),
     [
         ("85261234000", {}, ESME_RBLOCKED),  # blacklisted: Intercept
+        ("85261234001", {}, ESME_RBLOCKED),  # on acme's opt-out list: Intercept
         ("4479460000001", {}, ESME_RUNPRICED),  # no price for +44
         ("85-2612", {}, S.ESME_RINVDSTADR),
         ("8612345", {}, S.ESME_RINVDSTADR),  # mainland China mobiles have 11 digits

@@ -30,6 +30,7 @@ from cloudsms.domain.pipeline import (
 )
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.domain.status import MessageState
+from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables
 from cloudsms.storage.memory import MemoryStore
 from cloudsms.storage.store import Store
@@ -551,3 +552,31 @@ def _name(world: World, customer_id: int) -> str:
     with world.store.engine.connect() as conn:
         return str(conn.scalar(select(tables.customers.c.name).where(
             tables.customers.c.id == customer_id)))  # fmt: skip
+
+
+def test_opt_out_lists(world: World) -> None:
+    """Add, list, remove, idempotent answers, and the snapshot the accept path reads."""
+    store, cid = world.store, world.customer_id
+    version = store.config_version()
+    assert store.add_opt_out(cid, "85261234567", via="keyword", keyword="STOP") is True
+    assert store.config_version() > version  # running servers reload within a second
+    assert store.add_opt_out(cid, "85261234567", via="operator") is False  # kept as it was
+    assert store.add_opt_out(cid, "8613800138000", via="operator") is True
+    listed = store.list_opt_outs(cid)
+    assert [(o.number, o.via, o.keyword) for o in listed] == [
+        ("85261234567", "keyword", "STOP"),
+        ("8613800138000", "operator", None),
+    ]
+    name = listed[0].customer
+    assert all(o.customer_id == cid and o.created_ms > 0 for o in listed)
+    assert store.list_opt_outs(name) == listed == store.list_opt_outs()
+    assert store.load_snapshot().opt_outs_by_customer == {
+        cid: frozenset({"85261234567", "8613800138000"})
+    }
+    assert store.remove_opt_out(name, "85261234567") is True
+    assert store.remove_opt_out(cid, "85261234567") is False
+    assert store.load_snapshot().opt_outs_by_customer == {cid: frozenset({"8613800138000"})}
+    with pytest.raises(NotFound):
+        store.add_opt_out("nobody", "85261234567", via="operator")
+    with pytest.raises(NotFound):
+        store.list_opt_outs(10_000)

@@ -35,6 +35,8 @@ PAIRS: dict[str, tuple[str, frozenset[str]]] = {
     "blacklist.remove": ("blacklist remove", frozenset()),
     "blacklist.list": ("blacklist list", frozenset()),
     "policies.set": ("policies set", frozenset({"country_code"})),
+    "opt_outs.add": ("optout add", frozenset({"customer"})),
+    "opt_outs.remove": ("optout remove", frozenset({"customer"})),
     "smpp_accounts.create": ("smpp-account add", frozenset({"customer"})),
     "inbound_numbers.create": ("inbound-number add", frozenset()),
     "inbound_numbers.list": ("inbound-number list", frozenset()),
