@@ -188,7 +188,7 @@ def test_smpp_accounts_and_sessions_in_chromium(live: SmppLive, page: Any) -> No
     other.locator("tr[data-account=acme1] form.disable button").click()
     assert _flash(other).startswith("done:")
     assert other.locator("tr[data-account=acme1] .badge").inner_text() == "disabled"
-    assert not [a for a in live.store.list_smpp_accounts() if a.system_id == "acme1"][0].enabled
+    assert not next(a for a in live.store.list_smpp_accounts() if a.system_id == "acme1").enabled
     _on_loop(live, _closed(link))
     page.wait_for_function(
         "() => document.querySelector('#sessions [data-field=state]').textContent === 'closed'"
