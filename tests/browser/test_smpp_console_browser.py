@@ -157,7 +157,10 @@ def test_smpp_accounts_and_sessions_in_chromium(live: SmppLive, page: Any) -> No
     assert verify_password("n3w", acme1.password_hash)
     assert not verify_password("s3cret", acme1.password_hash)
 
-    # A customer's ESME binds with the new password; the sessions page shows the session.
+    # A customer's ESME binds with the new password (once the SMPP server has reloaded its
+    # accounts: a bind before that would count as a guess); the sessions page shows it.
+    served = live.platform.server.platform.smpp  # type: ignore[union-attr]
+    _wait(lambda: served.accounts["acme1"].password_hash == acme1.password_hash, 10)
     link = _bind(live, "acme1", "n3w")
     page.click("nav >> text=SMPP")
     page.click("text=Live sessions")
