@@ -83,7 +83,11 @@ class _Sink:
 
 
 class Live:
-    """Simulator + platform (role all) + admin listener + traffic, on 127.0.0.1."""
+    """Simulator + platform (role all) + admin listener + traffic, on 127.0.0.1.
+
+    ``settings`` are more platform settings (``smpp_port``: the customers' SMPP server, whose
+    live sessions the admin listener then shows, as under ``cloudsms serve``).
+    """
 
     def __init__(self, tmp: Path, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
