@@ -252,6 +252,9 @@ async def customer(request: Request, p: auth.Principal) -> dict[str, Any]:
         "price_lists": await read(request, p, "prices.list"),
         "routes": await read(request, p, "routes.list"),
         "opt_outs": await read(request, p, "opt_outs.list", name=name),
+        "accounts": await read(request, p, "smpp_accounts.list", customer=name),
+        "sessions": await read(request, p, "smpp_sessions.list"),
+        "numbers": await read(request, p, "inbound_numbers.list", customer=name),
         "nav": "customers",
     }
 
@@ -278,6 +281,48 @@ async def connectors(request: Request, p: auth.Principal) -> dict[str, Any]:
         "connectors": await read(request, p, "connectors.list"),
         "statuses": statuses,
         "nav": "connectors",
+    }
+
+
+@page("console/smpp.html")
+async def smpp(request: Request, p: auth.Principal) -> dict[str, Any]:
+    """Every customer's SMPP accounts with their live session counts, and the create form."""
+    return {
+        "accounts": await read(request, p, "smpp_accounts.list"),
+        "sessions": await read(request, p, "smpp_sessions.list"),
+        "customers": await read(request, p, "customers.list"),
+        "routes": await read(request, p, "routes.list"),
+        "nav": "smpp",
+    }
+
+
+@page("console/smpp_sessions.html")
+async def smpp_sessions(request: Request, p: auth.Principal) -> dict[str, Any]:
+    """The live sessions of this process's SMPP server (none when it runs elsewhere)."""
+    ctx: AdminContext = request.app.state.admin
+    return {
+        "sessions": await read(request, p, "smpp_sessions.list"),
+        "serving": ctx.smpp_sessions is not None,
+        "nav": "smpp",
+    }
+
+
+@page("console/inbound.html")
+async def inbound(request: Request, p: auth.Principal) -> dict[str, Any]:
+    """Inbound numbers and the latest MOs (filtered like ``GET /inbound-messages``).
+
+    A stored MO names its customer by id: the page maps ids to names from the customer list
+    rather than asking the store for a join the API does not have.
+    """
+    q = {k: v for k, v in request.query_params.items() if v}
+    customers = await read(request, p, "customers.list")
+    return {
+        "numbers": await read(request, p, "inbound_numbers.list"),
+        "mos": await read(request, p, "inbound_messages.list", **{"limit": "50", **q}),
+        "customers": customers,
+        "names": {c["id"]: c["name"] for c in customers},
+        "q": q,
+        "nav": "inbound",
     }
 
 
@@ -330,6 +375,9 @@ def console_routes() -> list[BaseRoute]:
         Route(f"{PREFIX}/prices", prices),
         Route(f"{PREFIX}/routes", routes),
         Route(f"{PREFIX}/connectors", connectors),
+        Route(f"{PREFIX}/smpp", smpp),
+        Route(f"{PREFIX}/smpp/sessions", smpp_sessions),
+        Route(f"{PREFIX}/inbound", inbound),
         Route(f"{PREFIX}/blacklist", blacklist),
         Route(f"{PREFIX}/policies", policies),
         Route(f"{PREFIX}/approvals", approvals),

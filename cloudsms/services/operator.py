@@ -285,7 +285,8 @@ class Operator:
         self.store.set_smpp_password(system_id, hash_password(v.check_smpp_password(password)))
 
     def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None:
-        """A disabled account's binds are refused (ESME_RBINDFAIL)."""
+        """A disabled account's binds are refused (ESME_RINVSYSID, as an unknown one) and its
+        live sessions closed."""
         self.store.set_smpp_account_enabled(system_id, enabled)
 
     def remove_smpp_account(self, system_id: str) -> None:

@@ -83,9 +83,13 @@ class _Sink:
 
 
 class Live:
-    """Simulator + platform (role all) + admin listener + traffic, on 127.0.0.1."""
+    """Simulator + platform (role all) + admin listener + traffic, on 127.0.0.1.
 
-    def __init__(self, tmp: Path) -> None:
+    ``settings`` are more platform settings (``smpp_port``: the customers' SMPP server, whose
+    live sessions the admin listener then shows, as under ``cloudsms serve``).
+    """
+
+    def __init__(self, tmp: Path, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.sim = SmscSimulator(
             "127.0.0.1", 0, accounts={"cloudsms": "secret"},
@@ -95,14 +99,14 @@ class Live:
         asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
         self.sink = _Sink()
         url = f"sqlite:///{tmp / 'cloudsms.db'}"
-        settings = Settings.load(environ={}, database_url=url, config_poll_s=0.1, role="all",
-                                 port=0)  # fmt: skip
-        uip = UipServer(settings)
+        loaded = Settings.load(environ={}, database_url=url, config_poll_s=0.1, role="all",
+                               port=0, **settings)  # fmt: skip
+        uip = UipServer(loaded)
         self.config = uip.platform.config
         self.store: Store = uip.platform.store
         self.platform = _Thread(uip)
         self.platform.start()
-        admin_app = create_admin_app(uip.platform.store)
+        admin_app = create_admin_app(uip.platform.store, smpp_sessions=uip.platform.smpp)
         config = admin_uvicorn_config(admin_app, host="127.0.0.1", port=0, log_level="warning")
         config.log_config = None
         self.admin = _Thread(uvicorn.Server(config)).start()

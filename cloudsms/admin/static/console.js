@@ -81,6 +81,29 @@ async function refreshSummary(section) {
   }
 }
 
+async function refreshSessions(table) {
+  // Live SMPP sessions: update the numbers of the rows shown; a session gone is marked closed
+  // (its Disconnect button removed); sessions bound since are counted, not inserted.
+  const sessions = await fetchJson(table.dataset.source);
+  const live = new Map(sessions.map((s) => [String(s.id), s]));
+  for (const row of table.querySelectorAll("tr[data-session]")) {
+    const s = live.get(row.dataset.session);
+    live.delete(row.dataset.session);
+    const state = row.querySelector('[data-field="state"] .badge');
+    if (!s) {
+      state.textContent = "closed"; state.className = "badge s-closed";
+      for (const form of row.querySelectorAll("form")) form.remove();
+      continue;
+    }
+    row.querySelector('[data-field="window"]').textContent = s.window_in_use + " / " + s.window;
+    for (const field of ["submit_rate", "submitted", "refused", "receipts"]) {
+      row.querySelector('[data-field="' + field + '"]').textContent = s[field];
+    }
+  }
+  const fresh = document.getElementById("sessions-new");
+  if (fresh) fresh.textContent = live.size ? live.size + " new session(s). " : "";
+}
+
 function drawAll() {
   for (const canvas of document.querySelectorAll("canvas[data-series]")) {
     drawChart(canvas).catch((e) => console.warn("chart", canvas.id, e));
@@ -92,6 +115,12 @@ document.addEventListener("DOMContentLoaded", () => {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
     });
+  }
+  const sessions = document.getElementById("sessions");
+  if (sessions) {
+    setInterval(() => {
+      if (!document.hidden) refreshSessions(sessions).catch((e) => console.warn("sessions", e));
+    }, REFRESH_MS);
   }
   const summary = document.getElementById("summary");
   const range = document.getElementById("range");

@@ -30,7 +30,8 @@ def test_console_login_pages_and_actions(admin: Admin) -> None:
         assert "default-src 'self'" in home.headers["content-security-policy"]
         csrf = csrf_of(home.text)
         for page in ("messages", "customers", "customers/acme", "prices", "routes", "connectors",
-                     "blacklist", "policies", "approvals", "audit"):  # fmt: skip
+                     "smpp", "smpp/sessions", "inbound", "blacklist", "policies", "approvals",
+                     "audit"):  # fmt: skip
             response = web.get(f"/console/{page}")
             assert response.status_code == 200, page
         found = web.get("/console/messages", params={"number": "85267000011"})
@@ -124,3 +125,37 @@ def test_console_read_only_and_revoked_sessions(admin: Admin) -> None:
         assert admin.store.get_customer("acme").balance_micros == 0
         admin.store.revoke_admin_token("rita")
         assert web.get("/console/customers", follow_redirects=False).status_code == 303
+
+
+def test_console_smpp_and_inbound_pages_say_what_is_wrong(admin: Admin) -> None:
+    ok(admin.api.post("/api/v1/customers", json={"name": "acme", "currency": "HKD"}), 201)
+    with admin.client() as web:
+        csrf = csrf_of(login(web, "console", admin.admin_token).text)
+        # This admin listener runs beside no SMPP server: the page says so, nothing to close.
+        sessions = web.get("/console/smpp/sessions")
+        assert "No SMPP server runs in this process" in sessions.text
+        gone = web.post(
+            "/console/do/smpp_sessions.disconnect",
+            data={"csrf": csrf, "next": "/console/smpp/sessions", "path.id": "7"},
+            follow_redirects=True,
+        )
+        assert "no SMPP session 7 in this process" in gone.text
+        # A bad filter is the operation's readable error, with its status.
+        bad = web.get("/console/inbound", params={"limit": "5000"})
+        assert bad.status_code == 400 and "limit" in bad.text and "1000" in bad.text
+        mistyped = web.get("/console/inbound", params={"unrouted": "maybe"})
+        assert mistyped.status_code == 400 and "unrouted must be true or false" in mistyped.text
+        # An SMPP account for a customer that does not exist: refused, nothing created.
+        nobody = web.post(
+            "/console/do/smpp_accounts.create",
+            data={
+                "csrf": csrf,
+                "next": "/console/smpp",
+                "path.name": "ghost",
+                "system_id": "g1",
+                "password": "pw",
+                "route": "OTP",
+            },
+            follow_redirects=True,
+        )
+        assert "ghost" in nobody.text and admin.store.list_smpp_accounts() == []
