@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import CustomerFactory
 from test_write_lock import start_holder
 from test_writer import make_packet
 
@@ -22,6 +22,8 @@ from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
 from cloudsms.storage.writer import GroupCommitWriter
 
 WINDOW = 86_400_000
+#: tests/conftest.py's add_customer fixture (imported by name it would clash with admin's conftest).
+CustomerFactory = Callable[..., int]
 
 
 def test_gate_for_picks_the_loop_gate_only_with_a_sqlite_lock(tmp_path: Path) -> None:
