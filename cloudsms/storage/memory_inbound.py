@@ -23,6 +23,7 @@ from cloudsms.domain.inbound import (
     number_key,
 )
 from cloudsms.domain.pipeline import ReportResult
+from cloudsms.domain.smpp_accounts import SmppMo
 from cloudsms.storage.memory_state import MemoryReports
 
 
@@ -42,6 +43,8 @@ class _InboundTables:
     )
     mos: dict[int, _Mo] = field(default_factory=dict)
     mo_urls: dict[int, str] = field(default_factory=dict)
+    #: Customers with an enabled SMPP account taking MOs (the SQL store reads smpp_accounts).
+    smpp_mo_customers: set[int] = field(default_factory=set)
 
 
 class MemoryInbound(MemoryReports):
@@ -68,6 +71,12 @@ class MemoryInbound(MemoryReports):
                 self._inbound.mo_urls.pop(customer_id, None)
             else:
                 self._inbound.mo_urls[customer_id] = url
+
+    def set_smpp_mo(self, customer_id: int, on: bool = True) -> None:
+        """Whether the customer has an enabled SMPP account taking MOs (no accounts here)."""
+        with self._lock:
+            (self._inbound.smpp_mo_customers.add if on else
+             self._inbound.smpp_mo_customers.discard)(customer_id)  # fmt: skip
 
     def inbound_messages(self) -> list[InboundRecord]:
         """Every stored MO with its push state, oldest first (for tests)."""
@@ -139,6 +148,7 @@ class MemoryInbound(MemoryReports):
                 source=part.source, destination=part.destination, text=text, data_coding=coding,
                 parts=parts, keyword=keyword, customer_id=customer_id, routed_by=routed_by,
                 received_ms=now_ms, push_state="unrouted" if customer_id is None else "pending",
+                channel="smpp" if customer_id in tables.smpp_mo_customers else "http",
             )  # fmt: skip
             tables.mos[record.id] = _Mo(record, key, now_ms)
             return InboundOutcome(status="stored", record=record)
@@ -183,6 +193,8 @@ class MemoryInbound(MemoryReports):
             for mo in sorted(tables.mos.values(), key=lambda x: (x.next_attempt_ms, x.record.id)):
                 r = mo.record
                 if r.push_state != "pending" or mo.next_attempt_ms > now_ms:
+                    continue
+                if r.channel != "http":
                     continue
                 if r.customer_id is None or r.customer_id in exclude_customers:
                     continue
@@ -248,3 +260,53 @@ class MemoryInbound(MemoryReports):
                         and mo.next_attempt_ms < until
                     ):
                         mo.next_attempt_ms = until
+
+    # ------------------------------------------------------------------ MOs over SMPP sessions
+
+    def claim_smpp_mo(
+        self, customer_ids: Sequence[int], *, now_ms: int, lease_ms: int, limit: int
+    ) -> list[SmppMo]:
+        with self._lock:
+            wanted = set(customer_ids)
+            due = sorted(
+                (
+                    mo for mo in self._inbound.mos.values()
+                    if mo.record.channel == "smpp" and mo.record.push_state == "pending"
+                    and mo.next_attempt_ms <= now_ms and mo.record.customer_id in wanted
+                ),
+                key=lambda x: (x.next_attempt_ms, x.record.id),
+            )[: max(limit, 0)]  # fmt: skip
+            out = []
+            for mo in due:
+                r = mo.record
+                assert r.customer_id is not None
+                out.append(
+                    SmppMo(
+                        outbox_id=r.id, mo_uid=r.mo_uid, customer_id=r.customer_id,
+                        source=r.source, destination=r.destination, text=r.text,
+                        attempts=r.attempts,
+                    )
+                )  # fmt: skip
+                mo.next_attempt_ms = now_ms + lease_ms
+            return out
+
+    def record_smpp_mo(
+        self,
+        *,
+        now_ms: int,
+        done: Sequence[int] = (),
+        retry: Sequence[tuple[int, int, str]] = (),
+    ) -> None:
+        with self._lock:
+            mos = self._inbound.mos
+            for outbox_id in done:
+                mo = mos.get(outbox_id)
+                if mo is not None and mo.record.push_state == "pending":
+                    mo.record = replace(mo.record, push_state="done",
+                                        attempts=mo.record.attempts + 1, last_error="")  # fmt: skip
+            for outbox_id, next_ms, error in retry:
+                mo = mos.get(outbox_id)
+                if mo is not None and mo.record.push_state == "pending":
+                    mo.next_attempt_ms = next_ms
+                    mo.record = replace(mo.record, attempts=mo.record.attempts + 1,
+                                        last_error=error[:1000])  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from cloudsms.domain.smpp_accounts import SmppAccount
+from cloudsms.domain.smpp_accounts import RECEIVING_BINDS, SmppAccount
 from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import StoreBase
@@ -31,7 +31,9 @@ class SmppAccountOps(StoreBase):
         throughput: int,
         route: str,
         intermediate_receipts: bool = False,
+        mo: bool | None = None,
     ) -> SmppAccount:
+        """``mo`` None: the account takes MOs when it may bind rx or trx (it can receive)."""
         with self._config_change(f"SMPP system_id {system_id!r} is taken") as conn:
             customer_id = customer_id_of(conn, ref)
             conn.execute(
@@ -45,6 +47,7 @@ class SmppAccountOps(StoreBase):
                     route=route,
                     intermediate_receipts=intermediate_receipts,
                     enabled=True,
+                    mo=bool(binds & RECEIVING_BINDS) if mo is None else mo,
                     created_ms=self.now_ms(),
                 )
             )
@@ -69,6 +72,11 @@ class SmppAccountOps(StoreBase):
 
     def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None:
         self._update_smpp_account(system_id, enabled=enabled)
+
+    def set_smpp_account_mo(self, system_id: str, mo: bool) -> None:
+        """Whether MOs routed to the account's customer go out on its sessions (MOs stored
+        from now on: one already stored keeps the channel it was stored with)."""
+        self._update_smpp_account(system_id, mo=mo)
 
     def remove_smpp_account(self, system_id: str) -> None:
         with self._config_change() as conn:
@@ -110,6 +118,7 @@ class SmppAccountOps(StoreBase):
                     route=r.route,
                     intermediate_receipts=r.intermediate_receipts,
                     enabled=r.enabled,
+                    mo=r.mo,
                 )
                 for r in conn.execute(query)
             ]

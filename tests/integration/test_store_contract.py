@@ -551,3 +551,53 @@ def _name(world: World, customer_id: int) -> str:
     with world.store.engine.connect() as conn:
         return str(conn.scalar(select(tables.customers.c.name).where(
             tables.customers.c.id == customer_id)))  # fmt: skip
+
+
+def _takes_mo_over_smpp(world: World, customer_id: int) -> None:
+    """Give the customer an SMPP account taking MOs (the memory store has no accounts)."""
+    if isinstance(world.store, MemoryStore):
+        world.store.set_smpp_mo(customer_id)
+        return
+    world.store.create_smpp_account(customer_id, f"mo{customer_id}", password_hash="x",
+                                    binds=frozenset({"trx"}), max_sessions=1, throughput=0,
+                                    route="main")  # fmt: skip
+
+
+def test_an_mo_for_a_customer_taking_mos_over_smpp_is_claimed_only_for_smpp(
+    world: World,
+) -> None:
+    store = world.store
+    other = _other_customer(world)
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    store.add_inbound_number("85230009999", "", other)
+    _takes_mo_over_smpp(world, world.customer_id)
+    first = _keep(world, _mo(b"Hello over SMPP"))
+    second = _keep(world, _mo(b"Second one"))
+    plain = _keep(world, _mo(b"Hello over HTTP", dst="85230009999"))
+    assert first.record is not None and second.record is not None and plain.record is not None
+    assert (first.record.channel, plain.record.channel) == ("smpp", "http")
+    # The HTTP pusher's claim takes only the other customer's MO.
+    [http] = store.claim_due_mo(now(), 10)
+    assert http.id == plain.record.id
+    assert store.claim_smpp_mo([other], now_ms=now(), lease_ms=60_000, limit=10) == []
+    assert store.claim_smpp_mo([], now_ms=now(), lease_ms=60_000, limit=10) == []
+    one, two = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10)
+    assert (one.outbox_id, one.mo_uid, one.text, one.source, one.destination, one.attempts) == (
+        first.record.id, first.record.mo_uid, "Hello over SMPP", "85261234567", "85230001234", 0,
+    )  # fmt: skip
+    assert two.outbox_id == second.record.id
+    # leased: nobody claims them again meanwhile, not the HTTP side either
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10) == []
+    assert [m.id for m in store.claim_due_mo(now() + 10**9, 10)] == [plain.record.id]
+    store.record_smpp_mo(now_ms=now(), done=[one.outbox_id],
+                         retry=[(two.outbox_id, now() - 1, "refused (0x00000064)")])  # fmt: skip
+    [again] = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=1)
+    assert (again.outbox_id, again.attempts) == (two.outbox_id, 1)
+    store.record_smpp_mo(now_ms=now(), done=[again.outbox_id])
+    store.record_smpp_mo(now_ms=now(), retry=[(again.outbox_id, now(), "late")])  # no effect
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now() + 10**9, lease_ms=1,
+                               limit=10) == []  # fmt: skip
+    states = {m.mo_uid: (m.push_state, m.attempts, m.last_error, m.channel)
+              for m in store.customer_inbound(world.customer_id)}  # fmt: skip
+    assert states == {first.record.mo_uid: ("done", 1, "", "smpp"),
+                      second.record.mo_uid: ("done", 2, "", "smpp")}  # fmt: skip
