@@ -19,7 +19,9 @@ import pytest
 from mo_callback import MoCallback
 from seed import add_carrier, bump, seed_customer
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from cloudsms.cli import app
 from cloudsms.services.operator import Operator
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.smpp.encoding import decode_text
@@ -158,7 +160,12 @@ def text_of(parts: list[DeliverSm]) -> str:
 
 
 async def test_mos_arrive_as_deliver_sm_on_the_customer_session_not_over_http(
-    store: Store, carrier: Carrier, esme: Bind, callback: MoCallback
+    store: Store,
+    database_url: str,
+    platform: Any,
+    carrier: Carrier,
+    esme: Bind,
+    callback: MoCallback,
 ) -> None:
     received: list[DeliverSm] = []
 
@@ -178,7 +185,8 @@ async def test_mos_arrive_as_deliver_sm_on_the_customer_session_not_over_http(
 
     assert {(p.source_addr, p.destination_addr) for p in received} == {(HANDSET, NUMBER)}
     assert {(p.source_addr_ton, p.source_addr_npi) for p in received} == {(1, 1)}
-    singles = [p for p in received if not p.esm_class & 0x40]
+    # MOs go out concurrently (up to the window): their order across MOs is not fixed.
+    singles = sorted((p for p in received if not p.esm_class & 0x40), key=lambda p: p.data_coding)
     assert [(p.esm_class, p.data_coding, text_of([p])) for p in singles] == [
         (0, 0, gsm), (0, 8, ucs2)]  # fmt: skip
     assert singles[0].short_message == b"Hello \x1be5 \x1b(ok\x1b)"  # unpacked GSM 03.38
@@ -192,6 +200,13 @@ async def test_mos_arrive_as_deliver_sm_on_the_customer_session_not_over_http(
     assert [(r.channel, r.push_state, r.attempts) for r in rows] == [("smpp", "done", 1)] * 4
     await asyncio.sleep(1.0)  # the HTTP MO pusher polls meanwhile: it finds nothing to push
     assert callback.pushes == [] and callback.refused == 0
+    # Operators see the channel, and the session's count of MO deliver_sm.
+    [session] = platform.platform.smpp.list_sessions()
+    assert (session.inbound, session.receipts) == (6, 0)
+    listed = CliRunner().invoke(
+        app, ["--database-url", database_url, "inbound", "list", "--customer", "acme"]
+    )
+    assert listed.exit_code == 0 and listed.output.count("smpp") == 4, listed.output
 
 
 async def test_an_mo_waits_for_a_bind_and_one_refused_is_sent_again(
