@@ -73,10 +73,17 @@ class MemoryInbound(MemoryReports):
                 self._inbound.mo_urls[customer_id] = url
 
     def set_smpp_mo(self, customer_id: int, on: bool = True) -> None:
-        """Whether the customer has an enabled SMPP account taking MOs (no accounts here)."""
+        """Whether the customer has an enabled SMPP account taking MOs (no accounts here); off,
+        its MOs pending for SMPP go to HTTP, as the SQL store does when its last one goes."""
         with self._lock:
-            (self._inbound.smpp_mo_customers.add if on else
-             self._inbound.smpp_mo_customers.discard)(customer_id)  # fmt: skip
+            if on:
+                self._inbound.smpp_mo_customers.add(customer_id)
+                return
+            self._inbound.smpp_mo_customers.discard(customer_id)
+            for mo in self._inbound.mos.values():
+                r = mo.record
+                if (r.customer_id, r.channel, r.push_state) == (customer_id, "smpp", "pending"):
+                    mo.record = replace(r, channel="http")
 
     def inbound_messages(self) -> list[InboundRecord]:
         """Every stored MO with its push state, oldest first (for tests)."""

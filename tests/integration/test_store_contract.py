@@ -601,3 +601,28 @@ def test_an_mo_for_a_customer_taking_mos_over_smpp_is_claimed_only_for_smpp(
               for m in store.customer_inbound(world.customer_id)}  # fmt: skip
     assert states == {first.record.mo_uid: ("done", 1, "", "smpp"),
                       second.record.mo_uid: ("done", 2, "", "smpp")}  # fmt: skip
+
+
+def test_smpp_mos_pending_go_to_http_when_the_customer_stops_taking_them(world: World) -> None:
+    store = world.store
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    _takes_mo_over_smpp(world, world.customer_id)
+    waiting = _keep(world, _mo(b"Nobody bound yet")).record
+    assert waiting is not None and waiting.channel == "smpp"
+    assert store.claim_due_mo(now(), 10) == []
+    # The customer's last account taking MOs is turned off: nothing could deliver it over SMPP.
+    if isinstance(store, MemoryStore):
+        store.set_smpp_mo(world.customer_id, False)
+    else:
+        store.create_smpp_account(world.customer_id, "second", password_hash="x",
+                                  binds=frozenset({"rx"}), max_sessions=1, throughput=0,
+                                  route="main")  # fmt: skip
+        store.set_smpp_account_mo(f"mo{world.customer_id}", False)
+        assert store.claim_due_mo(now(), 10) == []  # "second" still takes them
+        store.set_smpp_account_enabled("second", False)
+    [due] = store.claim_due_mo(now(), 10)
+    assert due.id == waiting.id
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now() + 10**9, lease_ms=1,
+                               limit=10) == []  # fmt: skip
+    later = _keep(world, _mo(b"After the switch")).record
+    assert later is not None and later.channel == "http"
