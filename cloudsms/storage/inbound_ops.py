@@ -320,8 +320,8 @@ class InboundOps(StoreBase):
     ) -> None:
         """What became of claimed MO pushes (the pusher's ``ReportResult``), one transaction.
 
-        ``defer`` moves every pending MO of a customer due earlier to that time (its callback
-        is down). Only pending rows change: a late duplicate outcome never undoes a done push.
+        ``defer`` moves every pending HTTP MO of a customer due earlier to that time (its
+        callback is down; its SMPP MOs do not wait for it). Only pending rows change: a late duplicate outcome never undoes a done push.
         """
         m = t.inbound_messages.c
         with self._connect(write=True, durable=False) as conn:
@@ -348,6 +348,7 @@ class InboundOps(StoreBase):
                     .where(
                         m.customer_id == customer_id,
                         m.push_state == "pending",
+                        m.channel == "http",  # its callback is down, not its SMPP sessions
                         m.next_attempt_ms < until,
                         m.claimed_by.is_(None),
                     )

@@ -263,6 +263,7 @@ class MemoryInbound(MemoryReports):
                     if (
                         mo.record.customer_id == customer_id
                         and mo.record.push_state == "pending"
+                        and mo.record.channel == "http"
                         and mo.claimed_by is None
                         and mo.next_attempt_ms < until
                     ):

@@ -597,10 +597,18 @@ def test_an_mo_for_a_customer_taking_mos_over_smpp_is_claimed_only_for_smpp(
     store.record_smpp_mo(now_ms=now(), retry=[(again.outbox_id, now(), "late")])  # no effect
     assert store.claim_smpp_mo([world.customer_id], now_ms=now() + 10**9, lease_ms=1,
                                limit=10) == []  # fmt: skip
+    # The customer's callback is down: its HTTP MOs are deferred, never its SMPP ones.
+    third = _keep(world, _mo(b"Third one")).record
+    assert third is not None and third.channel == "smpp"
+    store.record_mo_results([], now_ms=now(), defer={world.customer_id: now() + 3_600_000})
+    [due] = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10)
+    assert due.outbox_id == third.id
+    store.record_smpp_mo(now_ms=now(), done=[due.outbox_id])
     states = {m.mo_uid: (m.push_state, m.attempts, m.last_error, m.channel)
               for m in store.customer_inbound(world.customer_id)}  # fmt: skip
     assert states == {first.record.mo_uid: ("done", 1, "", "smpp"),
-                      second.record.mo_uid: ("done", 2, "", "smpp")}  # fmt: skip
+                      second.record.mo_uid: ("done", 2, "", "smpp"),
+                      third.mo_uid: ("done", 1, "", "smpp")}  # fmt: skip
 
 
 def test_smpp_mos_pending_go_to_http_when_the_customer_stops_taking_them(world: World) -> None:
