@@ -321,7 +321,8 @@ class InboundOps(StoreBase):
         """What became of claimed MO pushes (the pusher's ``ReportResult``), one transaction.
 
         ``defer`` moves every pending HTTP MO of a customer due earlier to that time (its
-        callback is down; its SMPP MOs do not wait for it). Only pending rows change: a late duplicate outcome never undoes a done push.
+        callback is down; its SMPP MOs do not wait for it). Only pending rows change: a late
+        duplicate outcome never undoes a done push.
         """
         m = t.inbound_messages.c
         with self._connect(write=True, durable=False) as conn:
