@@ -426,6 +426,8 @@ class InboundOps(StoreBase):
                 .where(
                     m.customer_id == customer_id,
                     m.push_state == "pending",
+                    # SMPP claims carry no claimer: their lease must not be cut short here
+                    m.channel == "http",
                     m.claimed_by.is_(None),
                 )
                 .values(next_attempt_ms=self.now_ms())

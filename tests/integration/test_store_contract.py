@@ -589,6 +589,10 @@ def test_an_mo_for_a_customer_taking_mos_over_smpp_is_claimed_only_for_smpp(
     # leased: nobody claims them again meanwhile, not the HTTP side either
     assert store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10) == []
     assert [m.id for m in store.claim_due_mo(now() + 10**9, 10)] == [plain.record.id]
+    if not isinstance(store, MemoryStore):  # a new MO URL makes waiting HTTP MOs due at once,
+        store.set_mo_url(world.customer_id, "http://127.0.0.1:9/mo")  # never cuts a lease
+        assert store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000,
+                                   limit=10) == []  # fmt: skip
     store.record_smpp_mo(now_ms=now(), done=[one.outbox_id],
                          retry=[(two.outbox_id, now() - 1, "refused (0x00000064)")])  # fmt: skip
     [again] = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=1)
