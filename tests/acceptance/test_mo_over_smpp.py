@@ -91,8 +91,7 @@ def carrier() -> Iterator[Carrier]:
     smsc.stop()
 
 
-@pytest.fixture
-def platform(store: Store, make_server: Any, carrier: Carrier, callback: MoCallback) -> Any:
+def seed_acme(store: Store, carrier: Carrier, callback: MoCallback) -> None:
     """acme: inbound number 85230001234, an HTTP MO endpoint, SMPP account acme1 (rx, trx;
     MOs on by default)."""
     seeded = seed_customer(store.engine, with_carrier=False, callback_url=callback.url)
@@ -107,6 +106,22 @@ def platform(store: Store, make_server: Any, carrier: Carrier, callback: MoCallb
         "acme", "acme1", password="s3cret", route=seeded.route, binds="rx,trx"
     )
     assert account.mo  # default: on, the account can receive
+
+
+@pytest.fixture(params=["all"])
+def platform(
+    request: pytest.FixtureRequest,
+    store: Store,
+    make_server: Any,
+    carrier: Carrier,
+    callback: MoCallback,
+) -> Any:
+    """Role all (one process); or ``split``: a worker (the carrier's MOs come in there) and a
+    separate SMPP server, role smpp, that finds them in the store (no in-process wake-up)."""
+    seed_acme(store, carrier, callback)
+    if request.param == "split":
+        make_server(role="worker")
+        return make_server(role="smpp", smpp_port=free_port())
     return make_server(role="all", smpp_port=free_port())
 
 
@@ -209,6 +224,7 @@ async def test_mos_arrive_as_deliver_sm_on_the_customer_session_not_over_http(
     assert listed.exit_code == 0 and listed.output.count("smpp") == 4, listed.output
 
 
+@pytest.mark.parametrize("platform", ["all", "split"], indirect=True)
 async def test_an_mo_waits_for_a_bind_and_one_refused_is_sent_again(
     store: Store, platform: Any, carrier: Carrier, esme: Bind, callback: MoCallback
 ) -> None:
