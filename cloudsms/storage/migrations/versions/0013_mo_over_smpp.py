@@ -1,8 +1,8 @@
 """inbound messages over customers' SMPP sessions: smpp_accounts.mo (the account takes MOs as
 deliver_sm), inbound_messages.channel (http or smpp: who delivers the MO, decided when stored)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 02:30:00.000000
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
