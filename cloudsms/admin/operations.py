@@ -382,6 +382,8 @@ def _update_smpp_account(call: Call) -> Any:
         call.operator.set_smpp_password(system_id, password=call.args["password"])
     if call.args.get("enabled") is not None:
         call.operator.set_smpp_account_enabled(system_id, call.args["enabled"])
+    if call.args.get("mo") is not None:
+        call.operator.set_smpp_account_mo(system_id, call.args["mo"])
     return {"system_id": system_id}
 
 
@@ -674,9 +676,12 @@ OPERATIONS: list[Operation] = [
               "Give the customer an SMPP account (password stored hashed).", _add_smpp_account,
               _params(SMPP_ACCOUNT_ADD), tag="smpp", creates=True),
     Operation("smpp_accounts.update", "PATCH", "/smpp-accounts/{system_id}",
-              "New password, or enable / disable binds.", _update_smpp_account,
+              "New password, enable / disable binds, MOs on its sessions or not.",
+              _update_smpp_account,
               (*_params((dataclasses.replace(SMPP_PASSWORD, required=False),)),
-               _S("enabled", "boolean", help="false: binds are refused.")), tag="smpp"),
+               _S("enabled", "boolean", help="false: binds are refused."),
+               _S("mo", "boolean", help="true: the customer's MOs stored from now on go out as"
+                  " deliver_sm on this account's sessions; false: over HTTP.")), tag="smpp"),
     Operation("smpp_accounts.remove", "DELETE", "/smpp-accounts/{system_id}",
               "Remove an SMPP account.", _remove_smpp_account, tag="smpp"),
     Operation("smpp_sessions.list", "GET", "/smpp-sessions",

@@ -14,7 +14,10 @@ Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.Sm
 * throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty;
 * receipts: a submit_sm with registered_delivery marks its message with the account, and its
   reports then go out as deliver_sm on the account's receiving sessions
-  (``cloudsms.api.smpp_receipts``) instead of the HTTP callback.
+  (``cloudsms.api.smpp_receipts``) instead of the HTTP callback;
+* inbound messages: MOs routed to a customer with an account taking them (``mo``) go out as
+  deliver_sm on the receiving sessions of such an account (``cloudsms.api.smpp_mo``) instead
+  of SMS_PUSH_MO.
 
 With ``tls_port`` it listens for SMPP over TLS too (the UIP listener's certificate; a customer
 bound to a client certificate fingerprint must present that certificate, so only over TLS).
@@ -41,6 +44,7 @@ from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.guard import GuessThrottle
 from cloudsms.api.smpp_concat import Concatenations, Part, is_part
+from cloudsms.api.smpp_mo import MoSender
 from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_sessions import SegmentBucket, Session
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
@@ -92,6 +96,8 @@ class CustomerSmppServer(SmppServer):
         self.source = store
         #: Receipts (deliver_sm) from the report outbox to the accounts' receiving sessions.
         self.receipts = ReceiptSender(store, self)
+        #: Inbound messages (deliver_sm) from the MO outbox to the customers' receiving sessions.
+        self.mo = MoSender(store, self)
         self.window = window
         self.accounts: dict[str, SmppAccount] = {}
         self.sessions: dict[SmscConnection, Session] = {}
@@ -176,9 +182,11 @@ class CustomerSmppServer(SmppServer):
             port = self._tls_server.sockets[0].getsockname()[1]
             log.info("listening on smpps://%s:%d (customers' SMPP over TLS)", self.host, port)
         await self.receipts.start()
+        await self.mo.start()
 
     async def stop(self) -> None:
         """Answer the submits already taken (the writer still runs), then close every session."""
+        await self.mo.stop()
         await self.receipts.stop()
         if self._tasks:
             with contextlib.suppress(TimeoutError):
@@ -298,6 +306,7 @@ class CustomerSmppServer(SmppServer):
         )
         if conn.can_receive:
             self.receipts.wake()
+            self.mo.wake()
 
     def on_closed(self, conn: SmscConnection) -> None:
         self.sessions.pop(conn, None)
@@ -321,6 +330,7 @@ class CustomerSmppServer(SmppServer):
                 submitted=s.submitted,
                 refused=s.refused,
                 receipts=s.receipts,
+                inbound=s.inbound,
                 submit_rate=s.rate(now),
             )
             for conn, s in sorted(list(self.sessions.items()), key=lambda item: item[1].id)
@@ -337,11 +347,14 @@ class CustomerSmppServer(SmppServer):
                 return True
         return False
 
-    def receipt_sent(self, conn: SmscConnection) -> None:
-        """A deliver_sm receipt was answered on ``conn`` (counted for operators)."""
+    def delivered(self, conn: SmscConnection, what: str) -> None:
+        """A deliver_sm (a receipt or an MO) was answered on ``conn`` (counted for operators)."""
         session = self.sessions.get(conn)
         if session is not None:
-            session.receipts += 1
+            if what == "mo":
+                session.inbound += 1
+            else:
+                session.receipts += 1
 
     def receivers(self) -> dict[int, tuple[SmppAccount, list[SmscConnection]]]:
         """account id → (the account, its bound sessions that may receive deliver_sm)."""

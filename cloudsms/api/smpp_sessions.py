@@ -48,6 +48,8 @@ class Session:
     submitted: int = 0
     refused: int = 0
     receipts: int = 0
+    #: Inbound messages (MO) delivered as deliver_sm.
+    inbound: int = 0
     #: submit_sm in the current rate bucket, in the previous one, and the current one's start.
     _bucket_count: int = 0
     _last_bucket: int = 0

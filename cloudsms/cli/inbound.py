@@ -75,7 +75,7 @@ def list_messages(
     )
     table(
         "Inbound messages",
-        ["received (UTC+8)", "from", "to", "text", "customer", "routed by", "push"],
+        ["received (UTC+8)", "from", "to", "text", "customer", "routed by", "via", "push"],
         (
             [
                 format_uip_time(dt.datetime.fromtimestamp(m.received_ms / 1000, dt.UTC)),
@@ -84,6 +84,7 @@ def list_messages(
                 m.text if len(m.text) <= 40 else m.text[:39] + "…",
                 m.customer_id or "",
                 m.routed_by,
+                m.channel,
                 m.push_state,
             ]
             for m in rows

@@ -11,7 +11,13 @@ from typing import Any
 import typer
 
 from cloudsms.cli._common import say, state, table, with_options
-from cloudsms.services.options import SMPP_ACCOUNT_ADD, SMPP_PASSWORD, SMPP_SYSTEM_ID, Option
+from cloudsms.services.options import (
+    SMPP_ACCOUNT_ADD,
+    SMPP_MO_SWITCH,
+    SMPP_PASSWORD,
+    SMPP_SYSTEM_ID,
+    Option,
+)
 
 app = typer.Typer(help="SMPP accounts of customers: add, list, password, enable, remove.")
 
@@ -30,7 +36,8 @@ def add(ctx: typer.Context, **a: Any) -> None:
     say(
         f"SMPP account {account.system_id!r} added for {customer!r}"
         f" (binds {','.join(sorted(account.binds))}, {account.max_sessions} sessions,"
-        f" {account.throughput} segments/s, route {account.route!r})"
+        f" {account.throughput} segments/s, route {account.route!r},"
+        f" MOs {'as deliver_sm' if account.mo else 'over HTTP'})"
     )
 
 
@@ -40,7 +47,7 @@ def list_(ctx: typer.Context, *, customer: str | None) -> None:
     """SMPP accounts (passwords are never shown: only their digests are stored)."""
     table(
         "SMPP accounts",
-        ["system_id", "customer", "binds", "sessions", "segments/s", "route", "enabled"],
+        ["system_id", "customer", "binds", "sessions", "segments/s", "route", "MO", "enabled"],
         (
             [
                 a.system_id,
@@ -49,6 +56,7 @@ def list_(ctx: typer.Context, *, customer: str | None) -> None:
                 a.max_sessions,
                 a.throughput or "no limit",
                 a.route,
+                "smpp" if a.mo else "http",
                 "yes" if a.enabled else "no",
             ]
             for a in state(ctx).operator.smpp_accounts(customer)
@@ -78,6 +86,19 @@ def disable(ctx: typer.Context, *, system_id: str) -> None:
     """Refuse new binds (ESME_RBINDFAIL); sessions bound already are closed within a second."""
     state(ctx).operator.set_smpp_account_enabled(system_id, False)
     say(f"SMPP account {system_id!r} disabled")
+
+
+@app.command("mo")
+@with_options(SMPP_SYSTEM_ID, SMPP_MO_SWITCH)
+def mo(ctx: typer.Context, *, system_id: str, switch: str) -> None:
+    """Inbound messages (MO) on this account's rx / trx sessions (on) or over HTTP (off)."""
+    if switch not in SMPP_MO_SWITCH.choices:
+        raise typer.BadParameter(f"on or off, not {switch!r}")
+    state(ctx).operator.set_smpp_account_mo(system_id, switch == "on")
+    say(
+        f"SMPP account {system_id!r}: MOs stored from now on "
+        + ("go out as deliver_sm on its sessions" if switch == "on" else "are pushed over HTTP")
+    )
 
 
 @app.command("remove")

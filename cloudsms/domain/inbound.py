@@ -210,6 +210,9 @@ class InboundRecord:
     push_state: str
     attempts: int = 0
     last_error: str = ""
+    #: Who delivers it: "http" (SMS_PUSH_MO) or "smpp" (deliver_sm on the customer's SMPP
+    #: session), decided when it is stored (docs/decisions.md "MOs over SMPP").
+    channel: str = "http"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

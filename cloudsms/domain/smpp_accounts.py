@@ -43,6 +43,9 @@ class SmppAccount:
     #: deliver_sm receipts for intermediate states too, not only final ones.
     intermediate_receipts: bool
     enabled: bool = True
+    #: Inbound messages (MO) routed to the customer go out as deliver_sm on the account's RX /
+    #: TRX sessions, not over HTTP (on by default when the account may bind rx or trx).
+    mo: bool = True
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -97,6 +100,25 @@ class SmppReceipt:
     created_ms: int
 
 
+#: The bind modes that can receive deliver_sm (SMPP 3.4 §2.2): an account taking MOs needs one.
+RECEIVING_BINDS = frozenset({"rx", "trx"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmppMo:
+    """An inbound message claimed for delivery as deliver_sm on a customer's SMPP session."""
+
+    #: ``inbound_messages.id``.
+    outbox_id: int
+    mo_uid: str
+    customer_id: int
+    #: The handset's number (source_addr) and the number it sent to (destination_addr).
+    source: str
+    destination: str
+    text: str
+    attempts: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmppSessionInfo:
     """One bound session of the customers' SMPP server, as operators see it."""
@@ -117,6 +139,8 @@ class SmppSessionInfo:
     receipts: int
     #: submit_sm per second over the last full 10 seconds.
     submit_rate: float
+    #: Inbound messages (MO) delivered on the session as deliver_sm.
+    inbound: int = 0
 
 
 class SmppSessions(Protocol):

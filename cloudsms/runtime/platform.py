@@ -191,7 +191,9 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         dispatcher.inbound.opt_outs = OptOutService(store)
         if mo_pusher is not None:
             wake_mo = mo_pusher.wake
-            dispatcher.inbound.on_stored.append(lambda _mo: wake_mo())
+            dispatcher.inbound.on_stored.append(
+                lambda mo: wake_mo() if mo.channel == "http" else None
+            )
     if pusher is not None:
         if dispatcher is not None:
             recorder = dispatcher.recorder
@@ -215,6 +217,14 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     smpp = smpp_server(settings, service, store)
     if smpp is not None:
         smpp.receipts.gate = gate
+        smpp.mo.gate = gate
+        if dispatcher is not None and dispatcher.inbound is not None:
+            # An MO stored in this process for an SMPP session goes out at once (other
+            # processes' SMPP servers find it at their next poll).
+            wake_smpp_mo = smpp.mo.wake
+            dispatcher.inbound.on_stored.append(
+                lambda mo: wake_smpp_mo() if mo.channel == "smpp" else None
+            )
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
         mo_pusher=mo_pusher, notifier=notifier, listener_url=url, reports_lease=reports_lease,

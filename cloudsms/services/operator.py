@@ -20,7 +20,7 @@ from dataclasses import replace
 from cloudsms.domain.inbound import InboundNumber, InboundRecord
 from cloudsms.domain.models import CountryPolicy
 from cloudsms.domain.opt_out import OptOut
-from cloudsms.domain.smpp_accounts import SmppAccount, hash_password
+from cloudsms.domain.smpp_accounts import RECEIVING_BINDS, SmppAccount, hash_password
 from cloudsms.exceptions import ConfigError
 from cloudsms.services import validation as v
 from cloudsms.services.opt_outs import OptOutService
@@ -260,13 +260,21 @@ class Operator:
         max_sessions: str | int | None = None,
         throughput: str | int | None = None,
         intermediate_receipts: bool | None = None,
+        mo: bool | None = None,
     ) -> SmppAccount:
-        """An SMPP account for ``customer`` (its password stored as a salted scrypt digest)."""
+        """An SMPP account for ``customer`` (its password stored as a salted scrypt digest).
+
+        ``mo`` None: the account takes the customer's inbound messages when it may bind rx or
+        trx; asked for on an account that cannot receive, it is refused (it would hold them).
+        """
+        modes = v.check_binds(binds or "tx,rx,trx")
+        if mo and not modes & RECEIVING_BINDS:
+            raise ConfigError("mo needs an account that may bind rx or trx (binds: tx only)")
         return self.store.create_smpp_account(
             customer,
             v.check_system_id(system_id),
             password_hash=hash_password(v.check_smpp_password(password)),
-            binds=v.check_binds(binds or "tx,rx,trx"),
+            binds=modes,
             max_sessions=v.check_range(
                 4 if max_sessions is None else max_sessions, "max sessions", 1, 1000
             ),
@@ -275,6 +283,7 @@ class Operator:
             ),
             route=v.check_route_name(route),
             intermediate_receipts=bool(intermediate_receipts),
+            mo=mo,
         )
 
     def smpp_accounts(self, customer: str | None = None) -> list[SmppAccount]:
@@ -288,6 +297,15 @@ class Operator:
         """A disabled account's binds are refused (ESME_RINVSYSID, as an unknown one) and its
         live sessions closed."""
         self.store.set_smpp_account_enabled(system_id, enabled)
+
+    def set_smpp_account_mo(self, system_id: str, mo: bool) -> None:
+        """Whether the customer's inbound messages go out on this account's sessions (those
+        stored from now on); refused for an account that cannot bind rx or trx."""
+        if mo and not self.store.get_smpp_account(system_id).binds & RECEIVING_BINDS:
+            raise ConfigError(
+                f"SMPP account {system_id!r} cannot bind rx or trx: it cannot take MOs"
+            )
+        self.store.set_smpp_account_mo(system_id, mo)
 
     def remove_smpp_account(self, system_id: str) -> None:
         self.store.remove_smpp_account(system_id)

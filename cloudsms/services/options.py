@@ -356,6 +356,21 @@ SMPP_ACCOUNT_ADD: tuple[Option, ...] = (
         "boolean",
         help="Also send deliver_sm receipts for intermediate states (ENROUTE, ACCEPTED).",
     ),
+    Option(
+        "mo",
+        "boolean",
+        help="The customer's inbound messages (MO) go out as deliver_sm on this account's"
+        " rx / trx sessions instead of SMS_PUSH_MO (default: on when it may bind rx or trx).",
+    ),
+)
+#: ``Operator.set_smpp_account_mo``: on or off.
+SMPP_MO_SWITCH = Option(
+    "switch",
+    required=True,
+    argument=True,
+    metavar="on|off",
+    choices=("on", "off"),
+    help="on: MOs stored from now on go out on the account's sessions; off: over HTTP.",
 )
 
 

@@ -10,10 +10,13 @@ transaction it:
    then joins and decodes them (``domain.inbound.assemble``) and deletes the parts;
 3. routes the whole message (``domain.inbound.choose_route``: inbound numbers and keywords,
    reply matching on ``messages`` through ``ix_messages_dest``, the default customer) and
-   inserts it into ``inbound_messages``, due for its push at once (or ``unrouted``).
+   inserts it into ``inbound_messages``, due for its push at once (or ``unrouted``), with its
+   delivery channel: ``smpp`` when the customer has an enabled SMPP account taking MOs
+   (``smpp_accounts.mo``; then ``storage.smpp_mo_ops`` claims it), else ``http``.
 
-``inbound_messages`` is also the outbox of SMS_PUSH_MO (``workers.mo_pusher``): the same claim,
-lease, retry and give-up rules as the report outbox (``storage.report_ops``), one row per MO.
+``inbound_messages`` is also the outbox of SMS_PUSH_MO (``workers.mo_pusher``, for its ``http``
+rows): the same claim, lease, retry and give-up rules as the report outbox
+(``storage.report_ops``), one row per MO.
 A claim leases rows for ``lease_ms``; a pusher that dies leaves them due again at the lease's
 end (they are not recovered early by worker id, unlike reports).
 """
@@ -159,6 +162,12 @@ class InboundOps(StoreBase):
             else None
         )
         customer_id, routed_by = choose_route(keyword, by_number, reply, default)
+        a = t.smpp_accounts.c
+        over_smpp = customer_id is not None and conn.scalar(
+            select(a.id)
+            .where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
+            .limit(1)
+        )
         row = {
             "mo_uid": mo_uid, "connector_id": connector_id, "source": part.source,
             "destination": part.destination, "text": body, "data_coding": coding,
@@ -166,6 +175,7 @@ class InboundOps(StoreBase):
             "routed_by": routed_by, "received_ms": now_ms,
             "push_state": "unrouted" if customer_id is None else "pending",
             "next_attempt_ms": now_ms, "attempts": 0,
+            "channel": "smpp" if over_smpp else "http",
         }  # fmt: skip
         new_id = conn.execute(insert(t.inbound_messages).values(**row)).inserted_primary_key
         assert new_id is not None
@@ -254,6 +264,7 @@ class InboundOps(StoreBase):
             .join(t.customers, c.id == m.customer_id)
             .where(
                 m.push_state == "pending",
+                m.channel == "http",  # "smpp" ones go out on SMPP sessions (smpp_mo_ops)
                 m.next_attempt_ms <= now_ms,
                 or_(url.is_not(None), m.received_ms <= now_ms - hold_ms),
             )
@@ -309,8 +320,9 @@ class InboundOps(StoreBase):
     ) -> None:
         """What became of claimed MO pushes (the pusher's ``ReportResult``), one transaction.
 
-        ``defer`` moves every pending MO of a customer due earlier to that time (its callback
-        is down). Only pending rows change: a late duplicate outcome never undoes a done push.
+        ``defer`` moves every pending HTTP MO of a customer due earlier to that time (its
+        callback is down; its SMPP MOs do not wait for it). Only pending rows change: a late
+        duplicate outcome never undoes a done push.
         """
         m = t.inbound_messages.c
         with self._connect(write=True, durable=False) as conn:
@@ -337,6 +349,7 @@ class InboundOps(StoreBase):
                     .where(
                         m.customer_id == customer_id,
                         m.push_state == "pending",
+                        m.channel == "http",  # its callback is down, not its SMPP sessions
                         m.next_attempt_ms < until,
                         m.claimed_by.is_(None),
                     )
@@ -413,6 +426,8 @@ class InboundOps(StoreBase):
                 .where(
                     m.customer_id == customer_id,
                     m.push_state == "pending",
+                    # SMPP claims carry no claimer: their lease must not be cut short here
+                    m.channel == "http",
                     m.claimed_by.is_(None),
                 )
                 .values(next_attempt_ms=self.now_ms())
@@ -442,4 +457,5 @@ def _record(row: Mapping[str, Any]) -> InboundRecord:
         push_state=row["push_state"],
         attempts=row.get("attempts") or 0,
         last_error=row.get("last_error") or "",
+        channel=row.get("channel") or "http",
     )

@@ -21,7 +21,7 @@ the concrete store, so it can be driven by either, and what it may touch is writ
     metrics.StoreCollector                    StatusSource
     services.audit.AuditTrail                 AuditSink
     services.operator.Operator                OperatorStore     (= CustomerAdmin + PriceAdmin …)
-    api.smpp_server.CustomerSmppServer        SmppServerStore   (accounts + receipts)
+    api.smpp_server.CustomerSmppServer        SmppServerStore   (accounts, receipts, MOs)
     services.carrier.CarrierOperator          CarrierAdmin
     admin sign-in (API, console, portal)      AdminAuth
     admin reads (console, portal, API)        AdminQueries      (messages, reports, statistics)
@@ -64,7 +64,7 @@ from cloudsms.domain.routing import (
     ConnectorStatus,
     RoutingTable,
 )
-from cloudsms.domain.smpp_accounts import SmppAccount, SmppReceipt
+from cloudsms.domain.smpp_accounts import SmppAccount, SmppMo, SmppReceipt
 from cloudsms.metrics import StatusSource
 from cloudsms.storage.admin_ops import (
     AdminToken,
@@ -423,11 +423,13 @@ class SmppAccountAdmin(Protocol):
         throughput: int,
         route: str,
         intermediate_receipts: bool = ...,
+        mo: bool | None = ...,
     ) -> SmppAccount: ...
     def get_smpp_account(self, system_id: str) -> SmppAccount: ...
     def list_smpp_accounts(self, customer: CustomerRef | None = ...) -> list[SmppAccount]: ...
     def set_smpp_password(self, system_id: str, password_hash: str) -> None: ...
     def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None: ...
+    def set_smpp_account_mo(self, system_id: str, mo: bool) -> None: ...
     def remove_smpp_account(self, system_id: str) -> None: ...
 
 
@@ -453,7 +455,22 @@ class SmppReceiptStore(Protocol):
     ) -> None: ...
 
 
-class SmppServerStore(SmppAccountSource, SmppReceiptStore, Protocol):
+class SmppMoStore(Protocol):
+    """The SMPP server's MOs: inbound messages stored for delivery over SMPP (``smpp_mo_ops``)."""
+
+    def claim_smpp_mo(
+        self, customer_ids: Sequence[int], *, now_ms: int, lease_ms: int, limit: int
+    ) -> list[SmppMo]: ...
+    def record_smpp_mo(
+        self,
+        *,
+        now_ms: int,
+        done: Sequence[int] = ...,
+        retry: Sequence[tuple[int, int, str]] = ...,
+    ) -> None: ...
+
+
+class SmppServerStore(SmppAccountSource, SmppReceiptStore, SmppMoStore, Protocol):
     """Everything ``api.smpp_server.CustomerSmppServer`` reads and writes."""
 
 
@@ -593,6 +610,7 @@ __all__ = [
     "RouteAdmin",
     "SmppAccountAdmin",
     "SmppAccountSource",
+    "SmppMoStore",
     "SmppReceiptStore",
     "SmppServerStore",
     "SnapshotSource",

@@ -553,10 +553,13 @@ __all__ = ["MemoryStore"]
 
 
 if TYPE_CHECKING:  # both stores implement every pipeline protocol (mypy checks this)
-    from cloudsms.storage.interfaces import OptOutStore, PipelineStore
+    from cloudsms.storage.interfaces import OptOutStore, PipelineStore, SmppMoStore
     from cloudsms.storage.store import Store
 
     def _memory_conforms(store: MemoryStore) -> PipelineStore:
+        return store
+
+    def _memory_smpp_mo_conforms(store: MemoryStore) -> SmppMoStore:
         return store
 
     def _sql_conforms(store: Store) -> PipelineStore:

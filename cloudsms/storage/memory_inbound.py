@@ -23,6 +23,7 @@ from cloudsms.domain.inbound import (
     number_key,
 )
 from cloudsms.domain.pipeline import ReportResult
+from cloudsms.domain.smpp_accounts import SmppMo
 from cloudsms.storage.memory_state import MemoryReports
 
 
@@ -42,6 +43,8 @@ class _InboundTables:
     )
     mos: dict[int, _Mo] = field(default_factory=dict)
     mo_urls: dict[int, str] = field(default_factory=dict)
+    #: Customers with an enabled SMPP account taking MOs (the SQL store reads smpp_accounts).
+    smpp_mo_customers: set[int] = field(default_factory=set)
 
 
 class MemoryInbound(MemoryReports):
@@ -68,6 +71,19 @@ class MemoryInbound(MemoryReports):
                 self._inbound.mo_urls.pop(customer_id, None)
             else:
                 self._inbound.mo_urls[customer_id] = url
+
+    def set_smpp_mo(self, customer_id: int, on: bool = True) -> None:
+        """Whether the customer has an enabled SMPP account taking MOs (no accounts here); off,
+        its MOs pending for SMPP go to HTTP, as the SQL store does when its last one goes."""
+        with self._lock:
+            if on:
+                self._inbound.smpp_mo_customers.add(customer_id)
+                return
+            self._inbound.smpp_mo_customers.discard(customer_id)
+            for mo in self._inbound.mos.values():
+                r = mo.record
+                if (r.customer_id, r.channel, r.push_state) == (customer_id, "smpp", "pending"):
+                    mo.record = replace(r, channel="http")
 
     def inbound_messages(self) -> list[InboundRecord]:
         """Every stored MO with its push state, oldest first (for tests)."""
@@ -139,6 +155,7 @@ class MemoryInbound(MemoryReports):
                 source=part.source, destination=part.destination, text=text, data_coding=coding,
                 parts=parts, keyword=keyword, customer_id=customer_id, routed_by=routed_by,
                 received_ms=now_ms, push_state="unrouted" if customer_id is None else "pending",
+                channel="smpp" if customer_id in tables.smpp_mo_customers else "http",
             )  # fmt: skip
             tables.mos[record.id] = _Mo(record, key, now_ms)
             return InboundOutcome(status="stored", record=record)
@@ -183,6 +200,8 @@ class MemoryInbound(MemoryReports):
             for mo in sorted(tables.mos.values(), key=lambda x: (x.next_attempt_ms, x.record.id)):
                 r = mo.record
                 if r.push_state != "pending" or mo.next_attempt_ms > now_ms:
+                    continue
+                if r.channel != "http":
                     continue
                 if r.customer_id is None or r.customer_id in exclude_customers:
                     continue
@@ -244,7 +263,58 @@ class MemoryInbound(MemoryReports):
                     if (
                         mo.record.customer_id == customer_id
                         and mo.record.push_state == "pending"
+                        and mo.record.channel == "http"
                         and mo.claimed_by is None
                         and mo.next_attempt_ms < until
                     ):
                         mo.next_attempt_ms = until
+
+    # ------------------------------------------------------------------ MOs over SMPP sessions
+
+    def claim_smpp_mo(
+        self, customer_ids: Sequence[int], *, now_ms: int, lease_ms: int, limit: int
+    ) -> list[SmppMo]:
+        with self._lock:
+            wanted = set(customer_ids)
+            due = sorted(
+                (
+                    mo for mo in self._inbound.mos.values()
+                    if mo.record.channel == "smpp" and mo.record.push_state == "pending"
+                    and mo.next_attempt_ms <= now_ms and mo.record.customer_id in wanted
+                ),
+                key=lambda x: (x.next_attempt_ms, x.record.id),
+            )[: max(limit, 0)]  # fmt: skip
+            out = []
+            for mo in due:
+                r = mo.record
+                assert r.customer_id is not None
+                out.append(
+                    SmppMo(
+                        outbox_id=r.id, mo_uid=r.mo_uid, customer_id=r.customer_id,
+                        source=r.source, destination=r.destination, text=r.text,
+                        attempts=r.attempts,
+                    )
+                )  # fmt: skip
+                mo.next_attempt_ms = now_ms + lease_ms
+            return out
+
+    def record_smpp_mo(
+        self,
+        *,
+        now_ms: int,
+        done: Sequence[int] = (),
+        retry: Sequence[tuple[int, int, str]] = (),
+    ) -> None:
+        with self._lock:
+            mos = self._inbound.mos
+            for outbox_id in done:
+                mo = mos.get(outbox_id)
+                if mo is not None and mo.record.push_state == "pending":
+                    mo.record = replace(mo.record, push_state="done",
+                                        attempts=mo.record.attempts + 1, last_error="")  # fmt: skip
+            for outbox_id, next_ms, error in retry:
+                mo = mos.get(outbox_id)
+                if mo is not None and mo.record.push_state == "pending":
+                    mo.next_attempt_ms = next_ms
+                    mo.record = replace(mo.record, attempts=mo.record.attempts + 1,
+                                        last_error=error[:1000])  # fmt: skip

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from cloudsms.domain.smpp_accounts import SmppAccount
+from cloudsms.domain.smpp_accounts import RECEIVING_BINDS, SmppAccount
 from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import StoreBase
@@ -31,7 +31,9 @@ class SmppAccountOps(StoreBase):
         throughput: int,
         route: str,
         intermediate_receipts: bool = False,
+        mo: bool | None = None,
     ) -> SmppAccount:
+        """``mo`` None: the account takes MOs when it may bind rx or trx (it can receive)."""
         with self._config_change(f"SMPP system_id {system_id!r} is taken") as conn:
             customer_id = customer_id_of(conn, ref)
             conn.execute(
@@ -45,6 +47,7 @@ class SmppAccountOps(StoreBase):
                     route=route,
                     intermediate_receipts=intermediate_receipts,
                     enabled=True,
+                    mo=bool(binds & RECEIVING_BINDS) if mo is None else mo,
                     created_ms=self.now_ms(),
                 )
             )
@@ -68,25 +71,33 @@ class SmppAccountOps(StoreBase):
         self._update_smpp_account(system_id, password_hash=password_hash)
 
     def set_smpp_account_enabled(self, system_id: str, enabled: bool) -> None:
+        """A disabled account's binds are refused; its customer's pending SMPP MOs go to HTTP
+        if no other account of it takes MOs (``_mo_back_to_http``)."""
         self._update_smpp_account(system_id, enabled=enabled)
 
+    def set_smpp_account_mo(self, system_id: str, mo: bool) -> None:
+        """Whether MOs routed to the account's customer go out on its sessions: those stored
+        from now on. Off, and no other enabled account of the customer taking MOs, its MOs
+        pending for SMPP go to HTTP (``_mo_back_to_http``); on, those pending for HTTP stay."""
+        self._update_smpp_account(system_id, mo=mo)
+
     def remove_smpp_account(self, system_id: str) -> None:
+        a = t.smpp_accounts.c
         with self._config_change() as conn:
-            gone = conn.execute(
-                delete(t.smpp_accounts).where(t.smpp_accounts.c.system_id == system_id)
-            )
-            if gone.rowcount == 0:
+            customer_id = conn.scalar(select(a.customer_id).where(a.system_id == system_id))
+            if customer_id is None:
                 raise NotFound(f"no SMPP account {system_id!r}")
+            conn.execute(delete(t.smpp_accounts).where(a.system_id == system_id))
+            _mo_back_to_http(conn, customer_id)
 
     def _update_smpp_account(self, system_id: str, **values: Any) -> None:
+        a = t.smpp_accounts.c
         with self._config_change() as conn:
-            done = conn.execute(
-                update(t.smpp_accounts)
-                .where(t.smpp_accounts.c.system_id == system_id)
-                .values(**values)
-            )
-            if done.rowcount == 0:
+            customer_id = conn.scalar(select(a.customer_id).where(a.system_id == system_id))
+            if customer_id is None:
                 raise NotFound(f"no SMPP account {system_id!r}")
+            conn.execute(update(t.smpp_accounts).where(a.system_id == system_id).values(**values))
+            _mo_back_to_http(conn, customer_id)
 
     def _smpp_accounts(self, *where: Any) -> list[SmppAccount]:
         a = t.smpp_accounts.c
@@ -110,6 +121,24 @@ class SmppAccountOps(StoreBase):
                     route=r.route,
                     intermediate_receipts=r.intermediate_receipts,
                     enabled=r.enabled,
+                    mo=r.mo,
                 )
                 for r in conn.execute(query)
             ]
+
+
+def _mo_back_to_http(conn: Connection, customer_id: int) -> None:
+    """A customer left with no enabled account taking MOs: its MOs pending for SMPP are pushed
+    over HTTP instead (they would wait for a bind that cannot come). Their next attempt time is
+    kept: one claimed by an SMPP server stays leased to it, and if that server delivers it, the
+    row is done before the HTTP pusher may claim it."""
+    a, m = t.smpp_accounts.c, t.inbound_messages.c
+    takes = conn.scalar(
+        select(a.id).where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
+    )
+    if takes is None:
+        conn.execute(
+            update(t.inbound_messages)
+            .where(m.customer_id == customer_id, m.channel == "smpp", m.push_state == "pending")
+            .values(channel="http")
+        )

@@ -32,6 +32,7 @@ from cloudsms.storage.report_ops import ReportOps
 from cloudsms.storage.report_query_ops import ReportQueryOps
 from cloudsms.storage.route_ops import RouteOps
 from cloudsms.storage.smpp_account_ops import SmppAccountOps
+from cloudsms.storage.smpp_mo_ops import SmppMoOps
 from cloudsms.storage.smpp_receipt_ops import SmppReceiptOps
 from cloudsms.storage.snapshot_ops import SnapshotOps
 
@@ -60,6 +61,7 @@ class Store(
     ReportOps,
     ReportQueryOps,
     SmppReceiptOps,
+    SmppMoOps,
     # admin tokens, the audit trail, the console's searches and statistics
     AdminOps,
     # worker liveness and connector ownership (several worker processes on one PostgreSQL)

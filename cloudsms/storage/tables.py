@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 
 from cloudsms.domain.routing import connector_default
@@ -173,6 +174,9 @@ smpp_accounts = Table(
     Column("route", String(255), nullable=False),
     Column("intermediate_receipts", Boolean, nullable=False, default=False),
     Column("enabled", Boolean, nullable=False, default=True),
+    #: Inbound messages (MO) routed to the customer go out as deliver_sm on this account's
+    #: RX / TRX sessions (``cloudsms.api.smpp_mo``) instead of SMS_PUSH_MO over HTTP.
+    Column("mo", Boolean, nullable=False, default=True, server_default=true()),
     Column("created_ms", BigInteger, nullable=False),
 )
 
@@ -643,6 +647,9 @@ inbound_messages = Table(
     Column("last_error", Text, nullable=True),
     Column("done_ms", BigInteger, nullable=True),
     Column("claimed_by", Integer, nullable=True),
+    #: Who delivers it, decided when it is stored: "http" (SMS_PUSH_MO, ``workers.mo_pusher``)
+    #: or "smpp" (deliver_sm on an SMPP session of the customer, ``api.smpp_mo``).
+    Column("channel", String(8), nullable=False, default="http", server_default="http"),
     Index("ix_inbound_messages_due", "push_state", "next_attempt_ms"),
     Index("ix_inbound_messages_dedup", "dedup_key", "received_ms"),
     Index("ix_inbound_messages_customer", "customer_id", "received_ms"),

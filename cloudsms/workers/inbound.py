@@ -9,8 +9,9 @@ delivers the message again. MOs are few next to submits and receipts, so they do
 dispatch recorder's group commit.
 
 Hook point: :attr:`InboundIntake.on_stored` callbacks run on the event loop for each whole MO
-stored. The MO pusher's wake-up is one; the opt-out keywords (STOP, 退订 … of issue 15) and the
-delivery of MOs over customers' SMPP sessions are meant to subscribe here (not built yet).
+stored. The MO pusher's wake-up is one (``http`` MOs), the SMPP server's MO sender's another
+(``smpp`` MOs, when it runs in this process: ``api.smpp_mo``); the opt-out keywords (STOP, 退订
+… of issue 15) are meant to subscribe here (not built yet).
 """
 
 from __future__ import annotations

@@ -580,3 +580,90 @@ def test_opt_out_lists(world: World) -> None:
         store.add_opt_out("nobody", "85261234567", via="operator")
     with pytest.raises(NotFound):
         store.list_opt_outs(10_000)
+
+
+def _takes_mo_over_smpp(world: World, customer_id: int) -> None:
+    """Give the customer an SMPP account taking MOs (the memory store has no accounts)."""
+    if isinstance(world.store, MemoryStore):
+        world.store.set_smpp_mo(customer_id)
+        return
+    world.store.create_smpp_account(customer_id, f"mo{customer_id}", password_hash="x",
+                                    binds=frozenset({"trx"}), max_sessions=1, throughput=0,
+                                    route="main")  # fmt: skip
+
+
+def test_an_mo_for_a_customer_taking_mos_over_smpp_is_claimed_only_for_smpp(
+    world: World,
+) -> None:
+    store = world.store
+    other = _other_customer(world)
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    store.add_inbound_number("85230009999", "", other)
+    _takes_mo_over_smpp(world, world.customer_id)
+    first = _keep(world, _mo(b"Hello over SMPP"))
+    second = _keep(world, _mo(b"Second one"))
+    plain = _keep(world, _mo(b"Hello over HTTP", dst="85230009999"))
+    assert first.record is not None and second.record is not None and plain.record is not None
+    assert (first.record.channel, plain.record.channel) == ("smpp", "http")
+    # The HTTP pusher's claim takes only the other customer's MO.
+    [http] = store.claim_due_mo(now(), 10)
+    assert http.id == plain.record.id
+    assert store.claim_smpp_mo([other], now_ms=now(), lease_ms=60_000, limit=10) == []
+    assert store.claim_smpp_mo([], now_ms=now(), lease_ms=60_000, limit=10) == []
+    one, two = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10)
+    assert (one.outbox_id, one.mo_uid, one.text, one.source, one.destination, one.attempts) == (
+        first.record.id, first.record.mo_uid, "Hello over SMPP", "85261234567", "85230001234", 0,
+    )  # fmt: skip
+    assert two.outbox_id == second.record.id
+    # leased: nobody claims them again meanwhile, not the HTTP side either
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10) == []
+    assert [m.id for m in store.claim_due_mo(now() + 10**9, 10)] == [plain.record.id]
+    if not isinstance(store, MemoryStore):  # a new MO URL makes waiting HTTP MOs due at once,
+        store.set_mo_url(world.customer_id, "http://127.0.0.1:9/mo")  # never cuts a lease
+        assert store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000,
+                                   limit=10) == []  # fmt: skip
+    store.record_smpp_mo(now_ms=now(), done=[one.outbox_id],
+                         retry=[(two.outbox_id, now() - 1, "refused (0x00000064)")])  # fmt: skip
+    [again] = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=1)
+    assert (again.outbox_id, again.attempts) == (two.outbox_id, 1)
+    store.record_smpp_mo(now_ms=now(), done=[again.outbox_id])
+    store.record_smpp_mo(now_ms=now(), retry=[(again.outbox_id, now(), "late")])  # no effect
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now() + 10**9, lease_ms=1,
+                               limit=10) == []  # fmt: skip
+    # The customer's callback is down: its HTTP MOs are deferred, never its SMPP ones.
+    third = _keep(world, _mo(b"Third one")).record
+    assert third is not None and third.channel == "smpp"
+    store.record_mo_results([], now_ms=now(), defer={world.customer_id: now() + 3_600_000})
+    [due] = store.claim_smpp_mo([world.customer_id], now_ms=now(), lease_ms=60_000, limit=10)
+    assert due.outbox_id == third.id
+    store.record_smpp_mo(now_ms=now(), done=[due.outbox_id])
+    states = {m.mo_uid: (m.push_state, m.attempts, m.last_error, m.channel)
+              for m in store.customer_inbound(world.customer_id)}  # fmt: skip
+    assert states == {first.record.mo_uid: ("done", 1, "", "smpp"),
+                      second.record.mo_uid: ("done", 2, "", "smpp"),
+                      third.mo_uid: ("done", 1, "", "smpp")}  # fmt: skip
+
+
+def test_smpp_mos_pending_go_to_http_when_the_customer_stops_taking_them(world: World) -> None:
+    store = world.store
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    _takes_mo_over_smpp(world, world.customer_id)
+    waiting = _keep(world, _mo(b"Nobody bound yet")).record
+    assert waiting is not None and waiting.channel == "smpp"
+    assert store.claim_due_mo(now(), 10) == []
+    # The customer's last account taking MOs is turned off: nothing could deliver it over SMPP.
+    if isinstance(store, MemoryStore):
+        store.set_smpp_mo(world.customer_id, False)
+    else:
+        store.create_smpp_account(world.customer_id, "second", password_hash="x",
+                                  binds=frozenset({"rx"}), max_sessions=1, throughput=0,
+                                  route="main")  # fmt: skip
+        store.set_smpp_account_mo(f"mo{world.customer_id}", False)
+        assert store.claim_due_mo(now(), 10) == []  # "second" still takes them
+        store.set_smpp_account_enabled("second", False)
+    [due] = store.claim_due_mo(now(), 10)
+    assert due.id == waiting.id
+    assert store.claim_smpp_mo([world.customer_id], now_ms=now() + 10**9, lease_ms=1,
+                               limit=10) == []  # fmt: skip
+    later = _keep(world, _mo(b"After the switch")).record
+    assert later is not None and later.channel == "http"

@@ -60,9 +60,22 @@ def test_smpp_accounts_through_the_admin_api(admin: Admin) -> None:
     )
     assert taken.status_code == 409
 
+    # MOs over SMPP: on by default when the account can receive, off (and refused) when not
+    assert created["mo"] is True
+    tx_only = {"password": "pw", "route": "OTP", "binds": "tx"}
+    assert ok(api.post("/api/v1/customers/acme/smpp-accounts",
+                       json={"system_id": "tx1", **tx_only}), 201)["mo"] is False  # fmt: skip
+    refused = api.post("/api/v1/customers/acme/smpp-accounts",
+                       json={"system_id": "tx2", "mo": True, **tx_only})  # fmt: skip
+    assert refused.status_code == 400 and "rx or trx" in refused.json()["error"]
+    refused = api.patch("/api/v1/smpp-accounts/tx1", json={"mo": True})
+    assert refused.status_code == 400 and "cannot take MOs" in refused.json()["error"]
+    ok(api.patch("/api/v1/smpp-accounts/acme1", json={"mo": False}))
+    ok(api.delete("/api/v1/smpp-accounts/tx1"))
+
     ok(api.patch("/api/v1/smpp-accounts/acme1", json={"password": "n3w", "enabled": False}))
     listed = ok(api.get("/api/v1/smpp-accounts", params={"customer": "acme"}))
-    assert [(a["system_id"], a["enabled"]) for a in listed] == [("acme1", False)]
+    assert [(a["system_id"], a["enabled"], a["mo"]) for a in listed] == [("acme1", False, False)]
     audit = ok(api.get("/api/v1/audit", params={"target": "acme1"}))
     assert audit and all("n3w" not in str(e["detail"]) for e in audit)
     ok(api.delete("/api/v1/smpp-accounts/acme1"))
@@ -85,7 +98,26 @@ def test_smpp_accounts_from_the_cli(tmp_path: Path) -> None:
         "--binds", "trx,tx", "--max-sessions", "4", "--throughput", "100",
     )  # fmt: skip
     assert "'acme1' added" in out and "4 sessions" in out and "100 segments/s" in out
+    assert "MOs as deliver_sm" in out
     assert "acme1" in run("smpp-account", "list")
+    assert "pushed over HTTP" in run("smpp-account", "mo", "acme1", "off")
+    assert "MOs over HTTP" in run(
+        "smpp-account", "add", "acme", "acme2", "--password", "pw", "--route", "OTP", "--no-mo"
+    )
+    db = Store.open(url)
+    try:
+        assert [a.mo for a in Operator(db).smpp_accounts("acme")] == [False, False]
+    finally:
+        db.close()
+    assert "as deliver_sm" in run("smpp-account", "mo", "acme1", "on")
+    no_rx = runner.invoke(
+        app,
+        ["--database-url", url, "smpp-account", "add", "acme", "t", "--password", "p",
+         "--route", "OTP", "--binds", "tx", "--mo"],
+    )  # fmt: skip
+    assert no_rx.exit_code != 0 and "rx or trx" in no_rx.output
+    bad_switch = runner.invoke(app, ["--database-url", url, "smpp-account", "mo", "acme1", "yes"])
+    assert bad_switch.exit_code != 0 and "on or off" in bad_switch.output
     bad = runner.invoke(
         app,
         ["--database-url", url, "smpp-account", "add", "acme", "b", "--password", "p",
