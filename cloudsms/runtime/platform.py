@@ -52,7 +52,7 @@ from cloudsms.runtime.components import (
 from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
 from cloudsms.services.opt_outs import OptOutService
-from cloudsms.storage.gate import gate_for
+from cloudsms.storage.gate import Gate, ThreadGate, gate_for
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
 from cloudsms.storage.writer import GroupCommitWriter
@@ -88,6 +88,8 @@ class Platform:
     reports_lease: ReportsLease | None = None
     #: The customers' SMPP server, when ``smpp_port`` is set (API roles).
     smpp: CustomerSmppServer | None = None
+    #: Where the hot store calls run (``cloudsms.storage.gate``), closed with the store.
+    gate: Gate = field(default_factory=ThreadGate)
     #: Started after everything else, stopped first: the supervised worker process of the
     #: two-process layout (``cloudsms.runtime.layout``).
     companions: list[Component] = field(default_factory=list)
@@ -116,6 +118,7 @@ class Platform:
     def components(self) -> list[Component]:
         """What this process runs, in start order (each after what it uses)."""
         parts: list[Component] = [self.simulator, Closing(self.store.close)]
+        parts.append(Closing(self.gate.close))
         if self.notifier is not None:
             parts.append(InThread(self.notifier))
         parts.append(self.config)
@@ -228,7 +231,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
         mo_pusher=mo_pusher, notifier=notifier, listener_url=url, reports_lease=reports_lease,
-        smpp=smpp,
+        smpp=smpp, gate=gate,
     )  # fmt: skip
 
 

@@ -40,12 +40,19 @@ class Gate(Protocol):
 
     async def run(self, call: Callable[[], T]) -> T: ...
 
+    def close(self) -> None:
+        """Let go of any thread of its own (the platform calls it when it stops)."""
+        ...
+
 
 class ThreadGate:
     """The call runs in a worker thread (``asyncio.to_thread``)."""
 
     async def run(self, call: Callable[[], T]) -> T:
         return await asyncio.to_thread(call)
+
+    def close(self) -> None:
+        pass  # the event loop's default executor is not ours
 
 
 class LoopGate:

@@ -5,8 +5,6 @@ number, and pushes SMS_PUSH_MO to the customer's callback, a real HTTP server.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,46 +13,13 @@ import httpx
 import pytest
 from mo_callback import MoCallback
 from seed import add_carrier, bump, seed_customer
+from simulator_thread import ThreadedSimulator
 from sqlalchemy import select
 
-from cloudsms.simulator.server import SmscSimulator
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 
-
-class Simulator:
-    """The SMSC simulator on its own event loop in a thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = SmscSimulator("127.0.0.1", 0, accounts={"cloudsms": "secret"},
-                                 redeliver_after_s=0.2)  # fmt: skip
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> Simulator:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def send_mo(self, source: str, destination: str, text: str, **kw: Any) -> int:
-        """Send once the platform's connector is bound (waits up to 15 s for it)."""
-
-        async def send() -> int:
-            return self.sim.send_mo(source, destination, text, **kw)
-
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                return asyncio.run_coroutine_threadsafe(send(), self.loop).result(5)
-            except ValueError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+Simulator = ThreadedSimulator
 
 
 @pytest.fixture

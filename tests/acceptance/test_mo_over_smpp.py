@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from mo_callback import MoCallback
 from seed import add_carrier, bump, seed_customer
+from simulator_thread import ThreadedSimulator
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cloudsms.cli import app
 from cloudsms.services.operator import Operator
-from cloudsms.simulator.server import SmscSimulator
 from cloudsms.smpp.encoding import decode_text
 from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, DeliverSm
 from cloudsms.storage import tables
@@ -35,39 +33,11 @@ pytestmark = pytest.mark.slow
 HANDSET, NUMBER = "85261234567", "85230001234"
 
 
-class Carrier:
-    """The SMSC simulator on its own event loop in a thread."""
+class Carrier(ThreadedSimulator):
+    """The carrier: the simulator in a thread, sending the handset's messages to NUMBER."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = SmscSimulator("127.0.0.1", 0, accounts={"cloudsms": "secret"},
-                                 redeliver_after_s=0.2)  # fmt: skip
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def _send_mo(self, text: str, **kw: Any) -> int:
-        async def send() -> int:
-            return self.sim.send_mo(HANDSET, NUMBER, text, **kw)
-
-        deadline = time.monotonic() + 15  # until the platform's connector is bound
-        while True:
-            try:
-                return asyncio.run_coroutine_threadsafe(send(), self.loop).result(5)
-            except ValueError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    async def send_mo(self, text: str, **kw: Any) -> int:
-        return await asyncio.to_thread(self._send_mo, text, **kw)
+    async def send_mo(self, text: str, **kw: Any) -> int:  # type: ignore[override]
+        return await asyncio.to_thread(super().send_mo, HANDSET, NUMBER, text, **kw)
 
 
 def free_port() -> int:
