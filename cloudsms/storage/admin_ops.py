@@ -30,6 +30,7 @@ from cloudsms.domain.status import FINAL_STATES, MessageState
 from cloudsms.exceptions import Conflict, NotFound
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import BatchRejected, StoreBase
+from cloudsms.storage.dispatch_ops import parts_with_carrier_ids
 from cloudsms.storage.messages import BACKLOG_STATES
 
 Role = Literal["admin", "readonly"]
@@ -342,10 +343,10 @@ class AdminOps(StoreBase):
         if not found:
             raise NotFound(f"no message {sms_uid!r}")
         uid = found[0].record.sms_uid
-        p, r, o, a = t.message_parts.c, t.receipts.c, t.report_outbox.c, t.report_attempts.c
+        r, o, a = t.receipts.c, t.report_outbox.c, t.report_attempts.c
         with self._connect(write=False) as conn:
             names = _connector_names(conn)
-            parts = _dicts(conn.execute(select(t.message_parts).where(p.sms_uid == uid)))
+            parts = parts_with_carrier_ids(conn, uid)
             receipts = _dicts(conn.execute(select(t.receipts).where(r.sms_uid == uid)))
             reports = _dicts(conn.execute(select(t.report_outbox).where(o.sms_uid == uid)))
             attempts = _dicts(conn.execute(select(t.report_attempts).where(a.sms_uid == uid)))
@@ -354,9 +355,15 @@ class AdminOps(StoreBase):
         return Lifecycle(
             message=found[0],
             parts=sorted(parts, key=lambda x: x["seq"]),
-            receipts=sorted(receipts, key=lambda x: x["id"]),
+            receipts=sorted(
+                [*receipts, *_receipts_on_parts(parts, receipts)],
+                key=lambda x: (x["received_ms"] or 0, x["id"] or 0),
+            ),
             reports=sorted(reports, key=lambda x: x["id"]),
-            attempts=sorted(attempts, key=lambda x: x["id"]),
+            attempts=sorted(
+                [*attempts, *_accepted_pushes(reports)],
+                key=lambda x: (x["attempted_ms"], x["id"] or 0),
+            ),
         )
 
     def customer_reports(self, customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
@@ -520,6 +527,44 @@ def _token(row: Any) -> AdminToken:
         created_ms=row["created_ms"],
         last_used_ms=row["last_used_ms"],
     )
+
+
+def _receipts_on_parts(
+    parts: Sequence[dict[str, Any]], stored: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The receipt each part was decided by, as the ``receipts`` row it no longer writes.
+
+    Only receipts that matched nothing are ``receipts`` rows (schema 0014); a matched one is
+    kept on its part (stat, err, when), without its raw text. Parts whose receipt is a stored
+    row already (stored before 0014) are not repeated.
+    """
+    have = {(r["connector_id"], r["carrier_id"]) for r in stored}
+    return [
+        {
+            "id": None, "connector_id": p["connector_id"], "connector": p.get("connector"),
+            "carrier_id": p["carrier_id"], "stat": p["receipt_stat"], "err": p["receipt_err"],
+            "sms_uid": p["sms_uid"], "raw": None, "received_ms": p["done_ms"],
+        }
+        for p in parts
+        if p["receipt_stat"] and (p["connector_id"], p["carrier_id"]) not in have
+    ]  # fmt: skip
+
+
+def _accepted_pushes(reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The accepted push of each done report, as the attempt row it no longer writes.
+
+    Only failed attempts are ``report_attempts`` rows (schema 0014); the accepted one is on
+    the outbox row (when, HTTP status, duration). A report given up has no accepted push.
+    """
+    return [
+        {
+            "id": None, "outbox_id": r["id"], "sms_uid": r["sms_uid"],
+            "attempted_ms": r["done_ms"], "duration_ms": r["duration_ms"],
+            "http_status": r["http_status"], "ok": True, "answer": None,
+        }
+        for r in reports
+        if r["done_ms"] is not None and not r["last_error"] and r["attempts"]
+    ]  # fmt: skip
 
 
 def _dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:

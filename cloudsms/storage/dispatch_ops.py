@@ -29,6 +29,7 @@ from cloudsms.domain.dlr import (
 )
 from cloudsms.domain.pipeline import (
     DispatchResult,
+    DueReport,
     NewReport,
     OutboundMessage,
     PartResult,
@@ -41,7 +42,7 @@ from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
 from cloudsms.storage.plain_sql import in_list, quoted
-from cloudsms.storage.report_enqueue import enqueue_report, enqueue_reports
+from cloudsms.storage.report_enqueue import Preclaim, enqueue_report, enqueue_reports
 from cloudsms.storage.report_ops import claim_reports
 
 _m = tables.messages.c
@@ -60,6 +61,11 @@ _SUBMITTED = MessageState.SUBMITTED.value
 
 #: What a claim takes (ACCEPTED), what a submit moves (QUEUED), what goes back to the queue.
 _CLAIMABLE = quoted(sources_of(MessageState.QUEUED))
+#: Claims compare the state with ``=``, the form the partial index ``ix_messages_due`` is
+#: declared with (``state = 'accepted'``): SQLite uses a partial index only for a WHERE that
+#: contains its condition as written.
+if f"'{_ACCEPTED}'" != _CLAIMABLE:
+    raise ValueError(f"claims take {_CLAIMABLE}, ix_messages_due holds '{_ACCEPTED}' only")
 _SUBMITTABLE = quoted(sources_of(MessageState.SUBMITTED))
 _REQUEUEABLE = quoted(sources_of(MessageState.ACCEPTED))
 #: An outcome answers the submit of a claimed message: only QUEUED messages are finished by one.
@@ -85,7 +91,7 @@ _RECOVER = {
 #: claim_due: the due messages of one priority. ``{left}`` is empty or _LEFT_TO_OWNERS.
 #: Parameters: (priority, now, *connector ids, limit).
 _DUE = (
-    f"SELECT sms_uid FROM messages WHERE state IN ({_CLAIMABLE}) AND priority = ?"
+    f"SELECT sms_uid FROM messages WHERE state = {_CLAIMABLE} AND priority = ?"
     " AND send_at_ms <= ?{left} ORDER BY send_at_ms LIMIT ?"
 )
 _LEFT_TO_OWNERS = " AND (via_connector IS NULL OR via_connector NOT IN ({marks}))"
@@ -103,13 +109,26 @@ _CLAIM = (
 )
 #: Outcomes apply to a message still QUEUED, and with a claimer only under its claim.
 _MINE = " AND claimed_by = ?"
+#: A submit's outcome. The carrier id (NULL for a message of several submit_sm, whose ids are
+#: ``message_parts`` rows) is kept if one is there already: the first submission's id wins, as
+#: a part's does (``ON CONFLICT DO NOTHING``), and the connector goes with it.
 _SUBMITTED_ROWS = (
-    f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = CAST(v.column1 AS INTEGER),"
-    " submitted_ms = CAST(v.column2 AS BIGINT), updated_ms = CAST(v.column3 AS BIGINT)"
+    f"UPDATE messages SET state = '{_SUBMITTED}', connector_id = CASE WHEN"
+    " messages.carrier_id IS NULL THEN CAST(v.column1 AS INTEGER) ELSE messages.connector_id"
+    " END, carrier_id = COALESCE(messages.carrier_id, CAST(v.column2 AS VARCHAR)),"
+    " submitted_ms = CAST(v.column3 AS BIGINT), updated_ms = CAST(v.column4 AS BIGINT)"
     " FROM (VALUES {rows}) AS v"
-    f" WHERE messages.sms_uid = v.column4 AND messages.state IN ({_SUBMITTABLE})"
+    f" WHERE messages.sms_uid = v.column5 AND messages.state IN ({_SUBMITTABLE})"
 )
-_SUBMITTED_MINE = _SUBMITTED_ROWS + " AND messages.claimed_by = CAST(v.column5 AS INTEGER)"
+_SUBMITTED_MINE = _SUBMITTED_ROWS + " AND messages.claimed_by = CAST(v.column6 AS INTEGER)"
+#: A one-part submit whose outcome did not apply (the claim was lost meanwhile: another worker
+#: has the message now) still records its carrier id if the message has none, so its receipt
+#: matches; a no-op lookup for the rows _SUBMITTED_ROWS just wrote.
+_CARRIER_ID_IF_NONE = (
+    "UPDATE messages SET connector_id = CAST(v.column1 AS INTEGER),"
+    " carrier_id = CAST(v.column2 AS VARCHAR) FROM (VALUES {rows}) AS v"
+    " WHERE messages.sms_uid = v.column3 AND messages.carrier_id IS NULL"
+)
 #: Parameters: (send_at, detail, now, uid[, claimer]).
 _RETRY = (
     f"UPDATE messages SET state = '{_ACCEPTED}', send_at_ms = ?, detail = ?, updated_ms = ?"
@@ -135,9 +154,11 @@ _REFUND = "UPDATE customers SET balance_micros = balance_micros + ? WHERE id = ?
 _DECIDE = (
     "UPDATE messages SET state = CAST(v.column1 AS VARCHAR),"
     " sms_state = CAST(v.column2 AS INTEGER), result_desc = CAST(v.column3 AS VARCHAR),"
-    " final_ms = CAST(v.column4 AS BIGINT), updated_ms = CAST(v.column5 AS BIGINT)"
-    " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column6"
-    f" AND messages.state = v.column7 AND messages.state IN ({_DECIDABLE})"
+    " final_ms = CAST(v.column4 AS BIGINT), updated_ms = CAST(v.column5 AS BIGINT),"
+    " receipt_stat = COALESCE(CAST(v.column6 AS VARCHAR), messages.receipt_stat),"
+    " receipt_err = COALESCE(CAST(v.column7 AS VARCHAR), messages.receipt_err)"
+    " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column8"
+    f" AND messages.state = v.column9 AND messages.state IN ({_DECIDABLE})"
 )
 #: Receipts, parts and messages by key; ``{marks}`` from plain_sql.in_list.
 _WAITING = (
@@ -145,16 +166,27 @@ _WAITING = (
     " WHERE sms_uid IS NULL AND connector_id = ? AND carrier_id IN ({marks})"
 )
 _MATCHED = "DELETE FROM receipts WHERE id IN ({marks})"
+#: Receipts of one-part messages: the carrier id on the message (``ix_messages_carrier``).
+_MESSAGES_BY_CARRIER_ID = (
+    "SELECT carrier_id, sms_uid FROM messages WHERE connector_id = ? AND carrier_id IN ({marks})"
+)
 _PARTS_BY_CARRIER_ID = (
     "SELECT carrier_id, sms_uid, seq FROM message_parts WHERE connector_id = ?"
     " AND carrier_id IN ({marks})"
 )
 _MESSAGE_STATES = (
-    "SELECT sms_uid, state, segments, customer_id FROM messages WHERE sms_uid IN ({marks})"
+    "SELECT sms_uid, state, customer_id, smpp_account_id FROM messages WHERE sms_uid IN ({marks})"
 )
 _PART_STATS = "SELECT sms_uid, receipt_stat FROM message_parts WHERE sms_uid IN ({marks})"
-#: _settle: an intermediate state (no change of machine state). Parameters: (sms_state, now, uid).
-_INTERMEDIATE = "UPDATE messages SET sms_state = ?, updated_ms = ? WHERE sms_uid = ?"
+#: _settle: an intermediate state (no change of machine state). Parameters: (sms_state, now,
+#: receipt stat, receipt err — NULL for a message of several parts —, uid).
+_INTERMEDIATE = (
+    "UPDATE messages SET sms_state = ?, updated_ms = ?,"
+    " receipt_stat = COALESCE(?, receipt_stat), receipt_err = COALESCE(?, receipt_err)"
+    " WHERE sms_uid = ?"
+)
+#: The seq a receipt matched on the message itself (one-part message) is given in the mapping.
+_ON_MESSAGE = 0
 
 #: Outcomes whose fee goes back to the customer: the message never reached a carrier because of
 #: the platform itself (SPEC §4: "a recipient rejected locally is not charged").
@@ -261,17 +293,40 @@ class DispatchOps(StoreBase):
         kept (``message_parts``, first submission wins), so their receipts still match.
         """
         result = DispatchResult()
+        claim = report_claim if report_claim is not None and report_claim.limit > 0 else None
         with self._connect(write=True) as conn:
             new_ids = self._apply_outcomes(conn, outcomes, now_ms, result, claimer)
             waiting = self._waiting_receipts(conn, new_ids)
-            self._apply_receipts(conn, receipts, waiting, now_ms, result)
-            if report_claim is not None and report_claim.limit > 0 and result.reported:
-                result.claimed_reports = claim_reports(
-                    conn, self.dialect, now_ms, report_claim.limit,
-                    lease_ms=report_claim.lease_ms, claimer=report_claim.claimer,
-                    hold_ms=report_claim.hold_ms, sms_uids=result.reported,
-                )  # fmt: skip
+            preclaimed = self._apply_receipts(conn, receipts, waiting, now_ms, result, claim)
+            if claim is not None and result.reported:
+                result.claimed_reports = self._claim_enqueued(
+                    conn, now_ms, claim, preclaimed, result.reported
+                )
         return result
+
+    def _claim_enqueued(
+        self, conn: Connection, now_ms: int, claim: ReportClaim, preclaimed: Sequence[str],
+        reported: Sequence[str],
+    ) -> list[DueReport]:  # fmt: skip
+        """The reports this transaction enqueued, claimed for this process's pusher.
+
+        Those written claimed already (``preclaimed``) are read back; the others (failures
+        finished by an outcome, intermediate states) are claimed as the pusher's claim does.
+        """
+
+        def take(uids: Sequence[str], limit: int, preclaimed: bool) -> list[DueReport]:
+            return claim_reports(
+                conn, self.dialect, now_ms, limit, lease_ms=claim.lease_ms,
+                claimer=claim.claimer, hold_ms=claim.hold_ms, sms_uids=uids,
+                preclaimed=preclaimed,
+            )  # fmt: skip
+
+        taken = take(preclaimed, claim.limit, True) if preclaimed else []
+        skip = set(preclaimed)
+        rest = [uid for uid in reported if uid not in skip]
+        if rest and claim.limit > len(taken):
+            taken += take(rest, claim.limit - len(taken), False)
+        return taken
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -285,14 +340,23 @@ class DispatchOps(StoreBase):
         submitted: list[tuple[object, ...]] = []
         retries: list[tuple[object, ...]] = []
         handoffs: list[tuple[object, ...]] = []
+        one_part: list[tuple[object, ...]] = []
         for outcome in outcomes:
             if outcome.kind == "submitted":
-                submitted.append((outcome.connector_id, now_ms, now_ms, outcome.sms_uid, *mine))
-                for part in outcome.parts:
+                # One submit_sm: its carrier id goes on the message row; several: part rows.
+                single = outcome.parts[0] if len(outcome.parts) == 1 else None
+                carrier_id = single.carrier_id if single is not None else None
+                submitted.append(
+                    (outcome.connector_id, carrier_id, now_ms, now_ms, outcome.sms_uid, *mine)
+                )
+                if single is not None and carrier_id is not None:
+                    one_part.append((outcome.connector_id, carrier_id, outcome.sms_uid))
+                for part in outcome.parts if single is None else ():
                     parts.append(
                         (outcome.sms_uid, part.seq, outcome.connector_id, part.carrier_id,
                          part.status, now_ms)
                     )  # fmt: skip
+                for part in outcome.parts:
                     if part.carrier_id is not None and outcome.connector_id is not None:
                         new_ids.append((outcome.connector_id, part.carrier_id))
             elif outcome.kind == "retry":
@@ -313,6 +377,7 @@ class DispatchOps(StoreBase):
                 )  # fmt: skip
         only_mine = "" if claimer is None else _MINE
         self._run_rows(conn, _SUBMITTED_ROWS if claimer is None else _SUBMITTED_MINE, submitted)
+        self._run_rows(conn, _CARRIER_ID_IF_NONE, one_part)
         self._run_many(conn, _RETRY + only_mine, retries)
         result.requeued += len(retries)
         self._run_many(conn, _HANDOFF + only_mine, handoffs)
@@ -347,26 +412,35 @@ class DispatchOps(StoreBase):
     def _apply_receipts(
         self, conn: Connection, receipts: Sequence[ReceiptEvent],
         waiting: Sequence[ReceiptEvent], now_ms: int, result: DispatchResult,
-    ) -> None:  # fmt: skip
+        claim: ReportClaim | None,
+    ) -> list[str]:  # fmt: skip
+        """Match and apply receipts; the SMS_UIDs whose report was written claimed.
+
+        Only receipts that match nothing get a ``receipts`` row (they wait for their
+        submit_sm_resp, or are an operator's to look at); a matched one is written on its
+        part, or on the message when it was one submit_sm.
+        """
         events = [*waiting, *receipts]
         if not events:
-            return
+            return []
         mapping = self._lookup_parts(conn, [(e.connector_id, e.carrier_id) for e in events])
         stored: list[tuple[object, ...]] = []
         part_updates: list[tuple[object, ...]] = []
-        touched: dict[str, ReceiptEvent] = {}
+        touched: dict[str, tuple[ReceiptEvent, bool]] = {}
         for event in events:
             part = mapping.get((event.connector_id, event.carrier_id))
-            stored.append(
-                (event.connector_id, event.carrier_id, event.stat, event.err,
-                 part[0] if part else None, event.raw, event.report_ms)
-            )  # fmt: skip
             if part is None:
+                stored.append(
+                    (event.connector_id, event.carrier_id, event.stat, event.err, None,
+                     event.raw, event.report_ms)
+                )  # fmt: skip
                 result.unmatched += 1
                 continue
             result.matched += 1
-            part_updates.append((event.stat, event.err, event.report_ms, part[0], part[1]))
-            touched[part[0]] = event
+            on_message = part[1] == _ON_MESSAGE
+            if not on_message:
+                part_updates.append((event.stat, event.err, event.report_ms, part[0], part[1]))
+            touched[part[0]] = (event, on_message)
         self._run_rows(
             conn,
             "INSERT INTO receipts (connector_id, carrier_id, stat, err, sms_uid, raw, received_ms)"
@@ -381,39 +455,51 @@ class DispatchOps(StoreBase):
             " WHERE message_parts.sms_uid = v.column4 AND message_parts.seq = v.column5",
             part_updates,
         )
-        if touched:
-            self._settle(conn, touched, now_ms, result)
+        if not touched:
+            return []
+        return self._settle(conn, touched, now_ms, result, claim)
 
     def _lookup_parts(
         self, conn: Connection, keys: Iterable[tuple[int, str]]
     ) -> dict[tuple[int, str], tuple[str, int]]:
+        """(connector, carrier id) → (SMS_UID, seq): on a message (seq ``_ON_MESSAGE``), else
+        on a part (messages of several submit_sm, and one-part messages stored before 0014)."""
         found: dict[tuple[int, str], tuple[str, int]] = {}
         for connector_id, ids in _by_connector(keys).items():
             for chunk in _chunks(sorted(set(ids))):
                 marks, values = in_list(chunk)
+                sql = _MESSAGES_BY_CARRIER_ID.replace("{marks}", marks)
+                for carrier_id, sms_uid in self._run(conn, sql, (connector_id, *values)):
+                    found[(connector_id, carrier_id)] = (sms_uid, _ON_MESSAGE)
+            left = sorted({i for i in ids if (connector_id, i) not in found})
+            for chunk in _chunks(left):
+                marks, values = in_list(chunk)
                 sql = _PARTS_BY_CARRIER_ID.replace("{marks}", marks)
                 for carrier_id, sms_uid, seq in self._run(conn, sql, (connector_id, *values)):
-                    found[(connector_id, carrier_id)] = (sms_uid, seq)
+                    found.setdefault((connector_id, carrier_id), (sms_uid, seq))
         return found
 
     def _settle(
-        self, conn: Connection, touched: dict[str, ReceiptEvent], now_ms: int,
-        result: DispatchResult,
-    ) -> None:  # fmt: skip
+        self, conn: Connection, touched: dict[str, tuple[ReceiptEvent, bool]], now_ms: int,
+        result: DispatchResult, claim: ReportClaim | None,
+    ) -> list[str]:  # fmt: skip
         """Decide each touched message from all its segments' receipts.
 
-        A one-segment message is decided by the receipt just applied to its only segment; the
-        segments of longer ones are read back.
+        A message sent as one submit_sm is decided by the receipt just applied to it; the parts
+        of one sent as several are read back, and it is final when every part is (counted from
+        its part rows: a long text sent whole in message_payload is one part). Final reports
+        of messages whose reports go over HTTP are written claimed for this process's pusher
+        when ``claim`` has a claimer (up to its limit); returns their SMS_UIDs.
         """
         uids = list(touched)
-        states: dict[str, tuple[str, int, int]] = {}
+        states: dict[str, tuple[str, int, int | None]] = {}
         for chunk in _chunks(uids):
             marks, values = in_list(chunk)
             sql = _MESSAGE_STATES.replace("{marks}", marks)
-            for uid, state, segments, customer_id in self._run(conn, sql, values):
-                states[uid] = (state, segments, customer_id)
+            for uid, state, customer_id, smpp_account in self._run(conn, sql, values):
+                states[uid] = (state, customer_id, smpp_account)
         part_states: dict[str, list[SmsState | None]] = defaultdict(list)
-        longer = [uid for uid, (_, segments, _) in states.items() if segments > 1]
+        longer = [uid for uid, (_, on_message) in touched.items() if not on_message]
         for chunk in _chunks(longer):
             marks, values = in_list(chunk)
             sql = _PART_STATS.replace("{marks}", marks)
@@ -421,12 +507,18 @@ class DispatchOps(StoreBase):
                 part_states[uid].append(_stat_state(stat))
         finals: list[tuple[object, ...]] = []
         reports: list[NewReport] = []
-        for uid, event in touched.items():
-            state, segments, customer_id = states[uid]
+        preclaimed: list[str] = []
+        room = claim.limit if claim is not None and claim.claimer is not None else 0
+        for uid, (event, on_message) in touched.items():
+            if uid not in states:
+                continue  # deleted meanwhile (an operator's purge): nothing to decide
+            state, customer_id, smpp_account = states[uid]
             if MessageState(state) not in _DECIDABLE_STATES:
                 continue  # rule 4 of cloudsms.domain.dlr: a final state is never re-decided
-            seen = part_states[uid] if segments > 1 else [_stat_state(event.stat)]
-            outcome = message_outcome(segments, seen)
+            seen = [_stat_state(event.stat)] if on_message else part_states[uid]
+            outcome = message_outcome(len(seen), seen)
+            stat = event.stat if on_message else None
+            err = event.err if on_message else None
             if outcome is not None:
                 report = NewReport.final(
                     sms_uid=uid, customer_id=customer_id, state=FINAL_MESSAGE_STATE[outcome],
@@ -434,11 +526,13 @@ class DispatchOps(StoreBase):
                 )  # fmt: skip
                 finals.append(
                     (FINAL_MESSAGE_STATE[outcome].value, report.sms_state, report.result_desc,
-                     event.report_ms, now_ms, uid, state)
+                     event.report_ms, now_ms, stat, err, uid, state)
                 )  # fmt: skip
                 reports.append(report)
+                if smpp_account is None and len(preclaimed) < room:
+                    preclaimed.append(uid)
             elif event.sms_state in INTERMEDIATE:
-                self._run(conn, _INTERMEDIATE, (int(event.sms_state), now_ms, uid))
+                self._run(conn, _INTERMEDIATE, (int(event.sms_state), now_ms, stat, err, uid))
                 report = NewReport(
                     sms_uid=uid, customer_id=customer_id, sms_state=int(event.sms_state),
                     result_desc=event.sms_state.name, report_ms=event.report_ms,
@@ -447,8 +541,15 @@ class DispatchOps(StoreBase):
                     result.reported.append(uid)
         if finals:
             self._run_rows(conn, _DECIDE, finals)
-            enqueue_reports(conn, self.dialect, reports, now_ms=now_ms)
+            preclaim = None
+            if claim is not None and preclaimed:
+                preclaim = Preclaim(
+                    claimer=claim.claimer, lease_until_ms=now_ms + claim.lease_ms,
+                    sms_uids=frozenset(preclaimed),
+                )  # fmt: skip
+            enqueue_reports(conn, self.dialect, reports, now_ms=now_ms, preclaim=preclaim)
             result.reported.extend(r.sms_uid for r in reports)
+        return preclaimed
 
     # -- state changes ----------------------------------------------------------------------
 
@@ -486,10 +587,7 @@ class DispatchOps(StoreBase):
     def parts_of(self, sms_uid: str) -> list[dict[str, object]]:
         """The segments of a message as stored (for operators and tests)."""
         with self._connect(write=False) as conn:
-            rows = conn.execute(
-                select(tables.message_parts).where(_p.sms_uid == sms_uid).order_by(_p.seq)
-            )
-            return [dict(row._mapping) for row in rows]
+            return parts_with_carrier_ids(conn, sms_uid)
 
     def unmatched_receipts(self, limit: int = 100) -> list[dict[str, object]]:
         with self._connect(write=False) as conn:
@@ -500,6 +598,32 @@ class DispatchOps(StoreBase):
                 .limit(limit)
             )
             return [dict(row._mapping) for row in rows]
+
+
+def parts_with_carrier_ids(conn: Connection, sms_uid: str) -> list[dict[str, object]]:
+    """A message's submitted segments as ``message_parts`` rows, by seq.
+
+    A message sent as one submit_sm keeps its carrier id on its own row (schema 0014): it is
+    given here as the part row it would have had, so operators and tests read one shape.
+    """
+    rows = conn.execute(select(tables.message_parts).where(_p.sms_uid == sms_uid).order_by(_p.seq))
+    parts = [dict(row._mapping) for row in rows]
+    if parts:
+        return parts
+    m = conn.execute(
+        select(_m.connector_id, _m.carrier_id, _m.receipt_stat, _m.receipt_err,
+               _m.submitted_ms, _m.final_ms).where(_m.sms_uid == sms_uid)
+    ).one_or_none()  # fmt: skip
+    if m is None or m.carrier_id is None:
+        return []
+    return [
+        {
+            "sms_uid": sms_uid, "seq": 1, "connector_id": m.connector_id,
+            "carrier_id": m.carrier_id, "submit_status": 0, "receipt_stat": m.receipt_stat,
+            "receipt_err": m.receipt_err, "submitted_ms": m.submitted_ms,
+            "done_ms": m.final_ms if m.receipt_stat else None,
+        }
+    ]  # fmt: skip
 
 
 def clip_detail(detail: str | None) -> str | None:

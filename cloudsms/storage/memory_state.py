@@ -109,7 +109,7 @@ class MemoryState:
         self._parts: dict[tuple[str, int], _Part] = {}
         self._receipts: list[dict[str, Any]] = []
         self._outbox: dict[int, _Report] = {}
-        #: Report push attempts (``report_attempts``), for tests that look at them.
+        #: Failed report push attempts (``report_attempts``), for tests that look at them.
         self.attempts: list[dict[str, Any]] = []
         self._workers: dict[int, _Worker] = {}
         self._leases: dict[int, _Lease] = {}
@@ -248,9 +248,10 @@ class MemoryReports(MemoryState):
                     else:
                         r.next_attempt_ms = res.next_attempt_ms
             self.attempts.extend(
-                {"outbox_id": res.id, "sms_uid": res.sms_uid, "ok": res.outcome == "done",
+                {"outbox_id": res.id, "sms_uid": res.sms_uid, "ok": False,
                  "attempted_ms": res.attempted_ms or now_ms, "http_status": res.http_status}
-                for res in results if res.attempted and res.sms_uid is not None
+                for res in results
+                if res.attempted and res.sms_uid is not None and res.outcome != "done"
             )  # fmt: skip
             for cid, until in (defer or {}).items():
                 for r in self._outbox.values():

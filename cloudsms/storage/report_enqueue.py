@@ -17,6 +17,7 @@ nor reported without having happened. The pusher then works the outbox (``report
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -26,17 +27,17 @@ from cloudsms.storage.base import StoreBase
 from cloudsms.storage.plain_sql import run, run_many, run_rows
 
 _COLUMNS = "sms_uid, customer_id, sms_state, result_desc, report_ms, created_ms, next_attempt_ms"
-_COLUMNS += ", attempts"
+_COLUMNS += ", claimed_by, attempts"
 _FINAL_LIST = ", ".join(map(str, sorted(FINAL_SMS_STATES)))
 
 #: enqueue_report of a final state: INSERT … SELECT that writes nothing when the SMS_UID already
 #: has a report of this state or a final one. Parameters: (sms_uid, customer_id, sms_state,
-#: result_desc, report_ms, now_ms, now_ms, sms_uid, sms_state). The casts type the SELECT's
-#: values for PostgreSQL, which does not infer them from the INSERT's columns.
+#: result_desc, report_ms, now_ms, next_attempt_ms, claimed_by, sms_uid, sms_state). The casts
+#: type the SELECT's values for PostgreSQL, which does not infer them from the INSERT's columns.
 _ENQUEUE_FINAL = (
     f"INSERT INTO report_outbox ({_COLUMNS})"
     " SELECT CAST(? AS VARCHAR), CAST(? AS INTEGER), CAST(? AS INTEGER), CAST(? AS VARCHAR),"
-    " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), 0"
+    " CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), 0"
     " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = ?"
     f" AND (prior.sms_state = ? OR prior.sms_state IN ({_FINAL_LIST})))"
 )
@@ -48,19 +49,36 @@ _ENQUEUE_INTERMEDIATE = (
 )
 
 #: _ENQUEUE_FINAL as one statement for a batch (plain_sql.run_rows), rows of (sms_uid,
-#: customer_id, sms_state, result_desc, report_ms, now_ms, now_ms). The guard does not see rows
-#: of the same statement: one row per SMS_UID.
+#: customer_id, sms_state, result_desc, report_ms, now_ms, next_attempt_ms, claimed_by). The
+#: guard does not see rows of the same statement: one row per SMS_UID.
 _ENQUEUE_FINALS = (
     f"INSERT INTO report_outbox ({_COLUMNS})"
     " SELECT CAST(v.column1 AS VARCHAR), CAST(v.column2 AS INTEGER),"
     " CAST(v.column3 AS INTEGER), CAST(v.column4 AS VARCHAR), CAST(v.column5 AS BIGINT),"
-    " CAST(v.column6 AS BIGINT), CAST(v.column7 AS BIGINT), 0 FROM (VALUES {rows}) AS v"
+    " CAST(v.column6 AS BIGINT), CAST(v.column7 AS BIGINT), CAST(v.column8 AS INTEGER), 0"
+    " FROM (VALUES {rows}) AS v"
     " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = v.column1"
     f" AND (prior.sms_state = v.column3 OR prior.sms_state IN ({_FINAL_LIST})))"
 )
 
 #: Unguarded insert for reports of brand-new messages (the accept path's LOCAL_REJECTED).
-_INSERT_FRESH = f"INSERT INTO report_outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0)"
+_INSERT_FRESH = f"INSERT INTO report_outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0)"
+
+
+@dataclass(frozen=True, slots=True)
+class Preclaim:
+    """Final reports written already claimed for this process's pusher.
+
+    Why: the transaction that enqueues a report and then claims it (``ReportClaim``) would
+    write the row twice — insert, then the claim's lease. Written claimed (``claimed_by``, due
+    again at ``lease_until_ms`` if the pusher dies), the row is written once; ``report_ops``
+    then reads it back as the claim does (``claim_reports(..., preclaimed=True)``).
+    """
+
+    claimer: int | None
+    lease_until_ms: int
+    #: The SMS_UIDs whose report is written claimed (the others as usual, due now).
+    sms_uids: frozenset[str]
 
 
 def enqueue_report(conn: Connection, dialect: str, report: NewReport, *, now_ms: int) -> bool:
@@ -83,7 +101,12 @@ def enqueue_report(conn: Connection, dialect: str, report: NewReport, *, now_ms:
 
 
 def enqueue_reports(
-    conn: Connection, dialect: str, reports: Sequence[NewReport], *, now_ms: int
+    conn: Connection,
+    dialect: str,
+    reports: Sequence[NewReport],
+    *,
+    now_ms: int,
+    preclaim: Preclaim | None = None,
 ) -> None:
     """Batch form of :func:`enqueue_report`, in the caller's transaction.
 
@@ -92,7 +115,7 @@ def enqueue_reports(
     per SMS_UID is one multi-row statement (its guard does not see rows of the same statement);
     anything else is one statement per report (executemany; on PostgreSQL a VALUES join may be
     planned badly, see ``plain_sql.run_rows``). No count is returned: psycopg does not report
-    one for executemany.
+    one for executemany. Final reports of ``preclaim``'s SMS_UIDs are written claimed.
     """
     finals = [r for r in reports if r.sms_state not in INTERMEDIATE_STATES]
     middles = [r for r in reports if r.sms_state in INTERMEDIATE_STATES]
@@ -102,15 +125,17 @@ def enqueue_reports(
             enqueue_report(conn, dialect, r, now_ms=now_ms)
         return
     if finals and dialect == "sqlite" and len({r.sms_uid for r in finals}) == len(finals):
-        run_rows(
-            conn,
-            dialect,
-            _ENQUEUE_FINALS,
-            [(r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, now_ms)
-             for r in finals],
-        )  # fmt: skip
+        rows = []
+        for r in finals:
+            due, claimer = _due_and_claimer(r, now_ms, preclaim)
+            rows.append(
+                (r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, due,
+                 claimer)
+            )  # fmt: skip
+        run_rows(conn, dialect, _ENQUEUE_FINALS, rows)
     elif finals:
-        run_many(conn, dialect, _ENQUEUE_FINAL, [_guarded(r, now_ms)[1] for r in finals])
+        params = [_guarded(r, now_ms, preclaim)[1] for r in finals]
+        run_many(conn, dialect, _ENQUEUE_FINAL, params)
     if middles:
         run_many(conn, dialect, _ENQUEUE_INTERMEDIATE, [_guarded(r, now_ms)[1] for r in middles])
 
@@ -129,10 +154,22 @@ def insert_fresh_reports(conn: Connection, dialect: str, reports: Sequence[NewRe
     run_many(conn, dialect, _INSERT_FRESH, rows)
 
 
-def _guarded(r: NewReport, now_ms: int) -> tuple[str, tuple[object, ...]]:
+def _due_and_claimer(
+    r: NewReport, now_ms: int, preclaim: Preclaim | None
+) -> tuple[int, int | None]:
+    """``next_attempt_ms`` and ``claimed_by`` of a new row: due now, or claimed already."""
+    if preclaim is not None and r.sms_uid in preclaim.sms_uids:
+        return preclaim.lease_until_ms, preclaim.claimer
+    return now_ms, None
+
+
+def _guarded(
+    r: NewReport, now_ms: int, preclaim: Preclaim | None = None
+) -> tuple[str, tuple[object, ...]]:
     """The guarded statement for ``r`` and its parameters."""
+    due, claimer = _due_and_claimer(r, now_ms, preclaim)
     params: tuple[object, ...] = (
-        r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, now_ms,
+        r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, due, claimer,
         r.sms_uid, r.sms_state,
     )  # fmt: skip
     if r.sms_state in INTERMEDIATE_STATES:

@@ -72,13 +72,17 @@ _CLAIM_DUE = (
     f"SELECT {_DUE_COLUMNS} FROM report_outbox AS o"
     " LEFT JOIN messages AS m ON m.sms_uid = o.sms_uid"
     " LEFT JOIN customers AS c ON c.id = o.customer_id"
-    " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ?"
+    " WHERE o.done_ms IS NULL AND {due}"
     " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid ="
     " o.sms_uid AND prior.id < o.id AND prior.done_ms IS NULL)"
     # Reports of messages that asked for SMPP receipts are the SMPP server's (smpp_receipt_ops).
     " AND m.smpp_account_id IS NULL"
     "{excluded}{only} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
 )
+#: Due now (parameter: now), or — rows written claimed (``report_enqueue.Preclaim``) — claimed
+#: by this claimer (parameter: claimer).
+_DUE_NOW = "o.next_attempt_ms <= ?"
+_PRECLAIMED = "o.claimed_by = ?"
 _EXCLUDED = " AND o.customer_id NOT IN ({marks})"
 #: Only the reports of these SMS_UIDs (reports claimed in the transaction that enqueued them).
 _ONLY = " AND o.sms_uid IN ({marks})"
@@ -89,15 +93,22 @@ _HOLD = (
 )
 #: ``{marks}`` from ``in_list``. Parameters: (next_attempt_ms, claimer, *ids).
 _LEASE = "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = ? WHERE id IN ({marks})"
+#: Rows written claimed that the claim did not take (an earlier report of the SMS_UID is still
+#: pending): due again now. ``{marks}`` from ``in_list``. Parameters: (now, claimer, *uids).
+_UNCLAIM = (
+    "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = NULL"
+    " WHERE claimed_by = ? AND done_ms IS NULL AND sms_uid IN ({marks})"
+)
 #: Parameters: (done_ms, last_error, *ids).
 _GIVE_UP_IDS = "UPDATE report_outbox SET done_ms = ?, last_error = ? WHERE id IN ({marks})"
 
 #: record_report_results, one statement per outcome kind; only pending rows change.
 _DONE = (
     "UPDATE report_outbox SET done_ms = CAST(v.column1 AS BIGINT), attempts = attempts +"
-    " CAST(v.column2 AS INTEGER), last_error = NULL, claimed_by = NULL"
+    " CAST(v.column2 AS INTEGER), http_status = CAST(v.column3 AS INTEGER),"
+    " duration_ms = CAST(v.column4 AS INTEGER), last_error = NULL, claimed_by = NULL"
     " FROM (VALUES {rows}) AS v"
-    " WHERE report_outbox.id = v.column3 AND report_outbox.done_ms IS NULL"
+    " WHERE report_outbox.id = v.column5 AND report_outbox.done_ms IS NULL"
 )
 _RETRY = (
     "UPDATE report_outbox SET next_attempt_ms = ?, attempts = attempts + ?, last_error = ?,"
@@ -195,7 +206,11 @@ class ReportOps(StoreBase):
         earlier is moved to that time (a callback that is down gets probed, not hammered).
         Only pending rows change, so a late duplicate outcome never undoes a done report.
         """
-        done = [(now_ms, int(r.attempted), r.id) for r in results if r.outcome == "done"]
+        done = [
+            (now_ms, int(r.attempted), r.http_status, r.duration_ms, r.id)
+            for r in results
+            if r.outcome == "done"
+        ]
         retry = [
             (r.next_attempt_ms, int(r.attempted), r.error[:1000], r.id)
             for r in results
@@ -207,11 +222,14 @@ class ReportOps(StoreBase):
             if r.outcome == "give_up"
         ]
         release = [(r.next_attempt_ms, r.id) for r in results if r.outcome == "release"]
+        # A failed attempt gets a row (what the customer's server answered, for operators); a
+        # successful one is the outbox row's done_ms and attempts (issue 14: no row written
+        # for the common case).
         attempts = [
             (r.id, r.sms_uid, r.attempted_ms or now_ms, r.duration_ms, r.http_status,
-             r.outcome == "done", (r.answer or r.error or "")[:500])
+             False, (r.answer or r.error or "")[:500])
             for r in results
-            if r.attempted and r.sms_uid is not None
+            if r.attempted and r.sms_uid is not None and r.outcome != "done"
         ]  # fmt: skip
         with self._connect(write=True, durable=False) as conn:
             self._run_rows(conn, _DONE, done)
@@ -265,12 +283,16 @@ def claim_reports(
     hold_ms: int,
     exclude_customers: Collection[int] = (),
     sms_uids: Sequence[str] = (),
+    preclaimed: bool = False,
 ) -> list[DueReport]:
     """``claim_due_reports`` in the caller's transaction; with ``sms_uids``, only their reports.
 
     The dispatch transaction that enqueues reports claims them with it for this process's
     pusher (``DispatchOps.record_dispatch`` with a ``ReportClaim``), so they are not found
-    again by a claim query of their own.
+    again by a claim query of their own. With ``preclaimed``, the rows of ``sms_uids`` were
+    written claimed by ``claimer`` (``report_enqueue.Preclaim``): they are read back without a
+    second write of their lease, and those the claim may not take yet (an earlier report of
+    the same SMS_UID still pending) are made due again.
     """
     excluded, excluded_ids = "", ()
     if exclude_customers:
@@ -281,11 +303,15 @@ def claim_reports(
         marks, only_ids = in_list(sorted(sms_uids))
         only = _ONLY.replace("{marks}", marks)
     due = (
-        _CLAIM_DUE.replace("{excluded}", excluded)
+        _CLAIM_DUE.replace("{due}", _PRECLAIMED if preclaimed else _DUE_NOW)
+        .replace("{excluded}", excluded)
         .replace("{only}", only)
         .replace("{locking}", _LOCKING[dialect])
     )
-    rows = run(conn, dialect, due, (now_ms, *excluded_ids, *only_ids, limit)).all()
+    first = claimer if preclaimed else now_ms
+    rows = run(conn, dialect, due, (first, *excluded_ids, *only_ids, limit)).all()
+    if preclaimed:
+        _unclaim_left(conn, dialect, now_ms, claimer, set(sms_uids) - {r[1] for r in rows})
     if not rows:
         return []
     # auth_key (customer) and sender (message) are never NULL in a row that exists.
@@ -302,7 +328,7 @@ def claim_reports(
     live = [r for r in live if r[_CALLBACK_URL]]
     if held:
         run_many(conn, dialect, _HOLD, held)
-    for chunk in _chunks([r[0] for r in live]):
+    for chunk in _chunks([] if preclaimed else [r[0] for r in live]):
         marks, values = in_list(chunk)
         run(conn, dialect, _LEASE.replace("{marks}", marks), (now_ms + lease_ms, claimer, *values))
     for chunk in _chunks(orphans):
@@ -331,6 +357,15 @@ def claim_reports(
         for (id_, uid, cid, sms_state, desc, report_ms, created_ms, attempts, next_ms,
              sender, country_code, dest, body, segments, fee, currency, url, key, ca) in live
     ]  # fmt: skip
+
+
+def _unclaim_left(
+    conn: Connection, dialect: str, now_ms: int, claimer: int | None, uids: Collection[str]
+) -> None:
+    """Rows written claimed that the claim did not return are due again at ``now_ms``."""
+    for chunk in _chunks(sorted(uids)):
+        marks, values = in_list(chunk)
+        run(conn, dialect, _UNCLAIM.replace("{marks}", marks), (now_ms, claimer, *values))
 
 
 def take_serials(conn: Connection, dialect: str, customer_id: int, n: int) -> list[int]:

@@ -306,7 +306,38 @@ messages = Table(
     #: receipt bits (1: final, 2: failure only). NULL: reports go to the HTTP callback.
     Column("smpp_account_id", Integer, nullable=True),
     Column("smpp_receipt", Integer, nullable=True),
-    Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
+    #: A message sent as one submit_sm keeps its carrier id and receipt here, not in a
+    #: ``message_parts`` row (one row write less per message, issue 14); normalised per the
+    #: connector's id_mode like a part's. Messages of several submit_sm have parts.
+    Column("carrier_id", String(64), nullable=True),
+    Column("receipt_stat", String(8), nullable=True),
+    Column("receipt_err", String(8), nullable=True),
+    #: The indexes on the state are partial: each holds only the messages of the states its
+    #: query looks for, so a message leaves them as it moves on instead of being rewritten in
+    #: them at every state change, and they stay as small as the live traffic.
+    #: Claims: ACCEPTED messages by priority and due time.
+    Index(
+        "ix_messages_due",
+        "priority",
+        "send_at_ms",
+        sqlite_where=text("state = 'accepted'"),
+        postgresql_where=text("state = 'accepted'"),
+    ),
+    #: Expiry and the console's "awaiting receipts": SUBMITTED messages by submission time.
+    Index(
+        "ix_messages_submitted",
+        "submitted_ms",
+        sqlite_where=text("state = 'submitted'"),
+        postgresql_where=text("state = 'submitted'"),
+    ),
+    #: Receipts of one-part messages find their message by the carrier's id.
+    Index(
+        "ix_messages_carrier",
+        "connector_id",
+        "carrier_id",
+        sqlite_where=text("carrier_id IS NOT NULL"),
+        postgresql_where=text("carrier_id IS NOT NULL"),
+    ),
     #: Hand-offs waiting for their connector's owner: few rows, so a partial index.
     Index(
         "ix_messages_handoff",
@@ -315,8 +346,13 @@ messages = Table(
         sqlite_where=text("via_connector IS NOT NULL"),
         postgresql_where=text("via_connector IS NOT NULL"),
     ),
-    #: Backlog per customer (Queue_too_large) counted from the index alone.
-    Index("ix_messages_state_customer", "state", "customer_id"),
+    #: Backlog per customer (Queue_too_large: ACCEPTED or QUEUED) counted from the index alone.
+    Index(
+        "ix_messages_backlog",
+        "customer_id",
+        sqlite_where=text("state IN ('accepted', 'queued')"),
+        postgresql_where=text("state IN ('accepted', 'queued')"),
+    ),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
     #: Reply matching of inbound messages: who last sent to this number (``inbound_ops``).
     Index("ix_messages_dest", "dest_msisdn", "created_ms"),
@@ -468,7 +504,17 @@ report_outbox = Table(
     #: The worker (``workers.id``) that claimed the row for a push, until its outcome is
     #: recorded: when that worker dies, the row is due again at once, not at the lease's end.
     Column("claimed_by", Integer, nullable=True),
-    Index("ix_report_outbox_due", "done_ms", "next_attempt_ms"),
+    #: The accepted push's HTTP status and duration: a successful attempt writes no
+    #: ``report_attempts`` row (those are for failed attempts), so its facts are kept here.
+    Column("http_status", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    #: Pending rows only: a report leaves the index when it is done.
+    Index(
+        "ix_report_outbox_due",
+        "next_attempt_ms",
+        sqlite_where=text("done_ms IS NULL"),
+        postgresql_where=text("done_ms IS NULL"),
+    ),
     Index("ix_report_outbox_uid", "sms_uid"),
     Index("ix_report_outbox_customer_due", "customer_id", "next_attempt_ms"),
     Index(

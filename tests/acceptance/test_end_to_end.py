@@ -167,8 +167,12 @@ def test_send_deliver_report_end_to_end(store: Store, make_server: Any, sink: Ca
         conn.execute(update(tables.customers).values(enabled=True))
 
 
-def test_report_attempts_are_logged(store: Store, make_server: Any, sink: CallbackSink) -> None:
-    """Each push attempt is kept with the customer's answer (the console's lifecycle page)."""
+def test_an_accepted_push_is_on_the_lifecycle_without_an_attempt_row(
+    store: Store, make_server: Any, sink: CallbackSink
+) -> None:
+    """The accepted push is kept on the report's outbox row (when, HTTP status, duration), not
+    as a ``report_attempts`` row (those are for failed attempts, issue 14), and the message's
+    lifecycle — the console's page — shows it as an accepted attempt."""
     seeded = seed_customer(store.engine, callback_url=sink.url)
     server = make_server(role="all")
     with httpx.Client(timeout=10) as client:
@@ -176,15 +180,17 @@ def test_report_attempts_are_logged(store: Store, make_server: Any, sink: Callba
     uid = answer["DETAIL_LIST"][0]["SMS_UID"]
     assert sink.wait_for(1, timeout=15)[0]["SMS_UID"] == uid  # LOCAL_REJECTED report
     deadline = time.monotonic() + 5
-    rows: list[Any] = []
-    while not rows and time.monotonic() < deadline:
-        with store.engine.connect() as conn:
-            rows = conn.execute(
-                select(tables.report_attempts).where(tables.report_attempts.c.sms_uid == uid)
-            ).all()
+    attempts: list[dict[str, Any]] = []
+    while not attempts and time.monotonic() < deadline:
+        attempts = store.message_lifecycle(uid).attempts
         time.sleep(0.05)
-    assert len(rows) == 1 and rows[0].ok and rows[0].http_status == 200
-    assert '"RESULT_CODE": 1' in rows[0].answer
+    [accepted] = attempts
+    assert accepted["ok"] and accepted["http_status"] == 200 and accepted["duration_ms"] >= 0
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(tables.report_attempts).where(tables.report_attempts.c.sms_uid == uid)
+        ).all()
+    assert rows == []
 
 
 def test_https_callback_verified_with_the_customers_ca(
