@@ -19,7 +19,8 @@ it reports (``report_enqueue``). The pusher works it with the operations here:
 - **No callback URL**: a customer's reports are held (pending, out of the due range) for the
   retry window and pushed if a callback URL is set within it; then given up. Guide §9 promises
   a report for every accepted SMS_UID, and a customer may set the URL after its first sends.
-- **Outcomes**: done (``done_ms`` set, ``last_error`` cleared), retry (``attempts + 1``, new
+- **Outcomes**: done (``done_ms`` set, ``last_error`` cleared, the push's HTTP status and
+  duration kept on the row: only failed attempts are ``report_attempts`` rows), retry (``attempts + 1``, new
   ``next_attempt_ms``, ``last_error``), give up (``done_ms`` set, ``last_error`` starting with
   ``"gave up: "`` — until the schema has an outcome column), release (back to a given time, no
   attempt counted). ``defer`` moves every pending row of a customer to at least a given time:
