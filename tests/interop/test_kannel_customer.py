@@ -29,7 +29,8 @@ from cloudsms.storage.store import Store
 __all__ = ["kannel_boxes"]  # the fixture, used by name
 
 SHORT_GSM = "Hello from Kannel, a customer: 5 @ 2 = £10, ok?"
-LONG_UCS2 = "互通测试：客户的 Kannel 经我们的 SMPP 服务器发送一条长短信，需要拆成三段。" * 4  # 176: 3 parts
+#: 176 UCS-2 units: three parts of 67 (Kannel's split and ours alike).
+LONG_UCS2 = "互通测试：客户的 Kannel 经我们的 SMPP 服务器发送一条长短信，需要拆成三段。" * 4
 SYSTEM_ID, PASSWORD = "kannel1", "k4nnel"
 SOURCE, DESTINATION = "CloudSMS", "85261234567"
 
