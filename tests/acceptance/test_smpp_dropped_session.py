@@ -8,6 +8,13 @@ the receipt in hand unanswered, others in flight). It then binds again as a *rec
 connection and must get every receipt: at least once each, N distinct message ids, each the
 SMS_UID its submit_sm_resp gave. A receipt goes twice only if it was unanswered when the
 session dropped (at most the server's window per session).
+
+Two ways to drop: ``reset`` (the customer's end closes the connection) and ``silent`` (it stops
+reading and answering while the connection stays up, as when a NAT or firewall on the way
+forgets it: no FIN, no RST). The server must close a session that leaves a deliver_sm
+unanswered for its response timeout; before it did (found by this test), the silent session
+stayed bound for good, kept its slot and a share of every round of receipts, and each round
+(rounds serve every account) waited out the timeout: 29 of 40 receipts 58 s after the rebind.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
+import time
 from typing import Any
 
+import pytest
 from seed import add_carrier, bump, seed_customer
 from sqlalchemy import select
 
@@ -33,6 +42,8 @@ N = 40
 DROP_AFTER = 5
 #: Unanswered deliver_sm per session on the server's side (``OutboxSender.window``).
 SERVER_WINDOW = 10
+#: How long the server waits for a deliver_sm_resp (10 s by default; shorter here).
+RESPONSE_TIMEOUT_S = 3.0
 
 
 def free_port() -> int:
@@ -53,9 +64,12 @@ async def connect(port: int, on_deliver: DeliverCallback, bind: BindPdu) -> Esme
     return link
 
 
+@pytest.mark.parametrize("drop", ["reset", "silent"])
 async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
-    store: Store, make_server: Any
+    store: Store, make_server: Any, drop: str
 ) -> None:
+    """``reset``: the customer's end closes (TCP reset); ``silent``: it stops reading and
+    answering but the connection stays up, as when a NAT or a firewall on the way drops it."""
     sim = SmscSimulator(
         "127.0.0.1", 0, accounts={"cloudsms": "secret"}, seed=17,
         receipts=ReceiptPolicy(delay=Uniform(0.2, 2.5)),
@@ -64,6 +78,7 @@ async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
     first: list[str] = []
     second: list[str] = []
     links: list[EsmeLink] = []
+    never = asyncio.Event()
     try:
         seeded = seed_customer(store.engine, with_carrier=False)
         with store.engine.begin() as conn:
@@ -78,14 +93,19 @@ async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
         smpp = server.platform.smpp
         assert smpp is not None
         smpp.receipts.retry_base_s = 0.5  # a lost session's receipts come back in 0.5 s, not 5
+        smpp.receipts.response_timeout_s = RESPONSE_TIMEOUT_S
         dropped = asyncio.Event()
 
         async def on_first(pdu: Any) -> None:
             assert isinstance(pdu, DeliverSm)
             first.append(pdu.receipted_message_id or "")
-            if len(first) == DROP_AFTER:
-                links[0].abort()  # the TCP connection drops: this receipt stays unanswered
+            if len(first) >= DROP_AFTER:
+                if drop == "reset":
+                    links[0].abort()  # the TCP connection drops: this receipt stays unanswered
+                elif links[0].transport is not None:
+                    links[0].transport.pause_reading()
                 dropped.set()
+                await never.wait()  # never answered
 
         async def on_second(pdu: Any) -> None:
             assert isinstance(pdu, DeliverSm)
@@ -120,14 +140,24 @@ async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
                 await connect(port, on_second, BindReceiver(sequence_number=1,
                               system_id="acme1", password="s3cret"))
             )  # fmt: skip
-            while set(first[: DROP_AFTER - 1]) | set(second) != set(uids):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+            rebound = time.monotonic()
+            try:
+                async with asyncio.timeout(RESPONSE_TIMEOUT_S + 10):
+                    while set(first[: DROP_AFTER - 1]) | set(second) != set(uids):  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+            except TimeoutError:
+                got = len(set(first[: DROP_AFTER - 1]) | set(second))
+                raise AssertionError(
+                    f"{got} of {N} receipts {RESPONSE_TIMEOUT_S + 10} s after the rebind"
+                ) from None
+            took = time.monotonic() - rebound
             await asyncio.sleep(1.0)  # anything still to come would come now
             sessions = smpp.list_sessions()
             assert [s.bind for s in sessions] == ["rx"]  # the dropped one is gone
     finally:
         for link in links:
             link.abort()
+        never.set()
         await sim.stop()
 
     answered_before = first[: DROP_AFTER - 1]  # the last one in hand was never answered
@@ -142,6 +172,6 @@ async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
     messages = store.customer_messages(seeded.customer_id, uids)
     assert {m.state for m in messages} == {"delivered"} and len(messages) == N
     print(
-        f"\ndropped session: {N} receipts, {len(set(first))} seen before the drop, "
-        f"{len(second)} after the rebind, {len(twice)} twice"
+        f"\ndropped session ({drop}): {N} receipts, {len(set(first))} seen before the drop, "
+        f"{len(second)} after the rebind ({took:.1f} s for the last), {len(twice)} twice"
     )
