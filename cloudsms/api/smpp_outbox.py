@@ -10,7 +10,10 @@ rows starts the next one at once (rounds at the poll interval alone capped a ses
 targets with a receiving session, as many due rows as the sessions' windows have room for,
 sends each on the least busy of its target's sessions and settles the rows once answered:
 ESME_ROK is done; an error status, no answer in time or a lost session is retried with
-back-off, without end (the row waits in the store). Rounds run one after the other.
+back-off, without end (the row waits in the store). A session that leaves a deliver_sm
+unanswered for ``response_timeout_s`` is closed (aborted): its peer is gone or stuck, and a
+session kept would hold its slot and take a share of every round, each round then waiting out
+the timeout. Rounds run one after the other.
 
 The store calls go through ``self.gate`` (``cloudsms.storage.gate``; the composition root sets
 it), as every hot store call does.
@@ -206,6 +209,14 @@ class OutboxSender(Generic[R]):
                     async with asyncio.timeout(self.response_timeout_s):
                         resp = await conn.send_request(build(conn.session.sequence.next()))
                 except TimeoutError:
+                    # The ESME stopped answering (gone without a FIN, or stuck): drop the
+                    # session, or it keeps its slot and a share of every round, each one
+                    # waiting out this timeout (its rows then go to its other sessions).
+                    log.warning(
+                        "%s: deliver_sm unanswered for %g s; closing the session",
+                        conn.peer, self.response_timeout_s,
+                    )  # fmt: skip
+                    conn.abort()
                     return "retry", f"no deliver_sm_resp within {self.response_timeout_s:g} s"
                 except Exception as exc:  # the session went away, or cannot send now
                     return "retry", f"deliver_sm not answered: {type(exc).__name__}: {exc}"

@@ -15,6 +15,9 @@ Strategy: an :class:`~cloudsms.transport.server.SmppServer` whose hooks do what 
   ``deliver_window`` outstanding per link. A deliver_sm_resp with an error status (e.g.
   ESME_RX_T_APPN), a timeout or a dropped link means redelivery after ``redeliver_after_s``, up
   to ``max_attempts``. :attr:`SmscSimulator.deliveries` records every attempt's status.
+* **inbound messages** (``send_mo``): queued and delivered like receipts; :attr:`SmscSimulator.mos`
+  records each MO and the answers to its parts, so a test knows which MOs the platform
+  acknowledged (a deliver_sm_resp ESME_ROK promises the MO is stored).
 
 Timed work (slow responses, receipt delays, redeliveries) uses one heap and one timer, not a
 timer per message. Recording can be bounded (``record_limit``) or switched off (0) for
@@ -86,10 +89,33 @@ class DeliveryRecord:
         return bool(self.statuses) and self.statuses[-1] == 0
 
 
+@dataclass(slots=True)
+class MoRecord:
+    """One inbound message the simulator sent, and the answers to the deliver_sm of its parts."""
+
+    source: str
+    destination: str
+    text: str
+    parts: int
+    system_id: str
+    #: The same fields as :class:`DeliveryRecord`'s, over every attempt of every part.
+    via: str = ""
+    statuses: list[int | None] = field(default_factory=list)
+    sent_at: float | None = None
+    answered_at: float | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        """Every part answered ESME_ROK (a part is not sent again once answered so)."""
+        return self.statuses.count(0) >= self.parts
+
+
 class _Job:
     __slots__ = ("attempts", "data", "record", "system_id")
 
-    def __init__(self, system_id: str, data: bytes, record: DeliveryRecord | None) -> None:
+    def __init__(
+        self, system_id: str, data: bytes, record: DeliveryRecord | MoRecord | None
+    ) -> None:
         self.system_id = system_id
         self.data = data
         self.record = record
@@ -156,6 +182,8 @@ class SmscSimulator(SmppServer):
         self.receipts_expired = 0
         #: deliver_sm of inbound messages queued (``send_mo``).
         self.mo_sent = 0
+        #: Every inbound message sent (``send_mo``), with the answers to its parts.
+        self.mos: deque[MoRecord] = deque(maxlen=record_limit)
         #: enquire_link received (answered or not, per the behaviour).
         self.enquire_links = 0
         #: The most submits ever outstanding (received, not yet answered) on one connection.
@@ -392,8 +420,12 @@ class SmscSimulator(SmppServer):
             if system_id is None:
                 raise ValueError("no ESME is bound to receive inbound messages")
         pdus = build_mo(source, destination, text, reference=reference, sixteen_bit=sixteen_bit)
+        record = None
+        if self._recording:
+            record = MoRecord(source, destination, text, len(pdus), system_id)
+            self.mos.append(record)
         for pdu in pdus:
-            self._enqueue(_Job(system_id, encode(pdu), None))
+            self._enqueue(_Job(system_id, encode(pdu), record))
         self.mo_sent += len(pdus)
         return len(pdus)
 

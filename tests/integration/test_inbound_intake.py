@@ -86,6 +86,9 @@ async def test_an_mo_is_answered_only_once_stored(rig: Any) -> None:
     assert sim.send_mo("85261234567", "1234", "Hello") == 1
     await until(lambda: sim.receipts_acked == 1)
     assert store.calls == 3  # answered with an error twice (store down), delivered again
+    [record] = sim.mos  # the simulator's record of the MO: two refusals, then ESME_ROK
+    assert record.statuses == [0x64, 0x64, 0] and record.acknowledged  # ESME_RX_T_APPN
+    assert (record.text, record.parts, record.system_id) == ("Hello", 1, "cloudsms")
     [mo] = store.inbound_messages()
     assert (mo.text, mo.customer_id, mo.routed_by) == ("Hello", customer, "number")
     assert intake.stored == 1 and intake.duplicates == 0
