@@ -20,11 +20,12 @@ it reports (``report_enqueue``). The pusher works it with the operations here:
   retry window and pushed if a callback URL is set within it; then given up. Guide §9 promises
   a report for every accepted SMS_UID, and a customer may set the URL after its first sends.
 - **Outcomes**: done (``done_ms`` set, ``last_error`` cleared, the push's HTTP status and
-  duration kept on the row: only failed attempts are ``report_attempts`` rows), retry (``attempts + 1``, new
-  ``next_attempt_ms``, ``last_error``), give up (``done_ms`` set, ``last_error`` starting with
-  ``"gave up: "`` — until the schema has an outcome column), release (back to a given time, no
-  attempt counted). ``defer`` moves every pending row of a customer to at least a given time:
-  a callback that is down is probed, not hammered, and comes back oldest first.
+  duration kept on the row: only failed attempts are ``report_attempts`` rows), retry
+  (``attempts + 1``, new ``next_attempt_ms``, ``last_error``), give up (``done_ms`` set,
+  ``last_error`` starting with ``"gave up: "`` — until the schema has an outcome column),
+  release (back to a given time, no attempt counted). ``defer`` moves every pending row of a
+  customer to at least a given time: a callback that is down is probed, not hammered, and
+  comes back oldest first.
 """
 
 from __future__ import annotations
@@ -350,7 +351,10 @@ def claim_reports(
         DueReport(
             id=id_, sms_uid=uid, customer_id=cid, sms_state=sms_state, result_desc=desc,
             report_ms=report_ms, created_ms=created_ms, attempts=attempts,
-            next_attempt_ms=next_ms, serial=next(serials[cid]), sender=sender,
+            # A row written claimed holds its lease end there; it became due now (a pusher
+            # that releases it gives it back to this time, not to the lease's end).
+            next_attempt_ms=now_ms if preclaimed else next_ms,
+            serial=next(serials[cid]), sender=sender,
             country_code=country_code, dest_msisdn=dest, customer_body=body,
             segments=segments, fee_micros=fee, currency=currency, callback_url=url,
             auth_key=key, callback_ca_pem=ca,

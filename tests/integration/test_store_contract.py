@@ -224,6 +224,30 @@ def test_reports_claimed_in_the_dispatch_transaction(world: World) -> None:
     assert (counts.pending, counts.done) == (0, 3)
 
 
+def test_a_report_claimed_in_the_dispatch_transaction_and_released_is_due_at_once(
+    world: World,
+) -> None:
+    """The pusher gives back what it has no room for ("release", to the report's own due time):
+    a report claimed in the receipt's transaction is due again at once, not when the lease it
+    was written with runs out (a 45 s stall of the side-by-side harness, fixed)."""
+    store = world.store
+    me = store.register_worker(name="me", host="h", pid=1, role="all", lease_ms=60_000)
+    [uid] = world.accept()
+    store.claim_due(now(), 10)
+    world.submitted(uid, "R9")
+    event = ReceiptEvent(
+        connector_id=world.connector_id, carrier_id="R9", sms_state=SmsState.DELIVERED,
+        stat="DELIVRD", err="000", report_ms=now(),
+    )  # fmt: skip
+    at = now()
+    claim = ReportClaim(claimer=me, limit=5, lease_ms=600_000, hold_ms=60_000)
+    [report] = store.record_dispatch([], [event], at, report_claim=claim).claimed_reports
+    assert report.next_attempt_ms <= at
+    released = ReportResult(report.id, "release", report.next_attempt_ms, attempted=False)
+    store.record_report_results([released], now_ms=now())
+    assert [r.id for r in store.claim_due_reports(now(), 10, claimer=me)] == [report.id]
+
+
 def test_a_second_receipt_never_reports_twice(world: World) -> None:
     [uid] = world.accept()
     world.store.claim_due(now(), 10)
