@@ -51,7 +51,6 @@ from cloudsms.runtime.components import (
 )
 from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
-from cloudsms.services.opt_outs import OptOutService
 from cloudsms.storage.gate import Gate, ThreadGate, gate_for
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
@@ -191,7 +190,9 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         dispatcher.recorder.gate = gate
         writer.intake = dispatcher  # messages due now are claimed as they are accepted
         dispatcher.inbound = InboundIntake.from_settings(store, settings)
-        dispatcher.inbound.opt_outs = OptOutService(store)
+        dispatcher.inbound.gate = gate  # MOs group-committed like receipts
+        # STOP / START applied in the MO's transaction, keywords from the configuration in memory
+        dispatcher.inbound.policies = lambda: config.current.snapshot.policies
         if mo_pusher is not None:
             wake_mo = mo_pusher.wake
             dispatcher.inbound.on_stored.append(

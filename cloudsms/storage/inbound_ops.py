@@ -24,6 +24,7 @@ end (they are not recovered early by worker id, unlike reports).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
@@ -32,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cloudsms.domain.inbound import (
     DueMo,
+    InboundArrival,
     InboundNumber,
     InboundOutcome,
     InboundPart,
@@ -42,6 +44,8 @@ from cloudsms.domain.inbound import (
     first_word,
     number_key,
 )
+from cloudsms.domain.models import CountryPolicy
+from cloudsms.domain.opt_out import OptAction, opt_change
 from cloudsms.domain.pipeline import ReportResult
 from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables as t
@@ -65,34 +69,86 @@ class InboundOps(StoreBase):
         dedup_window_ms: int,
         reply_window_ms: int,
         default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
     ) -> InboundOutcome:
         """Keep one deliver_sm of an MO durably (see the module docstring); what became of it."""
-        with self._connect(write=True) as conn:
-            return self._store_inbound(
-                conn, connector_id, part, mo_uid=mo_uid, now_ms=now_ms,
-                dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
-                default_customer=default_customer,
-            )  # fmt: skip
+        [outcome] = self.store_inbounds(
+            [InboundArrival(connector_id, part, mo_uid)], now_ms=now_ms,
+            dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
+            default_customer=default_customer, policies=policies,
+        )  # fmt: skip
+        return outcome
 
-    def _store_inbound(
+    def store_inbounds(
         self,
-        conn: Connection,
-        connector_id: int,
-        part: InboundPart,
+        arrivals: Sequence[InboundArrival],
         *,
-        mo_uid: str,
         now_ms: int,
         dedup_window_ms: int,
         reply_window_ms: int,
-        default_customer: str,
+        default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
+    ) -> list[InboundOutcome]:
+        """Keep a batch of MO deliver_sm in ONE durable transaction, in order; their outcomes.
+
+        Each is handled as :meth:`store_inbound` would, seeing the ones before it (a redelivery
+        in the same batch is a duplicate, a message's last part completes it). ``policies``
+        (the country policies by calling code, from the configuration snapshot): opt-out
+        keywords of stored MOs are applied to their customers' lists in this transaction, and
+        the configuration version is bumped when a list changed; None: keywords not applied.
+        """
+        with self._connect(write=True) as conn:
+            batch = _Batch(conn, now_ms, dedup_window_ms, reply_window_ms, default_customer)
+            outcomes = [self._store_inbound(batch, a) for a in arrivals]
+            if policies is not None:
+                outcomes = [self._apply_opt(batch, o, policies) for o in outcomes]
+            return outcomes
+
+    def _apply_opt(
+        self, batch: _Batch, outcome: InboundOutcome, policies: Mapping[int, CountryPolicy]
     ) -> InboundOutcome:
-        m = t.inbound_messages.c
-        since = now_ms - dedup_window_ms
+        """Apply a stored MO's STOP / START to its customer's list (docs/decisions.md, "Opt-out
+        lists"); the outcome with ``opt`` set when it was a keyword."""
+        mo = outcome.record
+        if mo is None or mo.customer_id is None:
+            return outcome
+        change = opt_change(mo.source, mo.text, policies)
+        if change is None:
+            return outcome
+        conn, o = batch.conn, t.opt_outs.c
+        if change.action is OptAction.OPT_OUT:
+            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
+            row = {"customer_id": mo.customer_id, "number": change.number, "via": "keyword",
+                   "keyword": change.keyword, "created_ms": batch.now_ms}  # fmt: skip
+            # A listed number keeps its first entry (the unique key), as add_opt_out does.
+            changed = conn.execute(
+                make(t.opt_outs).values(**row).on_conflict_do_nothing().returning(o.id)
+            ).first() is not None  # fmt: skip
+        else:
+            changed = bool(conn.execute(
+                delete(t.opt_outs).where(o.customer_id == mo.customer_id, o.number == change.number)
+            ).rowcount)  # fmt: skip
+        if changed and not batch.bumped:
+            # Running servers reload their lists (the accept path's Intercept) within a second.
+            conn.execute(
+                update(t.config_version)
+                .where(t.config_version.c.id == 1)
+                .values(version=t.config_version.c.version + 1)
+            )
+            batch.bumped = True
+        return replace(outcome, opt=change)
+
+    def _store_inbound(self, batch: _Batch, arrival: InboundArrival) -> InboundOutcome:
+        conn, now_ms = batch.conn, batch.now_ms
+        connector_id, part, mo_uid = arrival.connector_id, arrival.part, arrival.mo_uid
+        since = now_ms - batch.dedup_window_ms
 
         def seen(key: str) -> bool:
-            found = conn.scalar(
-                select(m.id).where(m.dedup_key == key, m.received_ms >= since).limit(1)
-            )
+            found = self._run(
+                conn,
+                "SELECT id FROM inbound_messages WHERE dedup_key = ? AND received_ms >= ? LIMIT 1",
+                (key, since),
+            ).first()
             return found is not None
 
         def serialize(key: str) -> None:
@@ -143,31 +199,13 @@ class InboundOps(StoreBase):
             if seen(key):
                 return InboundOutcome(status="duplicate")
         keyword = first_word(body)
-        by_number = {
-            r.keyword: r.customer_id
-            for r in conn.execute(
-                select(t.inbound_numbers.c.keyword, t.inbound_numbers.c.customer_id).where(
-                    t.inbound_numbers.c.number == number_key(part.destination)
-                )
-            )
-        }
+        by_number = batch.numbers(part.destination)
         reply = (
-            self._replied_by(conn, part, now_ms - reply_window_ms)
-            if reply_window_ms > 0 and not by_number
+            self._replied_by(conn, part, now_ms - batch.reply_window_ms)
+            if batch.reply_window_ms > 0 and not by_number
             else None
         )
-        default = (
-            conn.scalar(select(t.customers.c.id).where(t.customers.c.name == default_customer))
-            if default_customer
-            else None
-        )
-        customer_id, routed_by = choose_route(keyword, by_number, reply, default)
-        a = t.smpp_accounts.c
-        over_smpp = customer_id is not None and conn.scalar(
-            select(a.id)
-            .where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
-            .limit(1)
-        )
+        customer_id, routed_by = choose_route(keyword, by_number, reply, batch.default())
         row = {
             "mo_uid": mo_uid, "connector_id": connector_id, "source": part.source,
             "destination": part.destination, "text": body, "data_coding": coding,
@@ -175,11 +213,38 @@ class InboundOps(StoreBase):
             "routed_by": routed_by, "received_ms": now_ms,
             "push_state": "unrouted" if customer_id is None else "pending",
             "next_attempt_ms": now_ms, "attempts": 0,
-            "channel": "smpp" if over_smpp else "http",
+            "channel": "smpp" if batch.over_smpp(customer_id) else "http",
         }  # fmt: skip
         new_id = conn.execute(insert(t.inbound_messages).values(**row)).inserted_primary_key
         assert new_id is not None
         return InboundOutcome(status="stored", record=_record(dict(row, id=new_id[0])))
+
+    def drop_stale_inbound_parts(self, older_than_ms: int) -> int:
+        """Delete the parts of messages whose newest part arrived before ``older_than_ms``.
+
+        A message's parts go together, only once none arrived within the window: deleting its
+        oldest parts alone would leave the rest unable to complete. A part arriving after its
+        group went starts a new group (its carrier resends the others, or it goes too). Run by
+        the worker's periodic sweep (``workers.mo_parts``); no index needed, the table holds only
+        incomplete messages.
+        """
+        p, q = t.inbound_parts.c, t.inbound_parts.alias("q").c
+        newer = (
+            select(q.id)
+            .where(
+                q.connector_id == p.connector_id,
+                q.source == p.source,
+                q.destination == p.destination,
+                q.concat_ref == p.concat_ref,
+                q.received_ms >= older_than_ms,
+            )
+            .exists()
+        )
+        with self._connect(write=True) as conn:
+            gone = conn.execute(
+                delete(t.inbound_parts).where(p.received_ms < older_than_ms, ~newer)
+            )
+            return max(gone.rowcount or 0, 0)
 
     @staticmethod
     def _replied_by(conn: Connection, part: InboundPart, since_ms: int) -> int | None:
@@ -438,6 +503,65 @@ class InboundOps(StoreBase):
             customer_id = customer_id_of(conn, ref)
             url = conn.scalar(select(t.customers.c.mo_url).where(t.customers.c.id == customer_id))
             return str(url) if url is not None else None
+
+
+class _Batch:
+    """One transaction of ``store_inbounds``: its connection and what its MOs share, read once
+    (an inbound number's customers, the default customer, who takes MOs over SMPP)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str,
+    ) -> None:
+        self.conn = conn
+        self.now_ms = now_ms
+        self.dedup_window_ms = dedup_window_ms
+        self.reply_window_ms = reply_window_ms
+        self.default_customer = default_customer
+        #: The configuration version was bumped in this transaction (an opt-out list changed).
+        self.bumped = False
+        self._numbers: dict[str, dict[str, int]] = {}
+        self._default: list[int | None] = []
+        self._smpp: dict[int, bool] = {}
+
+    def numbers(self, destination: str) -> dict[str, int]:
+        """keyword ("" for any) → customer of an inbound number."""
+        number = number_key(destination)
+        found = self._numbers.get(number)
+        if found is None:
+            n = t.inbound_numbers.c
+            rows = self.conn.execute(select(n.keyword, n.customer_id).where(n.number == number))
+            found = self._numbers[number] = {r.keyword: r.customer_id for r in rows}
+        return found
+
+    def default(self) -> int | None:
+        if not self._default:
+            self._default.append(
+                self.conn.scalar(
+                    select(t.customers.c.id).where(t.customers.c.name == self.default_customer)
+                )
+                if self.default_customer
+                else None
+            )
+        return self._default[0]
+
+    def over_smpp(self, customer_id: int | None) -> bool:
+        """Whether the customer has an enabled SMPP account taking MOs."""
+        if customer_id is None:
+            return False
+        found = self._smpp.get(customer_id)
+        if found is None:
+            a = t.smpp_accounts.c
+            found = self._smpp[customer_id] = self.conn.scalar(
+                select(a.id)
+                .where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
+                .limit(1)
+            ) is not None  # fmt: skip
+        return found
 
 
 def _record(row: Mapping[str, Any]) -> InboundRecord:
