@@ -166,9 +166,7 @@ class OptChange:
     keyword: str
 
 
-def opt_change(
-    source: str, text: str, policies: Mapping[int, CountryPolicy]
-) -> OptChange | None:
+def opt_change(source: str, text: str, policies: Mapping[int, CountryPolicy]) -> OptChange | None:
     """The list change an MO from ``source`` saying ``text`` makes; None when it makes none.
 
     ``policies`` are the country policies by calling code (the configuration snapshot's): the

@@ -165,8 +165,7 @@ class MemoryInbound(MemoryReports, MemoryOptOuts):
 
         def seen(key: str) -> bool:
             return any(
-                mo.dedup_key == key and mo.record.received_ms >= since
-                for mo in tables.mos.values()
+                mo.dedup_key == key and mo.record.received_ms >= since for mo in tables.mos.values()
             )
 
         parts = 1
