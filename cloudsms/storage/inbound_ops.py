@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -52,6 +52,34 @@ from cloudsms.storage import tables as t
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.config_ops import CustomerRef, customer_id_of
 from cloudsms.storage.report_ops import take_serials
+
+# The intake's per-MO statements, plain SQL (``storage.plain_sql``: SQLAlchemy Core's statement
+# building cost more than SQLite's work here, as on the dispatcher's path).
+_PART_GROUP = "connector_id = ? AND source = ? AND destination = ? AND concat_ref = ?"
+_INSERT_PART = (
+    "INSERT INTO inbound_parts (connector_id, source, destination, concat_ref, seq, data_coding,"
+    " data, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+)
+_HELD_PARTS = f"SELECT seq, data, data_coding FROM inbound_parts WHERE {_PART_GROUP}"
+_DELETE_PARTS = f"DELETE FROM inbound_parts WHERE {_PART_GROUP}"
+_MO_COLUMNS = (
+    "mo_uid", "connector_id", "source", "destination", "text", "data_coding", "parts", "keyword",
+    "dedup_key", "customer_id", "routed_by", "received_ms", "push_state", "next_attempt_ms",
+    "attempts", "channel",
+)  # fmt: skip
+_INSERT_MO = (
+    f"INSERT INTO inbound_messages ({', '.join(_MO_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_MO_COLUMNS))}) RETURNING id"
+)
+
+# The pusher's outcomes (``record_mo_results``): only pending rows change, so a late duplicate
+# outcome never undoes a done push.
+_MO_SETTLE = "UPDATE inbound_messages SET claimed_by = NULL, {}, attempts = attempts + ?"
+_PENDING = " WHERE id = ? AND push_state = 'pending'"
+_MO_DONE = _MO_SETTLE.format("push_state = 'done', done_ms = ?, last_error = NULL") + _PENDING
+_MO_FAILED = _MO_SETTLE.format("push_state = 'failed', done_ms = ?, last_error = ?") + _PENDING
+_MO_RETRY = _MO_SETTLE.format("next_attempt_ms = ?, last_error = ?") + _PENDING
+_MO_LATER = _MO_SETTLE.format("next_attempt_ms = ?") + _PENDING
 
 
 class InboundOps(StoreBase):
@@ -165,31 +193,18 @@ class InboundOps(StoreBase):
             if seen(key):
                 return InboundOutcome(status="duplicate")
             ref, total, seq = part.concat
-            concat_ref = f"{part.concat_kind}:{ref}/{total}"
-            p = t.inbound_parts.c
-            values = {
-                "connector_id": connector_id, "source": part.source,
-                "destination": part.destination, "concat_ref": concat_ref, "seq": seq,
-                "data_coding": part.data_coding, "data": part.data, "received_ms": now_ms,
-            }  # fmt: skip
-            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
-            added = conn.execute(
-                make(t.inbound_parts).values(**values).on_conflict_do_nothing().returning(p.id)
-            ).first()
+            group = (connector_id, part.source, part.destination,
+                     f"{part.concat_kind}:{ref}/{total}")  # fmt: skip
+            kept = (*group, seq, part.data_coding, part.data, now_ms)
+            added = self._run(conn, _INSERT_PART, kept).first()
             if added is None:
                 return InboundOutcome(status="duplicate")
-            group = and_(
-                p.connector_id == connector_id,
-                p.source == part.source,
-                p.destination == part.destination,
-                p.concat_ref == concat_ref,
-            )
-            held = conn.execute(select(p.seq, p.data, p.data_coding).where(group)).all()
+            held = self._run(conn, _HELD_PARTS, group).all()
             if len(held) < total:
                 return InboundOutcome(status="waiting")
-            conn.execute(delete(t.inbound_parts).where(group))
-            coding = next(r.data_coding for r in held if r.seq == 1)
-            body = assemble([(r.seq, r.data) for r in held], coding)
+            self._run(conn, _DELETE_PARTS, group)
+            coding = next(coding for seq, _, coding in held if seq == 1)
+            body = assemble([(seq, bytes(data)) for seq, data, _ in held], coding)
             parts = total
         else:
             coding = part.data_coding
@@ -215,9 +230,8 @@ class InboundOps(StoreBase):
             "next_attempt_ms": now_ms, "attempts": 0,
             "channel": "smpp" if batch.over_smpp(customer_id) else "http",
         }  # fmt: skip
-        new_id = conn.execute(insert(t.inbound_messages).values(**row)).inserted_primary_key
-        assert new_id is not None
-        return InboundOutcome(status="stored", record=_record(dict(row, id=new_id[0])))
+        new_id = self._run(conn, _INSERT_MO, tuple(row.values())).scalar_one()
+        return InboundOutcome(status="stored", record=_record(dict(row, id=new_id)))
 
     def drop_stale_inbound_parts(self, older_than_ms: int) -> int:
         """Delete the parts of messages whose newest part arrived before ``older_than_ms``.
@@ -392,22 +406,15 @@ class InboundOps(StoreBase):
         m = t.inbound_messages.c
         with self._connect(write=True, durable=False) as conn:
             for r in results:
-                values: dict[str, Any] = {"claimed_by": None}
+                attempted = int(r.attempted)
                 if r.outcome == "done":
-                    values |= {"push_state": "done", "done_ms": now_ms, "last_error": None}
+                    self._run(conn, _MO_DONE, (now_ms, attempted, r.id))
                 elif r.outcome == "give_up":
-                    values |= {"push_state": "failed", "done_ms": now_ms, "last_error": r.error}
+                    self._run(conn, _MO_FAILED, (now_ms, r.error, attempted, r.id))
+                elif r.outcome == "retry":
+                    self._run(conn, _MO_RETRY, (r.next_attempt_ms, r.error[:1000], attempted, r.id))
                 else:
-                    values["next_attempt_ms"] = r.next_attempt_ms
-                    if r.outcome == "retry":
-                        values["last_error"] = r.error[:1000]
-                if r.attempted:
-                    values["attempts"] = m.attempts + 1
-                conn.execute(
-                    update(t.inbound_messages)
-                    .where(m.id == r.id, m.push_state == "pending")
-                    .values(**values)
-                )
+                    self._run(conn, _MO_LATER, (r.next_attempt_ms, attempted, r.id))
             for customer_id, until in (defer or {}).items():
                 conn.execute(
                     update(t.inbound_messages)
