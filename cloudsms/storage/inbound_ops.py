@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -144,26 +144,29 @@ class InboundOps(StoreBase):
         if change is None:
             return outcome
         conn, o = batch.conn, t.opt_outs.c
-        if change.action is OptAction.OPT_OUT:
-            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
-            row = {"customer_id": mo.customer_id, "number": change.number, "via": "keyword",
-                   "keyword": change.keyword, "created_ms": batch.now_ms}  # fmt: skip
-            # A listed number keeps its first entry (the unique key), as add_opt_out does.
-            changed = conn.execute(
-                make(t.opt_outs).values(**row).on_conflict_do_nothing().returning(o.id)
-            ).first() is not None  # fmt: skip
-        else:
-            changed = bool(conn.execute(
-                delete(t.opt_outs).where(o.customer_id == mo.customer_id, o.number == change.number)
-            ).rowcount)  # fmt: skip
-        if changed and not batch.bumped:
+        mine = and_(o.customer_id == mo.customer_id, o.number == change.number)
+        listed = conn.scalar(select(o.id).where(mine)) is not None
+        if listed == (change.action is OptAction.OPT_OUT):
+            return replace(outcome, opt=change)  # STOP from a listed number: nothing changes
+        if not batch.bumped:
             # Running servers reload their lists (the accept path's Intercept) within a second.
+            # Bumped BEFORE the list is written, the order of every operator change
+            # (``StoreBase._config_change``): on PostgreSQL the version row's lock then orders
+            # this transaction and an operator's change of the same number, never a deadlock.
             conn.execute(
                 update(t.config_version)
                 .where(t.config_version.c.id == 1)
                 .values(version=t.config_version.c.version + 1)
             )
             batch.bumped = True
+        if change.action is OptAction.OPT_OUT:
+            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
+            row = {"customer_id": mo.customer_id, "number": change.number, "via": "keyword",
+                   "keyword": change.keyword, "created_ms": batch.now_ms}  # fmt: skip
+            # Listed meanwhile (before the version lock): it keeps its first entry.
+            conn.execute(make(t.opt_outs).values(**row).on_conflict_do_nothing())
+        else:
+            conn.execute(delete(t.opt_outs).where(mine))
         return replace(outcome, opt=change)
 
     def _store_inbound(self, batch: _Batch, arrival: InboundArrival) -> InboundOutcome:
