@@ -1,8 +1,9 @@
 """Inbound messages (MO): ``InboundOps`` — keep, deduplicate and route them; their push outbox.
 
-Strategy: :meth:`InboundOps.store_inbound` is called for each carrier deliver_sm that is a
-message, and its deliver_sm_resp leaves only after it returns (durable commit). In that one
-transaction it:
+Strategy: :meth:`InboundOps.store_inbounds` is called with the carrier deliver_sm that are
+messages and arrived together (the intake's group commit, ``workers.inbound``); their
+deliver_sm_resp leave only after it returns (durable commit). In that one transaction, for each
+in order (each sees those before it), it:
 
 1. drops a redelivery: a whole message with the same ``dedup_key`` received within the window,
    or a part already held (unique on connector, addresses, concatenation and sequence);
@@ -12,7 +13,12 @@ transaction it:
    reply matching on ``messages`` through ``ix_messages_dest``, the default customer) and
    inserts it into ``inbound_messages``, due for its push at once (or ``unrouted``), with its
    delivery channel: ``smpp`` when the customer has an enabled SMPP account taking MOs
-   (``smpp_accounts.mo``; then ``storage.smpp_mo_ops`` claims it), else ``http``.
+   (``smpp_accounts.mo``; then ``storage.smpp_mo_ops`` claims it), else ``http``;
+4. applies an opt-out keyword (STOP, START …, by the country policies the caller passes: the
+   configuration in memory) to the customer's list, bumping ``config_version`` when it changes.
+
+What a batch's MOs share is read once (``_Batch``: an inbound number's customers, the default
+customer, who takes MOs over SMPP); the per-MO statements are plain SQL (``storage.plain_sql``).
 
 ``inbound_messages`` is also the outbox of SMS_PUSH_MO (``workers.mo_pusher``, for its ``http``
 rows): the same claim, lease, retry and give-up rules as the report outbox

@@ -2,7 +2,8 @@
 
 Same rules as the SQL store (pinned by ``tests/integration/test_store_contract.py``): redeliveries
 dropped by dedup key within the window, parts held until whole, routing by inbound number and
-keyword, reply matching and default customer, and the MO push outbox's claim / outcome rules.
+keyword, reply matching and default customer, opt-out keywords applied with the MO (the
+lists of ``MemoryOptOuts``), and the MO push outbox's claim / outcome rules.
 Inbound numbers are set with :meth:`MemoryInbound.add_inbound_number` (no operator side here).
 """
 
