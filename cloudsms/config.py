@@ -147,6 +147,11 @@ class Settings:
         "An inbound message to a number no customer holds goes to the customer that sent to its "
         "sender from that number this recently (0: no reply matching).",
     )
+    mo_parts_ttl_s: int = _setting(
+        14_400,
+        "Parts of a long inbound message are held this long after the last one arrived for the "
+        "rest to come; then the incomplete message is dropped (logged, counted).",
+    )
     mo_default_customer: str = _setting(
         "", "Customer that gets inbound messages no rule routes (empty: kept as unrouted)."
     )

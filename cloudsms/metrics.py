@@ -87,6 +87,10 @@ BALANCE_LOW = Counter(
     "Recipients refused or warnings raised because a customer's balance ran low.",
     ["customer"],
 )
+MO_PARTS_DROPPED = Counter(
+    "cloudsms_mo_parts_dropped",
+    "Held parts of inbound messages that never completed, deleted after mo_parts_ttl_s.",
+)
 
 # Cached labelled children (see the module docstring). Plain dicts: a lost race creates the same
 # child twice through prometheus_client, which returns the one it already has.
@@ -151,6 +155,11 @@ def report_pushed(ok: bool, seconds: float, *, transport_error: bool = False) ->
     outcome = "ok" if ok else ("error" if transport_error else "refused")
     REPORT_ATTEMPTS.labels(outcome).inc()
     REPORT_LATENCY.observe(seconds)
+
+
+def mo_parts_dropped(n: int) -> None:
+    """``n`` held parts of inbound messages that never completed were deleted."""
+    MO_PARTS_DROPPED.inc(n)
 
 
 def balance_low(customer: str, n: int = 1) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from cloudsms.domain.codes import ResultCode
+from cloudsms.domain.opt_out import OptChange
 from cloudsms.domain.packet import PacketError
 from cloudsms.domain.timefmt import format_uip_time
 from cloudsms.smpp.constants import EsmClass
@@ -222,6 +223,18 @@ class InboundOutcome:
 
     status: Literal["stored", "waiting", "duplicate"]
     record: InboundRecord | None = None
+    #: The opt-out keyword a stored MO carried, applied to its customer's list in the same
+    #: transaction (``domain.opt_out.opt_change``); None: not a keyword, or not routed.
+    opt: OptChange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundArrival:
+    """One carrier deliver_sm of an MO, as the intake hands a batch of them to the store."""
+
+    connector_id: int
+    part: InboundPart
+    mo_uid: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

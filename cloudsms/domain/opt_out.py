@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -153,3 +153,34 @@ def inbound_number(source: str) -> str | None:
     if not text.isascii() or not text.isdigit() or not 4 <= len(text) <= 20:
         return None
     return text if calling_code_of(text) is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class OptChange:
+    """What an inbound message asks of its customer's opt-out list (``opt_change``)."""
+
+    #: The handset, as the list stores numbers (``inbound_number``).
+    number: str
+    action: OptAction
+    #: The first word as received (at most 64 characters), kept with an opt-out entry.
+    keyword: str
+
+
+def opt_change(source: str, text: str, policies: Mapping[int, CountryPolicy]) -> OptChange | None:
+    """The list change an MO from ``source`` saying ``text`` makes; None when it makes none.
+
+    ``policies`` are the country policies by calling code (the configuration snapshot's): the
+    handset's calling code chooses the keywords. A source in national format has no calling
+    code to choose by: None (``inbound_number``).
+
+        >>> opt_change("+85261234567", "Stop.", {})
+        OptChange(number='85261234567', action=<OptAction.OPT_OUT: 'opt_out'>, keyword='Stop.')
+    """
+    number = inbound_number(source)
+    if number is None:
+        return None
+    cc = calling_code_of(number)
+    action = opt_keyword(text, None if cc is None else policies.get(cc))
+    if action is None:
+        return None
+    return OptChange(number, action, first_word(text)[:64])

@@ -51,7 +51,6 @@ from cloudsms.runtime.components import (
 )
 from cloudsms.runtime.tls import ssl_context
 from cloudsms.services.config_cache import ConfigCache
-from cloudsms.services.opt_outs import OptOutService
 from cloudsms.storage.gate import Gate, ThreadGate, gate_for
 from cloudsms.storage.notify import DISPATCH, REPORTS, Listener, Notifier, libpq_url
 from cloudsms.storage.store import Store
@@ -59,6 +58,7 @@ from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.workers.dispatcher import Dispatcher
 from cloudsms.workers.expiry import ExpiryWorker
 from cloudsms.workers.inbound import InboundIntake
+from cloudsms.workers.mo_parts import MoPartsSweeper
 from cloudsms.workers.mo_pusher import MoPusher
 from cloudsms.workers.report_lease import ReportsLease
 from cloudsms.workers.webhooks import ReportPusher, WebhookSettings
@@ -81,6 +81,8 @@ class Platform:
     expiry: ExpiryWorker | None
     #: SMS_PUSH_MO to customers (the roles that push reports).
     mo_pusher: MoPusher | None = None
+    #: Deletes parts of MOs that never completed (the roles that dispatch, with the intake).
+    mo_parts: MoPartsSweeper | None = None
     #: PostgreSQL only (and with ``pg_notify``): cross-process wake-ups.
     notifier: Notifier | None = None
     listener_url: str | None = None
@@ -122,7 +124,10 @@ class Platform:
         if self.notifier is not None:
             parts.append(InThread(self.notifier))
         parts.append(self.config)
-        workers = (self.dispatcher, self.reports_lease, self.pusher, self.mo_pusher, self.expiry)
+        workers = (
+            self.dispatcher, self.reports_lease, self.pusher, self.mo_pusher, self.expiry,
+            self.mo_parts,
+        )  # fmt: skip
         for worker in workers:
             if worker is not None:
                 parts.append(worker)
@@ -165,7 +170,7 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
     )
     config = ConfigCache(store, poll_s=settings.config_poll_s)
     backlog = BacklogGauge(store)
-    dispatcher = pusher = expiry = mo_pusher = None
+    dispatcher = pusher = expiry = mo_pusher = mo_parts = None
     url = libpq_url(store.engine) if settings.pg_notify else None
     notifier = Notifier(url) if url else None
     reports_lease = None
@@ -191,7 +196,10 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
         dispatcher.recorder.gate = gate
         writer.intake = dispatcher  # messages due now are claimed as they are accepted
         dispatcher.inbound = InboundIntake.from_settings(store, settings)
-        dispatcher.inbound.opt_outs = OptOutService(store)
+        dispatcher.inbound.gate = gate  # MOs group-committed like receipts
+        # STOP / START applied in the MO's transaction, keywords from the configuration in memory
+        dispatcher.inbound.policies = lambda: config.current.snapshot.policies
+        mo_parts = MoPartsSweeper(store, settings.mo_parts_ttl_s)
         if mo_pusher is not None:
             wake_mo = mo_pusher.wake
             dispatcher.inbound.on_stored.append(
@@ -230,8 +238,8 @@ def build_platform(settings: Settings, store: Store | None = None) -> Platform:
             )
     return Platform(
         settings, store, writer, config, backlog, service, dispatcher, pusher, expiry,
-        mo_pusher=mo_pusher, notifier=notifier, listener_url=url, reports_lease=reports_lease,
-        smpp=smpp, gate=gate,
+        mo_pusher=mo_pusher, mo_parts=mo_parts, notifier=notifier, listener_url=url,
+        reports_lease=reports_lease, smpp=smpp, gate=gate,
     )  # fmt: skip
 
 

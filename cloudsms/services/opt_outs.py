@@ -1,11 +1,13 @@
 """Opt-out lists above the store: inbound keywords (STOP / START) and people's changes.
 
-``OptOutService.apply_inbound_opt`` is the ONE call the inbound-message (MO) path makes for each
-whole MO routed to a customer (docs/decisions.md, "Opt-out lists", says where): it reads the
-first word against the keywords of the handset's country (``domain/opt_out.py``) and puts the
-number on, or takes it off, that customer's list. The change is a configuration change: every
-running server's accept path sees it within a second (``services/config_cache.py``), where a
-later send to the number is answered Intercept for that recipient, with no read per message.
+``OptOutService.apply_inbound_opt`` applies an inbound keyword in a transaction of its own: it
+reads the first word against the keywords of the handset's country (``domain/opt_out.py``) and
+puts the number on, or takes it off, that customer's list. The carriers' MO path does not call
+it: it applies the same rule (``domain.opt_out.opt_change``) inside the transaction that stores
+the MO (``storage.inbound_ops.store_inbounds``; docs/decisions.md, "Opt-out lists"). Either way
+the change is a configuration change: every running server's accept path sees it within a
+second (``services/config_cache.py``), where a later send to the number is answered Intercept
+for that recipient, with no read per message.
 
 ``add`` / ``remove`` / ``list`` are what operators (the CLI, the admin API, the console, through
 ``services.operator.Operator``) and the customer (the portal) call: validated input, readable

@@ -1,8 +1,9 @@
 """Inbound messages (MO): ``InboundOps`` — keep, deduplicate and route them; their push outbox.
 
-Strategy: :meth:`InboundOps.store_inbound` is called for each carrier deliver_sm that is a
-message, and its deliver_sm_resp leaves only after it returns (durable commit). In that one
-transaction it:
+Strategy: :meth:`InboundOps.store_inbounds` is called with the carrier deliver_sm that are
+messages and arrived together (the intake's group commit, ``workers.inbound``); their
+deliver_sm_resp leave only after it returns (durable commit). In that one transaction, for each
+in order (each sees those before it), it:
 
 1. drops a redelivery: a whole message with the same ``dedup_key`` received within the window,
    or a part already held (unique on connector, addresses, concatenation and sequence);
@@ -12,7 +13,12 @@ transaction it:
    reply matching on ``messages`` through ``ix_messages_dest``, the default customer) and
    inserts it into ``inbound_messages``, due for its push at once (or ``unrouted``), with its
    delivery channel: ``smpp`` when the customer has an enabled SMPP account taking MOs
-   (``smpp_accounts.mo``; then ``storage.smpp_mo_ops`` claims it), else ``http``.
+   (``smpp_accounts.mo``; then ``storage.smpp_mo_ops`` claims it), else ``http``;
+4. applies an opt-out keyword (STOP, START …, by the country policies the caller passes: the
+   configuration in memory) to the customer's list, bumping ``config_version`` when it changes.
+
+What a batch's MOs share is read once (``_Batch``: an inbound number's customers, the default
+customer, who takes MOs over SMPP); the per-MO statements are plain SQL (``storage.plain_sql``).
 
 ``inbound_messages`` is also the outbox of SMS_PUSH_MO (``workers.mo_pusher``, for its ``http``
 rows): the same claim, lease, retry and give-up rules as the report outbox
@@ -24,6 +30,7 @@ end (they are not recovered early by worker id, unlike reports).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
@@ -32,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cloudsms.domain.inbound import (
     DueMo,
+    InboundArrival,
     InboundNumber,
     InboundOutcome,
     InboundPart,
@@ -42,12 +50,42 @@ from cloudsms.domain.inbound import (
     first_word,
     number_key,
 )
+from cloudsms.domain.models import CountryPolicy
+from cloudsms.domain.opt_out import OptAction, opt_change
 from cloudsms.domain.pipeline import ReportResult
 from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables as t
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.config_ops import CustomerRef, customer_id_of
 from cloudsms.storage.report_ops import take_serials
+
+# The intake's per-MO statements, plain SQL (``storage.plain_sql``: SQLAlchemy Core's statement
+# building cost more than SQLite's work here, as on the dispatcher's path).
+_PART_GROUP = "connector_id = ? AND source = ? AND destination = ? AND concat_ref = ?"
+_INSERT_PART = (
+    "INSERT INTO inbound_parts (connector_id, source, destination, concat_ref, seq, data_coding,"
+    " data, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+)
+_HELD_PARTS = f"SELECT seq, data, data_coding FROM inbound_parts WHERE {_PART_GROUP}"
+_DELETE_PARTS = f"DELETE FROM inbound_parts WHERE {_PART_GROUP}"
+_MO_COLUMNS = (
+    "mo_uid", "connector_id", "source", "destination", "text", "data_coding", "parts", "keyword",
+    "dedup_key", "customer_id", "routed_by", "received_ms", "push_state", "next_attempt_ms",
+    "attempts", "channel",
+)  # fmt: skip
+_INSERT_MO = (
+    f"INSERT INTO inbound_messages ({', '.join(_MO_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_MO_COLUMNS))}) RETURNING id"
+)
+
+# The pusher's outcomes (``record_mo_results``): only pending rows change, so a late duplicate
+# outcome never undoes a done push.
+_MO_SETTLE = "UPDATE inbound_messages SET claimed_by = NULL, {}, attempts = attempts + ?"
+_PENDING = " WHERE id = ? AND push_state = 'pending'"
+_MO_DONE = _MO_SETTLE.format("push_state = 'done', done_ms = ?, last_error = NULL") + _PENDING
+_MO_FAILED = _MO_SETTLE.format("push_state = 'failed', done_ms = ?, last_error = ?") + _PENDING
+_MO_RETRY = _MO_SETTLE.format("next_attempt_ms = ?, last_error = ?") + _PENDING
+_MO_LATER = _MO_SETTLE.format("next_attempt_ms = ?") + _PENDING
 
 
 class InboundOps(StoreBase):
@@ -65,34 +103,89 @@ class InboundOps(StoreBase):
         dedup_window_ms: int,
         reply_window_ms: int,
         default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
     ) -> InboundOutcome:
         """Keep one deliver_sm of an MO durably (see the module docstring); what became of it."""
-        with self._connect(write=True) as conn:
-            return self._store_inbound(
-                conn, connector_id, part, mo_uid=mo_uid, now_ms=now_ms,
-                dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
-                default_customer=default_customer,
-            )  # fmt: skip
+        [outcome] = self.store_inbounds(
+            [InboundArrival(connector_id, part, mo_uid)], now_ms=now_ms,
+            dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
+            default_customer=default_customer, policies=policies,
+        )  # fmt: skip
+        return outcome
 
-    def _store_inbound(
+    def store_inbounds(
         self,
-        conn: Connection,
-        connector_id: int,
-        part: InboundPart,
+        arrivals: Sequence[InboundArrival],
         *,
-        mo_uid: str,
         now_ms: int,
         dedup_window_ms: int,
         reply_window_ms: int,
-        default_customer: str,
+        default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
+    ) -> list[InboundOutcome]:
+        """Keep a batch of MO deliver_sm in ONE durable transaction, in order; their outcomes.
+
+        Each is handled as :meth:`store_inbound` would, seeing the ones before it (a redelivery
+        in the same batch is a duplicate, a message's last part completes it). ``policies``
+        (the country policies by calling code, from the configuration snapshot): opt-out
+        keywords of stored MOs are applied to their customers' lists in this transaction, and
+        the configuration version is bumped when a list changed; None: keywords not applied.
+        """
+        with self._connect(write=True) as conn:
+            batch = _Batch(conn, now_ms, dedup_window_ms, reply_window_ms, default_customer)
+            outcomes = [self._store_inbound(batch, a) for a in arrivals]
+            if policies is not None:
+                outcomes = [self._apply_opt(batch, o, policies) for o in outcomes]
+            return outcomes
+
+    def _apply_opt(
+        self, batch: _Batch, outcome: InboundOutcome, policies: Mapping[int, CountryPolicy]
     ) -> InboundOutcome:
-        m = t.inbound_messages.c
-        since = now_ms - dedup_window_ms
+        """Apply a stored MO's STOP / START to its customer's list (docs/decisions.md, "Opt-out
+        lists"); the outcome with ``opt`` set when it was a keyword."""
+        mo = outcome.record
+        if mo is None or mo.customer_id is None:
+            return outcome
+        change = opt_change(mo.source, mo.text, policies)
+        if change is None:
+            return outcome
+        conn, o = batch.conn, t.opt_outs.c
+        mine = and_(o.customer_id == mo.customer_id, o.number == change.number)
+        listed = conn.scalar(select(o.id).where(mine)) is not None
+        if listed == (change.action is OptAction.OPT_OUT):
+            return replace(outcome, opt=change)  # STOP from a listed number: nothing changes
+        if not batch.bumped:
+            # Running servers reload their lists (the accept path's Intercept) within a second.
+            # Bumped BEFORE the list is written, the order of every operator change
+            # (``StoreBase._config_change``): on PostgreSQL the version row's lock then orders
+            # this transaction and an operator's change of the same number, never a deadlock.
+            conn.execute(
+                update(t.config_version)
+                .where(t.config_version.c.id == 1)
+                .values(version=t.config_version.c.version + 1)
+            )
+            batch.bumped = True
+        if change.action is OptAction.OPT_OUT:
+            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
+            row = {"customer_id": mo.customer_id, "number": change.number, "via": "keyword",
+                   "keyword": change.keyword, "created_ms": batch.now_ms}  # fmt: skip
+            # Listed meanwhile (before the version lock): it keeps its first entry.
+            conn.execute(make(t.opt_outs).values(**row).on_conflict_do_nothing())
+        else:
+            conn.execute(delete(t.opt_outs).where(mine))
+        return replace(outcome, opt=change)
+
+    def _store_inbound(self, batch: _Batch, arrival: InboundArrival) -> InboundOutcome:
+        conn, now_ms = batch.conn, batch.now_ms
+        connector_id, part, mo_uid = arrival.connector_id, arrival.part, arrival.mo_uid
+        since = now_ms - batch.dedup_window_ms
 
         def seen(key: str) -> bool:
-            found = conn.scalar(
-                select(m.id).where(m.dedup_key == key, m.received_ms >= since).limit(1)
-            )
+            found = self._run(
+                conn,
+                "SELECT id FROM inbound_messages WHERE dedup_key = ? AND received_ms >= ? LIMIT 1",
+                (key, since),
+            ).first()
             return found is not None
 
         def serialize(key: str) -> None:
@@ -109,31 +202,18 @@ class InboundOps(StoreBase):
             if seen(key):
                 return InboundOutcome(status="duplicate")
             ref, total, seq = part.concat
-            concat_ref = f"{part.concat_kind}:{ref}/{total}"
-            p = t.inbound_parts.c
-            values = {
-                "connector_id": connector_id, "source": part.source,
-                "destination": part.destination, "concat_ref": concat_ref, "seq": seq,
-                "data_coding": part.data_coding, "data": part.data, "received_ms": now_ms,
-            }  # fmt: skip
-            make = pg_insert if self.dialect == "postgresql" else sqlite_insert
-            added = conn.execute(
-                make(t.inbound_parts).values(**values).on_conflict_do_nothing().returning(p.id)
-            ).first()
+            group = (connector_id, part.source, part.destination,
+                     f"{part.concat_kind}:{ref}/{total}")  # fmt: skip
+            kept = (*group, seq, part.data_coding, part.data, now_ms)
+            added = self._run(conn, _INSERT_PART, kept).first()
             if added is None:
                 return InboundOutcome(status="duplicate")
-            group = and_(
-                p.connector_id == connector_id,
-                p.source == part.source,
-                p.destination == part.destination,
-                p.concat_ref == concat_ref,
-            )
-            held = conn.execute(select(p.seq, p.data, p.data_coding).where(group)).all()
+            held = self._run(conn, _HELD_PARTS, group).all()
             if len(held) < total:
                 return InboundOutcome(status="waiting")
-            conn.execute(delete(t.inbound_parts).where(group))
-            coding = next(r.data_coding for r in held if r.seq == 1)
-            body = assemble([(r.seq, r.data) for r in held], coding)
+            self._run(conn, _DELETE_PARTS, group)
+            coding = next(coding for seq, _, coding in held if seq == 1)
+            body = assemble([(seq, bytes(data)) for seq, data, _ in held], coding)
             parts = total
         else:
             coding = part.data_coding
@@ -143,31 +223,13 @@ class InboundOps(StoreBase):
             if seen(key):
                 return InboundOutcome(status="duplicate")
         keyword = first_word(body)
-        by_number = {
-            r.keyword: r.customer_id
-            for r in conn.execute(
-                select(t.inbound_numbers.c.keyword, t.inbound_numbers.c.customer_id).where(
-                    t.inbound_numbers.c.number == number_key(part.destination)
-                )
-            )
-        }
+        by_number = batch.numbers(part.destination)
         reply = (
-            self._replied_by(conn, part, now_ms - reply_window_ms)
-            if reply_window_ms > 0 and not by_number
+            self._replied_by(conn, part, now_ms - batch.reply_window_ms)
+            if batch.reply_window_ms > 0 and not by_number
             else None
         )
-        default = (
-            conn.scalar(select(t.customers.c.id).where(t.customers.c.name == default_customer))
-            if default_customer
-            else None
-        )
-        customer_id, routed_by = choose_route(keyword, by_number, reply, default)
-        a = t.smpp_accounts.c
-        over_smpp = customer_id is not None and conn.scalar(
-            select(a.id)
-            .where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
-            .limit(1)
-        )
+        customer_id, routed_by = choose_route(keyword, by_number, reply, batch.default())
         row = {
             "mo_uid": mo_uid, "connector_id": connector_id, "source": part.source,
             "destination": part.destination, "text": body, "data_coding": coding,
@@ -175,11 +237,37 @@ class InboundOps(StoreBase):
             "routed_by": routed_by, "received_ms": now_ms,
             "push_state": "unrouted" if customer_id is None else "pending",
             "next_attempt_ms": now_ms, "attempts": 0,
-            "channel": "smpp" if over_smpp else "http",
+            "channel": "smpp" if batch.over_smpp(customer_id) else "http",
         }  # fmt: skip
-        new_id = conn.execute(insert(t.inbound_messages).values(**row)).inserted_primary_key
-        assert new_id is not None
-        return InboundOutcome(status="stored", record=_record(dict(row, id=new_id[0])))
+        new_id = self._run(conn, _INSERT_MO, tuple(row.values())).scalar_one()
+        return InboundOutcome(status="stored", record=_record(dict(row, id=new_id)))
+
+    def drop_stale_inbound_parts(self, older_than_ms: int) -> int:
+        """Delete the parts of messages whose newest part arrived before ``older_than_ms``.
+
+        A message's parts go together, only once none arrived within the window: deleting its
+        oldest parts alone would leave the rest unable to complete. A part arriving after its
+        group went starts a new group (its carrier resends the others, or it goes too). Run by
+        the worker's periodic sweep (``workers.mo_parts``); no index needed, the table holds only
+        incomplete messages.
+        """
+        p, q = t.inbound_parts.c, t.inbound_parts.alias("q").c
+        newer = (
+            select(q.id)
+            .where(
+                q.connector_id == p.connector_id,
+                q.source == p.source,
+                q.destination == p.destination,
+                q.concat_ref == p.concat_ref,
+                q.received_ms >= older_than_ms,
+            )
+            .exists()
+        )
+        with self._connect(write=True) as conn:
+            gone = conn.execute(
+                delete(t.inbound_parts).where(p.received_ms < older_than_ms, ~newer)
+            )
+            return max(gone.rowcount or 0, 0)
 
     @staticmethod
     def _replied_by(conn: Connection, part: InboundPart, since_ms: int) -> int | None:
@@ -327,22 +415,15 @@ class InboundOps(StoreBase):
         m = t.inbound_messages.c
         with self._connect(write=True, durable=False) as conn:
             for r in results:
-                values: dict[str, Any] = {"claimed_by": None}
+                attempted = int(r.attempted)
                 if r.outcome == "done":
-                    values |= {"push_state": "done", "done_ms": now_ms, "last_error": None}
+                    self._run(conn, _MO_DONE, (now_ms, attempted, r.id))
                 elif r.outcome == "give_up":
-                    values |= {"push_state": "failed", "done_ms": now_ms, "last_error": r.error}
+                    self._run(conn, _MO_FAILED, (now_ms, r.error, attempted, r.id))
+                elif r.outcome == "retry":
+                    self._run(conn, _MO_RETRY, (r.next_attempt_ms, r.error[:1000], attempted, r.id))
                 else:
-                    values["next_attempt_ms"] = r.next_attempt_ms
-                    if r.outcome == "retry":
-                        values["last_error"] = r.error[:1000]
-                if r.attempted:
-                    values["attempts"] = m.attempts + 1
-                conn.execute(
-                    update(t.inbound_messages)
-                    .where(m.id == r.id, m.push_state == "pending")
-                    .values(**values)
-                )
+                    self._run(conn, _MO_LATER, (r.next_attempt_ms, attempted, r.id))
             for customer_id, until in (defer or {}).items():
                 conn.execute(
                     update(t.inbound_messages)
@@ -438,6 +519,65 @@ class InboundOps(StoreBase):
             customer_id = customer_id_of(conn, ref)
             url = conn.scalar(select(t.customers.c.mo_url).where(t.customers.c.id == customer_id))
             return str(url) if url is not None else None
+
+
+class _Batch:
+    """One transaction of ``store_inbounds``: its connection and what its MOs share, read once
+    (an inbound number's customers, the default customer, who takes MOs over SMPP)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str,
+    ) -> None:
+        self.conn = conn
+        self.now_ms = now_ms
+        self.dedup_window_ms = dedup_window_ms
+        self.reply_window_ms = reply_window_ms
+        self.default_customer = default_customer
+        #: The configuration version was bumped in this transaction (an opt-out list changed).
+        self.bumped = False
+        self._numbers: dict[str, dict[str, int]] = {}
+        self._default: list[int | None] = []
+        self._smpp: dict[int, bool] = {}
+
+    def numbers(self, destination: str) -> dict[str, int]:
+        """keyword ("" for any) → customer of an inbound number."""
+        number = number_key(destination)
+        found = self._numbers.get(number)
+        if found is None:
+            n = t.inbound_numbers.c
+            rows = self.conn.execute(select(n.keyword, n.customer_id).where(n.number == number))
+            found = self._numbers[number] = {r.keyword: r.customer_id for r in rows}
+        return found
+
+    def default(self) -> int | None:
+        if not self._default:
+            self._default.append(
+                self.conn.scalar(
+                    select(t.customers.c.id).where(t.customers.c.name == self.default_customer)
+                )
+                if self.default_customer
+                else None
+            )
+        return self._default[0]
+
+    def over_smpp(self, customer_id: int | None) -> bool:
+        """Whether the customer has an enabled SMPP account taking MOs."""
+        if customer_id is None:
+            return False
+        found = self._smpp.get(customer_id)
+        if found is None:
+            a = t.smpp_accounts.c
+            found = self._smpp[customer_id] = self.conn.scalar(
+                select(a.id)
+                .where(a.customer_id == customer_id, a.enabled.is_(True), a.mo.is_(True))
+                .limit(1)
+            ) is not None  # fmt: skip
+        return found
 
 
 def _record(row: Mapping[str, Any]) -> InboundRecord:

@@ -38,7 +38,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cloudsms.domain.inbound import DueMo, InboundNumber, InboundOutcome, InboundPart, InboundRecord
+from cloudsms.domain.inbound import (
+    DueMo,
+    InboundArrival,
+    InboundNumber,
+    InboundOutcome,
+    InboundPart,
+    InboundRecord,
+)
 from cloudsms.domain.models import (
     ApprovalStatus,
     ConfigSnapshot,
@@ -226,7 +233,7 @@ class ExpiryStore(Protocol):
 
 
 class InboundSink(Protocol):
-    """What the inbound intake calls for each carrier MO deliver_sm (``storage.inbound_ops``)."""
+    """What the inbound intake calls for carriers' MO deliver_sm (``storage.inbound_ops``)."""
 
     def store_inbound(
         self,
@@ -238,7 +245,24 @@ class InboundSink(Protocol):
         dedup_window_ms: int,
         reply_window_ms: int,
         default_customer: str = ...,
+        policies: Mapping[int, CountryPolicy] | None = ...,
     ) -> InboundOutcome: ...
+
+    def store_inbounds(
+        self,
+        arrivals: Sequence[InboundArrival],
+        *,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str = ...,
+        policies: Mapping[int, CountryPolicy] | None = ...,
+    ) -> list[InboundOutcome]: ...
+
+    def drop_stale_inbound_parts(self, older_than_ms: int) -> int:
+        """Delete the held parts of messages whose newest part arrived before ``older_than_ms``
+        (they never completed); how many parts went."""
+        ...
 
 
 class MoOutbox(Protocol):

@@ -2,7 +2,8 @@
 
 Same rules as the SQL store (pinned by ``tests/integration/test_store_contract.py``): redeliveries
 dropped by dedup key within the window, parts held until whole, routing by inbound number and
-keyword, reply matching and default customer, and the MO push outbox's claim / outcome rules.
+keyword, reply matching and default customer, opt-out keywords applied with the MO (the
+lists of ``MemoryOptOuts``), and the MO push outbox's claim / outcome rules.
 Inbound numbers are set with :meth:`MemoryInbound.add_inbound_number` (no operator side here).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from cloudsms.domain.inbound import (
     DueMo,
+    InboundArrival,
     InboundOutcome,
     InboundPart,
     InboundRecord,
@@ -22,8 +24,11 @@ from cloudsms.domain.inbound import (
     first_word,
     number_key,
 )
+from cloudsms.domain.models import CountryPolicy
+from cloudsms.domain.opt_out import OptAction, opt_change
 from cloudsms.domain.pipeline import ReportResult
 from cloudsms.domain.smpp_accounts import SmppMo
+from cloudsms.storage.memory_opt_out import MemoryOptOuts
 from cloudsms.storage.memory_state import MemoryReports
 
 
@@ -38,7 +43,7 @@ class _Mo:
 @dataclass(slots=True)
 class _InboundTables:
     numbers: dict[tuple[str, str], int] = field(default_factory=dict)
-    parts: dict[tuple[int, str, str, str], dict[int, tuple[int, bytes]]] = field(
+    parts: dict[tuple[int, str, str, str], dict[int, tuple[int, bytes, int]]] = field(
         default_factory=dict
     )
     mos: dict[int, _Mo] = field(default_factory=dict)
@@ -47,7 +52,7 @@ class _InboundTables:
     smpp_mo_customers: set[int] = field(default_factory=set)
 
 
-class MemoryInbound(MemoryReports):
+class MemoryInbound(MemoryReports, MemoryOptOuts):
     """Inbound messages in memory (see the module docstring)."""
 
     def __init__(self, *, clock: Callable[[], int] | None = None) -> None:
@@ -100,65 +105,125 @@ class MemoryInbound(MemoryReports):
         dedup_window_ms: int,
         reply_window_ms: int,
         default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
     ) -> InboundOutcome:
+        [outcome] = self.store_inbounds(
+            [InboundArrival(connector_id, part, mo_uid)], now_ms=now_ms,
+            dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
+            default_customer=default_customer, policies=policies,
+        )  # fmt: skip
+        return outcome
+
+    def store_inbounds(
+        self,
+        arrivals: Sequence[InboundArrival],
+        *,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str = "",
+        policies: Mapping[int, CountryPolicy] | None = None,
+    ) -> list[InboundOutcome]:
         with self._lock:
-            tables = self._inbound
-            since = now_ms - dedup_window_ms
+            outcomes = [
+                self._store_one(a.connector_id, a.part, mo_uid=a.mo_uid, now_ms=now_ms,
+                                dedup_window_ms=dedup_window_ms, reply_window_ms=reply_window_ms,
+                                default_customer=default_customer)
+                for a in arrivals
+            ]  # fmt: skip
+            if policies is None:
+                return outcomes
+            return [self._apply_opt(o, policies) for o in outcomes]
 
-            def seen(key: str) -> bool:
-                return any(
-                    mo.dedup_key == key and mo.record.received_ms >= since
-                    for mo in tables.mos.values()
-                )
+    def _apply_opt(
+        self, outcome: InboundOutcome, policies: Mapping[int, CountryPolicy]
+    ) -> InboundOutcome:
+        mo = outcome.record
+        if mo is None or mo.customer_id is None:
+            return outcome
+        change = opt_change(mo.source, mo.text, policies)
+        if change is None:
+            return outcome
+        if change.action is OptAction.OPT_OUT:
+            self.add_opt_out(mo.customer_id, change.number, via="keyword", keyword=change.keyword)
+        else:
+            self.remove_opt_out(mo.customer_id, change.number)
+        return replace(outcome, opt=change)
 
-            parts = 1
-            if part.concat is not None:
-                key = dedup_key(connector_id, part, "")
-                if seen(key):
-                    return InboundOutcome(status="duplicate")
-                ref, total, seq = part.concat
-                group_key = (
-                    connector_id, part.source, part.destination,
-                    f"{part.concat_kind}:{ref}/{total}",
-                )  # fmt: skip
-                group = tables.parts.setdefault(group_key, {})
-                if seq in group:
-                    return InboundOutcome(status="duplicate")
-                group[seq] = (part.data_coding, part.data)
-                if len(group) < total:
-                    return InboundOutcome(status="waiting")
-                del tables.parts[group_key]
-                coding = group[1][0]
-                text = assemble([(s, data) for s, (_, data) in group.items()], coding)
-                parts = total
-            else:
-                coding = part.data_coding
-                text = assemble([(1, part.data)], coding)
-                key = dedup_key(connector_id, part, text)
-                if seen(key):
-                    return InboundOutcome(status="duplicate")
-            keyword = first_word(text)
-            dest = number_key(part.destination)
-            by_number = {kw: cid for (num, kw), cid in tables.numbers.items() if num == dest}
-            reply = (
-                self._replied_by(part, now_ms - reply_window_ms)
-                if reply_window_ms > 0 and not by_number
-                else None
+    def _store_one(
+        self,
+        connector_id: int,
+        part: InboundPart,
+        *,
+        mo_uid: str,
+        now_ms: int,
+        dedup_window_ms: int,
+        reply_window_ms: int,
+        default_customer: str,
+    ) -> InboundOutcome:
+        tables = self._inbound
+        since = now_ms - dedup_window_ms
+
+        def seen(key: str) -> bool:
+            return any(
+                mo.dedup_key == key and mo.record.received_ms >= since for mo in tables.mos.values()
             )
-            default = next(
-                (c for c, row in self._customers.items() if row.info.name == default_customer),
-                None,
-            )
-            customer_id, routed_by = choose_route(keyword, by_number, reply, default)
-            record = InboundRecord(
-                id=next(self._ids), mo_uid=mo_uid, connector_id=connector_id,
-                source=part.source, destination=part.destination, text=text, data_coding=coding,
-                parts=parts, keyword=keyword, customer_id=customer_id, routed_by=routed_by,
-                received_ms=now_ms, push_state="unrouted" if customer_id is None else "pending",
-                channel="smpp" if customer_id in tables.smpp_mo_customers else "http",
+
+        parts = 1
+        if part.concat is not None:
+            key = dedup_key(connector_id, part, "")
+            if seen(key):
+                return InboundOutcome(status="duplicate")
+            ref, total, seq = part.concat
+            group_key = (
+                connector_id, part.source, part.destination,
+                f"{part.concat_kind}:{ref}/{total}",
             )  # fmt: skip
-            tables.mos[record.id] = _Mo(record, key, now_ms)
-            return InboundOutcome(status="stored", record=record)
+            group = tables.parts.setdefault(group_key, {})
+            if seq in group:
+                return InboundOutcome(status="duplicate")
+            group[seq] = (part.data_coding, part.data, now_ms)
+            if len(group) < total:
+                return InboundOutcome(status="waiting")
+            del tables.parts[group_key]
+            coding = group[1][0]
+            text = assemble([(s, data) for s, (_, data, _) in group.items()], coding)
+            parts = total
+        else:
+            coding = part.data_coding
+            text = assemble([(1, part.data)], coding)
+            key = dedup_key(connector_id, part, text)
+            if seen(key):
+                return InboundOutcome(status="duplicate")
+        keyword = first_word(text)
+        dest = number_key(part.destination)
+        by_number = {kw: cid for (num, kw), cid in tables.numbers.items() if num == dest}
+        reply = (
+            self._replied_by(part, now_ms - reply_window_ms)
+            if reply_window_ms > 0 and not by_number
+            else None
+        )
+        default = next(
+            (c for c, row in self._customers.items() if row.info.name == default_customer),
+            None,
+        )
+        customer_id, routed_by = choose_route(keyword, by_number, reply, default)
+        record = InboundRecord(
+            id=next(self._ids), mo_uid=mo_uid, connector_id=connector_id,
+            source=part.source, destination=part.destination, text=text, data_coding=coding,
+            parts=parts, keyword=keyword, customer_id=customer_id, routed_by=routed_by,
+            received_ms=now_ms, push_state="unrouted" if customer_id is None else "pending",
+            channel="smpp" if customer_id in tables.smpp_mo_customers else "http",
+        )  # fmt: skip
+        tables.mos[record.id] = _Mo(record, key, now_ms)
+        return InboundOutcome(status="stored", record=record)
+
+    def drop_stale_inbound_parts(self, older_than_ms: int) -> int:
+        with self._lock:
+            parts = self._inbound.parts
+            stale = [k for k, group in parts.items()
+                     if max(at for _, _, at in group.values()) < older_than_ms]  # fmt: skip
+            return sum(len(parts.pop(k)) for k in stale)
 
     def _replied_by(self, part: InboundPart, since_ms: int) -> int | None:
         source, dest = number_key(part.source), number_key(part.destination)

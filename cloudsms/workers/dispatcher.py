@@ -168,6 +168,8 @@ class Dispatcher:
         while self._local:
             self.give_back(self._local.popleft(), detail="dispatcher stopped")
         await self.recorder.close()
+        if self.inbound is not None:
+            await self.inbound.close()
         if self._registered:
             try:
                 await self._in_lease_thread(self.leases.retire)

@@ -2,7 +2,8 @@
 Chromium (issue 15): an operator creates an account, a customer's ESME binds to the platform's
 SMPP server over TCP with it, the operator sees the session, disables the account (a new bind
 is refused), disconnects the session (the ESME's connection closes) and removes the account;
-then assigns inbound numbers and reads the MOs a carrier sent, the unrouted one marked.
+then assigns inbound numbers and reads the MOs a carrier sent, the unrouted one marked; turns an
+account's ``mo`` setting off and on and sees each MO's channel (smpp / http) on the MO list.
 
 Every change goes through the console's forms (the admin operations); what they did is read
 back from the store, from the SMPP socket, or from the carrier simulator's MOs stored.
@@ -187,7 +188,7 @@ def test_smpp_accounts_and_sessions_in_chromium(live: SmppLive, page: Any) -> No
     other = page.context.new_page()
     other.on("dialog", lambda dialog: dialog.accept())
     other.goto(base + "/console/smpp")
-    assert other.locator("tr[data-account=acme1] td").nth(7).inner_text() == "1"
+    assert other.locator("tr[data-account=acme1] td").nth(8).inner_text() == "1"
     other.locator("tr[data-account=acme1] form.disable button").click()
     assert _flash(other).startswith("done:")
     assert other.locator("tr[data-account=acme1] .badge").inner_text() == "disabled"
@@ -273,3 +274,62 @@ def test_inbound_numbers_and_messages_in_chromium(live: SmppLive, page: Any) -> 
     assert "85230001234" in page.locator("#inbound-numbers").inner_text()
     page.click("text=Inbound messages of acme")
     assert page.locator("#mo td.content").all_inner_texts() == ["Hello acme"]
+
+
+def test_mo_setting_of_an_account_and_channel_of_each_mo_in_chromium(
+    live: SmppLive, page: Any
+) -> None:
+    acme, _ = live.seed()
+    _wait(lambda: any(s.state == "bound" for s in live.store.connector_statuses()), 20)
+    for system_id, binds in (("acme1", {"trx"}), ("acme2", {"tx"})):
+        live.store.create_smpp_account("acme", system_id, password_hash="x", binds=frozenset(binds),
+                                       max_sessions=1, throughput=0, route=acme.route)  # fmt: skip
+    live.store.add_inbound_number("85230001234", "", "acme")
+    base = _login(live, page)
+
+    def mo_cell(system_id: str) -> Any:
+        return page.locator(f"tr[data-account={system_id}] td[data-field=mo]")
+
+    def channels() -> dict[str, str]:
+        page.goto(base + "/console/inbound")
+        rows = page.locator("#mo tbody tr[data-mo]")
+        return {
+            rows.nth(i).locator("td.content").inner_text():
+            rows.nth(i).locator("td[data-field=channel]").inner_text()
+            for i in range(rows.count())
+        }  # fmt: skip
+
+    def send(text: str, count: int) -> None:
+        async def go() -> None:
+            live.sim.send_mo("85261234567", "85230001234", text)
+
+        _on_loop(live, go())
+        _wait(lambda: len(live.store.list_inbound_messages()) == count, 20)
+
+    # acme1 may receive: it takes MOs by default; acme2 (tx only) cannot, and offers no switch.
+    page.goto(base + "/console/smpp")
+    assert mo_cell("acme1").inner_text().startswith("yes")
+    assert mo_cell("acme2").inner_text() == "no" and mo_cell("acme2").locator("form").count() == 0
+    send("first, for the SMPP sessions", 1)
+    assert channels() == {"first, for the SMPP sessions": "smpp"}
+
+    # Turned off: the customer has no account taking MOs, so its MOs go over HTTP, the one
+    # still waiting for a bind too (docs/decisions.md, "MOs over SMPP").
+    page.goto(base + "/console/smpp")
+    mo_cell("acme1").locator("form.mo-off button").click()
+    assert _flash(page).startswith("done:")
+    assert mo_cell("acme1").inner_text().startswith("no")
+    assert not next(a for a in live.store.list_smpp_accounts() if a.system_id == "acme1").mo
+    send("second, over HTTP", 2)
+    assert channels() == {"first, for the SMPP sessions": "http", "second, over HTTP": "http"}
+
+    # On again, from the customer's page (the same table): MOs stored from now on use SMPP.
+    page.goto(base + "/console/customers/acme")
+    mo_cell("acme1").locator("form.mo-on button").click()
+    assert _flash(page).startswith("done:")
+    page.wait_for_url(base + "/console/customers/acme")
+    assert mo_cell("acme1").inner_text().startswith("yes")
+    assert next(a for a in live.store.list_smpp_accounts() if a.system_id == "acme1").mo
+    send("third, for the SMPP sessions", 3)
+    assert channels()["third, for the SMPP sessions"] == "smpp"
+    assert [e.action for e in live.store.list_audit()].count("smpp_accounts.update") == 2

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
-from cloudsms.domain.inbound import InboundOutcome, InboundPart
+from cloudsms.domain.inbound import InboundArrival, InboundOutcome
 from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.domain.status import MessageState
@@ -30,18 +30,19 @@ from cloudsms.workers.inbound import InboundIntake
 
 
 class FlakyStore(MemoryStore):
-    """A MemoryStore whose first ``failures`` store_inbound calls fail (the database is down)."""
+    """A MemoryStore whose first ``failures`` transactions storing MOs fail (the database is
+    down)."""
 
     def __init__(self, failures: int) -> None:
         super().__init__()
         self.failures = failures
         self.calls = 0
 
-    def store_inbound(self, connector_id: int, part: InboundPart, **kw: Any) -> InboundOutcome:
+    def store_inbounds(self, arrivals: Sequence[InboundArrival], **kw: Any) -> list[InboundOutcome]:
         self.calls += 1
         if self.calls <= self.failures:
             raise StoreError("database is down")
-        return super().store_inbound(connector_id, part, **kw)
+        return super().store_inbounds(arrivals, **kw)
 
 
 async def until(predicate: Any, seconds: float = 10.0) -> None:

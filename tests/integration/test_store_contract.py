@@ -18,8 +18,8 @@ from seed import seed_customer
 from sqlalchemy import select
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
-from cloudsms.domain.inbound import InboundOutcome, InboundPart
-from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.inbound import InboundArrival, InboundOutcome, InboundPart
+from cloudsms.domain.models import CountryPolicy, NewMessage, PacketWrite
 from cloudsms.domain.pipeline import (
     LocalClaim,
     PartResult,
@@ -552,6 +552,66 @@ def test_inbound_routing_keyword_reply_default_unrouted(world: World) -> None:
         "default",
     )
     assert _routed(world, _mo(b"hi there", dst="999")) == (None, "unrouted")
+
+
+def test_a_batch_of_mos_is_stored_in_order_with_its_opt_out_keywords(world: World) -> None:
+    """``store_inbounds``: one transaction, each MO seeing those before it; STOP / START change
+    the customer's list with it (keywords from the policies passed in), the version moves."""
+    store, cid = world.store, world.customer_id
+    store.add_inbound_number("85230001234", "", cid)
+    cn = CountryPolicy(country_code=86, region="CN", requires_template=False,
+                       requires_signature=False, requires_registered_sender=False,
+                       sender_format="any", opt_out_keywords=("取消",))  # fmt: skip
+    version = store.config_version()
+
+    def arrival(src: str, body: str) -> InboundArrival:
+        part = (_mo(body.encode(), src=src) if body.isascii()
+                else _mo(body.encode("utf-16-be"), src=src, coding=8))  # fmt: skip
+        return InboundArrival(world.connector_id, part, f"MO{next(_uids):08d}")
+
+    outcomes = store.store_inbounds(
+        [arrival("+85261234567", "stop"), arrival("+85261234567", "stop"),  # redelivered
+         arrival("+8613800138000", "STOP"), arrival("+8613800138001", "取消 thanks"),
+         arrival("85261234568", "Hello")],
+        now_ms=now(), dedup_window_ms=60_000, reply_window_ms=0, policies={86: cn},
+    )  # fmt: skip
+    assert [o.status for o in outcomes] == ["stored", "duplicate", "stored", "stored", "stored"]
+    assert [o.opt.action.value if o.opt else None for o in outcomes] == [
+        "opt_out", None, None, "opt_out", None]  # fmt: skip
+    listed = store.list_opt_outs(cid)
+    assert [(o.number, o.via, o.keyword) for o in listed] == [
+        ("85261234567", "keyword", "stop"), ("8613800138001", "keyword", "取消")]  # fmt: skip
+    assert store.config_version() > version
+    assert store.load_snapshot().opt_outs_by_customer == {
+        cid: frozenset({"85261234567", "8613800138001"})}  # fmt: skip
+    # START and STOP again in one batch: applied in order; without policies, no keyword applies
+    outcomes = store.store_inbounds(
+        [arrival("85261234567", "START"), arrival("8613800138001", "START"),
+         arrival("8613800138001", "取消")],
+        now_ms=now(), dedup_window_ms=60_000, reply_window_ms=0, policies={86: cn},
+    )  # fmt: skip
+    assert [o.number for o in store.list_opt_outs(cid)] == ["8613800138001"]
+    _keep(world, _mo(b"STOP", src="85261234599"))
+    assert [o.number for o in store.list_opt_outs(cid)] == ["8613800138001"]
+
+
+def test_incomplete_inbound_parts_are_dropped_after_the_window(world: World) -> None:
+    store = world.store
+    store.add_inbound_number("85230001234", "", world.customer_id)
+    t0 = now()
+    old = _mo(b"part one of ", concat=(5, 2, 1))
+    late = _mo(b"part one of ", concat=(6, 3, 1))
+    assert _keep(world, old, now_ms=t0 - 10_000).status == "waiting"
+    assert _keep(world, late, now_ms=t0 - 10_000).status == "waiting"
+    # message 6 had a part since the cut-off: none of its parts goes
+    assert _keep(world, _mo(b"two ", concat=(6, 3, 2)), now_ms=t0).status == "waiting"
+    assert store.drop_stale_inbound_parts(t0 - 5_000) == 1
+    assert store.drop_stale_inbound_parts(t0 - 5_000) == 0
+    # message 5's first part is gone: its last part now waits alone, message 6 completes
+    assert _keep(world, _mo(b"the end", concat=(5, 2, 2)), now_ms=t0).status == "waiting"
+    whole = _keep(world, _mo(b"three", concat=(6, 3, 3)), now_ms=t0)
+    assert whole.record is not None and whole.record.text == "part one of two three"
+    assert store.drop_stale_inbound_parts(t0 + 1) == 1
 
 
 def _routed(world: World, part: InboundPart, **kw: Any) -> tuple[int | None, str]:
