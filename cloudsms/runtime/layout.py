@@ -15,6 +15,16 @@ that grows while it keeps failing) if it exits on its own, stopped (SIGTERM, the
 parent dies (Linux ``PR_SET_PDEATHSIG``), so ``kill -9`` of the API process does not leave an
 orphan worker behind; both halves recover what was in flight at the next start, as one process
 does.
+
+Messages are claimed for the worker as they are accepted (issue 14, one row write less per
+message): the worker tells the API process over a pipe its worker id and how many messages it
+has room for (free window slots, while it has no backlog: older messages are never
+overtaken); the API process's group commit writes that many of the messages it accepts, due
+now, QUEUED under the worker's claim (``LocalClaim``, as for a dispatcher in its own process)
+and sends their SMS_UIDs down the wake-up pipe; the worker reads them (``read_claimed``) and
+submits them. The rest are written ACCEPTED and claimed from the store as before. A claim made
+so is an ordinary claim: if the worker dies, the messages are recovered once its lease runs
+out; SMS_UIDs a new worker finds in the pipe are not under its claim and are ignored.
 """
 
 from __future__ import annotations
@@ -27,9 +37,11 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Protocol
 
 from cloudsms.config import Settings
+from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.exceptions import ConfigError
 from cloudsms.runtime.listening import stop_signal_received
 from cloudsms.storage.engine import is_sqlite
@@ -42,6 +54,12 @@ PROCESS_CHOICES = ("auto", "1", "2")
 PARENT_ENV = "CLOUDSMS_PARENT_PID"
 #: The environment variable naming the supervised worker's end of the wake-up pipe.
 WAKE_ENV = "CLOUDSMS_WAKE_FD"
+#: The environment variable naming the supervised worker's end of the room pipe (to the API).
+ROOM_ENV = "CLOUDSMS_ROOM_FD"
+#: How often the worker tells the API process its room, when it changed (seconds).
+ROOM_REPORT_S = 0.01
+#: A line of SMS_UIDs claimed for the worker starts with this byte (wake-ups are NUL bytes).
+CLAIMED = b"C"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -126,13 +144,84 @@ class WorkerProcess:
         os.set_blocking(self._wake_write, False)
         self.env[WAKE_ENV] = str(self._wake_read)
         self._wake_due = False
+        #: The worker's reports of its room come back on a pipe of their own.
+        self._room_read, self._room_write = os.pipe()
+        os.set_blocking(self._room_read, False)
+        self.env[ROOM_ENV] = str(self._room_write)
+        self._room_partial = b""
+        #: What the worker last reported: its worker id, its room, the SMS_UIDs it had received.
+        self._claimer: int | None = None
+        self._room = 0
+        self._received = 0
+        #: SMS_UIDs sent to the worker so far (``_room`` minus those in flight is the credit).
+        self._sent = 0
+        self._out = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: How many times the child was started (1 after a start without failures).
         self.starts = 0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._room_read, self._room_readable)
         self._task = asyncio.create_task(self._supervise(), name="worker-process")
+
+    # -- claims for the worker (the writer's LocalIntake) ------------------------------------
+
+    def local_claim(self) -> LocalClaim | None:
+        """What the API's group commit may claim for the worker in its next transaction."""
+        proc = self.process
+        if self._claimer is None or proc is None or proc.returncode is not None:
+            return None
+        credit = self._room - (self._sent - self._received)
+        return LocalClaim(self._claimer, credit) if credit > 0 else None
+
+    def take_claimed(self, messages: list[OutboundMessage]) -> None:
+        """Messages the group commit claimed for the worker: their SMS_UIDs go down the pipe."""
+        self._sent += len(messages)
+        line = CLAIMED + b",".join(m.sms_uid.encode() for m in messages) + b"\n"
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._send, line)
+
+    def _send(self, data: bytes) -> None:
+        pending = not self._out
+        self._out += data
+        if pending:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what waits for the pipe; what does not fit waits for it to drain."""
+        try:
+            written = os.write(self._wake_write, self._out) if self._out else 0
+        except BlockingIOError:
+            written = 0
+        except (BrokenPipeError, OSError):
+            self._out.clear()  # no worker: its claims are recovered when its lease runs out
+            return
+        del self._out[:written]
+        if self._loop is None:
+            return
+        if self._out:
+            self._loop.add_writer(self._wake_write, self._flush)
+        else:
+            self._loop.remove_writer(self._wake_write)
+
+    def _room_readable(self) -> None:
+        try:
+            data = os.read(self._room_read, 4096)
+        except BlockingIOError:
+            return
+        lines = (self._room_partial + data).split(b"\n")
+        self._room_partial = lines.pop()
+        for line in reversed(lines):
+            fields = line.split()
+            if len(fields) == 3 and all(f.isdigit() for f in fields):
+                claimer, room, received = (int(f) for f in fields)
+                if claimer and claimer != self._claimer:  # a new worker: nothing in flight
+                    self._claimer, self._sent = claimer, received
+                self._room, self._received = room, received
+                return
 
     async def stop(self) -> None:
         self._stopping = True
@@ -151,7 +240,11 @@ class WorkerProcess:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for fd in (self._wake_read, self._wake_write):
+        if self._loop is not None:
+            self._loop.remove_reader(self._room_read)
+            self._loop.remove_writer(self._wake_write)
+            self._loop = None
+        for fd in (self._wake_read, self._wake_write, self._room_read, self._room_write):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -163,6 +256,8 @@ class WorkerProcess:
 
     def _send_wake(self) -> None:
         self._wake_due = False
+        if self._out:
+            return  # SMS_UIDs are on their way: they wake the worker
         # A full pipe already holds a wake-up the worker has not read yet.
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(self._wake_write, b"\0")
@@ -171,8 +266,9 @@ class WorkerProcess:
         delay = 1.0
         while not self._stopping:
             began = time.monotonic()
+            self._claimer = None  # until the new worker reports
             self.process = await asyncio.create_subprocess_exec(
-                *self.argv, env=self.env, pass_fds=(self._wake_read,)
+                *self.argv, env=self.env, pass_fds=(self._wake_read, self._room_write)
             )
             self.starts += 1
             log.info("worker process started (pid %d)", self.process.pid)
@@ -203,41 +299,94 @@ def follow_parent(environ: Mapping[str, str] | None = None) -> None:
         raise SystemExit("the API process that started this worker is gone")
 
 
-class WakeListener:
-    """In a supervised worker: the wake-up pipe from the API process wakes our dispatcher."""
+class ClaimIntake(Protocol):
+    """The worker's dispatcher, as the pipes from and to the API process see it."""
 
-    def __init__(self, fd: int, wake: Callable[[], None]) -> None:
+    def wake(self) -> None: ...
+    def local_claim(self) -> LocalClaim | None: ...
+    def take_remote(self, sms_uids: list[str]) -> None: ...
+    @property
+    def remote_received(self) -> int: ...
+
+
+class WakeListener:
+    """In a supervised worker: the pipes to and from the API process (see the module docstring).
+
+    Reads wake-ups (NUL bytes) and lines of SMS_UIDs claimed for us; reports our room.
+    """
+
+    def __init__(self, fd: int, intake: ClaimIntake, room_fd: int | None = None) -> None:
         self.fd = fd
-        self._wake = wake
+        self.room_fd = room_fd
+        self._intake = intake
+        self._partial = b""
+        self._reported: bytes | None = None
+        self._reporter: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         os.set_blocking(self.fd, False)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.fd, self._readable)
+        if self.room_fd is not None:
+            os.set_blocking(self.room_fd, False)
+            self._reporter = asyncio.create_task(self._report_room(), name="room-reports")
 
     async def stop(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+            self._reporter = None
+        if self.room_fd is not None:  # the API process claims nothing more for us
+            with contextlib.suppress(OSError):
+                os.write(self.room_fd, b"0 0 0\n")
         if self._loop is not None:
             self._loop.remove_reader(self.fd)
             self._loop = None
 
     def _readable(self) -> None:
         try:
-            data = os.read(self.fd, 4096)
+            data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
         if not data and self._loop is not None:  # the API process is gone
             self._loop.remove_reader(self.fd)
             self._loop = None
             return
-        self._wake()
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        if self._partial and not self._partial.startswith(CLAIMED):
+            self._partial = self._partial.lstrip(b"\0")
+        for line in lines:
+            line = line.lstrip(b"\0")
+            if line.startswith(CLAIMED) and len(line) > 1:
+                self._intake.take_remote(line[1:].decode("ascii").split(","))
+        self._intake.wake()
+
+    async def _report_room(self) -> None:
+        """Tell the API process our room whenever it changed (every ``ROOM_REPORT_S``)."""
+        assert self.room_fd is not None
+        while True:
+            claim = self._intake.local_claim()
+            received = self._intake.remote_received
+            line = (
+                f"{claim.claimer} {claim.limit} {received}\n" if claim is not None else
+                f"0 0 {received}\n"
+            ).encode()  # fmt: skip
+            if line != self._reported:
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self.room_fd, line)
+                    self._reported = line
+            await asyncio.sleep(ROOM_REPORT_S)
 
 
 def wake_listener(
-    wake: Callable[[], None] | None, environ: Mapping[str, str] | None = None
+    intake: ClaimIntake | None, environ: Mapping[str, str] | None = None
 ) -> WakeListener | None:
-    """The wake-up listener of a supervised worker (None elsewhere, or without a dispatcher)."""
-    fd = (os.environ if environ is None else environ).get(WAKE_ENV, "")
-    if wake is None or not fd.isdigit():
+    """The pipes of a supervised worker (None elsewhere, or without a dispatcher)."""
+    env = os.environ if environ is None else environ
+    fd, room = env.get(WAKE_ENV, ""), env.get(ROOM_ENV, "")
+    if intake is None or not fd.isdigit():
         return None
-    return WakeListener(int(fd), wake)
+    return WakeListener(int(fd), intake, int(room) if room.isdigit() else None)

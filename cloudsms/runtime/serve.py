@@ -94,7 +94,9 @@ def run_listeners(
     for companion in companions:
         if isinstance(companion, WorkerProcess):  # accepted packets wake the worker at once
             platform.service.on_accepted = chained(platform.service.on_accepted, companion.wake)
-    waking = wake_listener(platform.dispatcher.wake if platform.dispatcher else None)
+            if platform.dispatcher is None:  # and are claimed for it as they are accepted
+                platform.writer.intake = companion
+    waking = wake_listener(platform.dispatcher)
     if waking is not None:
         platform.companions.append(waking)
     if not settings.admin_enabled:

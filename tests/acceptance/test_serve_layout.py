@@ -25,8 +25,15 @@ import pytest
 from serve_helpers import BIN, cli, free_port, post, wait_for
 
 from cloudsms.config import Settings
+from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.exceptions import ConfigError
-from cloudsms.runtime.layout import WAKE_ENV, WorkerProcess, process_count, wake_listener
+from cloudsms.runtime.layout import (
+    ROOM_ENV,
+    WAKE_ENV,
+    WorkerProcess,
+    process_count,
+    wake_listener,
+)
 
 UTC8 = dt.timezone(dt.timedelta(hours=8))
 WORKER = re.compile(r"worker process started \(pid (\d+)\)")
@@ -151,6 +158,40 @@ def test_default_is_an_api_process_supervising_its_worker(site: Site) -> None:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="auto runs one process on one core")
+def test_the_api_process_claims_messages_for_its_worker_as_it_accepts_them(site: Site) -> None:
+    """Issue 14: the worker tells the API process its room; the group commit writes what it
+    accepts QUEUED under the worker's claim and sends the SMS_UIDs down the pipe, so the
+    worker's claim query never rewrites them (a trigger counts those rewrites)."""
+    with contextlib.closing(sqlite3.connect(site.dir / "cloudsms.db")) as db:
+        db.executescript(
+            "CREATE TABLE claim_rewrites (n INTEGER); INSERT INTO claim_rewrites VALUES (0);"
+            " CREATE TRIGGER count_claims AFTER UPDATE OF state ON messages"
+            " WHEN OLD.state = 'accepted' AND NEW.state = 'queued'"
+            " BEGIN UPDATE claim_rewrites SET n = n + 1; END;"
+        )
+    with site.serve():
+        wait_for(site.log, lambda line: "worker process started" in line, "worker start")
+        site.delivered(site.send())  # the worker is up, bound, and has told its room
+        time.sleep(0.5)
+        with contextlib.closing(sqlite3.connect(site.dir / "cloudsms.db")) as db:
+            before = db.execute("SELECT n FROM claim_rewrites").fetchone()[0]
+        uids = [site.send() for _ in range(20)]
+        for uid in uids:
+            site.delivered(uid)
+        with contextlib.closing(sqlite3.connect(site.dir / "cloudsms.db")) as db:
+            after = db.execute("SELECT n FROM claim_rewrites").fetchone()[0]
+            claimers = {
+                row[0]
+                for row in db.execute(
+                    f"SELECT claimed_by FROM messages WHERE sms_uid IN ({','.join('?' * 20)})",
+                    uids,
+                )
+            }
+    assert after == before  # none was written ACCEPTED and claimed afterwards
+    assert len(claimers) == 1 and None not in claimers  # all under the worker's one claim
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="auto runs one process on one core")
 def test_worker_does_not_outlive_a_killed_api_process(site: Site) -> None:
     with site.serve() as server:
         text = wait_for(site.log, lambda line: "worker process started" in line, "worker start")
@@ -211,17 +252,90 @@ def test_process_count_refusals() -> None:
         process_count(Settings(database_url="sqlite:///:memory:", processes="2"))
 
 
+class PipeEnd:
+    """The worker's dispatcher as the pipes see it: wake-ups, room, SMS_UIDs received."""
+
+    def __init__(self, room: LocalClaim | None) -> None:
+        self.woken = asyncio.Event()
+        self.room = room
+        self.uids: list[str] = []
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def local_claim(self) -> LocalClaim | None:
+        return self.room
+
+    def take_remote(self, sms_uids: list[str]) -> None:
+        self.uids += sms_uids
+
+    @property
+    def remote_received(self) -> int:
+        return len(self.uids)
+
+
 async def test_accepted_packets_wake_the_worker_over_the_pipe() -> None:
     worker = WorkerProcess({}, argv=["true"])
-    woken = asyncio.Event()
+    end = PipeEnd(None)
     fd = int(worker.env[WAKE_ENV])
-    listener = wake_listener(woken.set, {WAKE_ENV: str(fd)})
+    listener = wake_listener(end, {WAKE_ENV: str(fd)})
     assert listener is not None and wake_listener(None, {WAKE_ENV: str(fd)}) is None
     await listener.start()
     try:
         for _ in range(3):  # several accepts in one loop iteration: one byte
             worker.wake()
-        await asyncio.wait_for(woken.wait(), 5)
+        await asyncio.wait_for(end.woken.wait(), 5)
     finally:
         await listener.stop()
         await worker.stop()
+
+
+async def test_claims_for_the_worker_follow_its_room_and_reach_it_over_the_pipe() -> None:
+    """The worker reports its room; the API side claims no more than that, minus what is on
+    its way; the SMS_UIDs arrive whole, however the pipe splits them."""
+    worker = WorkerProcess({}, argv=["sleep", "30"])
+    end = PipeEnd(LocalClaim(claimer=7, limit=5))
+    env = {WAKE_ENV: worker.env[WAKE_ENV], ROOM_ENV: worker.env[ROOM_ENV]}
+    listener = wake_listener(end, env)
+    assert listener is not None
+    await worker.start()
+    await listener.start()
+    try:
+
+        async def claim() -> LocalClaim | None:
+            for _ in range(100):
+                if worker.local_claim() is not None:
+                    break
+                await asyncio.sleep(0.02)
+            return worker.local_claim()
+
+        assert await claim() == LocalClaim(claimer=7, limit=5)
+        sent = [_message(f"U{i:04d}") for i in range(3)]
+        worker.take_claimed(sent)
+        assert worker.local_claim() == LocalClaim(claimer=7, limit=2)  # 3 on their way
+        for _ in range(100):
+            if len(end.uids) == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert end.uids == ["U0000", "U0001", "U0002"]
+        end.room = None  # no room (a backlog to claim first): nothing is claimed for it
+        for _ in range(100):
+            if worker.local_claim() is None:
+                break
+            await asyncio.sleep(0.02)
+        assert worker.local_claim() is None
+        many = [_message(f"L{i:06d}" + "x" * 20) for i in range(5000)]  # more than a pipe holds
+        end.room = LocalClaim(claimer=7, limit=5000)
+        worker.take_claimed(many)
+        for _ in range(500):
+            if len(end.uids) == 5003:
+                break
+            await asyncio.sleep(0.02)
+        assert end.uids[3:] == [m.sms_uid for m in many]
+    finally:
+        await listener.stop()
+        await worker.stop()
+
+
+def _message(uid: str) -> OutboundMessage:
+    return OutboundMessage(uid, 1, 852, "61234567", "R", "S", "hi", "gsm7", 1, 0, 1, 0)
