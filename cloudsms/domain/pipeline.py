@@ -260,6 +260,10 @@ class MessageRecord:
     #: registered_delivery receipt bits; None otherwise.
     smpp_account_id: int | None = None
     smpp_receipt: int | None = None
+    #: SMPP validity_period as a deadline, and the message_id of a submit_multi's receipts
+    #: (migration 0014); None otherwise.
+    expires_ms: int | None = None
+    smpp_message_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:

@@ -96,6 +96,8 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
     "claimed_by",
     "smpp_account_id",
     "smpp_receipt",
+    "expires_ms",
+    "smpp_message_id",
 )
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
@@ -462,6 +464,8 @@ def _message_row(m: NewMessage, claimer: int | None = None) -> tuple[Any, ...]:
         claimer,
         m.smpp_account_id,
         m.smpp_receipt,
+        m.expires_ms,
+        m.smpp_message_id,
     )
 
 

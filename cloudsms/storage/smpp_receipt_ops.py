@@ -21,7 +21,8 @@ from cloudsms.storage.plain_sql import in_list, run
 #: Parameters: (now, *account ids, limit); ``{marks}`` from ``in_list``.
 _CLAIM = (
     "SELECT o.id, o.sms_uid, m.smpp_account_id, m.smpp_receipt, o.sms_state, o.report_ms,"
-    " o.attempts, m.sender, m.country_code, m.dest_msisdn, m.content, m.created_ms"
+    " o.attempts, m.sender, m.country_code, m.dest_msisdn, m.content, m.created_ms,"
+    " m.smpp_message_id"
     " FROM report_outbox AS o JOIN messages AS m ON m.sms_uid = o.sms_uid"
     " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ? AND m.smpp_account_id IN ({marks})"
     " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = o.sms_uid"
@@ -86,6 +87,7 @@ class SmppReceiptOps(StoreBase):
                 dest_msisdn=r[9],
                 content=r[10],
                 created_ms=r[11],
+                message_id=r[12] or r[1],
             )
             for r in rows
         ]

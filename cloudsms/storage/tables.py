@@ -306,6 +306,12 @@ messages = Table(
     #: receipt bits (1: final, 2: failure only). NULL: reports go to the HTTP callback.
     Column("smpp_account_id", Integer, nullable=True),
     Column("smpp_receipt", Integer, nullable=True),
+    #: Its own deadline (SMPP validity_period, epoch ms): not final by then, the expiry job ends
+    #: it EXPIRED and the dispatcher no longer takes it. NULL: only the platform's expiry.
+    Column("expires_ms", BigInteger, nullable=True),
+    #: The message_id its SMPP receipts carry when not its SMS_UID (a submit_multi's recipients
+    #: share the first one's, as the submit_multi_resp said). NULL: the SMS_UID.
+    Column("smpp_message_id", String(32), nullable=True),
     Index("ix_messages_dispatch", "state", "priority", "send_at_ms"),
     #: Hand-offs waiting for their connector's owner: few rows, so a partial index.
     Index(
@@ -314,6 +320,14 @@ messages = Table(
         "send_at_ms",
         sqlite_where=text("via_connector IS NOT NULL"),
         postgresql_where=text("via_connector IS NOT NULL"),
+    ),
+    #: Messages with a deadline, by state: the expiry job's range scan (few rows: SMPP only).
+    Index(
+        "ix_messages_expires",
+        "state",
+        "expires_ms",
+        sqlite_where=text("expires_ms IS NOT NULL"),
+        postgresql_where=text("expires_ms IS NOT NULL"),
     ),
     #: Backlog per customer (Queue_too_large) counted from the index alone.
     Index("ix_messages_state_customer", "state", "customer_id"),
