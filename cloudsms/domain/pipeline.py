@@ -42,6 +42,8 @@ class OutboundMessage:
     priority: int
     attempts: int
     fee_micros: int
+    #: Its own deadline (SMPP validity_period from the customer), epoch ms; None: none.
+    expires_ms: int | None = None
 
     @property
     def number(self) -> str:

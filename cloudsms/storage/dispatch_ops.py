@@ -50,7 +50,7 @@ _r = tables.receipts.c
 #: What a claim returns, in the order of OutboundMessage's fields.
 _CLAIM_COLUMNS = (
     "sms_uid, customer_id, country_code, dest_msisdn, route_name, sender, content, encoding,"
-    " segments, priority, attempts, fee_micros"
+    " segments, priority, attempts, fee_micros, expires_ms"
 )
 _ACCEPTED = MessageState.ACCEPTED.value
 _QUEUED = MessageState.QUEUED.value

@@ -535,7 +535,7 @@ _NEW_FIELDS = (
 )  # fmt: skip
 _CLAIM_FIELDS = (
     "sms_uid", "customer_id", "country_code", "dest_msisdn", "route_name", "sender", "content",
-    "encoding", "segments", "priority", "attempts", "fee_micros",
+    "encoding", "segments", "priority", "attempts", "fee_micros", "expires_ms",
 )  # fmt: skip
 
 

@@ -424,7 +424,7 @@ def outbound_of(m: NewMessage) -> OutboundMessage:
     """The message as the dispatcher takes it when claimed at acceptance (its first attempt)."""
     return OutboundMessage(
         m.sms_uid, m.customer_id, m.country_code, m.dest_msisdn, m.route_name, m.sender,
-        m.content, m.encoding, m.segments, m.priority, 1, m.fee_micros,
+        m.content, m.encoding, m.segments, m.priority, 1, m.fee_micros, m.expires_ms,
     )  # fmt: skip
 
 
