@@ -11,6 +11,7 @@ platform's CPU per message (every process of `serve`, its worker child included)
 fixed rate (``--rate`` submits/s for ``--rate-n`` submits), the submit_sm_resp latency p50/p99.
 
     .venv/bin/python bench/smpp_customer.py [--n 20000] [--window 100] [--rate 1000]
+        [--answer-delay-ms 20]   # the ESME answers each receipt 20 ms late (a network away)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from e2e import BIN, free_port, process_cpu, seed, stop_all, wait_port
 from machine import calibration
 
 from cloudsms.services.operator import Operator
+from cloudsms.smpp.constants import CommandStatus
 from cloudsms.smpp.pdu import BindTransceiver, SubmitSm
 from cloudsms.storage.store import Store
 from cloudsms.transport.esme import EsmeLink
@@ -54,13 +56,20 @@ def percentile(values: list[float], share: float) -> float:
 class Esme:
     """One bound transceiver session: submits with a window, receipts counted as they come."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, answer_delay_s: float = 0.0) -> None:
         self.port = port
+        #: How long each deliver_sm waits for its answer: a remote ESME's round trip.
+        self.answer_delay_s = answer_delay_s
         self.receipts = 0
         self.last_receipt = 0.0
+        #: Submits answered ESME_RTHROTTLED (the server's window of 100 unanswered was full:
+        #: the fixed-rate phase has no window of its own, so a stall over 100 ms shows here).
+        self.throttled = 0
         self.link: EsmeLink | None = None
 
     async def on_deliver(self, pdu: Any) -> None:
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
         self.receipts += 1
         self.last_receipt = time.monotonic()
 
@@ -92,7 +101,9 @@ class Esme:
             )
         )
         latencies.append(time.monotonic() - started)
-        if resp.command_status != 0:
+        if resp.command_status == CommandStatus.ESME_RTHROTTLED:
+            self.throttled += 1
+        elif resp.command_status != 0:
             raise SystemExit(f"submit_sm refused: status {resp.command_status:#x}")
 
     async def saturate(self, count: int, window: int) -> tuple[float, list[float]]:
@@ -135,7 +146,7 @@ class Esme:
 
 
 async def measure(port: int, serve_pid: int, args: argparse.Namespace) -> None:
-    esme = Esme(port)
+    esme = Esme(port, args.answer_delay_ms / 1000)
     await esme.bind()
     await esme.saturate(200, 20)
     await esme.wait_receipts(200)
@@ -144,12 +155,18 @@ async def measure(port: int, serve_pid: int, args: argparse.Namespace) -> None:
     received0 = esme.receipts
     started = time.monotonic()
     seconds, latencies = await esme.saturate(args.n, args.window)
-    await esme.wait_receipts(received0 + args.n)
+    await esme.wait_receipts(received0 + args.n - esme.throttled)
     cpu = sum(process_cpu(p) for p in pids) - cpu0
     got = esme.receipts - received0
     span = esme.last_receipt - started
-    print(f"saturating: {args.n:,} submits over one TRX session, window {args.window}")
-    print(f"  submits/s {args.n / seconds:,.0f}; receipts {got:,}/{args.n:,}")
+    print(
+        f"saturating: {args.n:,} submits over one TRX session, window {args.window},"
+        f" receipts answered after {args.answer_delay_ms:g} ms"
+    )
+    print(
+        f"  submits/s {args.n / seconds:,.0f}; receipts {got:,}/{args.n - esme.throttled:,};"
+        f" throttled {esme.throttled:,}"
+    )
     print(f"  end to end {got / span:,.0f} messages/s ({span:.1f} s first submit → last receipt)")
     print(
         f"  submit_sm_resp p50 {statistics.median(latencies) * 1000:.1f} ms,"
@@ -159,13 +176,16 @@ async def measure(port: int, serve_pid: int, args: argparse.Namespace) -> None:
         f"  platform CPU {cpu:.1f} s over {len(pids)} processes:"
         f" {cpu / max(got, 1) * 1e6:,.0f} µs per message (accept + submit + receipt + receipt out)"
     )
+    throttled0 = esme.throttled
     paced = await esme.paced(args.rate_n, args.rate, args.n)
-    await esme.wait_receipts(received0 + args.n + args.rate_n)
+    throttled = esme.throttled - throttled0
+    await esme.wait_receipts(received0 + got + args.rate_n - throttled)
     print(f"fixed rate: {args.rate_n:,} submits at {args.rate:,.0f}/s")
     print(
         f"  submit_sm_resp p50 {statistics.median(paced) * 1000:.1f} ms,"
         f" p99 {percentile(paced, 0.99) * 1000:.1f} ms;"
-        f" receipts {esme.receipts - received0 - got:,}/{args.rate_n:,}"
+        f" receipts {esme.receipts - received0 - got:,}/{args.rate_n - throttled:,};"
+        f" throttled {throttled:,}"
     )
     assert esme.link is not None
     esme.link.abort()
@@ -177,9 +197,17 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--rate-n", type=int, default=5000)
+    parser.add_argument(
+        "--answer-delay-ms",
+        type=float,
+        default=0.0,
+        help="answer each deliver_sm this late, as an ESME across a network would (0-1000)",
+    )
     args = parser.parse_args()
     if not (1 <= args.n <= 1_000_000 and 1 <= args.rate_n <= 100_000):
         raise SystemExit("--n up to 1,000,000 and --rate-n up to 100,000")
+    if not 0 <= args.answer_delay_ms <= 1000:
+        raise SystemExit("--answer-delay-ms from 0 to 1000")
     print(calibration())
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'smpp.db'}"

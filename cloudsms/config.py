@@ -178,6 +178,11 @@ class Settings:
     smpp_window: int = _setting(
         100, "submit_sm of one SMPP session waiting for their answer, at most (then throttled)."
     )
+    smpp_receipt_window: int = _setting(
+        100,
+        "deliver_sm (receipts, and inbound messages apart) sent to one SMPP session and not "
+        "yet answered, at most.",
+    )
     simulator_port: int = _setting(
         0, "Run the built-in SMSC simulator inside the platform on this port (0: off; demo: 2775)."
     )

@@ -41,13 +41,18 @@ _OK_STATES = frozenset({SmsState.DELIVERED, *INTERMEDIATE})
 
 
 def receipt_pdu(r: SmppReceipt, sequence_number: int) -> DeliverSm:
-    """The deliver_sm receipt of one message (Appendix B text, times in UTC)."""
+    """The deliver_sm receipt of one message (Appendix B text, times in UTC).
+
+    It names the message by the message_id its submit's answer gave (a submit_multi's
+    recipients share one; source_addr, the recipient, tells them apart).
+    """
     state = (
         SmsState(r.sms_state) if r.sms_state in SmsState._value2member_map_ else SmsState.UNKNOWN
     )
     snippet = "".join(c if " " <= c <= "~" else "?" for c in r.content[:20])
+    message_id = r.message_id or r.sms_uid
     body = (
-        f"id:{r.sms_uid} sub:001 dlvrd:{'001' if state is SmsState.DELIVERED else '000'}"
+        f"id:{message_id} sub:001 dlvrd:{'001' if state is SmsState.DELIVERED else '000'}"
         f" submit date:{_date(r.created_ms)} done date:{_date(r.report_ms)}"
         f" stat:{_STAT[state]} err:{'000' if state in _OK_STATES else '001'} text:{snippet}"
     )
@@ -60,7 +65,7 @@ def receipt_pdu(r: SmppReceipt, sequence_number: int) -> DeliverSm:
         esm_class=EsmClass.DELIVERY_RECEIPT,
         short_message=body.encode("ascii", "replace"),
         tlvs=(
-            Tlv(Tag.RECEIPTED_MESSAGE_ID, r.sms_uid.encode("ascii") + b"\0"),
+            Tlv(Tag.RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\0"),
             # SMPP's message_state numbers ENROUTE..REJECTED as SMS_STATE 1..8 does.
             Tlv(Tag.MESSAGE_STATE, bytes((1 if state is SmsState.IDLE else int(state),))),
         ),

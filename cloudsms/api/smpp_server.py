@@ -10,7 +10,9 @@ Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.Sm
 * submit_sm: read as one recipient of a UIP SMS_SEND_REQUEST (``cloudsms.api.smpp_submit``) and
   decided by the same code as a UIP packet (``cloudsms.api.accept.plan_packet``), then written by
   the UIP service's own group-commit writer; submit_sm_resp leaves after the durable commit,
-  with the SMS_UID as message_id;
+  with the SMS_UID as message_id; a submit_multi is that packet with one recipient per
+  destination: one message_id (the first recipient's SMS_UID, which every recipient's receipts
+  carry) and the refused destinations in unsuccess_sme;
 * throughput: a per-account bucket counted in segments, answered ESME_RTHROTTLED when empty;
 * receipts: a submit_sm with registered_delivery marks its message with the account, and its
   reports then go out as deliver_sm on the account's receiving sessions
@@ -47,8 +49,9 @@ from cloudsms.api.smpp_concat import Concatenations, Part, is_part
 from cloudsms.api.smpp_mo import MoSender
 from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_sessions import SegmentBucket, Session
-from cloudsms.api.smpp_submit import STATUS_OF, Refused, read_submit
+from cloudsms.api.smpp_submit import STATUS_OF, Refused, Submission, read_submit, unsuccess_of
 from cloudsms.api.uip import PLATFORM_SENDER, UipService
+from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, plan_content
 from cloudsms.domain.models import Customer
 from cloudsms.domain.smpp_accounts import (
@@ -62,7 +65,7 @@ from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 from cloudsms.services.config_cache import PreparedConfig
 from cloudsms.smpp.constants import CommandStatus as S
-from cloudsms.smpp.pdu import Pdu, SubmitSm
+from cloudsms.smpp.pdu import Pdu, SubmitMulti, SubmitSm, UnsuccessSme
 from cloudsms.storage.interfaces import SmppServerStore
 from cloudsms.transport.server import BindRequest, SmppServer, SmscConnection
 
@@ -70,6 +73,11 @@ log = logging.getLogger("cloudsms.smpp")
 
 #: submit_sm of one session waiting for their answer, at most; more get ESME_RTHROTTLED.
 DEFAULT_WINDOW = 100
+#: deliver_sm (receipts; inbound messages apart) unanswered on one session, at most.
+DEFAULT_RECEIPT_WINDOW = 100
+
+#: What a submit is answered: command_status, message_id, unsuccess_sme (submit_multi).
+Answer = tuple[int, str, tuple[UnsuccessSme, ...]]
 
 
 class CustomerSmppServer(SmppServer):
@@ -83,6 +91,7 @@ class CustomerSmppServer(SmppServer):
         port: int = 2775,
         *,
         window: int = DEFAULT_WINDOW,
+        receipt_window: int = DEFAULT_RECEIPT_WINDOW,
         tls_port: int = 0,
         tls_context: ssl.SSLContext | None = None,
         **options: object,
@@ -94,10 +103,12 @@ class CustomerSmppServer(SmppServer):
         self._tls_server: asyncio.Server | None = None
         self.service = service
         self.source = store
-        #: Receipts (deliver_sm) from the report outbox to the accounts' receiving sessions.
-        self.receipts = ReceiptSender(store, self)
+        #: Receipts (deliver_sm) from the report outbox to the accounts' receiving sessions,
+        #: ``receipt_window`` unanswered per session (10 capped a session's receipts at what
+        #: one round trip of 10 allows: bench/README.md).
+        self.receipts = ReceiptSender(store, self, window=receipt_window)
         #: Inbound messages (deliver_sm) from the MO outbox to the customers' receiving sessions.
-        self.mo = MoSender(store, self)
+        self.mo = MoSender(store, self, window=receipt_window)
         self.window = window
         self.accounts: dict[str, SmppAccount] = {}
         self.sessions: dict[SmscConnection, Session] = {}
@@ -364,17 +375,21 @@ class CustomerSmppServer(SmppServer):
                 found.setdefault(session.account.id, (session.account, []))[1].append(conn)
         return found
 
-    # -- submit_sm --------------------------------------------------------------------------
+    # -- submit_sm and submit_multi ---------------------------------------------------------
 
     def handle_request(self, conn: SmscConnection, pdu: Pdu) -> None:
-        if type(pdu) is not SubmitSm:
-            super().handle_request(conn, pdu)  # submit_multi, data_sm, query_sm…: not (yet)
+        kind = type(pdu)
+        if kind is not SubmitSm and kind is not SubmitMulti:
+            super().handle_request(conn, pdu)  # data_sm, query_sm…: not (yet)
             return
-        assert isinstance(pdu, SubmitSm)
         if conn.outstanding_requests >= self.window:
             conn.answer(pdu, S.ESME_RTHROTTLED)
             return
         conn.outstanding_requests += 1
+        if isinstance(pdu, SubmitMulti):
+            self._spawn(self._submit_multi(conn, pdu))
+            return
+        assert isinstance(pdu, SubmitSm)
         if not is_part(pdu):
             self._spawn(self._submit(conn, pdu, [(conn, pdu, b"")]))
             return
@@ -393,17 +408,30 @@ class CustomerSmppServer(SmppServer):
     async def _submit(self, conn: SmscConnection, pdu: SubmitSm, parts: list[Part]) -> None:
         """Accept ``pdu`` (one submit_sm, or the merged parts) and answer ``parts``."""
         try:
-            status, message_id = await self._accept(conn, pdu)
+            status, message_id, _ = await self._accept(conn, pdu)
         except Exception:
             log.exception("%s: unexpected failure while accepting a submit_sm", conn.peer)
             status, message_id = S.ESME_RSYSERR, ""
         self._answer_parts(parts, status, message_id)
 
+    async def _submit_multi(self, conn: SmscConnection, pdu: SubmitMulti) -> None:
+        """Accept a submit_multi and answer it: the refused destinations in unsuccess_sme."""
+        try:
+            status, message_id, unsuccess = await self._accept(conn, pdu)
+        except Exception:
+            log.exception("%s: unexpected failure while accepting a submit_multi", conn.peer)
+            status, message_id, unsuccess = S.ESME_RSYSERR, "", ()
+        conn.outstanding_requests -= 1
+        conn.answer(pdu, status, message_id=message_id, unsuccess_smes=unsuccess)
+        self._count(conn, status)
+
     def _answer_parts(self, parts: list[Part], status: int, message_id: str) -> None:
         for part_conn, part, _ in parts:
             part_conn.outstanding_requests -= 1
             part_conn.answer(part, status, message_id=message_id)
-        conn = parts[-1][0]
+        self._count(parts[-1][0], status)
+
+    def _count(self, conn: SmscConnection, status: int) -> None:
         session = self.sessions.get(conn)
         if session is not None:
             session.count_submit(time.time())
@@ -417,11 +445,17 @@ class CustomerSmppServer(SmppServer):
         log.info("%s: concatenated message dropped: %s", parts[-1][0].peer, why)
         self._answer_parts(parts, S.ESME_RSUBMITFAIL, "")
 
-    async def _accept(self, conn: SmscConnection, pdu: SubmitSm) -> tuple[int, str]:
-        """(command_status, message_id) of one submit_sm, after the durable commit if accepted."""
+    async def _accept(self, conn: SmscConnection, pdu: SubmitSm | SubmitMulti) -> Answer:
+        """The answer to one submit_sm or submit_multi, after the durable commit if accepted.
+
+        A submit_multi is one packet: every destination is decided as a UIP recipient is, the
+        refused ones are listed in unsuccess_sme, and message_id is the first accepted
+        recipient's SMS_UID, which the others' receipts carry too (``smpp_message_id``). None
+        accepted: the first refused destination's status, as a submit_sm to it would get.
+        """
         session = self.sessions.get(conn)
         if session is None:
-            return S.ESME_RINVBNDSTS, ""
+            return S.ESME_RINVBNDSTS, "", ()
         account = session.account
         service = self.service
         if service.draining or service.writer.pending() > service.settings.pending_writes_limit:
@@ -432,7 +466,7 @@ class CustomerSmppServer(SmppServer):
             return self._refused(conn, S.ESME_RSUBMITFAIL, "the customer is disabled")
         now = utcnow()
         try:
-            request = read_submit(
+            reading = read_submit(
                 pdu,
                 route=account.route,
                 serial=pdu.sequence_number % 65535 + 1,
@@ -441,6 +475,11 @@ class CustomerSmppServer(SmppServer):
             )
         except Refused as exc:
             return self._refused(conn, exc.status, exc.reason)
+        request = reading.request
+        recipients = len(request.recipients)
+        if not recipients:  # a submit_multi none of whose destinations can be a recipient
+            status = reading.unsuccess[0][1].error_status_code
+            return self._refused(conn, status, "no destination is an E.164 address")
         route = config.snapshot.routes_by_name.get(request.route_id)
         plan = plan_content(
             request.content,
@@ -454,11 +493,11 @@ class CustomerSmppServer(SmppServer):
             return self._refused(
                 conn, S.ESME_RINVMSGLEN, f"{plan.segments} segments; at most {MAX_SEGMENTS}"
             )
-        if account.throughput and not self._bucket(account).take(plan.segments):
+        if account.throughput and not self._bucket(account).take(plan.segments * recipients):
             return self._refused(
                 conn, S.ESME_RTHROTTLED, f"over {account.throughput} segments/s", quiet=True
             )
-        full = service.over_backlog(customer, 1)
+        full = service.over_backlog(customer, recipients)
         if full is not None:
             return self._refused(conn, S.ESME_RMSGQFUL, full)
         result = plan_packet(
@@ -472,19 +511,27 @@ class CustomerSmppServer(SmppServer):
             now_ms=int(now.timestamp() * 1000),
             packet_key=None,
         )
+        unsuccess = refused_destinations(reading, result.codes)
         if result.write is None:
-            code = result.codes[0]
-            return self._refused(
-                conn, STATUS_OF.get(code, S.ESME_RSUBMITFAIL), result.refused[0][2]
-            )
+            return self._refused(conn, unsuccess[0][1].error_status_code, result.refused[0][2])
         write = result.write
+        message_id = write.messages[0].sms_uid
+        changes: dict[str, object] = {}
         bits = pdu.registered_delivery & 0x03
         if bits:  # receipts asked for: they go to this account's sessions, not to HTTP
             mode = RECEIPT_ON_FAILURE if bits == RECEIPT_ON_FAILURE else RECEIPT_FINAL
+            changes.update(smpp_account_id=account.id, smpp_receipt=mode)
+        if reading.expires_ms is not None:  # validity_period: the messages' own deadline
+            changes["expires_ms"] = reading.expires_ms
+        if changes or len(write.messages) > 1:
             write = dataclasses.replace(
                 write,
                 messages=tuple(
-                    dataclasses.replace(m, smpp_account_id=account.id, smpp_receipt=mode)
+                    dataclasses.replace(
+                        m,
+                        smpp_message_id=None if m.sms_uid == message_id else message_id,
+                        **changes,  # type: ignore[arg-type]
+                    )
                     for m in write.messages
                 ),
             )
@@ -494,11 +541,11 @@ class CustomerSmppServer(SmppServer):
             log.exception(
                 "store write failed; submit_sm refused", extra={"customer": customer.name}
             )
-            return S.ESME_RSYSERR, ""
+            return S.ESME_RSYSERR, "", ()
         service.backlog.added(customer.id, result.accepted)
         if service.on_accepted is not None:
             service.on_accepted()
-        return S.ESME_ROK, write.messages[0].sms_uid
+        return S.ESME_ROK, message_id, tuple(entry for _, entry in unsuccess)
 
     def _bucket(self, account: SmppAccount) -> SegmentBucket:
         bucket = self._buckets.get(account.system_id)
@@ -508,16 +555,34 @@ class CustomerSmppServer(SmppServer):
 
     def _refused(
         self, conn: SmscConnection, status: int, reason: str, *, quiet: bool = False
-    ) -> tuple[int, str]:
+    ) -> Answer:
         if not quiet:
             log.info(
-                "%s: submit_sm from %r refused (0x%08X): %s",
+                "%s: submit from %r refused (0x%08X): %s",
                 conn.peer,
                 conn.system_id,
                 status,
                 reason,
             )
-        return status, ""
+        return status, "", ()
+
+
+def refused_destinations(
+    reading: Submission, codes: tuple[ResultCode, ...]
+) -> tuple[tuple[int, UnsuccessSme], ...]:
+    """(place in the PDU, unsuccess_sme) of every refused destination, in the PDU's order:
+    those refused before planning and the recipients ``plan_packet`` refused (``codes``)."""
+    planned = [
+        (
+            reading.positions[i],
+            unsuccess_of(reading.addresses[i], STATUS_OF.get(code, S.ESME_RSUBMITFAIL)),
+        )
+        for i, code in enumerate(codes)
+        if code is not ResultCode.OK
+    ]
+    if not reading.unsuccess:
+        return tuple(planned)
+    return tuple(sorted([*reading.unsuccess, *planned], key=lambda entry: entry[0]))
 
 
 def customer_by_id(config: PreparedConfig, customer_id: int) -> Customer | None:

@@ -3,8 +3,10 @@
 Strategy: the SMPP server must accept exactly as the UIP endpoint does, so a submit_sm is turned
 into the same ``SendRequest`` (one recipient, the account's ROUTE_ID, source_addr as
 ORIGINAL_ADDR, schedule_delivery_time as SMS_SEND_TIME) and handed to the same planning code
-(``cloudsms.api.accept.plan_packet``). What only SMPP can get wrong (addresses, data_coding,
-esm_class, time fields) is checked here, first, each with its command_status;
+(``cloudsms.api.accept.plan_packet``); a submit_multi is the same packet with one recipient per
+destination. validity_period, which UIP lacks, becomes the messages' own deadline
+(``messages.expires_ms``). What only SMPP can get wrong (addresses, data_coding, esm_class,
+time fields) is checked here, first, each with its command_status;
 the UIP result codes of the shared checks map to command statuses through :data:`STATUS_OF`.
 docs/integration-guide.en.md has the table.
 """
@@ -12,14 +14,15 @@ docs/integration-guide.en.md has the table.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.numbers import CALLING_CODES
-from cloudsms.domain.packet import MAX_SENDER, SEND_METHOD, Envelope, SendRequest
+from cloudsms.domain.packet import MAX_RECIPIENTS, MAX_SENDER, SEND_METHOD, Envelope, SendRequest
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.constants import EsmClass
 from cloudsms.smpp.encoding import decode_text
-from cloudsms.smpp.pdu import SubmitSm
+from cloudsms.smpp.pdu import DistributionList, SmeAddress, SubmitMulti, SubmitSm, UnsuccessSme
 from cloudsms.smpp.times import SmppTimeError, parse_smpp_time
 
 #: Vendor-specific statuses (SMPP 3.4 §5.1.3 reserves 0x400-0x4FF for the SMSC): refusals that
@@ -68,18 +71,39 @@ def split_number(address: str) -> tuple[int, str]:
     raise Refused(S.ESME_RINVDSTADR, f"destination_addr {address!r} has no calling code")
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A whole submit_sm or submit_multi read as a UIP packet.
+
+    ``request.recipients`` are the destinations that got past the SMPP checks, in the PDU's
+    order; ``addresses[i]`` is recipient i as the ESME wrote it and ``positions[i]`` its place
+    among the PDU's destinations (submit_multi_resp names refused ones as they were sent).
+    """
+
+    request: SendRequest
+    addresses: tuple[SmeAddress, ...]
+    positions: tuple[int, ...]
+    #: (place in the PDU, unsuccess_sme) of destinations refused before planning (submit_multi).
+    unsuccess: tuple[tuple[int, UnsuccessSme], ...]
+    #: validity_period as a deadline, epoch milliseconds; None when empty.
+    expires_ms: int | None
+
+
 def read_submit(
-    pdu: SubmitSm,
+    pdu: SubmitSm | SubmitMulti,
     *,
     route: str,
     serial: int,
     now: dt.datetime,
     max_schedule: dt.timedelta,
-) -> SendRequest:
-    """The ``SendRequest`` a whole submit_sm stands for; :class:`Refused` when SMPP-level wrong.
+) -> Submission:
+    """The packet a whole submit_sm or submit_multi stands for; :class:`Refused` when wrong.
 
     Concatenated parts are merged first (``cloudsms.api.smpp_concat``); one that gets here
-    unmerged is refused, never read as a message of its own.
+    unmerged is refused, never read as a message of its own (a submit_multi is never merged:
+    its long text goes in message_payload). A submit_multi's destination that cannot be a
+    recipient (a distribution list, an address that is not E.164) is refused alone, listed in
+    :attr:`Submission.unsuccess`; a submit_sm's refuses the submit.
     """
     if pdu.esm_class & EsmClass.UDHI or pdu.sar is not None:
         raise Refused(S.ESME_RINVESMCLASS, "a concatenated part, not a whole message")
@@ -89,7 +113,7 @@ def read_submit(
         raise Refused(
             S.ESME_RSUBMITFAIL, f"data_coding {pdu.data_coding} is not taken (0, 1, 3 or 8)"
         )
-    data = pdu.payload
+    data = pdu.short_message if pdu.message_payload is None else pdu.message_payload
     if pdu.data_coding == 8 and len(data) % 2:
         raise Refused(S.ESME_RINVMSGLEN, "UCS-2 text has an odd number of octets")
     content = decode_text(data, pdu.data_coding)
@@ -104,16 +128,30 @@ def read_submit(
         raise Refused(
             S.ESME_RINVSRCADR, f"source_addr: at most {MAX_SENDER} printable ASCII characters"
         )
-    if pdu.validity_period:
-        raise Refused(
-            S.ESME_RINVEXPIRY,
-            "validity_period is not honoured: leave it empty (the platform's expiry applies)",
-        )
-    cc, msisdn = split_number(pdu.destination_addr)
-    return SendRequest(
+    send_at = _send_at(pdu.schedule_delivery_time, now, max_schedule)
+    expires = _expires(pdu.validity_period, now, send_at)
+    recipients: list[dict[str, object]] = []
+    addresses: list[SmeAddress] = []
+    positions: list[int] = []
+    unsuccess: list[tuple[int, UnsuccessSme]] = []
+    for place, dest in enumerate(_destinations(pdu)):
+        if isinstance(dest, DistributionList):
+            unsuccess.append((place, UnsuccessSme(0, 0, dest.dl_name, S.ESME_RINVDLNAME)))
+            continue
+        try:
+            cc, msisdn = split_number(dest.destination_addr)
+        except Refused as exc:
+            if isinstance(pdu, SubmitSm):
+                raise
+            unsuccess.append((place, unsuccess_of(dest, exc.status)))
+            continue
+        recipients.append({"COUNTRY_CODE": cc, "DEST_MSISDN": msisdn})
+        addresses.append(dest)
+        positions.append(place)
+    request = SendRequest(
         envelope=Envelope(method=SEND_METHOD, serial=serial, time=now.isoformat()),
         auth_key="",
-        recipients=[{"COUNTRY_CODE": cc, "DEST_MSISDN": msisdn}],
+        recipients=recipients,
         content=content,
         route_id=route,
         version="",
@@ -122,8 +160,50 @@ def read_submit(
         signature_type=None,
         priority=1 if pdu.priority_flag else 0,
         customer_body=None,
-        send_at=_send_at(pdu.schedule_delivery_time, now, max_schedule),
+        send_at=send_at,
     )
+    return Submission(
+        request,
+        tuple(addresses),
+        tuple(positions),
+        tuple(unsuccess),
+        None if expires is None else int(expires.timestamp() * 1000),
+    )
+
+
+def _destinations(pdu: SubmitSm | SubmitMulti) -> tuple[SmeAddress | DistributionList, ...]:
+    if isinstance(pdu, SubmitSm):
+        return (SmeAddress(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr),)
+    if not 1 <= len(pdu.dest_addresses) <= MAX_RECIPIENTS:
+        raise Refused(
+            S.ESME_RINVNUMDESTS,
+            f"{len(pdu.dest_addresses)} destinations; 1 to {MAX_RECIPIENTS} are taken",
+        )
+    return pdu.dest_addresses
+
+
+def unsuccess_of(dest: SmeAddress, status: int) -> UnsuccessSme:
+    """The unsuccess_sme entry (§4.5.2) naming a refused destination as the ESME sent it."""
+    return UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, status)
+
+
+def _expires(field: str, now: dt.datetime, send_at: dt.datetime | None) -> dt.datetime | None:
+    """validity_period (§7.1.1, absolute or relative to now) as a deadline; None when empty.
+
+    Malformed, already past, or not after schedule_delivery_time: ESME_RINVEXPIRY (a message
+    that could only expire is refused rather than accepted to be ended unsent).
+    """
+    try:
+        moment = parse_smpp_time(field, now)
+    except SmppTimeError as exc:
+        raise Refused(S.ESME_RINVEXPIRY, str(exc)) from None
+    if moment is None:
+        return None
+    if moment <= now:
+        raise Refused(S.ESME_RINVEXPIRY, "validity_period has already passed")
+    if send_at is not None and moment <= send_at:
+        raise Refused(S.ESME_RINVEXPIRY, "validity_period ends before schedule_delivery_time")
+    return moment
 
 
 def _send_at(field: str, now: dt.datetime, max_schedule: dt.timedelta) -> dt.datetime | None:

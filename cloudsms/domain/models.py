@@ -122,6 +122,12 @@ class NewMessage:
     #: receipts (deliver_sm) and the receipt bits (1: final, 2: failure only); None: HTTP.
     smpp_account_id: int | None = None
     smpp_receipt: int | None = None
+    #: Its own deadline (SMPP validity_period): not final by then, it is EXPIRED; None: only
+    #: the platform's expiry after submission applies.
+    expires_ms: int | None = None
+    #: The message_id its SMPP receipts carry when it is not its own SMS_UID (a submit_multi's
+    #: recipients share the first one's); None: the SMS_UID.
+    smpp_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -42,6 +42,8 @@ class OutboundMessage:
     priority: int
     attempts: int
     fee_micros: int
+    #: Its own deadline (SMPP validity_period from the customer), epoch ms; None: none.
+    expires_ms: int | None = None
 
     @property
     def number(self) -> str:
@@ -260,6 +262,10 @@ class MessageRecord:
     #: registered_delivery receipt bits; None otherwise.
     smpp_account_id: int | None = None
     smpp_receipt: int | None = None
+    #: SMPP validity_period as a deadline, and the message_id of a submit_multi's receipts
+    #: (migration 0014); None otherwise.
+    expires_ms: int | None = None
+    smpp_message_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> MessageRecord:

@@ -98,6 +98,9 @@ class SmppReceipt:
     dest_msisdn: str
     content: str
     created_ms: int
+    #: The message_id the receipt carries: the SMS_UID, or for a submit_multi's recipients the
+    #: one its submit_multi_resp gave (``messages.smpp_message_id``); empty: the SMS_UID.
+    message_id: str = ""
 
 
 #: The bind modes that can receive deliver_sm (SMPP 3.4 §2.2): an account taking MOs needs one.

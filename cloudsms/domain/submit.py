@@ -5,15 +5,19 @@ otherwise GSM 7-bit falls back to UCS-2 (a carrier without DCS 0) and Latin-1 to
 without DCS 3). The charge made at acceptance stands either way. Long messages follow the
 connector's ``long_mode``: UDH concatenation with an 8- or 16-bit reference (esm_class UDHI,
 SMPP 3.4 §5.2.12), the sar_* TLVs (§5.3.2.22-24), or the whole text in one message_payload TLV
-(§5.3.2.32). Every PDU asks for a delivery receipt (registered_delivery 1, §5.2.17).
+(§5.3.2.32). Every PDU asks for a delivery receipt (registered_delivery 1, §5.2.17), and carries
+the message's own deadline, when it has one, as an absolute validity_period (§7.1.1).
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from cloudsms.domain.routing import ConnectorConfig, source_address_params
 from cloudsms.smpp.constants import EsmClass, Tag
 from cloudsms.smpp.encoding import DATA_CODING, Encoding, encode_text, split_for_submit, udh_concat
 from cloudsms.smpp.pdu import SubmitSm
+from cloudsms.smpp.times import format_smpp_time
 from cloudsms.smpp.tlv import Tlv
 
 REGISTERED_DELIVERY_FINAL = 0x01
@@ -34,8 +38,10 @@ def build_submits(
     encoding: Encoding,
     connector: ConnectorConfig,
     reference: int,
+    expires_ms: int | None = None,
 ) -> list[SubmitSm]:
-    """The submit_sm PDUs for one message; ``reference`` numbers its parts (mod 256 / 65536)."""
+    """The submit_sm PDUs for one message; ``reference`` numbers its parts (mod 256 / 65536);
+    ``expires_ms``, the message's own deadline, becomes their validity_period."""
     encoding = encoding_for(encoding, connector)
     ton, npi = source_address_params(sender, connector)
     common = {
@@ -47,6 +53,9 @@ def build_submits(
         "dest_addr_npi": connector.dest_npi,
         "destination_addr": destination,
         "registered_delivery": REGISTERED_DELIVERY_FINAL,
+        "validity_period": ""
+        if expires_ms is None
+        else format_smpp_time(dt.datetime.fromtimestamp(expires_ms / 1000, dt.UTC)),
         "data_coding": DATA_CODING[encoding],
     }
     if connector.long_mode == "payload":

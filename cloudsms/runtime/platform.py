@@ -262,6 +262,7 @@ def smpp_server(settings: Settings, service: UipService, store: Store) -> Custom
         settings.smpp_host,
         settings.smpp_port,
         window=settings.smpp_window,
+        receipt_window=settings.smpp_receipt_window,
         tls_port=settings.smpp_tls_port,
         tls_context=tls,
     )

@@ -14,6 +14,15 @@ class SmppTimeError(ValueError):
     """The field is not an SMPP time."""
 
 
+def format_smpp_time(moment: dt.datetime) -> str:
+    """An aware moment as an absolute SMPP time in UTC (``YYMMDDhhmmss000+``), to the second.
+
+    >>> format_smpp_time(dt.datetime(2026, 12, 6, 4, 30, 5, 900_000, tzinfo=dt.UTC))
+    '261206043005000+'
+    """
+    return moment.astimezone(dt.UTC).strftime("%y%m%d%H%M%S") + "000+"
+
+
 def parse_smpp_time(text: str, now: dt.datetime) -> dt.datetime | None:
     """The moment ``text`` names (aware UTC), None when empty; SmppTimeError when malformed.
 

@@ -51,7 +51,7 @@ _r = tables.receipts.c
 #: What a claim returns, in the order of OutboundMessage's fields.
 _CLAIM_COLUMNS = (
     "sms_uid, customer_id, country_code, dest_msisdn, route_name, sender, content, encoding,"
-    " segments, priority, attempts, fee_micros"
+    " segments, priority, attempts, fee_micros, expires_ms"
 )
 _ACCEPTED = MessageState.ACCEPTED.value
 _QUEUED = MessageState.QUEUED.value
@@ -88,17 +88,19 @@ _RECOVER = {
     f" (SELECT id FROM workers WHERE lease_until_ms > {now}))"
     for dialect, now in DB_NOW_SQL.items()
 }
+#: A message past its own deadline (SMPP validity_period) is left to the expiry job, never sent.
+_NOT_PAST_DEADLINE = " AND (expires_ms IS NULL OR expires_ms > ?)"
 #: claim_due: the due messages of one priority. ``{left}`` is empty or _LEFT_TO_OWNERS.
-#: Parameters: (priority, now, *connector ids, limit).
+#: Parameters: (priority, now, now, *connector ids, limit).
 _DUE = (
     f"SELECT sms_uid FROM messages WHERE state = {_CLAIMABLE} AND priority = ?"
-    " AND send_at_ms <= ?{left} ORDER BY send_at_ms LIMIT ?"
+    f" AND send_at_ms <= ?{_NOT_PAST_DEADLINE}{{left}} ORDER BY send_at_ms LIMIT ?"
 )
 _LEFT_TO_OWNERS = " AND (via_connector IS NULL OR via_connector NOT IN ({marks}))"
-#: claim_handed_off: parameters (connector id, now, limit).
+#: claim_handed_off: parameters (connector id, now, now, limit).
 _DUE_HANDED_OFF = (
     f"SELECT sms_uid FROM messages WHERE via_connector = ? AND state IN ({_CLAIMABLE})"
-    " AND send_at_ms <= ? ORDER BY send_at_ms LIMIT ?"
+    f" AND send_at_ms <= ?{_NOT_PAST_DEADLINE} ORDER BY send_at_ms LIMIT ?"
 )
 _SKIP_LOCKED = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
 #: Claim what ``{due}`` finds. Parameters: (claimer, now, *the due SELECT's).
@@ -246,7 +248,7 @@ class DispatchOps(StoreBase):
                 want = limit - len(claimed)
                 if want <= 0:
                     break
-                params = (priority, now_ms, *left_ids, want)
+                params = (priority, now_ms, now_ms, *left_ids, want)
                 claimed.extend(self._take(conn, due, params, now_ms, claimer))
         claimed.sort(key=lambda m: (-m.priority, m.sms_uid))
         return claimed
@@ -264,7 +266,9 @@ class DispatchOps(StoreBase):
             for connector_id, limit in sorted(limits.items()):
                 if limit <= 0:
                     continue
-                taken = self._take(conn, due, (connector_id, now_ms, limit), now_ms, claimer)
+                taken = self._take(
+                    conn, due, (connector_id, now_ms, now_ms, limit), now_ms, claimer
+                )
                 if taken:
                     found[connector_id] = taken
         return found

@@ -301,7 +301,7 @@ class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
                 due = [
                     r for r in self._messages.values()
                     if r.m["state"] is MessageState.ACCEPTED and r.m["priority"] == priority
-                    and r.m["send_at_ms"] <= now_ms
+                    and r.m["send_at_ms"] <= now_ms and not _past_deadline(r, now_ms)
                     and (r.via_connector is None or r.via_connector not in leave_to)
                 ]  # fmt: skip
                 claimed.extend(self._take(due, want, now_ms, claimer))
@@ -317,7 +317,7 @@ class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
                 due = [
                     r for r in self._messages.values()
                     if r.via_connector == cid and r.m["state"] is MessageState.ACCEPTED
-                    and r.m["send_at_ms"] <= now_ms
+                    and r.m["send_at_ms"] <= now_ms and not _past_deadline(r, now_ms)
                 ]  # fmt: skip
                 taken = self._take(due, limit, now_ms, claimer) if limit > 0 else []
                 if taken:
@@ -532,14 +532,21 @@ class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
             return out
 
 
+def _past_deadline(row: _Message, now_ms: int) -> bool:
+    """Past its own deadline (SMPP validity_period): the expiry job's, never sent."""
+    expires = row.m.get("expires_ms")
+    return expires is not None and expires <= now_ms
+
+
 _NEW_FIELDS = (
     "sms_uid", "customer_id", "serial", "country_code", "dest_msisdn", "route_name", "sender",
     "content", "encoding", "segments", "priority", "send_at_ms", "customer_body", "state",
-    "result_desc", "detail", "fee_micros", "currency", "created_ms",
+    "result_desc", "detail", "fee_micros", "currency", "created_ms", "expires_ms",
+    "smpp_message_id",
 )  # fmt: skip
 _CLAIM_FIELDS = (
     "sms_uid", "customer_id", "country_code", "dest_msisdn", "route_name", "sender", "content",
-    "encoding", "segments", "priority", "attempts", "fee_micros",
+    "encoding", "segments", "priority", "attempts", "fee_micros", "expires_ms",
 )  # fmt: skip
 
 

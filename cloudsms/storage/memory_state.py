@@ -277,6 +277,15 @@ class MemoryReports(MemoryState):
                  and (r.m["submitted_ms"] or r.m["updated_ms"]) <= cutoff),
                 key=lambda m: m["submitted_ms"] or 0,
             )[:limit]  # fmt: skip
+            seen = {m["sms_uid"] for m in overdue}
+            past = sorted(
+                (r.m for r in self._messages.values()
+                 if r.m["state"] in (MessageState.ACCEPTED, MessageState.SUBMITTED)
+                 and r.m.get("expires_ms") is not None and r.m["expires_ms"] <= now_ms
+                 and r.m["sms_uid"] not in seen),
+                key=lambda m: m["expires_ms"],
+            )  # fmt: skip
+            overdue += past[: limit - len(overdue)]
             for m in overdue:
                 m.update(state=MessageState.EXPIRED, sms_state=int(SmsState.EXPIRED),
                          result_desc=SmsState.EXPIRED.name, final_ms=now_ms,

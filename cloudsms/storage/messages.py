@@ -96,6 +96,8 @@ _ACCEPT_COLUMNS: tuple[str, ...] = (
     "claimed_by",
     "smpp_account_id",
     "smpp_receipt",
+    "expires_ms",
+    "smpp_message_id",
 )
 _COLUMN_LIST = ", ".join(_ACCEPT_COLUMNS)
 
@@ -422,7 +424,7 @@ def outbound_of(m: NewMessage) -> OutboundMessage:
     """The message as the dispatcher takes it when claimed at acceptance (its first attempt)."""
     return OutboundMessage(
         m.sms_uid, m.customer_id, m.country_code, m.dest_msisdn, m.route_name, m.sender,
-        m.content, m.encoding, m.segments, m.priority, 1, m.fee_micros,
+        m.content, m.encoding, m.segments, m.priority, 1, m.fee_micros, m.expires_ms,
     )  # fmt: skip
 
 
@@ -462,6 +464,8 @@ def _message_row(m: NewMessage, claimer: int | None = None) -> tuple[Any, ...]:
         claimer,
         m.smpp_account_id,
         m.smpp_receipt,
+        m.expires_ms,
+        m.smpp_message_id,
     )
 
 

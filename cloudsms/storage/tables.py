@@ -306,6 +306,12 @@ messages = Table(
     #: receipt bits (1: final, 2: failure only). NULL: reports go to the HTTP callback.
     Column("smpp_account_id", Integer, nullable=True),
     Column("smpp_receipt", Integer, nullable=True),
+    #: Its own deadline (SMPP validity_period, epoch ms): not final by then, the expiry job ends
+    #: it EXPIRED and the dispatcher no longer takes it. NULL: only the platform's expiry.
+    Column("expires_ms", BigInteger, nullable=True),
+    #: The message_id its SMPP receipts carry when not its SMS_UID (a submit_multi's recipients
+    #: share the first one's, as the submit_multi_resp said). NULL: the SMS_UID.
+    Column("smpp_message_id", String(32), nullable=True),
     #: A message sent as one submit_sm keeps its carrier id and receipt here, not in a
     #: ``message_parts`` row (one row write less per message, issue 14); normalised per the
     #: connector's id_mode like a part's. Messages of several submit_sm have parts.
@@ -352,6 +358,14 @@ messages = Table(
         "customer_id",
         sqlite_where=text("state IN ('accepted', 'queued')"),
         postgresql_where=text("state IN ('accepted', 'queued')"),
+    ),
+    #: Messages with a deadline, by state: the expiry job's range scan (few rows: SMPP only).
+    Index(
+        "ix_messages_expires",
+        "state",
+        "expires_ms",
+        sqlite_where=text("expires_ms IS NOT NULL"),
+        postgresql_where=text("expires_ms IS NOT NULL"),
     ),
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
     #: Reply matching of inbound messages: who last sent to this number (``inbound_ops``).

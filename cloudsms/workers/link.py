@@ -108,6 +108,10 @@ class Link:
 
     async def _submit(self, message: OutboundMessage) -> SubmitOutcome:
         cfg = self.config
+        if message.expires_ms is not None and message.expires_ms <= now_ms():
+            # Its validity_period ended while it waited here: never sent; back to ACCEPTED,
+            # where no claim takes it and the expiry job ends it EXPIRED.
+            return self.dispatcher.retry(message, "validity_period ended before submission")
         try:
             pdus = build_submits(
                 sender=message.sender,
@@ -116,6 +120,7 @@ class Link:
                 encoding=message.encoding,
                 connector=cfg,
                 reference=next(self._references),
+                expires_ms=message.expires_ms,
             )
         except Exception as exc:  # a pure function of the message: it fails every time
             return self.dispatcher.unsendable(message, cfg, exc)

@@ -178,7 +178,13 @@ async def test_submit_sm_is_accepted_durably_with_the_sms_uid(
         ("85-2612", {}, S.ESME_RINVDSTADR),
         ("8612345", {}, S.ESME_RINVDSTADR),  # mainland China mobiles have 11 digits
         ("85261234567", {"esm_class": 0x40}, S.ESME_RINVESMCLASS),  # UDH parts
-        ("85261234567", {"validity_period": "000001000000000R"}, S.ESME_RINVEXPIRY),
+        ("85261234567", {"validity_period": "nonsense"}, S.ESME_RINVEXPIRY),
+        ("85261234567", {"validity_period": "200101000000000+"}, S.ESME_RINVEXPIRY),  # past
+        (  # the message would end before it is sent
+            "85261234567",
+            {"schedule_delivery_time": "000000010000000R", "validity_period": "000000003000000R"},
+            S.ESME_RINVEXPIRY,
+        ),
         ("85261234567", {"schedule_delivery_time": "nonsense"}, S.ESME_RINVSCHED),
         ("85261234567", {"schedule_delivery_time": "001000000000000R"}, S.ESME_RINVSCHED),
         ("85261234567", {"data_coding": 4}, S.ESME_RSUBMITFAIL),

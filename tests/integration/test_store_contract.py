@@ -71,6 +71,7 @@ class World:
         at: int | None = None,
         segments: int = 1,
         sender: str = "CloudSMS",
+        expires_ms: int | None = None,
     ) -> list[str]:
         stamp = now() if at is None else at
         uids = [f"U{next(_uids):08d}" for _ in range(n)]
@@ -81,6 +82,7 @@ class World:
                 content="hello", encoding="gsm7", segments=segments, priority=0,
                 send_at_ms=stamp, customer_body=None, state=MessageState.ACCEPTED,
                 result_desc=None, detail=None, fee_micros=FEE, currency="HKD", created_ms=stamp,
+                expires_ms=expires_ms,
             )
             for i, uid in enumerate(uids)
         )  # fmt: skip
@@ -435,6 +437,27 @@ def test_expiry_reports_expired_once(world: World) -> None:
     assert world.receipt("E1").reported == []  # a late receipt changes nothing
     [report] = store.claim_due_reports(later, 10)
     assert (report.sms_uid, report.result_desc) == (uid, "EXPIRED")
+
+
+def test_a_message_past_its_own_deadline_is_never_sent_and_expires(world: World) -> None:
+    """SMPP validity_period (``expires_ms``): waiting for a carrier or for its receipt, a message
+    is EXPIRED once its deadline comes, long before the platform's own expiry."""
+    store = world.store
+    deadline = now() + 1_000
+    sent, waiting = world.accept(2, expires_ms=deadline)
+    [plain] = world.accept()
+    assert [m.sms_uid for m in store.claim_due(now(), 1)] == [sent]
+    world.submitted(sent, "V1")
+    later = deadline + 1
+    assert [m.sms_uid for m in store.claim_due(later, 10)] == [plain]  # not the past one
+    assert store.expire_overdue(later, 25 * 3_600_000) == 2
+    assert (world.state(sent), world.state(waiting)) == (MessageState.EXPIRED,) * 2
+    assert world.state(plain) is MessageState.QUEUED
+    reports = store.claim_due_reports(later, 10)
+    assert sorted((r.sms_uid, r.result_desc) for r in reports) == sorted(
+        [(sent, "EXPIRED"), (waiting, "EXPIRED")]
+    )
+    assert store.expire_overdue(later + 1, 25 * 3_600_000) == 0
 
 
 def test_connector_leases(world: World) -> None:
