@@ -48,12 +48,14 @@ def seed_customer(
     route: str = "VerifyCode_516",
     prices: dict[str, int] | None = None,
     with_carrier: bool = True,
+    carrier_port: int = 9,
     **customer_fields: object,
 ) -> Seeded:
     """A customer with a price list (852, 86 and 65 priced), a granted route and a carrier.
 
-    The carrier is a connector row with a catch-all rule on the route; nothing listens at its
-    address, so API tests (role "api") accept messages that no dispatcher touches.
+    The carrier is a connector row with a catch-all rule on the route, to an SMSC at
+    127.0.0.1:``carrier_port``; at the default port nothing listens, so API tests (role "api")
+    accept messages that no dispatcher touches.
     """
     key = new_key()
     prices = {"852": 50_000, "86": 40_000, "65": 30_000} if prices is None else prices
@@ -99,7 +101,7 @@ def seed_customer(
                 select(tables.route_rules.c.id).where(tables.route_rules.c.route_id == route_id)
             ).first()
         ):
-            add_carrier(conn, int(route_id))
+            add_carrier(conn, int(route_id), port=carrier_port)
     bump(engine)
     return Seeded(int(customer_id), key, route, int(list_id))
 

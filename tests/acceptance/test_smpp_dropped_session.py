@@ -26,14 +26,12 @@ import time
 from typing import Any
 
 import pytest
-from seed import add_carrier, bump, seed_customer
-from sqlalchemy import select
+from seed import seed_customer
 
 from cloudsms.services.operator import Operator
 from cloudsms.simulator.receipts import ReceiptPolicy, Uniform
 from cloudsms.simulator.server import SmscSimulator
 from cloudsms.smpp.pdu import BindReceiver, BindTransceiver, DeliverSm, SubmitSm
-from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 from cloudsms.transport.esme import BindPdu, DeliverCallback, EsmeLink
 
@@ -80,13 +78,7 @@ async def test_receipts_pending_when_a_session_drops_arrive_after_a_rebind(
     links: list[EsmeLink] = []
     never = asyncio.Event()
     try:
-        seeded = seed_customer(store.engine, with_carrier=False)
-        with store.engine.begin() as conn:
-            route_id = conn.execute(
-                select(tables.routes.c.id).where(tables.routes.c.name == seeded.route)
-            ).scalar_one()
-            add_carrier(conn, route_id, port=sim.port)
-        bump(store.engine)
+        seeded = seed_customer(store.engine, carrier_port=sim.port)
         Operator(store).add_smpp_account("acme", "acme1", password="s3cret", route=seeded.route)
         server = make_server(role="all", smpp_port=free_port())
         port = server.settings.smpp_port

@@ -9,7 +9,7 @@ import datetime as dt
 import socket
 from typing import Any
 
-from seed import add_carrier, bump, seed_customer
+from seed import seed_customer
 from sqlalchemy import select
 
 from cloudsms.services.operator import Operator
@@ -53,13 +53,7 @@ async def test_submit_multi_and_validity_through_the_carrier(
     )
     await sim.start()
     try:
-        seeded = seed_customer(store.engine, with_carrier=False)
-        with store.engine.begin() as conn:
-            route_id = conn.execute(
-                select(tables.routes.c.id).where(tables.routes.c.name == seeded.route)
-            ).scalar_one()
-            add_carrier(conn, route_id, port=sim.port)
-        bump(store.engine)
+        seeded = seed_customer(store.engine, carrier_port=sim.port)
         Operator(store).add_smpp_account("acme", "acme1", password="s3cret", route=seeded.route)
         port = free_port()
         make_server(role="all", smpp_port=port)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from seed import add_carrier, bump, seed_customer
+from seed import seed_customer
 from sqlalchemy import select, text
 
 from cloudsms.domain.models import CountryPolicy
@@ -62,13 +62,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     sim = SmscSimulator("127.0.0.1", 0, accounts={"cloudsms": "secret"}, seed=1,
                         redeliver_after_s=0.1, max_attempts=1000)  # fmt: skip
     await sim.start()
-    seeded = seed_customer(store.engine, with_carrier=False)
-    with store.engine.begin() as conn:
-        route_id = conn.execute(
-            select(tables.routes.c.id).where(tables.routes.c.name == seeded.route)
-        ).scalar_one()
-        add_carrier(conn, route_id, port=sim.port)
-    bump(store.engine)
+    seeded = seed_customer(store.engine, carrier_port=sim.port)
     store.add_inbound_number(NUMBER, "", seeded.customer_id)
     # +86 handsets opt out with 取消 only (a policy of the configuration, not a default).
     store.upsert_policy(CountryPolicy(

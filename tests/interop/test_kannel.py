@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from kannel_config import kannel_conf
 
 from cloudsms.simulator import SmscSimulator
 
@@ -56,59 +57,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def kannel_conf(tmp: Path, *, smsc_port: int, admin: int, box: int, sendsms: int) -> str:
-    return f"""
-group = core
-admin-port = {admin}
-admin-interface = 127.0.0.1
-admin-password = interop
-status-password = interop
-admin-allow-ip = 127.0.0.1
-smsbox-port = {box}
-smsbox-interface = 127.0.0.1
-box-allow-ip = 127.0.0.1
-log-file = "{tmp}/bearerbox.log"
-log-level = 0
-access-log = "{tmp}/access.log"
-dlr-storage = internal
-
-group = smsc
-smsc = smpp
-smsc-id = sim
-host = 127.0.0.1
-port = {smsc_port}
-transceiver-mode = true
-smsc-username = "{SYSTEM_ID}"
-smsc-password = "{PASSWORD}"
-system-type = ""
-interface-version = 34
-source-addr-ton = 5
-source-addr-npi = 0
-dest-addr-ton = 1
-dest-addr-npi = 1
-reconnect-delay = 1
-enquire-link-interval = 30
-
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = {box}
-sendsms-port = {sendsms}
-sendsms-interface = 127.0.0.1
-log-file = "{tmp}/smsbox.log"
-log-level = 0
-
-group = sendsms-user
-username = tester
-password = tester
-concatenation = true
-max-messages = 5
-
-group = sms-service
-keyword = default
-text = "no service"
-"""
 
 
 async def until(
@@ -186,7 +134,16 @@ async def test_kannel_through_our_simulator(kannel_boxes: tuple[str, str], tmp_p
     admin, boxport, sendsms = free_port(), free_port(), free_port()
     conf = tmp_path / "kannel.conf"
     conf.write_text(
-        kannel_conf(tmp_path, smsc_port=sim.port, admin=admin, box=boxport, sendsms=sendsms)
+        kannel_conf(
+            tmp_path,
+            smsc_id="sim",
+            smsc_port=sim.port,
+            username=SYSTEM_ID,
+            password=PASSWORD,
+            admin=admin,
+            box=boxport,
+            sendsms=sendsms,
+        )
     )
 
     def bound() -> bool:

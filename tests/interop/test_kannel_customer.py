@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from seed import add_carrier, bump, seed_customer
-from sqlalchemy import select
+from kannel_config import kannel_conf
+from seed import seed_customer
 from test_kannel import accepts, box, dlr_server, kannel_boxes, until
 
 from cloudsms.services.operator import Operator
 from cloudsms.simulator.server import SmscSimulator
-from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 
 __all__ = ["kannel_boxes"]  # the fixture, used by name
@@ -41,59 +40,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def kannel_conf(tmp: Path, *, smpp_port: int, admin: int, box: int, sendsms: int) -> str:
-    return f"""
-group = core
-admin-port = {admin}
-admin-interface = 127.0.0.1
-admin-password = interop
-status-password = interop
-admin-allow-ip = 127.0.0.1
-smsbox-port = {box}
-smsbox-interface = 127.0.0.1
-box-allow-ip = 127.0.0.1
-log-file = "{tmp}/bearerbox.log"
-log-level = 0
-access-log = "{tmp}/access.log"
-dlr-storage = internal
-
-group = smsc
-smsc = smpp
-smsc-id = cloudsms
-host = 127.0.0.1
-port = {smpp_port}
-transceiver-mode = true
-smsc-username = "{SYSTEM_ID}"
-smsc-password = "{PASSWORD}"
-system-type = ""
-interface-version = 34
-source-addr-ton = 5
-source-addr-npi = 0
-dest-addr-ton = 1
-dest-addr-npi = 1
-reconnect-delay = 1
-enquire-link-interval = 30
-
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = {box}
-sendsms-port = {sendsms}
-sendsms-interface = 127.0.0.1
-log-file = "{tmp}/smsbox.log"
-log-level = 0
-
-group = sendsms-user
-username = tester
-password = tester
-concatenation = true
-max-messages = 5
-
-group = sms-service
-keyword = default
-text = "no service"
-"""
-
-
 async def test_kannel_customer_gets_final_dlrs_through_our_platform(
     kannel_boxes: tuple[str, str], tmp_path: Path, store: Store, make_server: Any
 ) -> None:
@@ -106,13 +52,7 @@ async def test_kannel_customer_gets_final_dlrs_through_our_platform(
         return [d for d in dlrs if d["tag"] == tag and d["status"] == "1"]
 
     try:
-        seeded = seed_customer(store.engine, with_carrier=False)
-        with store.engine.begin() as conn:
-            route_id = conn.execute(
-                select(tables.routes.c.id).where(tables.routes.c.name == seeded.route)
-            ).scalar_one()
-            add_carrier(conn, route_id, port=sim.port)
-        bump(store.engine)
+        seeded = seed_customer(store.engine, carrier_port=sim.port)
         Operator(store).add_smpp_account("acme", SYSTEM_ID, password=PASSWORD, route=seeded.route)
         server = make_server(role="all", smpp_port=free_port())
         smpp = server.platform.smpp
@@ -121,8 +61,8 @@ async def test_kannel_customer_gets_final_dlrs_through_our_platform(
         conf = tmp_path / "kannel.conf"
         conf.write_text(
             kannel_conf(
-                tmp_path, smpp_port=server.settings.smpp_port, admin=admin, box=boxport,
-                sendsms=sendsms,
+                tmp_path, smsc_id="cloudsms", smsc_port=server.settings.smpp_port,
+                username=SYSTEM_ID, password=PASSWORD, admin=admin, box=boxport, sendsms=sendsms,
             )
         )  # fmt: skip
 

@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seed import add_carrier, bump, seed_customer
-from sqlalchemy import select
+from seed import seed_customer
 
 from cloudsms.services.operator import Operator
 from cloudsms.simulator.server import SmscSimulator
-from cloudsms.storage import tables
 from cloudsms.storage.store import Store
 
 pytestmark = pytest.mark.usefixtures("net_smpp")
@@ -38,13 +36,7 @@ async def test_net_smpp_customer_submits_and_gets_one_receipt_per_message(
     sim = SmscSimulator("127.0.0.1", 0, accounts={"cloudsms": "secret"}, seed=5)
     await sim.start()
     try:
-        seeded = seed_customer(store.engine, with_carrier=False)
-        with store.engine.begin() as conn:
-            route_id = conn.execute(
-                select(tables.routes.c.id).where(tables.routes.c.name == seeded.route)
-            ).scalar_one()
-            add_carrier(conn, route_id, port=sim.port)
-        bump(store.engine)
+        seeded = seed_customer(store.engine, carrier_port=sim.port)
         Operator(store).add_smpp_account("acme", "perl1", password="s3cret", route=seeded.route)
         server = make_server(role="all", smpp_port=free_port())
         encoded = LONG_UCS2.encode("utf-16-be")
