@@ -13,6 +13,13 @@ number (§3.2). Three things make it fast on a busy link:
   with their deadline; a sweep every fraction of the response timeout pops the expired ones
   from its front (all requests share one timeout, so the front is the oldest).
 
+Keepalive is here too, for both ends (the carrier links of ``transport.client`` and the
+customers' sessions of ``api.smpp_server``): a bound link that has received nothing for
+``enquire_link_s`` sends enquire_link (§4.11), one at a time. Its response is an ordinary
+outstanding request, so when none comes within the response timeout the link is dead — a peer
+gone without FIN or RST (a NAT or firewall forgot the connection) is otherwise only found when
+TCP gives up — and :meth:`SmppConnection.keepalive_failed` aborts it.
+
 Decoder and session errors follow the codec contract (:mod:`cloudsms.smpp.codec`): a non-fatal
 error is answered with :func:`~cloudsms.smpp.codec.error_response` and reading goes on; a fatal
 one (bad command_length) is answered with generic_nack and the connection is closed. A response
@@ -30,9 +37,9 @@ from typing import Final, cast
 
 from cloudsms.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH, NEED_DATA, error_response
 from cloudsms.smpp.errors import LocalProtocolError, RemoteProtocolError
-from cloudsms.smpp.pdu import Pdu
+from cloudsms.smpp.pdu import EnquireLink, Pdu
 from cloudsms.smpp.session import Role, Session, State
-from cloudsms.transport.errors import ConnectionLost, SubmitError, SubmitTimeout
+from cloudsms.transport.errors import ConnectionLost, SubmitError, SubmitTimeout, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +74,13 @@ class SmppConnection(asyncio.Protocol):
         *,
         response_timeout_s: float,
         max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
+        enquire_link_s: float = 0.0,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.session = Session(role, max_command_length=max_command_length)
         self.response_timeout_s = float(response_timeout_s)
+        #: Seconds without receiving anything before a bound link sends enquire_link (0: never).
+        self.enquire_link_s = float(enquire_link_s)
         self.transport: asyncio.Transport | None = None
         self.peer: str = "?"
         #: loop.time() of the last bytes received (keepalive decisions).
@@ -81,6 +91,9 @@ class SmppConnection(asyncio.Protocol):
         #: sequence_number → (future of the response, deadline), oldest first.
         self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+        #: An enquire_link of ours is waiting for its response (no second one meanwhile).
+        self._enquiring = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -93,6 +106,8 @@ class SmppConnection(asyncio.Protocol):
             self.peer = f"{peer[0]}:{peer[1]}"
         self.last_received = self.loop.time()
         self._schedule_sweep()
+        if self.enquire_link_s > 0:
+            self._keepalive = self.loop.call_later(self.enquire_link_s, self._check_idle)
 
     def data_received(self, data: bytes) -> None:
         self.last_received = self.loop.time()
@@ -125,6 +140,9 @@ class SmppConnection(asyncio.Protocol):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         self.fail_pending(ConnectionLost, f"connection to {self.peer} lost")
         if not self.closed.done():
             self.closed.set_result(None)
@@ -145,6 +163,16 @@ class SmppConnection(asyncio.Protocol):
 
     def link_closed(self, exc: Exception | None) -> None:
         """The connection is gone (after the pending requests were failed)."""
+
+    def keepalive_failed(self) -> None:
+        """Our enquire_link got no response within the response timeout: the peer is gone.
+
+        Aborted, not closed: nothing queued for a dead peer is worth flushing.
+        """
+        log.warning(
+            "%s: no enquire_link_resp within %g s; closing", self.peer, self.response_timeout_s
+        )
+        self.abort()
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -273,3 +301,30 @@ class SmppConnection(asyncio.Protocol):
             self.requests_timed_out(len(expired))
         if not self._closing:
             self._schedule_sweep()
+
+    def _check_idle(self) -> None:
+        self._keepalive = None
+        if not self.is_open:
+            return
+        idle = self.loop.time() - self.last_received
+        if idle < self.enquire_link_s:
+            delay = max(0.05, self.enquire_link_s - idle)
+        else:
+            if self.bound and not self._enquiring:
+                try:
+                    seq = self.session.sequence.next()
+                    fut = self.send_request(EnquireLink(sequence_number=seq))
+                except (LocalProtocolError, TransportError):  # pragma: no cover - closing
+                    pass
+                else:
+                    self._enquiring = True
+                    fut.add_done_callback(self._enquire_link_done)
+            delay = self.enquire_link_s
+        self._keepalive = self.loop.call_later(delay, self._check_idle)
+
+    def _enquire_link_done(self, fut: asyncio.Future[Pdu]) -> None:
+        self._enquiring = False
+        if fut.cancelled():
+            return
+        if isinstance(fut.exception(), SubmitTimeout) and not self._closing:
+            self.keepalive_failed()

@@ -5,9 +5,10 @@ reconnection (that is :class:`cloudsms.transport.client.SmppClient`'s job). It
 
 * binds (:meth:`EsmeLink.bind`, §4.1) and unbinds gracefully (:meth:`EsmeLink.unbind`, §4.2);
 * answers the SMSC's enquire_link (§4.11) and unbind (§4.2.1: unbind_resp, then close);
-* sends enquire_link when the link has been idle ``enquire_link_s``; the response is a normal
-  outstanding request, so a missing enquire_link_resp times out like any request and the link is
-  declared dead (closed, in-flight requests fail with ConnectionLost);
+* sends enquire_link when the link has been idle ``enquire_link_s`` (the keepalive of
+  :class:`~cloudsms.transport.connection.SmppConnection`); the response is a normal outstanding
+  request, so a missing enquire_link_resp times out like any request and the link is declared
+  dead (closed, in-flight requests fail with ConnectionLost);
 * runs the ``on_deliver`` callback of each deliver_sm / data_sm as its own task (the read loop
   never waits for it) and sends deliver_sm_resp / data_sm_resp **only after it returns**:
   ESME_ROK, or ESME_RX_T_APPN ("temporary application error", §5.1.3) if it raised, so the SMSC
@@ -83,31 +84,23 @@ class EsmeLink(SmppConnection):
         on_closed: Callable[[EsmeLink], None] | None = None,
         max_callbacks: int = DEFAULT_MAX_CALLBACKS,
     ) -> None:
-        super().__init__(Role.ESME, response_timeout_s=response_timeout_s)
+        super().__init__(
+            Role.ESME, response_timeout_s=response_timeout_s, enquire_link_s=enquire_link_s
+        )
         self.name = name
         self._on_deliver = on_deliver
         self._on_timeout = on_timeout
         self._on_closed = on_closed
-        self.enquire_link_s = float(enquire_link_s)
         self.max_callbacks = max_callbacks
         self._callbacks: set[asyncio.Task[None]] = set()
         self._reading_paused = False
-        self._keepalive: asyncio.TimerHandle | None = None
         #: deliver_sm / data_sm received, and how many callbacks raised.
         self.delivered = 0
         self.deliver_errors = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        if self.enquire_link_s > 0:
-            self._keepalive = self.loop.call_later(self.enquire_link_s, self._check_idle)
-
     def link_closed(self, exc: Exception | None) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
         if self._on_closed is not None:
             self._on_closed(self)
 
@@ -206,23 +199,7 @@ class EsmeLink(SmppConnection):
         if self._callbacks:
             await asyncio.wait(set(self._callbacks), timeout=grace)
 
-    # -- keepalive and timeouts -----------------------------------------------------------------
-
-    def _check_idle(self) -> None:
-        self._keepalive = None
-        if not self.is_open:
-            return
-        idle = self.loop.time() - self.last_received
-        if idle >= self.enquire_link_s and self.bound:
-            try:
-                fut = self.send_request(EnquireLink(sequence_number=self.session.sequence.next()))
-                fut.add_done_callback(_consume)
-            except (LocalProtocolError, TransportError):  # pragma: no cover - closing
-                pass
-            delay = self.enquire_link_s
-        else:
-            delay = max(0.05, self.enquire_link_s - idle)
-        self._keepalive = self.loop.call_later(delay, self._check_idle)
+    # -- timeouts -------------------------------------------------------------------------------
 
     def requests_timed_out(self, count: int) -> None:
         # A missing response means the SMSC (or the path to it) is stuck: recycle the link
@@ -231,11 +208,6 @@ class EsmeLink(SmppConnection):
         if self._on_timeout is not None:
             self._on_timeout(self, count)
         self.abort()
-
-
-def _consume(fut: asyncio.Future[Pdu]) -> None:
-    if not fut.cancelled():
-        fut.exception()
 
 
 def _response_or_nack(pdu: Pdu, status: int) -> Pdu:

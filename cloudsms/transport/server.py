@@ -15,7 +15,10 @@ What a peer controls is treated as hostile (HOUSE_STYLE §10): command_length is
 decoder (fatal error → generic_nack and close), a connection that has not bound within
 ``bind_timeout_s`` is closed, a refused bind closes the connection, and when the peer stops
 reading our answers (the transport's write buffer is over its high-water mark) we stop reading
-its requests until it catches up.
+its requests until it catches up. With ``enquire_link_s``, a bound session idle that long gets an
+enquire_link and is aborted when no response comes within ``response_timeout_s`` (the keepalive
+of :class:`~cloudsms.transport.connection.SmppConnection`): an ESME gone without FIN or RST
+would otherwise keep its session, and a slot of its account, until TCP gives up.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class SmscConnection(SmppConnection):
             Role.SMSC,
             response_timeout_s=server.response_timeout_s,
             max_command_length=server.max_command_length,
+            enquire_link_s=server.enquire_link_s,
         )
         self.server = server
         #: Set once bound: who bound, and as what.
@@ -102,6 +106,15 @@ class SmscConnection(SmppConnection):
             self._bind_timer.cancel()
         self.server.connections.discard(self)
         self.server.on_closed(self)
+
+    def keepalive_failed(self) -> None:
+        log.warning(
+            "%s: %r did not answer enquire_link within %g s; closing the session",
+            self.peer,
+            self.system_id,
+            self.response_timeout_s,
+        )
+        self.abort()
 
     def pause_writing(self) -> None:
         if self.transport is not None:
@@ -197,6 +210,7 @@ class SmppServer:
         bind_timeout_s: float = 30.0,
         max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
         ssl_context: ssl.SSLContext | None = None,
+        enquire_link_s: float = 0.0,
     ) -> None:
         self.host = host
         #: SMPP over TLS when set (the context may ask for client certificates).
@@ -205,6 +219,8 @@ class SmppServer:
         self.system_id = system_id
         self.response_timeout_s = response_timeout_s
         self.bind_timeout_s = bind_timeout_s
+        #: Seconds a bound session may stay idle before we send enquire_link (0: never).
+        self.enquire_link_s = enquire_link_s
         self.max_command_length = max_command_length
         self.connections: set[SmscConnection] = set()
         self._server: asyncio.Server | None = None
