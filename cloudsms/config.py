@@ -183,6 +183,11 @@ class Settings:
         "deliver_sm (receipts, and inbound messages apart) sent to one SMPP session and not "
         "yet answered, at most.",
     )
+    smpp_enquire_link_s: float = _setting(
+        30.0,
+        "Seconds a customer's SMPP session may be idle before the server sends enquire_link; no "
+        "answer within 10 s closes it, freeing its slot (0: never sent).",
+    )
     simulator_port: int = _setting(
         0, "Run the built-in SMSC simulator inside the platform on this port (0: off; demo: 2775)."
     )

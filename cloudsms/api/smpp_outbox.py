@@ -36,6 +36,9 @@ from cloudsms.transport.server import SmscConnection
 
 log = logging.getLogger("cloudsms.smpp")
 
+#: Seconds a customer's ESME has to answer a deliver_sm (and the server's enquire_link).
+RESPONSE_TIMEOUT_S = 10.0
+
 
 class Receivers(Protocol):
     """Where the deliver_sm go: the bound sessions able to receive, by account."""
@@ -75,7 +78,7 @@ class OutboxSender(Generic[R]):
         *,
         poll_s: float = 0.5,
         window: int = 10,
-        response_timeout_s: float = 10.0,
+        response_timeout_s: float = RESPONSE_TIMEOUT_S,
         lease_s: float = 60.0,
         retry_base_s: float = 5.0,
         retry_max_s: float = 600.0,

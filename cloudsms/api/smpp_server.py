@@ -19,7 +19,11 @@ Strategy: :class:`CustomerSmppServer` is a :class:`~cloudsms.transport.server.Sm
   (``cloudsms.api.smpp_receipts``) instead of the HTTP callback;
 * inbound messages: MOs routed to a customer with an account taking them (``mo``) go out as
   deliver_sm on the receiving sessions of such an account (``cloudsms.api.smpp_mo``) instead
-  of SMS_PUSH_MO.
+  of SMS_PUSH_MO;
+* keepalive: with ``enquire_link_s``, a session idle that long gets an enquire_link and is
+  aborted when it does not answer within ``response_timeout_s`` (the deliver_sm timeout too):
+  a customer gone without FIN or RST (a NAT or firewall forgot the connection) frees its slot
+  then, not when TCP gives up.
 
 With ``tls_port`` it listens for SMPP over TLS too (the UIP listener's certificate; a customer
 bound to a client certificate fingerprint must present that certificate, so only over TLS).
@@ -47,6 +51,7 @@ from cloudsms.api.accept import plan_packet
 from cloudsms.api.guard import GuessThrottle
 from cloudsms.api.smpp_concat import Concatenations, Part, is_part
 from cloudsms.api.smpp_mo import MoSender
+from cloudsms.api.smpp_outbox import RESPONSE_TIMEOUT_S
 from cloudsms.api.smpp_receipts import ReceiptSender
 from cloudsms.api.smpp_sessions import SegmentBucket, Session
 from cloudsms.api.smpp_submit import STATUS_OF, Refused, Submission, read_submit, unsuccess_of
@@ -94,9 +99,15 @@ class CustomerSmppServer(SmppServer):
         receipt_window: int = DEFAULT_RECEIPT_WINDOW,
         tls_port: int = 0,
         tls_context: ssl.SSLContext | None = None,
+        response_timeout_s: float = RESPONSE_TIMEOUT_S,
         **options: object,
     ) -> None:
-        super().__init__(host, port, **options)  # type: ignore[arg-type]
+        super().__init__(
+            host,
+            port,
+            response_timeout_s=response_timeout_s,
+            **options,  # type: ignore[arg-type]
+        )
         #: SMPP over TLS on a second port (same accounts, same session caps), when both set.
         self.tls_port = tls_port
         self.tls_context = tls_context
@@ -106,9 +117,13 @@ class CustomerSmppServer(SmppServer):
         #: Receipts (deliver_sm) from the report outbox to the accounts' receiving sessions,
         #: ``receipt_window`` unanswered per session (10 capped a session's receipts at what
         #: one round trip of 10 allows: bench/README.md).
-        self.receipts = ReceiptSender(store, self, window=receipt_window)
+        self.receipts = ReceiptSender(
+            store, self, window=receipt_window, response_timeout_s=response_timeout_s
+        )
         #: Inbound messages (deliver_sm) from the MO outbox to the customers' receiving sessions.
-        self.mo = MoSender(store, self, window=receipt_window)
+        self.mo = MoSender(
+            store, self, window=receipt_window, response_timeout_s=response_timeout_s
+        )
         self.window = window
         self.accounts: dict[str, SmppAccount] = {}
         self.sessions: dict[SmscConnection, Session] = {}

@@ -265,6 +265,7 @@ def smpp_server(settings: Settings, service: UipService, store: Store) -> Custom
         receipt_window=settings.smpp_receipt_window,
         tls_port=settings.smpp_tls_port,
         tls_context=tls,
+        enquire_link_s=settings.smpp_enquire_link_s,
     )
 
 
