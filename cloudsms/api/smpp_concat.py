@@ -1,11 +1,13 @@
-"""Concatenated submit_sm from customers (UDH 8/16-bit or SAR TLVs), held until whole.
+"""Concatenated submit_sm or submit_multi (UDH 8/16-bit or SAR TLVs), held until whole.
 
 Strategy: a part is not a message, and a message is accepted only whole: :class:`Concatenations`
-holds each part (and its unanswered submit_sm) under (account, source, destination, kind,
-reference, total) until every sequence number has arrived, then hands back one merged submit_sm
+holds each part (and its unanswered PDU) under (account, command, source, destination, kind,
+reference, total) until every sequence number has arrived, then hands back one merged PDU
 (the parts' user data joined in order, without UDH or SAR TLVs, in message_payload) for the
 server to accept like any other; every part is then answered with the same command_status and
-the message's SMS_UID. So no part is answered before the whole message is durably stored.
+the message's SMS_UID (and, for submit_multi, the same unsuccess_sme). A submit_multi's
+destination is its whole dest_address list, in order: parts whose lists differ are different
+messages. So no part is answered before the whole message is durably stored.
 Parts of a message that does not complete within ``timeout_s`` are answered ESME_RSUBMITFAIL
 and dropped; incomplete messages are bounded per account (more: ESME_RTHROTTLED).
 
@@ -24,13 +26,15 @@ from cloudsms.api.smpp_submit import Refused
 from cloudsms.domain.content import MAX_SEGMENTS
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.constants import EsmClass, Tag
-from cloudsms.smpp.pdu import SubmitSm
+from cloudsms.smpp.pdu import SubmitMulti, SubmitSm
 from cloudsms.smpp.tlv import Tlv
 from cloudsms.smpp.udh import split_udh
 from cloudsms.transport.server import SmscConnection
 
-#: A held part: the session it came on, its submit_sm, its user data (UDH removed).
-Part = tuple[SmscConnection, SubmitSm, bytes]
+#: A submit that can come in parts.
+Submit = SubmitSm | SubmitMulti
+#: A held part: the session it came on, its submit_sm or submit_multi, its user data (UDH removed).
+Part = tuple[SmscConnection, Submit, bytes]
 _SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
 
 
@@ -63,16 +67,16 @@ class Concatenations:
         return len(self._groups)
 
     def add(
-        self, account_id: int, conn: SmscConnection, pdu: SubmitSm
-    ) -> tuple[SubmitSm, list[Part]] | None:
-        """Hold one part; the merged submit_sm and every part once the message is whole.
+        self, account_id: int, conn: SmscConnection, pdu: Submit
+    ) -> tuple[Submit, list[Part]] | None:
+        """Hold one part; the merged PDU and every part once the message is whole.
 
         Raises :class:`Refused` for a part that cannot belong to a message.
         """
         kind, ref, total, seq, data = _concat_of(pdu)
         if total == 1:
             return _merged(pdu, data), [(conn, pdu, data)]
-        key = (account_id, pdu.source_addr, pdu.destination_addr, kind, ref, total)
+        key = (account_id, pdu.command_id, pdu.source_addr, _destination(pdu), kind, ref, total)
         group = self._groups.get(key)
         if group is None:
             if self._per_account.get(account_id, 0) >= self.max_per_account:
@@ -128,12 +132,19 @@ class Concatenations:
         return parts
 
 
-def is_part(pdu: SubmitSm) -> bool:
-    """A submit_sm that says it is part of a concatenated message (UDHI or SAR TLVs)."""
+def is_part(pdu: Submit) -> bool:
+    """A submit that says it is part of a concatenated message (UDHI or SAR TLVs)."""
     return bool(pdu.esm_class & EsmClass.UDHI) or any(t.tag in _SAR_TAGS for t in pdu.tlvs)
 
 
-def _concat_of(pdu: SubmitSm) -> tuple[str, int, int, int, bytes]:
+def _destination(pdu: Submit) -> object:
+    """What a part is addressed to: submit_multi's whole list, in order (hashable)."""
+    if isinstance(pdu, SubmitSm):
+        return pdu.destination_addr
+    return pdu.dest_addresses
+
+
+def _concat_of(pdu: Submit) -> tuple[str, int, int, int, bytes]:
     """(kind, reference, total, sequence, user data) of a part; Refused when malformed."""
     if pdu.message_payload is not None:
         raise Refused(S.ESME_RINVMSGLEN, "a concatenated part must carry its text in short_message")
@@ -159,8 +170,8 @@ def _concat_of(pdu: SubmitSm) -> tuple[str, int, int, int, bytes]:
     return kind, ref, total, seq, data
 
 
-def _merged(last: SubmitSm, data: bytes, *, first_pdu: SubmitSm | None = None) -> SubmitSm:
-    """One whole submit_sm: the text in message_payload, no UDH, no SAR TLVs.
+def _merged(last: Submit, data: bytes, *, first_pdu: Submit | None = None) -> Submit:
+    """One whole submit_sm or submit_multi: the text in message_payload, no UDH, no SAR TLVs.
 
     registered_delivery is the first part's (ESMEs ask on the first, or on every part).
     """

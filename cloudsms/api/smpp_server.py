@@ -49,7 +49,7 @@ from collections.abc import Awaitable
 from cloudsms.api import guard
 from cloudsms.api.accept import plan_packet
 from cloudsms.api.guard import GuessThrottle
-from cloudsms.api.smpp_concat import Concatenations, Part, is_part
+from cloudsms.api.smpp_concat import Concatenations, Part, Submit, is_part
 from cloudsms.api.smpp_mo import MoSender
 from cloudsms.api.smpp_outbox import RESPONSE_TIMEOUT_S
 from cloudsms.api.smpp_receipts import ReceiptSender
@@ -393,18 +393,13 @@ class CustomerSmppServer(SmppServer):
     # -- submit_sm and submit_multi ---------------------------------------------------------
 
     def handle_request(self, conn: SmscConnection, pdu: Pdu) -> None:
-        kind = type(pdu)
-        if kind is not SubmitSm and kind is not SubmitMulti:
+        if not isinstance(pdu, SubmitSm | SubmitMulti):
             super().handle_request(conn, pdu)  # data_sm, query_sm…: not (yet)
             return
         if conn.outstanding_requests >= self.window:
             conn.answer(pdu, S.ESME_RTHROTTLED)
             return
         conn.outstanding_requests += 1
-        if isinstance(pdu, SubmitMulti):
-            self._spawn(self._submit_multi(conn, pdu))
-            return
-        assert isinstance(pdu, SubmitSm)
         if not is_part(pdu):
             self._spawn(self._submit(conn, pdu, [(conn, pdu, b"")]))
             return
@@ -420,30 +415,31 @@ class CustomerSmppServer(SmppServer):
         if whole is not None:  # the last part: accept the message, then answer every part
             self._spawn(self._submit(conn, *whole))
 
-    async def _submit(self, conn: SmscConnection, pdu: SubmitSm, parts: list[Part]) -> None:
-        """Accept ``pdu`` (one submit_sm, or the merged parts) and answer ``parts``."""
-        try:
-            status, message_id, _ = await self._accept(conn, pdu)
-        except Exception:
-            log.exception("%s: unexpected failure while accepting a submit_sm", conn.peer)
-            status, message_id = S.ESME_RSYSERR, ""
-        self._answer_parts(parts, status, message_id)
+    async def _submit(self, conn: SmscConnection, pdu: Submit, parts: list[Part]) -> None:
+        """Accept ``pdu`` (one submit_sm / submit_multi, or the merged parts), answer ``parts``.
 
-    async def _submit_multi(self, conn: SmscConnection, pdu: SubmitMulti) -> None:
-        """Accept a submit_multi and answer it: the refused destinations in unsuccess_sme."""
+        Every part of a submit_multi gets the same unsuccess_sme as the message.
+        """
         try:
             status, message_id, unsuccess = await self._accept(conn, pdu)
         except Exception:
-            log.exception("%s: unexpected failure while accepting a submit_multi", conn.peer)
+            log.exception("%s: unexpected failure accepting %s", conn.peer, type(pdu).__name__)
             status, message_id, unsuccess = S.ESME_RSYSERR, "", ()
-        conn.outstanding_requests -= 1
-        conn.answer(pdu, status, message_id=message_id, unsuccess_smes=unsuccess)
-        self._count(conn, status)
+        self._answer_parts(parts, status, message_id, unsuccess)
 
-    def _answer_parts(self, parts: list[Part], status: int, message_id: str) -> None:
+    def _answer_parts(
+        self,
+        parts: list[Part],
+        status: int,
+        message_id: str,
+        unsuccess: tuple[UnsuccessSme, ...] = (),
+    ) -> None:
         for part_conn, part, _ in parts:
             part_conn.outstanding_requests -= 1
-            part_conn.answer(part, status, message_id=message_id)
+            if isinstance(part, SubmitMulti):
+                part_conn.answer(part, status, message_id=message_id, unsuccess_smes=unsuccess)
+            else:
+                part_conn.answer(part, status, message_id=message_id)
         self._count(parts[-1][0], status)
 
     def _count(self, conn: SmscConnection, status: int) -> None:

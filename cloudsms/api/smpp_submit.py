@@ -99,9 +99,9 @@ def read_submit(
 ) -> Submission:
     """The packet a whole submit_sm or submit_multi stands for; :class:`Refused` when wrong.
 
-    Concatenated parts are merged first (``cloudsms.api.smpp_concat``); one that gets here
-    unmerged is refused, never read as a message of its own (a submit_multi is never merged:
-    its long text goes in message_payload). A submit_multi's destination that cannot be a
+    Concatenated parts (of a submit_sm or a submit_multi) are merged first
+    (``cloudsms.api.smpp_concat``); one that gets here unmerged is refused, never read as a
+    message of its own. A submit_multi's destination that cannot be a
     recipient (a distribution list, an address that is not E.164) is refused alone, listed in
     :attr:`Submission.unsuccess`; a submit_sm's refuses the submit.
     """

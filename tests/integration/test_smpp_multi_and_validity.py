@@ -21,6 +21,7 @@ from cloudsms.domain.packet import MAX_RECIPIENTS
 from cloudsms.services.operator import Operator
 from cloudsms.smpp.constants import CommandStatus as S
 from cloudsms.smpp.constants import Tag
+from cloudsms.smpp.encoding import split_for_submit, udh_concat
 from cloudsms.smpp.pdu import (
     BindTransceiver,
     DeliverSm,
@@ -184,10 +185,88 @@ async def test_submit_multi_with_no_acceptable_destination_is_refused_whole(
     assert resp.command_status == S.ESME_RINVDSTADR
     too_many = [sme(f"852612{n:05d}") for n in range(MAX_RECIPIENTS + 1)]
     assert (await submit_multi(link, too_many)).command_status == S.ESME_RINVNUMDESTS
-    parts = await submit_multi(
-        link, [sme("85261234567")], b"\x05\x00\x03\x07\x02\x01hi", esm_class=0x40
+    assert messages(store) == {}
+
+
+LONG_UCS2 = "多个收件人的长短信，分段发送，每段按收件人计费。" * 7  # 3 UCS-2 segments
+
+
+def multi_parts(
+    link: EsmeLink, dests: list[SmeAddress | DistributionList], parts: list[dict[str, Any]]
+) -> Any:
+    """Every part of a submit_multi written before any answer is awaited (a windowed ESME)."""
+    return asyncio.gather(
+        *(
+            link.send_request(
+                SubmitMulti(
+                    sequence_number=link.session.sequence.next(),
+                    source_addr="Acme",
+                    dest_addresses=tuple(dests),
+                    **fields,
+                )
+            )
+            for fields in parts
+        )
     )
-    assert parts.command_status == S.ESME_RINVESMCLASS  # parts: message_payload instead
+
+
+def sar(ref: int, seq: int, total: int) -> tuple[Tlv, ...]:
+    return (
+        Tlv(Tag.SAR_MSG_REF_NUM, ref.to_bytes(2, "big")),
+        Tlv(Tag.SAR_TOTAL_SEGMENTS, bytes((total,))),
+        Tlv(Tag.SAR_SEGMENT_SEQNUM, bytes((seq,))),
+    )
+
+
+@pytest.mark.parametrize("kind", ["udh8", "udh16", "sar"])
+async def test_submit_multi_in_parts_is_one_packet_answered_after_its_commit(
+    store: Store, links: Bind, kind: str
+) -> None:
+    link = await links("acme1", "s3cret")
+    segments = split_for_submit(LONG_UCS2, "ucs2", sixteen_bit=kind == "udh16")
+    assert len(segments) == 3
+    if kind == "sar":
+        parts = [
+            {"data_coding": 8, "short_message": s, "tlvs": sar(9, i + 1, 3)}
+            for i, s in enumerate(segments)
+        ]
+    else:
+        parts = [
+            {
+                "data_coding": 8,
+                "esm_class": 0x40,
+                "short_message": udh_concat(9, 3, i + 1, kind == "udh16") + s,
+            }
+            for i, s in enumerate(segments)
+        ]
+    dests = [sme("85261234567"), sme("85261234000"), sme("85261234568")]  # the 2nd blacklisted
+    resps = await multi_parts(link, dests, parts)
+    assert [r.command_status for r in resps] == [0, 0, 0]
+    assert len({r.message_id for r in resps}) == 1 and resps[0].message_id
+    for resp in resps:  # every part names the refused destination
+        assert resp.unsuccess_smes == (UnsuccessSme(1, 1, "85261234000", ESME_RBLOCKED),)
+    rows = messages(store)
+    assert sorted(rows) == ["61234567", "61234568"]
+    assert rows["61234567"].sms_uid == resps[0].message_id
+    assert rows["61234568"].smpp_message_id == resps[0].message_id
+    for row in rows.values():  # one message each, billed per segment
+        assert (row.segments, row.fee_micros, row.content) == (3, 150_000, LONG_UCS2)
+
+
+async def test_submit_multi_parts_with_different_lists_never_complete(
+    store: Store, smpp_server: Any, links: Bind
+) -> None:
+    link = await links("acme1", "s3cret")
+    smpp_server.platform.smpp.concat.timeout_s = 0.3
+    one, two = split_for_submit(LONG_UCS2[:100], "ucs2")
+    a, b = sme("85261234567"), sme("85261234568")
+    # Part 1 to [a, b] and part 2 to [b, a]: two messages, each missing a part.
+    resps = await asyncio.gather(
+        multi_parts(link, [a, b], [{"data_coding": 8, "short_message": one, "tlvs": sar(5, 1, 2)}]),
+        multi_parts(link, [b, a], [{"data_coding": 8, "short_message": two, "tlvs": sar(5, 2, 2)}]),
+    )
+    for (resp,) in resps:  # refused when the 60 s (here 0.3 s) are up, nothing kept
+        assert (resp.command_status, resp.message_id) == (S.ESME_RSUBMITFAIL, "")
     assert messages(store) == {}
 
 
