@@ -34,6 +34,9 @@ def two_connectors(store: Store, seeded: Seeded) -> list[int]:
     return [first, second]
 
 
+LEASE_MS = 1_500
+
+
 def register(store: Store, name: str, lease_ms: int = 60_000) -> int:
     return store.register_worker(name=name, host="test", pid=1, role="worker", lease_ms=lease_ms)
 
@@ -51,19 +54,21 @@ def state_of(store: Store, uid: str) -> tuple[str, int | None, int | None]:
 
 def test_one_owner_per_connector_until_its_lease_runs_out(store: Store, seeded: Seeded) -> None:
     c1, c2 = two_connectors(store, seeded)
-    a = register(store, "a", lease_ms=400)
+    # A lease long enough for the checks before a's death on a loaded machine (CI once took
+    # more than 400 ms between the acquire and the renew on PostgreSQL).
+    a = register(store, "a", lease_ms=LEASE_MS)
     b = register(store, "b")
-    assert store.acquire_connectors(a, [c1, c2], 400, limit=1) == [c1]
+    assert store.acquire_connectors(a, [c1, c2], LEASE_MS, limit=1) == [c1]
     assert store.acquire_connectors(b, [c1, c2], 60_000, limit=5) == [c2]  # c1 is a's
     view = store.lease_view()
     assert {cid: lease.owner for cid, lease in view.leases.items()} == {c1: a, c2: b}
-    assert store.renew_leases(a, 400, {c1: True})
+    assert store.renew_leases(a, LEASE_MS, {c1: True})
     assert store.lease_view().leases[c1].available
-    time.sleep(0.6)  # a stops renewing: it is dead
+    time.sleep(LEASE_MS / 1000 + 0.3)  # a stops renewing: it is dead
     assert {w.id for w in store.lease_view().workers} == {b}
     assert c1 not in store.lease_view().leases
     assert store.acquire_connectors(b, [c1], 60_000, limit=1) == [c1]
-    assert not store.renew_leases(a, 400, {c1: True})  # too late: a must fence itself
+    assert not store.renew_leases(a, LEASE_MS, {c1: True})  # too late: a must fence itself
     assert store.lease_view().leases[c1].owner == b
     store.retire_worker(b)
     assert store.lease_view().leases == {}
