@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 from platform_fixtures import RunningServer
-from test_crash_pipeline import WINDOW, check_store, describe, seed, wait_reported
+from test_crash_pipeline import WINDOW, check_store, describe, seed, wait_reported, wait_settled
 from test_end_to_end import CallbackSink, SimulatorThread
 
 from cloudsms.config import Settings
@@ -76,6 +76,7 @@ def run(url: str, sink: CallbackSink, carrier: Behaviour, **change: Any) -> tupl
                 setattr(smsc.sim, attribute, value[1])
             missing = wait_reported(sink, set(acked), timeout=60)
             assert missing == set(), f"{len(missing)} never reported: {describe(url, missing)}"
+            wait_settled(url)
         return acked, smsc, time.monotonic() - started
 
 

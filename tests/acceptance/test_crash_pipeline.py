@@ -241,6 +241,33 @@ def wait_reported(sink: CallbackSink, uids: set[str], timeout: float) -> set[str
     return missing
 
 
+#: States of a message still waiting for its carrier or its receipt.
+_PENDING = ("accepted", "queued", "submitted")
+
+
+def wait_settled(url: str, timeout: float = 30.0) -> None:
+    """Wait (up to ``timeout``) until no stored message waits for its carrier or its receipt.
+
+    A packet committed whose answer the load never read (the load stopped with it in flight, or
+    the platform died before answering) is not in ``acked`` but is stored, so it is sent and
+    reported after the acknowledged ones; :func:`check_store` wants it final too. A dead
+    worker's claims come back after its lease (about 5 s), hence the margin.
+    """
+    deadline = time.monotonic() + timeout
+    store = Store.open(url)
+    try:
+        while time.monotonic() < deadline:
+            with store.engine.connect() as conn:
+                pending = conn.execute(
+                    select(func.count()).where(tables.messages.c.state.in_(_PENDING))
+                ).scalar_one()
+            if pending == 0:
+                return
+            time.sleep(0.1)
+    finally:
+        store.close()
+
+
 def describe(url: str, uids: set[str]) -> str:
     """States of the given messages (for a failure message)."""
     store = Store.open(url)
@@ -352,6 +379,7 @@ def test_kill_9_under_load_loses_nothing_and_resends_only_in_flight(
             load.wait_acked(before + 1000, timeout=30)
         acked = dict(load.acked)
         missing = wait_reported(sink, set(acked), timeout=90)
+        wait_settled(sqlite_url)
         stop(proc)
     assert missing == set(), f"{len(missing)} never reported: {describe(sqlite_url, missing)}"
     check_store(sqlite_url, acked)
@@ -426,6 +454,7 @@ def test_postgres_restart_under_load_loses_nothing(
             recovered = time.monotonic() - started
         acked = dict(load.acked)
         missing = wait_reported(sink, set(acked), timeout=90)
+        wait_settled(url)
         alive = proc.poll() is None
         stop(proc)
     assert alive, "the platform must survive a database restart"

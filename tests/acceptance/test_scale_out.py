@@ -34,6 +34,7 @@ from test_crash_pipeline import (
     start_platform,
     stop,
     wait_reported,
+    wait_settled,
 )
 from test_end_to_end import CallbackSink, SimulatorThread
 
@@ -122,6 +123,7 @@ def test_two_api_two_workers_survive_a_worker_kill(postgres_url: str, tmp_path: 
                 load.wait_acked(len(load.acked) + 1500, timeout=30)
             acked = dict(load.acked)
             missing = wait_reported(sink, set(acked), timeout=90)
+            wait_settled(url)
             drained = time.monotonic() - killed
         finally:
             for proc in procs:

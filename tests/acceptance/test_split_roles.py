@@ -33,6 +33,7 @@ from test_crash_pipeline import (
     start_platform,
     stop,
     wait_reported,
+    wait_settled,
 )
 from test_end_to_end import CallbackSink, SimulatorThread
 from test_scale_out import owners
@@ -71,6 +72,7 @@ def test_api_and_worker_processes_share_one_sqlite_file(tmp_path: Path) -> None:
                 load.wait_acked(len(load.acked) + 1500, timeout=60)
             acked = dict(load.acked)
             missing = wait_reported(sink, set(acked), timeout=90)
+            wait_settled(url)
         finally:
             for proc in procs:
                 stop(proc)
@@ -118,6 +120,7 @@ def test_dispatcher_and_reports_processes_split_the_worker(
                 load.wait_acked(len(load.acked) + 1000, timeout=60)
             acked = dict(load.acked)
             missing = wait_reported(sink, set(acked), timeout=90)
+            wait_settled(url)
             drained = time.monotonic() - killed
         finally:
             for proc in procs:
