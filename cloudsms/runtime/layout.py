@@ -21,10 +21,12 @@ message): the worker tells the API process over a pipe its worker id and how man
 has room for (free window slots, while it has no backlog: older messages are never
 overtaken); the API process's group commit writes that many of the messages it accepts, due
 now, QUEUED under the worker's claim (``LocalClaim``, as for a dispatcher in its own process)
-and sends their SMS_UIDs down the wake-up pipe; the worker reads them (``read_claimed``) and
-submits them. The rest are written ACCEPTED and claimed from the store as before. A claim made
-so is an ordinary claim: if the worker dies, the messages are recovered once its lease runs
-out; SMS_UIDs a new worker finds in the pipe are not under its claim and are ignored.
+and sends the messages themselves down the wake-up pipe, one JSON line per batch with the
+claimer's id, so the worker submits them without reading them back from the store (a SELECT and
+a thread hand-off per batch, ~8 % of the worker's time under load, measured with py-spy). The
+rest are written ACCEPTED and claimed from the store as before. A claim made so is an ordinary
+claim: if the worker dies, the messages are recovered once its lease runs out; a line a new
+worker finds in the pipe names an earlier worker's id and is ignored.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import sys
 import time
 from collections.abc import Mapping
 from typing import Protocol
+
+import orjson
 
 from cloudsms.config import Settings
 from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
@@ -58,7 +62,9 @@ WAKE_ENV = "CLOUDSMS_WAKE_FD"
 ROOM_ENV = "CLOUDSMS_ROOM_FD"
 #: How often the worker tells the API process its room, when it changed (seconds).
 ROOM_REPORT_S = 0.01
-#: A line of SMS_UIDs claimed for the worker starts with this byte (wake-ups are NUL bytes).
+#: A line of messages claimed for the worker starts with this byte (wake-ups are NUL bytes);
+#: the rest is JSON, ``[claimer, [message, ...]]`` (orjson escapes every control character, so
+#: a line holds no newline and no NUL).
 CLAIMED = b"C"
 _PR_SET_PDEATHSIG = 1
 
@@ -151,6 +157,8 @@ class WorkerProcess:
         self._room_partial = b""
         #: What the worker last reported: its worker id, its room, the SMS_UIDs it had received.
         self._claimer: int | None = None
+        #: The claimer the last ``local_claim`` named: what the following ``take_claimed`` holds.
+        self._claimed_for: int | None = None
         self._room = 0
         self._received = 0
         #: SMS_UIDs sent to the worker so far (``_room`` minus those in flight is the credit).
@@ -175,12 +183,15 @@ class WorkerProcess:
         if self._claimer is None or proc is None or proc.returncode is not None:
             return None
         credit = self._room - (self._sent - self._received)
-        return LocalClaim(self._claimer, credit) if credit > 0 else None
+        if credit <= 0:
+            return None
+        self._claimed_for = self._claimer
+        return LocalClaim(self._claimer, credit)
 
     def take_claimed(self, messages: list[OutboundMessage]) -> None:
-        """Messages the group commit claimed for the worker: their SMS_UIDs go down the pipe."""
+        """Messages the group commit claimed for the worker: they go down the pipe, whole."""
         self._sent += len(messages)
-        line = CLAIMED + b",".join(m.sms_uid.encode() for m in messages) + b"\n"
+        line = CLAIMED + orjson.dumps([self._claimed_for, messages]) + b"\n"
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._send, line)
 
@@ -304,7 +315,7 @@ class ClaimIntake(Protocol):
 
     def wake(self) -> None: ...
     def local_claim(self) -> LocalClaim | None: ...
-    def take_remote(self, sms_uids: list[str]) -> None: ...
+    def take_remote(self, claimer: int, messages: list[OutboundMessage]) -> None: ...
     @property
     def remote_received(self) -> int: ...
 
@@ -312,7 +323,7 @@ class ClaimIntake(Protocol):
 class WakeListener:
     """In a supervised worker: the pipes to and from the API process (see the module docstring).
 
-    Reads wake-ups (NUL bytes) and lines of SMS_UIDs claimed for us; reports our room.
+    Reads wake-ups (NUL bytes) and lines of messages claimed for us; reports our room.
     """
 
     def __init__(self, fd: int, intake: ClaimIntake, room_fd: int | None = None) -> None:
@@ -361,7 +372,14 @@ class WakeListener:
         for line in lines:
             line = line.lstrip(b"\0")
             if line.startswith(CLAIMED) and len(line) > 1:
-                self._intake.take_remote(line[1:].decode("ascii").split(","))
+                try:
+                    claimer, rows = orjson.loads(line[1:])
+                    messages = [OutboundMessage(**row) for row in rows]
+                except (orjson.JSONDecodeError, TypeError, ValueError):
+                    # Never written by our API process; what it meant is recovered with its claim.
+                    log.error("unreadable line of claimed messages on the wake-up pipe")
+                    continue
+                self._intake.take_remote(claimer, messages)
         self._intake.wake()
 
     async def _report_room(self) -> None:

@@ -109,11 +109,6 @@ _CLAIM = (
     " via_connector = NULL, updated_ms = ? WHERE sms_uid IN ({due})"
     f" RETURNING {_CLAIM_COLUMNS}"
 )
-#: read_claimed: ``{marks}`` from in_list. Parameters: (*uids, claimer).
-_READ_CLAIMED = (
-    f"SELECT {_CLAIM_COLUMNS} FROM messages WHERE sms_uid IN ({{marks}})"
-    f" AND claimed_by = ? AND state = '{_QUEUED}'"
-)
 #: Outcomes apply to a message still QUEUED, and with a claimer only under its claim.
 _MINE = " AND claimed_by = ?"
 #: A submit's outcome. The carrier id (NULL for a message of several submit_sm, whose ids are
@@ -271,25 +266,6 @@ class DispatchOps(StoreBase):
                 )
                 if taken:
                     found[connector_id] = taken
-        return found
-
-    def read_claimed(self, sms_uids: Sequence[str], claimer: int) -> list[OutboundMessage]:
-        """The messages of ``sms_uids`` still QUEUED under ``claimer``'s claim, read only.
-
-        For messages another process claimed for this worker as it accepted them (the API
-        process of the two-process layout, ``runtime.layout``): the claim is written, this
-        only reads what to submit. A message no longer under this claim (recovered, or
-        claimed for an earlier run of this worker) is not returned.
-        """
-        found: list[OutboundMessage] = []
-        with self._connect(write=False) as conn:
-            for chunk in _chunks(list(sms_uids)):
-                marks, values = in_list(chunk)
-                sql = _READ_CLAIMED.replace("{marks}", marks)
-                found.extend(
-                    OutboundMessage(*row) for row in self._run(conn, sql, (*values, claimer))
-                )
-        found.sort(key=lambda m: (-m.priority, m.sms_uid))
         return found
 
     def _take(

@@ -324,17 +324,6 @@ class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
                     found[cid] = taken
             return found
 
-    def read_claimed(self, sms_uids: Sequence[str], claimer: int) -> list[OutboundMessage]:
-        with self._lock:
-            found = [
-                OutboundMessage(*(r.m[name] for name in _CLAIM_FIELDS))
-                for uid in sms_uids
-                if (r := self._messages.get(uid)) is not None
-                and r.claimed_by == claimer and r.m["state"] is MessageState.QUEUED
-            ]  # fmt: skip
-        found.sort(key=lambda m: (-m.priority, m.sms_uid))
-        return found
-
     def _take(
         self, due: list[_Message], limit: int, now_ms: int, claimer: int | None
     ) -> list[OutboundMessage]:

@@ -83,10 +83,6 @@ def retry_delay_ms(attempts: int) -> int:
     return int(min(1000 * 2 ** max(attempts - 1, 0), 300_000))
 
 
-#: Reads of messages claimed for us by the API process before giving up (0.5 s apart).
-REMOTE_READ_TRIES = 5
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -129,9 +125,8 @@ class Dispatcher:
         self._local: deque[OutboundMessage] = deque()
         #: The last claim from the store found fewer messages than it asked for: no backlog.
         self._backlog_clear = False
-        #: Messages the API process claimed for us (two-process layout): received, being read.
+        #: Messages the API process claimed for us (two-process layout), received so far.
         self._remote_received = 0
-        self._remote_reading = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
@@ -297,7 +292,7 @@ class Dispatcher:
         if self._stopping or not self._backlog_clear or claimer is None or claimer == FENCED:
             return None
         room = sum(link.free_slots() for link in list(self.links.values()))
-        room -= len(self._local) + self._remote_reading
+        room -= len(self._local)
         return LocalClaim(claimer, room) if room > 0 else None
 
     @property
@@ -305,38 +300,20 @@ class Dispatcher:
         """SMS_UIDs received so far from the API process (``take_remote``)."""
         return self._remote_received
 
-    def take_remote(self, sms_uids: list[str]) -> None:
-        """SMS_UIDs the API process claimed for us as it accepted them: read, then submit them.
+    def take_remote(self, claimer: int, messages: list[OutboundMessage]) -> None:
+        """Messages the API process claimed for us as it accepted them: submit them.
 
-        The two-process layout (``runtime.layout``): the claim is written by the API process;
-        only what is still QUEUED under our claim is read (an SMS_UID meant for an earlier
-        run of this worker is not ours).
+        The two-process layout (``runtime.layout``): the claim is committed by the API process,
+        which sends the messages themselves, so nothing is read back from the store. Messages
+        claimed for another worker id (an earlier run of this worker), or arriving while we
+        stop or after our lease was lost, are left to the recovery of that claim.
         """
-        self._remote_received += len(sms_uids)
-        claimer = self.recorder.claimer
-        if self._stopping or claimer is None or claimer == FENCED:
-            return  # claimed for us: recovered with our claims
-        self._remote_reading += len(sms_uids)
-        task = asyncio.create_task(self._read_remote(sms_uids, claimer))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _read_remote(self, sms_uids: list[str], claimer: int) -> None:
-        try:
-            for attempt in range(REMOTE_READ_TRIES):
-                try:
-                    messages = await asyncio.to_thread(self.store.read_claimed, sms_uids, claimer)
-                except Exception:
-                    if attempt + 1 == REMOTE_READ_TRIES:
-                        # They stay QUEUED under our claim: recovered when this worker stops.
-                        log.exception("could not read %d messages claimed for us", len(sms_uids))
-                        return
-                    await asyncio.sleep(0.5)
-                else:
-                    self._take_local(messages)
-                    return
-        finally:
-            self._remote_reading -= len(sms_uids)
+        self._remote_received += len(messages)
+        mine = self.recorder.claimer
+        if self._stopping or mine is None or mine == FENCED or claimer != mine:
+            return
+        messages.sort(key=lambda m: (-m.priority, m.sms_uid))
+        self._take_local(messages)
 
     def take_claimed(self, messages: list[OutboundMessage]) -> None:
         """Messages the writer claimed for us and committed (called on its thread)."""

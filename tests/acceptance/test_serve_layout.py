@@ -253,12 +253,14 @@ def test_process_count_refusals() -> None:
 
 
 class PipeEnd:
-    """The worker's dispatcher as the pipes see it: wake-ups, room, SMS_UIDs received."""
+    """The worker's dispatcher as the pipes see it: wake-ups, room, messages received."""
 
     def __init__(self, room: LocalClaim | None) -> None:
         self.woken = asyncio.Event()
         self.room = room
         self.uids: list[str] = []
+        self.messages: list[OutboundMessage] = []
+        self.claimers: set[int] = set()
 
     def wake(self) -> None:
         self.woken.set()
@@ -266,8 +268,10 @@ class PipeEnd:
     def local_claim(self) -> LocalClaim | None:
         return self.room
 
-    def take_remote(self, sms_uids: list[str]) -> None:
-        self.uids += sms_uids
+    def take_remote(self, claimer: int, messages: list[OutboundMessage]) -> None:
+        self.claimers.add(claimer)
+        self.messages += messages
+        self.uids += [m.sms_uid for m in messages]
 
     @property
     def remote_received(self) -> int:
@@ -292,7 +296,7 @@ async def test_accepted_packets_wake_the_worker_over_the_pipe() -> None:
 
 async def test_claims_for_the_worker_follow_its_room_and_reach_it_over_the_pipe() -> None:
     """The worker reports its room; the API side claims no more than that, minus what is on
-    its way; the SMS_UIDs arrive whole, however the pipe splits them."""
+    its way; the messages arrive whole, however the pipe splits them."""
     worker = WorkerProcess({}, argv=["sleep", "30"])
     end = PipeEnd(LocalClaim(claimer=7, limit=5))
     env = {WAKE_ENV: worker.env[WAKE_ENV], ROOM_ENV: worker.env[ROOM_ENV]}
@@ -310,7 +314,8 @@ async def test_claims_for_the_worker_follow_its_room_and_reach_it_over_the_pipe(
             return worker.local_claim()
 
         assert await claim() == LocalClaim(claimer=7, limit=5)
-        sent = [_message(f"U{i:04d}") for i in range(3)]
+        # A newline or a NUL in a message's text cannot cut its line on the pipe.
+        sent = [_message(f"U{i:04d}", "line\nbreak\0 ü€" * i) for i in range(3)]
         worker.take_claimed(sent)
         assert worker.local_claim() == LocalClaim(claimer=7, limit=2)  # 3 on their way
         for _ in range(100):
@@ -318,6 +323,7 @@ async def test_claims_for_the_worker_follow_its_room_and_reach_it_over_the_pipe(
                 break
             await asyncio.sleep(0.02)
         assert end.uids == ["U0000", "U0001", "U0002"]
+        assert end.messages == sent and end.claimers == {7}  # whole, under the claim it named
         end.room = None  # no room (a backlog to claim first): nothing is claimed for it
         for _ in range(100):
             if worker.local_claim() is None:
@@ -337,5 +343,5 @@ async def test_claims_for_the_worker_follow_its_room_and_reach_it_over_the_pipe(
         await worker.stop()
 
 
-def _message(uid: str) -> OutboundMessage:
-    return OutboundMessage(uid, 1, 852, "61234567", "R", "S", "hi", "gsm7", 1, 0, 1, 0)
+def _message(uid: str, content: str = "hi") -> OutboundMessage:
+    return OutboundMessage(uid, 1, 852, "61234567", "R", "S", content, "gsm7", 1, 0, 1, 0)

@@ -187,11 +187,6 @@ def test_messages_claimed_at_acceptance_skip_the_claim(world: World) -> None:
     ]  # fmt: skip
     assert store.customer_balance(world.customer_id) == 6 * FEE
     assert [m.sms_uid for m in store.claim_due(now(), 10)] == [third]
-    # Another process reads what was claimed for it by its SMS_UIDs (the two-process layout):
-    # only what is still QUEUED under its claim.
-    uids = [scheduled, first, second, third]
-    assert [m.sms_uid for m in store.read_claimed(uids, me)] == [first, second]
-    assert store.read_claimed(uids, me + 1) == []
     # The claim is ours: our outcome applies, another claimer's does not.
     other = SubmitOutcome(sms_uid=first, kind="submitted", connector_id=world.connector_id,
                           parts=(PartResult(1, "X1", 0),))  # fmt: skip
