@@ -155,13 +155,13 @@ class WorkerProcess:
         os.set_blocking(self._room_read, False)
         self.env[ROOM_ENV] = str(self._room_write)
         self._room_partial = b""
-        #: What the worker last reported: its worker id, its room, the SMS_UIDs it had received.
+        #: What the worker last reported: its worker id, its room, the messages it had received.
         self._claimer: int | None = None
         #: The claimer the last ``local_claim`` named: what the following ``take_claimed`` holds.
         self._claimed_for: int | None = None
         self._room = 0
         self._received = 0
-        #: SMS_UIDs sent to the worker so far (``_room`` minus those in flight is the credit).
+        #: Messages sent to the worker so far (``_room`` minus those in flight is the credit).
         self._sent = 0
         self._out = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -268,7 +268,7 @@ class WorkerProcess:
     def _send_wake(self) -> None:
         self._wake_due = False
         if self._out:
-            return  # SMS_UIDs are on their way: they wake the worker
+            return  # claimed messages are on their way: they wake the worker
         # A full pipe already holds a wake-up the worker has not read yet.
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(self._wake_write, b"\0")

@@ -297,7 +297,7 @@ class Dispatcher:
 
     @property
     def remote_received(self) -> int:
-        """SMS_UIDs received so far from the API process (``take_remote``)."""
+        """Messages received so far from the API process (``take_remote``), ours or not."""
         return self._remote_received
 
     def take_remote(self, claimer: int, messages: list[OutboundMessage]) -> None:

@@ -258,7 +258,6 @@ class PipeEnd:
     def __init__(self, room: LocalClaim | None) -> None:
         self.woken = asyncio.Event()
         self.room = room
-        self.uids: list[str] = []
         self.messages: list[OutboundMessage] = []
         self.claimers: set[int] = set()
 
@@ -271,7 +270,10 @@ class PipeEnd:
     def take_remote(self, claimer: int, messages: list[OutboundMessage]) -> None:
         self.claimers.add(claimer)
         self.messages += messages
-        self.uids += [m.sms_uid for m in messages]
+
+    @property
+    def uids(self) -> list[str]:
+        return [m.sms_uid for m in self.messages]
 
     @property
     def remote_received(self) -> int:

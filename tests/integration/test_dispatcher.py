@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cloudsms.domain.models import NewMessage, PacketWrite
+from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.domain.routing import ConnectorConfig
 from cloudsms.domain.status import MessageState
 from cloudsms.services.config_cache import ConfigCache
@@ -251,3 +252,42 @@ async def test_messages_claimed_at_acceptance_are_sent_without_a_claim_query(
         assert record is not None and record.attempts == 1
     finally:
         await writer.close()
+
+
+async def test_messages_another_process_claimed_are_sent_only_under_our_claim(
+    make_rig: RigFactory,
+) -> None:
+    """The two-process layout hands the worker whole messages with the claimer they were
+    claimed for: ours are submitted as they come; a predecessor's are left to its recovery."""
+    rig = await make_rig()
+    mine = rig.dispatcher.recorder.claimer
+    assert mine is not None
+    stamp = now()
+
+    def claimed_for(claimer: int) -> list[OutboundMessage]:
+        messages = tuple(
+            NewMessage(
+                sms_uid=f"R{next(_uids):08d}", customer_id=rig.customer_id, serial=1,
+                country_code=852, dest_msisdn=f"6300{next(_uids) % 10_000:04d}",
+                route_name="main", sender="CloudSMS", content="hello", encoding="gsm7",
+                segments=1, priority=0, send_at_ms=stamp, customer_body=None,
+                state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=FEE,
+                currency="HKD", created_ms=stamp,
+            )
+            for _ in range(2)
+        )  # fmt: skip
+        packet = PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
+                             answer=b"{}", created_ms=stamp)  # fmt: skip
+        [outcome] = rig.store.accept_packets(
+            [packet], replay_window_ms=0, claim=LocalClaim(claimer, 2)
+        )
+        assert len(outcome.claimed) == 2
+        return list(outcome.claimed)
+
+    ours, theirs = claimed_for(mine), claimed_for(mine + 1000)
+    rig.dispatcher.take_remote(mine + 1000, theirs)
+    rig.dispatcher.take_remote(mine, ours)
+    await rig.until(lambda: all(rig.state(m.sms_uid) is MessageState.DELIVERED for m in ours))
+    await asyncio.sleep(0.3)
+    assert [rig.state(m.sms_uid) for m in theirs] == [MessageState.QUEUED] * 2
+    assert rig.dispatcher.remote_received == 4
