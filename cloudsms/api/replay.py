@@ -6,16 +6,8 @@ process or arrive after a restart); this cache only saves the round trip to the 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
-
-
-def packet_key(customer_id: int, body: bytes) -> str:
-    """The fingerprint of a packet: same key, SERIAL, TIME and body ⇔ same raw bytes."""
-    digest = hashlib.sha256(customer_id.to_bytes(8, "big"))
-    digest.update(body)
-    return digest.hexdigest()
 
 
 class ReplayCache:

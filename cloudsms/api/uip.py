@@ -35,7 +35,7 @@ from cloudsms.api.backlog import BacklogGauge
 from cloudsms.api.guard import EVENTS, GuessThrottle
 from cloudsms.api.limits import RateLimits, parse_overrides
 from cloudsms.api.refusals import RefusalLog, not_json
-from cloudsms.api.replay import ReplayCache, packet_key
+from cloudsms.api.replay import ReplayCache
 from cloudsms.config import Settings
 from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.content import MAX_CONTENT_BYTES, MAX_SEGMENTS, ContentPlan, plan_content
@@ -52,6 +52,7 @@ from cloudsms.domain.packet import (
     serial_of,
 )
 from cloudsms.domain.query import QUERY_METHOD, read_uid_list, result_entry
+from cloudsms.domain.replay_keys import packet_key
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 from cloudsms.services.config_cache import ConfigCache
@@ -188,7 +189,7 @@ class UipService:
                 return 200, await self._mo_query(packet, customer, serial), ResultCode.OK, 0
             return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
-        key = packet_key(customer.id, body) if self.replays is not None else None
+        key = packet_key(customer.id, envelope.time, body) if self.replays is not None else None
         if key is not None and self.replays is not None:
             previous = self.replays.get(key)
             if previous is not None:

@@ -49,6 +49,7 @@ from cloudsms.domain.pipeline import (
     OutboundMessage,
     claim_at_acceptance,
 )
+from cloudsms.domain.replay_keys import legacy_digest_prefix
 from cloudsms.domain.status import FINAL_STATES, MessageState, customer_state, sources_of
 from cloudsms.exceptions import NotFound, StoreError
 from cloudsms.storage import tables
@@ -116,6 +117,13 @@ _INSERT_REPLAYS = (
 #: SQLAlchemy Core built and compiled these for every batch.
 _REPLAYS_BY_KEY = "SELECT packet_key, answer, created_ms FROM replays WHERE packet_key IN ({marks})"
 _DELETE_REPLAYS = "DELETE FROM replays WHERE packet_key IN ({marks})"
+#: Any replay row keyed by an older release (a bare digest: it starts with a hex digit, the keys
+#: of ``cloudsms.domain.replay_keys`` with a letter past them): one probe of the key's index.
+_ANY_OLDER_KEY = "SELECT 1 FROM replays WHERE packet_key < 'g' LIMIT 1"
+#: The older row of one packet, by its digest's prefix (parameters: prefix, prefix + 'g').
+_OLDER_KEY = (
+    "SELECT answer, created_ms FROM replays WHERE packet_key >= ? AND packet_key < ? LIMIT 1"
+)
 #: The paying customers, locked (PostgreSQL) in id order so two writers never deadlock.
 _PAYERS = (
     "SELECT id, balance_micros, credit_limit_micros FROM customers WHERE id IN ({marks})"
@@ -130,6 +138,9 @@ _m = tables.messages.c
 
 class MessageOps(StoreBase):
     """Named operations on messages, replays and balances. Mixed into ``store.Store``."""
+
+    #: Whether ``replays`` may hold keys of an older release; None: not looked up yet.
+    _older_keys: bool | None = None
 
     # ----------------------------------------------------------------------------- accept path
 
@@ -180,6 +191,12 @@ class MessageOps(StoreBase):
             rows = run(conn, self.dialect, _REPLAYS_BY_KEY.replace("{marks}", marks), values)
             for key, answer, created_ms in rows:
                 stored[key] = (bytes(answer), created_ms)
+        if keys and self._older_replay_keys(conn):
+            for key in keys - stored.keys():
+                prefix = legacy_digest_prefix(key)
+                row = run(conn, self.dialect, _OLDER_KEY, (prefix, prefix + "g")).first()
+                if row is not None:
+                    stored[key] = (bytes(row[0]), row[1])
 
         answers: dict[str, bytes] = {}  # key → answer to replay, for keys settled in this batch
         stale: list[str] = []  # stored rows past the window, replaced by this batch
@@ -273,6 +290,19 @@ class MessageOps(StoreBase):
 
         return [o for o in outcomes if o is not None]
 
+    def _older_replay_keys(self, conn: Connection) -> bool:
+        """Whether ``replays`` may hold rows keyed by an older release (a bare digest).
+
+        Why: the key's form changed (``cloudsms.domain.replay_keys``); a blind retry of a packet
+        answered before the upgrade must still find its answer. Looked up once, and again after
+        each purge, so once the replay window has passed since the upgrade the extra lookups stop.
+        """
+        older = self._older_keys
+        if older is None:
+            older = run(conn, self.dialect, _ANY_OLDER_KEY, ()).first() is not None
+            self._older_keys = older
+        return older
+
     def _insert_messages(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """insert_messages: the fastest bulk form for this engine (see the module docstring)."""
         if not rows:
@@ -294,7 +324,9 @@ class MessageOps(StoreBase):
         """
         stmt = delete(tables.replays).where(tables.replays.c.created_ms < older_than_ms)
         with self._connect(write=True) as conn:
-            return conn.execute(stmt).rowcount
+            purged = conn.execute(stmt).rowcount
+        self._older_keys = None  # looked up again at the next accept
+        return purged
 
     # --------------------------------------------------------------------------------- queries
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from typing import Any
@@ -735,3 +736,28 @@ def test_refusals_say_why(
     ), logged
     record = next(r for r in caplog.records if "SERIAL 7 refused" in r.getMessage())
     assert (record.customer, record.serial) == ("acme", 7)  # type: ignore[attr-defined]
+
+
+def test_replay_keys_lead_with_the_time_and_older_keys_still_replay(
+    store: Store, seeded: Seeded, make_server: Any, http: httpx.Client
+) -> None:
+    """Keys are written in TIME order; a packet stored under an older release's key (the bare
+    SHA-256) is still found after the upgrade, and purging the old rows ends the extra lookup."""
+    server = make_server()
+    raw = orjson.dumps(packet(seeded, TIME="2026-12-07 01:55:00"))
+    first = http.post(server.url, content=raw).content
+    with store.engine.begin() as conn:
+        (key,) = conn.execute(text("SELECT packet_key FROM replays")).one()
+        assert key.startswith("t20261207015500")
+        older = hashlib.sha256(seeded.customer_id.to_bytes(8, "big") + raw).hexdigest()
+        conn.execute(text("UPDATE replays SET packet_key = :k"), {"k": older})
+    server.__exit__(None, None, None)  # the new process has no answer in memory
+    restarted = make_server()
+    assert http.post(restarted.url, content=raw).content == first
+    assert store.count_messages(customer_id=seeded.customer_id) == 1
+    # Past the window the older row is purged; the same bytes are then a new packet.
+    assert store.purge_replays(store.now_ms() + 1) == 1
+    restarted.__exit__(None, None, None)
+    again = make_server()
+    assert http.post(again.url, content=raw).content != first
+    assert store.count_messages(customer_id=seeded.customer_id) == 2
