@@ -189,7 +189,11 @@ class UipService:
                 return 200, await self._mo_query(packet, customer, serial), ResultCode.OK, 0
             return 200, await self._query(packet, customer, serial), ResultCode.OK, 0
 
-        key = packet_key(customer.id, envelope.time, body) if self.replays is not None else None
+        key = (
+            packet_key(customer.id, envelope.time, envelope.serial, body)
+            if self.replays is not None
+            else None
+        )
         if key is not None and self.replays is not None:
             previous = self.replays.get(key)
             if previous is not None:

@@ -9,33 +9,38 @@ from __future__ import annotations
 
 import hashlib
 
-#: Digits of the client's TIME that lead a packet key, and hex digits of the digest after them.
+#: Digits of the client's TIME that lead a packet key, of its SERIAL after them, and hex digits
+#: of the digest after those.
 _TIME_DIGITS = 14
-_DIGEST_HEX = 49
+_SERIAL_DIGITS = 5
+_DIGEST_HEX = 44
 #: Every packet key starts with this letter; the keys of releases before it (the bare digest)
 #: start with a hex digit, so ``packet_key < 'g'`` finds the older ones (``MessageOps``).
 KEY_MARK = "t"
 
 
-def packet_key(customer_id: int, packet_time: str, body: bytes) -> str:
+def packet_key(customer_id: int, packet_time: str, serial: int, body: bytes) -> str:
     """The fingerprint of a packet: same key, SERIAL, TIME and body ⇔ same raw bytes.
 
-    Why the client's TIME leads it: the store's replay index is ordered by this key, and a key
-    that is only a digest puts every new packet on a random page of that index — a page of the
-    index written to SQLite's log per packet, most of what the accept transaction wrote (bench/
-    README.md, "Replay keys in time order"). A client's TIME is mostly the time it sent the packet,
-    so keys led by its digits arrive in order and fill the index's last pages. TIME is not parsed
-    (SPEC §1: placeholder text is allowed): a TIME without digits leaves the digest in front,
-    as before, and the digest makes the key unique either way. 64 characters:
-    ``t`` + 14 digits (zero-padded) + the first 49 hex digits of the SHA-256.
+    Why the client's TIME and SERIAL lead it: the store's replay index is ordered by this key,
+    and a key that is only a digest puts every new packet on a random page of that index — a
+    page of the index written to SQLite's log per packet, most of what the accept transaction
+    wrote (bench/README.md, "Replay keys in time order"). A client's TIME is mostly the time it
+    sent the packet, so keys led by its digits arrive in order and fill the index's last pages;
+    TIME has whole seconds, and within a second a client's SERIAL counts up, so SERIAL comes
+    next. TIME is not parsed (SPEC §1: placeholder text is allowed): a TIME without digits
+    leaves SERIAL and the digest in front, and the digest makes the key unique either way.
+    64 characters: ``t``, 14 digits of TIME (zero-padded), SERIAL in 5 digits, and the first
+    44 hex digits of the SHA-256.
     """
-    digits = "".join(c for c in packet_time if c.isdigit())[:_TIME_DIGITS]
-    return KEY_MARK + digits.ljust(_TIME_DIGITS, "0") + _digest(customer_id, body)[:_DIGEST_HEX]
+    digits = "".join(c for c in packet_time if c.isdigit())[:_TIME_DIGITS].ljust(_TIME_DIGITS, "0")
+    order = f"{digits}{serial % 10**_SERIAL_DIGITS:0{_SERIAL_DIGITS}d}"
+    return KEY_MARK + order + _digest(customer_id, body)[:_DIGEST_HEX]
 
 
 def legacy_digest_prefix(key: str) -> str:
     """The start of the key an older release stored for the same packet (its bare SHA-256)."""
-    return key[1 + _TIME_DIGITS :]
+    return key[1 + _TIME_DIGITS + _SERIAL_DIGITS :]
 
 
 def _digest(customer_id: int, body: bytes) -> str:

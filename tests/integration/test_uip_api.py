@@ -748,7 +748,7 @@ def test_replay_keys_lead_with_the_time_and_older_keys_still_replay(
     first = http.post(server.url, content=raw).content
     with store.engine.begin() as conn:
         (key,) = conn.execute(text("SELECT packet_key FROM replays")).one()
-        assert key.startswith("t20261207015500")
+        assert key.startswith("t2026120701550000007")  # TIME's digits, then SERIAL
         older = hashlib.sha256(seeded.customer_id.to_bytes(8, "big") + raw).hexdigest()
         conn.execute(text("UPDATE replays SET packet_key = :k"), {"k": older})
     server.__exit__(None, None, None)  # the new process has no answer in memory
