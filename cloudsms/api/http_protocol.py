@@ -156,8 +156,15 @@ class HttpProtocol(asyncio.Protocol):
         #: The request whose headers or body are being parsed, once its headers are complete.
         self._incoming: _Request | None = None
         self._task: asyncio.Task[None] | None = None
+        #: The one timer of the connection, set for ``_timer_at`` (loop time); it serves the
+        #: current deadline (see ``_arm``), or closes a lingering connection.
         self._timer: asyncio.TimerHandle | None = None
-        #: The timer is the keep-alive idle timer (not a request's deadline).
+        self._timer_at = 0.0
+        #: The current deadline (loop time), its event (None: keep-alive idle) and its length.
+        self._deadline: float | None = None
+        self._deadline_event: str | None = None
+        self._deadline_s = 0.0
+        #: The deadline is the keep-alive idle time (not a request's deadline).
         self._idle = False
         #: True from a request's first byte (or the connection) until its headers are complete.
         self._in_headers = False
@@ -218,6 +225,7 @@ class HttpProtocol(asyncio.Protocol):
         # An answer under way is not cancelled: its packet may be committing (durable accept).
         self._spent = self._done = True
         self._disarm()
+        self._cancel_timer()
         self._queue.clear()
         self.listener.connections.discard(self)
 
@@ -258,7 +266,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._forwarded = self._content_length = None
         self._expect = False
-        if self._timer is None or self._idle:  # a keep-alive request: its deadline starts now
+        if self._deadline is None or self._idle:  # a keep-alive request: its deadline starts now
             self._arm(self.limits.header_timeout_s, guard.HEADER_TIMEOUT)
 
     def on_url(self, url: bytes) -> None:
@@ -472,19 +480,47 @@ class HttpProtocol(asyncio.Protocol):
     # -- timers, flow, closing -----------------------------------------------------------------
 
     def _arm(self, delay: float, event: str | None) -> None:
-        """Start the connection's one timer: a request deadline (``event``) or, None, idle."""
-        self._disarm()
+        """Set the connection's deadline: a request's (``event``) or, None, the idle time.
+
+        Why not a timer per deadline: a request sets three (headers, body, idle after its
+        answer), and scheduling and cancelling them cost ~4 % of the API process at saturation.
+        The one timer stays set for the earliest deadline it was asked for; when it fires at a
+        deadline that has moved later meanwhile, it waits the rest (``_on_timer``). A later
+        deadline costs an assignment, an earlier one a new timer.
+        """
         self._idle = event is None
-        if delay > 0:
-            self._timer = self.loop.call_later(delay, self._expired, event, delay)
+        if delay <= 0:
+            self._deadline = None
+            return
+        deadline = self.loop.time() + delay
+        self._deadline, self._deadline_event, self._deadline_s = deadline, event, delay
+        if self._timer is None or self._timer_at > deadline:
+            self._cancel_timer()
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _disarm(self) -> None:
+        """No deadline; a timer still set finds none when it fires, and stops."""
+        self._deadline = None
+
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _expired(self, event: str | None, delay: float) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if deadline is None or self._done:
+            return
+        if self.loop.time() < deadline:  # moved later since the timer was set: wait the rest
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        self._deadline = None
+        self._expired(self._deadline_event, self._deadline_s)
+
+    def _expired(self, event: str | None, delay: float) -> None:
         if self._done:
             return
         if event is None:  # keep-alive idle time is over
@@ -524,6 +560,7 @@ class HttpProtocol(asyncio.Protocol):
         """
         self._spent = self._done = True
         self._disarm()
+        self._cancel_timer()
         self._queue.clear()
         transport = self.transport
         if not linger or transport.is_closing() or not transport.can_write_eof():
@@ -549,4 +586,5 @@ class HttpProtocol(asyncio.Protocol):
         """The end of a graceful shutdown that ran out of time."""
         self._spent = self._done = True
         self._disarm()
+        self._cancel_timer()
         self.transport.abort()

@@ -617,6 +617,28 @@ def test_keep_alive_request_has_its_own_deadline(
         assert status == 408 and time.monotonic() - started < 2.0
 
 
+def test_back_to_back_requests_outlive_the_deadlines_and_a_stall_still_times_out(
+    guarded: Callable[..., RunningServer], fuzz_db: tuple[str, Seeded]
+) -> None:
+    """The connection's one timer follows deadlines that move later (one per request) and
+    still fires on time for the request that stalls (``HttpProtocol._arm``)."""
+    server = guarded()
+    with connect(server) as sock:
+        started = time.monotonic()
+        answered = 0
+        while time.monotonic() - started < 1.6:  # three times header_timeout_s and body_timeout_s
+            sock.sendall(HEAD + b"Content-Length: 2\r\n\r\n[]")
+            status, body = read_response(sock)
+            assert check_answer(status, body) == ResultCode.EMPTY_DATA
+            answered += 1
+            time.sleep(0.1)
+        assert answered >= 10
+        sock.sendall(b"POST /dave/io HTTP/1.1\r\n")  # ... and then stall mid-headers
+        stalled = time.monotonic()
+        status, _ = read_response(sock)
+        assert status == 408 and 0.4 < time.monotonic() - stalled < 1.5
+
+
 def test_lying_content_length_larger_than_the_limit_is_refused_before_the_body(
     guarded: Callable[..., RunningServer], caplog: pytest.LogCaptureFixture
 ) -> None:
