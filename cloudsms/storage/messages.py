@@ -120,6 +120,8 @@ _DELETE_REPLAYS = "DELETE FROM replays WHERE packet_key IN ({marks})"
 #: Any replay row keyed by an older release (a bare digest: it starts with a hex digit, the keys
 #: of ``cloudsms.domain.replay_keys`` with a letter past them): one probe of the key's index.
 _ANY_OLDER_KEY = "SELECT 1 FROM replays WHERE packet_key < 'g' LIMIT 1"
+#: How often the accept path looks again for keys of an older release.
+_OLDER_KEYS_RECHECK_MS = 60_000
 #: The older row of one packet, by its digest's prefix (parameters: prefix, prefix + 'g').
 _OLDER_KEY = (
     "SELECT answer, created_ms FROM replays WHERE packet_key >= ? AND packet_key < ? LIMIT 1"
@@ -139,8 +141,9 @@ _m = tables.messages.c
 class MessageOps(StoreBase):
     """Named operations on messages, replays and balances. Mixed into ``store.Store``."""
 
-    #: Whether ``replays`` may hold keys of an older release; None: not looked up yet.
-    _older_keys: bool | None = None
+    #: Whether ``replays`` may hold keys of an older release, and when that was looked up.
+    _older_keys = False
+    _older_keys_at_ms = 0
 
     # ----------------------------------------------------------------------------- accept path
 
@@ -294,14 +297,15 @@ class MessageOps(StoreBase):
         """Whether ``replays`` may hold rows keyed by an older release (a bare digest).
 
         Why: the key's form changed (``cloudsms.domain.replay_keys``); a blind retry of a packet
-        answered before the upgrade must still find its answer. Looked up once, and again after
-        each purge, so once the replay window has passed since the upgrade the extra lookups stop.
+        answered before the upgrade must still find its answer. Looked up (one probe of the
+        key's index) at most once a minute, and after this store's purges: once the purge — of
+        whichever process — has removed the older rows, the extra lookups stop.
         """
-        older = self._older_keys
-        if older is None:
-            older = run(conn, self.dialect, _ANY_OLDER_KEY, ()).first() is not None
-            self._older_keys = older
-        return older
+        now = self.now_ms()
+        if now - self._older_keys_at_ms >= _OLDER_KEYS_RECHECK_MS:
+            self._older_keys = run(conn, self.dialect, _ANY_OLDER_KEY, ()).first() is not None
+            self._older_keys_at_ms = now
+        return self._older_keys
 
     def _insert_messages(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """insert_messages: the fastest bulk form for this engine (see the module docstring)."""
@@ -325,7 +329,7 @@ class MessageOps(StoreBase):
         stmt = delete(tables.replays).where(tables.replays.c.created_ms < older_than_ms)
         with self._connect(write=True) as conn:
             purged = conn.execute(stmt).rowcount
-        self._older_keys = None  # looked up again at the next accept
+        self._older_keys_at_ms = 0  # looked up again at the next accept
         return purged
 
     # --------------------------------------------------------------------------------- queries
