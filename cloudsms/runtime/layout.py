@@ -40,6 +40,8 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import fields
+from operator import attrgetter
 from typing import Protocol
 
 import orjson
@@ -66,6 +68,9 @@ ROOM_REPORT_S = 0.01
 #: the rest is JSON, ``[claimer, [message, ...]]`` (orjson escapes every control character, so
 #: a line holds no newline and no NUL).
 CLAIMED = b"C"
+#: A claimed message on the pipe: its fields in ``OutboundMessage``'s order, as a JSON array
+#: (names not repeated per message; built and read back in C, positionally).
+_message_fields = attrgetter(*(f.name for f in fields(OutboundMessage)))
 _PR_SET_PDEATHSIG = 1
 
 
@@ -191,7 +196,8 @@ class WorkerProcess:
     def take_claimed(self, messages: list[OutboundMessage]) -> None:
         """Messages the group commit claimed for the worker: they go down the pipe, whole."""
         self._sent += len(messages)
-        line = CLAIMED + orjson.dumps([self._claimed_for, messages]) + b"\n"
+        rows = [_message_fields(m) for m in messages]
+        line = CLAIMED + orjson.dumps([self._claimed_for, rows]) + b"\n"
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._send, line)
 
@@ -374,7 +380,7 @@ class WakeListener:
             if line.startswith(CLAIMED) and len(line) > 1:
                 try:
                     claimer, rows = orjson.loads(line[1:])
-                    messages = [OutboundMessage(**row) for row in rows]
+                    messages = [OutboundMessage(*row) for row in rows]
                 except (orjson.JSONDecodeError, TypeError, ValueError):
                     # Never written by our API process; what it meant is recovered with its claim.
                     log.error("unreadable line of claimed messages on the wake-up pipe")

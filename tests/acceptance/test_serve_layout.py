@@ -160,7 +160,7 @@ def test_default_is_an_api_process_supervising_its_worker(site: Site) -> None:
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="auto runs one process on one core")
 def test_the_api_process_claims_messages_for_its_worker_as_it_accepts_them(site: Site) -> None:
     """Issue 14: the worker tells the API process its room; the group commit writes what it
-    accepts QUEUED under the worker's claim and sends the SMS_UIDs down the pipe, so the
+    accepts QUEUED under the worker's claim and sends the messages down the pipe, so the
     worker's claim query never rewrites them (a trigger counts those rewrites)."""
     with contextlib.closing(sqlite3.connect(site.dir / "cloudsms.db")) as db:
         db.executescript(
