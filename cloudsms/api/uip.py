@@ -53,6 +53,7 @@ from cloudsms.domain.packet import (
 )
 from cloudsms.domain.query import QUERY_METHOD, read_uid_list, result_entry
 from cloudsms.domain.replay_keys import packet_key
+from cloudsms.domain.status import MessageState
 from cloudsms.domain.timefmt import utcnow
 from cloudsms.exceptions import StoreError
 from cloudsms.services.config_cache import ConfigCache
@@ -264,7 +265,7 @@ class UipService:
         if not outcome.replayed:
             self.backlog.added(customer.id, result.accepted)
             _count_accepted(result.write, outcome.balance_rejected, customer.name)
-            if self.on_accepted is not None:
+            if self.on_accepted is not None and _left_to_claim(result.write, outcome):
                 self.on_accepted()
         if key is not None and self.replays is not None:
             self.replays.put(key, outcome.answer)
@@ -407,6 +408,16 @@ def _refusal(
 ) -> Reply:
     body = answer(method, serial, code, with_details=method == SEND_METHOD, reason=reason)
     return status, body, code, 0
+
+
+def _left_to_claim(write: PacketWrite, outcome: PacketOutcome) -> bool:
+    """Whether the packet left messages in the store for a dispatcher's claim.
+
+    Those claimed in the accept transaction went to their dispatcher already; waking it for them
+    would only make it look in the store for nothing (``Dispatcher._feed_once``).
+    """
+    waiting = sum(1 for m in write.messages if m.state is MessageState.ACCEPTED)
+    return waiting - len(outcome.balance_rejected) > len(outcome.claimed)
 
 
 def _count_accepted(write: PacketWrite, balance_rejected: Sequence[str], customer: str) -> None:

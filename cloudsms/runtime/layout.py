@@ -266,18 +266,15 @@ class WorkerProcess:
                 os.close(fd)
 
     def wake(self) -> None:
-        """A packet was accepted: wake the worker's dispatcher (one byte per loop iteration)."""
+        """A packet left messages in the store for a claim: wake the worker's dispatcher to
+        claim them (one byte per loop iteration; messages claimed for it need no wake-up)."""
         if not self._wake_due:
             self._wake_due = True
             asyncio.get_running_loop().call_soon(self._send_wake)
 
     def _send_wake(self) -> None:
         self._wake_due = False
-        if self._out:
-            return  # claimed messages are on their way: they wake the worker
-        # A full pipe already holds a wake-up the worker has not read yet.
-        with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            os.write(self._wake_write, b"\0")
+        self._send(b"\0")  # in order behind any claimed messages still waiting for the pipe
 
     async def _supervise(self) -> None:
         delay = 1.0
@@ -386,7 +383,8 @@ class WakeListener:
                     log.error("unreadable line of claimed messages on the wake-up pipe")
                     continue
                 self._intake.take_remote(claimer, messages)
-        self._intake.wake()
+        if b"\0" in data:  # a wake-up: the API process left messages in the store to claim
+            self._intake.wake()
 
     async def _report_room(self) -> None:
         """Tell the API process our room whenever it changed (every ``ROOM_REPORT_S``)."""

@@ -73,6 +73,8 @@ log = logging.getLogger("cloudsms.dispatch")
 
 #: Submit attempts (claims) after which a message that keeps failing transiently is given up.
 MAX_ATTEMPTS = 100
+#: Seconds between two claims from the store when nothing announced work there.
+STORE_POLL_S = 0.25
 
 ClientFactory = Callable[..., SmppClient]
 T = TypeVar("T")
@@ -125,12 +127,18 @@ class Dispatcher:
         self._local: deque[OutboundMessage] = deque()
         #: The last claim from the store found fewer messages than it asked for: no backlog.
         self._backlog_clear = False
+        #: The store may hold messages due for our claim: set by a wake-up (an accept that left
+        #: messages unclaimed, a NOTIFY) and by a claim that filled its room; see ``_feed_once``.
+        self._store_due = True
+        #: Loop time of the last claim from the store.
+        self._store_claimed_at = 0.0
         #: Messages the API process claimed for us (two-process layout), received so far.
         self._remote_received = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        """New work may be due (called by the API after an accept)."""
+        """New work may be due in the store (called by the API after an accept)."""
+        self._store_due = True
         self._wake.set()
 
     def _committed(self, result: DispatchResult) -> None:
@@ -403,6 +411,17 @@ class Dispatcher:
             local = [self._local.popleft() for _ in range(min(room, len(self._local)))]
             self._route(local)
             return got + len(local)
+        # Why not claim from the store whenever the local queue runs dry: with the API claiming
+        # what it accepts (``LocalClaim``, the two-process layout's pipe), such a claim finds
+        # nothing, and it takes SQLite's write lock, which the API's next commit then waits
+        # for (an instrumented run: 189 empty claims in 5 s, the API waiting 1.7 ms per
+        # commit). The store is claimed from when told it may hold work, and at least every
+        # STORE_POLL_S for what nobody announces (scheduled sends coming due, retries, claims
+        # recovered from a dead worker).
+        now = asyncio.get_running_loop().time()
+        if not self._store_due and now - self._store_claimed_at < STORE_POLL_S:
+            return got
+        self._store_due, self._store_claimed_at = False, now
         want = min(room, self.batch)
         claimed = await self.recorder.gate.run(
             functools.partial(
@@ -414,6 +433,8 @@ class Dispatcher:
             )
         )
         self._backlog_clear = len(claimed) < want
+        if not self._backlog_clear:
+            self._store_due = True  # the claim filled its room: more may be waiting
         self._route(claimed)
         return got + len(claimed)
 

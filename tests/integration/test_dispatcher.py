@@ -33,7 +33,7 @@ from cloudsms.smpp.constants import CommandStatus
 from cloudsms.storage.memory import MemoryStore
 from cloudsms.storage.writer import GroupCommitWriter
 from cloudsms.transport.client import SmppClient
-from cloudsms.workers.dispatcher import Dispatcher
+from cloudsms.workers.dispatcher import STORE_POLL_S, Dispatcher
 
 FEE = 50_000
 _uids = itertools.count(1)
@@ -254,6 +254,60 @@ async def test_messages_claimed_at_acceptance_are_sent_without_a_claim_query(
         await writer.close()
 
 
+def _claimed_for(rig: Any, claimer: int) -> list[OutboundMessage]:
+    """Two messages accepted and claimed for ``claimer`` in the accept transaction."""
+    stamp = now()
+    messages = tuple(
+        NewMessage(
+            sms_uid=f"R{next(_uids):08d}", customer_id=rig.customer_id, serial=1,
+            country_code=852, dest_msisdn=f"6300{next(_uids) % 10_000:04d}",
+            route_name="main", sender="CloudSMS", content="hello", encoding="gsm7",
+            segments=1, priority=0, send_at_ms=stamp, customer_body=None,
+            state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=FEE,
+            currency="HKD", created_ms=stamp,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    packet = PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
+                         answer=b"{}", created_ms=stamp)  # fmt: skip
+    [outcome] = rig.store.accept_packets([packet], replay_window_ms=0, claim=LocalClaim(claimer, 2))
+    assert len(outcome.claimed) == 2
+    return list(outcome.claimed)
+
+
+async def test_the_store_is_claimed_from_when_told_or_on_the_poll_not_per_batch_handed_over(
+    make_rig: RigFactory,
+) -> None:
+    """Messages handed over as they were accepted do not make the dispatcher look in the store
+    (an empty claim takes SQLite's write lock from the API); a wake-up does, and so does the
+    poll every STORE_POLL_S for what nobody announces."""
+    rig = await make_rig()
+    mine = rig.dispatcher.recorder.claimer
+    assert mine is not None
+    claims: list[float] = []
+    claim_due = rig.store.claim_due
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        claims.append(time.monotonic())
+        return claim_due(*args, **kwargs)
+
+    rig.store.claim_due = counted  # type: ignore[method-assign]
+    started = time.monotonic()
+    handed: list[OutboundMessage] = []
+    for _ in range(20):
+        batch = _claimed_for(rig, mine)
+        handed += batch
+        rig.dispatcher.take_remote(mine, batch)
+        await asyncio.sleep(0.02)
+    await rig.until(lambda: all(rig.state(m.sms_uid) is MessageState.DELIVERED for m in handed))
+    elapsed = time.monotonic() - started
+    assert len(claims) <= elapsed / STORE_POLL_S + 2, (len(claims), elapsed)  # not one per batch
+    claims.clear()
+    rig.dispatcher.wake()
+    await asyncio.sleep(0.1)
+    assert len(claims) == 1  # at once, not at the next poll
+
+
 async def test_messages_another_process_claimed_are_sent_only_under_our_claim(
     make_rig: RigFactory,
 ) -> None:
@@ -262,29 +316,7 @@ async def test_messages_another_process_claimed_are_sent_only_under_our_claim(
     rig = await make_rig()
     mine = rig.dispatcher.recorder.claimer
     assert mine is not None
-    stamp = now()
-
-    def claimed_for(claimer: int) -> list[OutboundMessage]:
-        messages = tuple(
-            NewMessage(
-                sms_uid=f"R{next(_uids):08d}", customer_id=rig.customer_id, serial=1,
-                country_code=852, dest_msisdn=f"6300{next(_uids) % 10_000:04d}",
-                route_name="main", sender="CloudSMS", content="hello", encoding="gsm7",
-                segments=1, priority=0, send_at_ms=stamp, customer_body=None,
-                state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=FEE,
-                currency="HKD", created_ms=stamp,
-            )
-            for _ in range(2)
-        )  # fmt: skip
-        packet = PacketWrite(customer_id=rig.customer_id, packet_key=None, messages=messages,
-                             answer=b"{}", created_ms=stamp)  # fmt: skip
-        [outcome] = rig.store.accept_packets(
-            [packet], replay_window_ms=0, claim=LocalClaim(claimer, 2)
-        )
-        assert len(outcome.claimed) == 2
-        return list(outcome.claimed)
-
-    ours, theirs = claimed_for(mine), claimed_for(mine + 1000)
+    ours, theirs = _claimed_for(rig, mine), _claimed_for(rig, mine + 1000)
     rig.dispatcher.take_remote(mine + 1000, theirs)
     rig.dispatcher.take_remote(mine, ours)
     await rig.until(lambda: all(rig.state(m.sms_uid) is MessageState.DELIVERED for m in ours))
