@@ -160,12 +160,11 @@ class HttpProtocol(asyncio.Protocol):
         #: current deadline (see ``_arm``), or closes a lingering connection.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        #: The current deadline (loop time), its event (None: keep-alive idle) and its length.
+        #: The current deadline (loop time), its event (None: the keep-alive idle time, not a
+        #: request's deadline) and its length.
         self._deadline: float | None = None
         self._deadline_event: str | None = None
         self._deadline_s = 0.0
-        #: The deadline is the keep-alive idle time (not a request's deadline).
-        self._idle = False
         #: True from a request's first byte (or the connection) until its headers are complete.
         self._in_headers = False
         #: Bytes received while the current request's headers were incomplete.
@@ -224,7 +223,6 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # An answer under way is not cancelled: its packet may be committing (durable accept).
         self._spent = self._done = True
-        self._disarm()
         self._cancel_timer()
         self._queue.clear()
         self.listener.connections.discard(self)
@@ -266,7 +264,8 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._forwarded = self._content_length = None
         self._expect = False
-        if self._deadline is None or self._idle:  # a keep-alive request: its deadline starts now
+        # No deadline, or the keep-alive idle time: a new request, whose deadline starts now.
+        if self._deadline is None or self._deadline_event is None:
             self._arm(self.limits.header_timeout_s, guard.HEADER_TIMEOUT)
 
     def on_url(self, url: bytes) -> None:
@@ -488,14 +487,14 @@ class HttpProtocol(asyncio.Protocol):
         deadline that has moved later meanwhile, it waits the rest (``_on_timer``). A later
         deadline costs an assignment, an earlier one a new timer.
         """
-        self._idle = event is None
         if delay <= 0:
             self._deadline = None
             return
         deadline = self.loop.time() + delay
         self._deadline, self._deadline_event, self._deadline_s = deadline, event, delay
         if self._timer is None or self._timer_at > deadline:
-            self._cancel_timer()
+            if self._timer is not None:
+                self._timer.cancel()
             self._timer_at = deadline
             self._timer = self.loop.call_at(deadline, self._on_timer)
 
@@ -504,6 +503,8 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline = None
 
     def _cancel_timer(self) -> None:
+        """No deadline and no timer: the connection is done."""
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -559,7 +560,6 @@ class HttpProtocol(asyncio.Protocol):
         it closes its side, for at most ``LINGER_S``.
         """
         self._spent = self._done = True
-        self._disarm()
         self._cancel_timer()
         self._queue.clear()
         transport = self.transport
@@ -585,6 +585,5 @@ class HttpProtocol(asyncio.Protocol):
     def abort(self) -> None:
         """The end of a graceful shutdown that ran out of time."""
         self._spent = self._done = True
-        self._disarm()
         self._cancel_timer()
         self.transport.abort()
