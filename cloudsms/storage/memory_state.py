@@ -112,6 +112,7 @@ class MemoryState:
         #: Failed report push attempts (``report_attempts``), for tests that look at them.
         self.attempts: list[dict[str, Any]] = []
         self._workers: dict[int, _Worker] = {}
+        self._last_worker_id = 0
         self._leases: dict[int, _Lease] = {}
         self._status: dict[int, ConnectorStatus] = {}
         self._ids = itertools.count(1)
@@ -317,9 +318,8 @@ class MemoryLeases(MemoryState):
 
     def register_worker(self, *, name: str, host: str, pid: int, role: str, lease_ms: int) -> int:
         with self._lock:
-            now, wid = self.now_ms(), len(self._workers) + 1
-            while wid in self._workers:
-                wid += 1
+            self._last_worker_id += 1  # never reused, as in the SQL stores
+            now, wid = self.now_ms(), self._last_worker_id
             self._workers[wid] = _Worker(wid, name, host, pid, role, now, now + lease_ms)
             return wid
 

@@ -565,7 +565,9 @@ connector_status = Table(
 )
 
 #: Worker processes (role worker or all) and their liveness lease, renewed every second. A
-#: message claim (``messages.claimed_by``) lives as long as its worker's lease.
+#: message claim (``messages.claimed_by``) lives as long as its worker's lease. An id is never
+#: given twice (SQLite: AUTOINCREMENT; PostgreSQL: its sequence): a retired worker's row is
+#: deleted, and a new worker given its id would make the claims it left look alive.
 workers = Table(
     "workers",
     metadata,
@@ -578,6 +580,7 @@ workers = Table(
     Column("started_ms", BigInteger, nullable=False),
     #: Database clock (ms): the worker is alive while this is in the future.
     Column("lease_until_ms", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 #: Which worker owns (runs the link of) each connector, until when, and whether its link can

@@ -385,6 +385,22 @@ def test_claims_of_a_dead_worker_are_recovered(world: World) -> None:
     assert [w.name for w in store.list_workers(live_only=True)] == ["live"]
 
 
+def test_a_retired_workers_id_is_never_given_again_so_its_claims_come_back(world: World) -> None:
+    # A worker that stops cleanly deletes its row; what it left QUEUED under its claim (a
+    # packet still in the pipe from the API process) must not pass for a live worker's claim
+    # when the next worker registers (SQLite reused the largest id before schema 0016).
+    store = world.store
+    first = store.register_worker(name="first", host="h", pid=1, role="worker", lease_ms=60_000)
+    [uid] = world.accept()
+    [claimed] = store.claim_due(now(), 10, claimer=first)
+    store.retire_worker(first)
+    second = store.register_worker(name="second", host="h", pid=2, role="worker", lease_ms=60_000)
+    assert second > first
+    assert store.recover_in_flight() == 1
+    assert world.state(uid) is MessageState.ACCEPTED
+    assert [m.sms_uid for m in store.claim_due(now(), 10, claimer=second)] == [claimed.sms_uid]
+
+
 def test_an_unclaimed_dead_claim_goes_back_to_the_queue(world: World) -> None:
     store = world.store
     dead = store.register_worker(name="dead", host="h", pid=1, role="worker", lease_ms=100)
