@@ -81,6 +81,15 @@ class ReportClaim:
     limit: int
     lease_ms: int
     hold_ms: int
+    #: Room left per customer the pusher has work for (reports it may still take); a customer
+    #: not in it may take up to ``limit``. Reports past a customer's room stay in the outbox
+    #: for the pusher's own claim, so none is claimed only to be released again.
+    customer_room: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def full_customers(self) -> frozenset[int]:
+        """Customers with no room: none of their reports is claimed by this claim."""
+        return frozenset(c for c, room in self.customer_room.items() if room <= 0)
 
 
 def claim_at_acceptance(state: MessageState, send_at_ms: int, created_ms: int) -> bool:

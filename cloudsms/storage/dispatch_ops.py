@@ -15,7 +15,7 @@ and its report are one durable fact.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, select
@@ -318,18 +318,22 @@ class DispatchOps(StoreBase):
         finished by an outcome, intermediate states) are claimed as the pusher's claim does.
         """
 
-        def take(uids: Sequence[str], limit: int, preclaimed: bool) -> list[DueReport]:
+        def take(
+            uids: Sequence[str], limit: int, preclaimed: bool, full: Collection[int] = ()
+        ) -> list[DueReport]:
             return claim_reports(
                 conn, self.dialect, now_ms, limit, lease_ms=claim.lease_ms,
                 claimer=claim.claimer, hold_ms=claim.hold_ms, sms_uids=uids,
-                preclaimed=preclaimed,
+                preclaimed=preclaimed, exclude_customers=full,
             )  # fmt: skip
 
         taken = take(preclaimed, claim.limit, True) if preclaimed else []
         skip = set(preclaimed)
         rest = [uid for uid in reported if uid not in skip]
         if rest and claim.limit > len(taken):
-            taken += take(rest, claim.limit - len(taken), False)
+            used = Counter(r.customer_id for r in taken)
+            full = [c for c, room in claim.customer_room.items() if room <= used[c]]
+            taken += take(rest, claim.limit - len(taken), False, full)
         return taken
 
     # -- outcomes ---------------------------------------------------------------------------
@@ -518,6 +522,7 @@ class DispatchOps(StoreBase):
         reports: list[NewReport] = []
         preclaimed: list[str] = []
         room = claim.limit if claim is not None and claim.claimer is not None else 0
+        customer_room = dict(claim.customer_room) if claim is not None else {}
         for uid, (event, on_message) in touched.items():
             if uid not in states:
                 continue  # deleted meanwhile (an operator's purge): nothing to decide
@@ -539,7 +544,10 @@ class DispatchOps(StoreBase):
                 )  # fmt: skip
                 reports.append(report)
                 if smpp_account is None and len(preclaimed) < room:
-                    preclaimed.append(uid)
+                    left = customer_room.get(customer_id, room)
+                    if left > 0:
+                        customer_room[customer_id] = left - 1
+                        preclaimed.append(uid)
             elif event.sms_state in INTERMEDIATE:
                 self._run(conn, _INTERMEDIATE, (int(event.sms_state), now_ms, stat, err, uid))
                 report = NewReport(

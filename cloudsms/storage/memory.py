@@ -360,10 +360,18 @@ class MemoryStore(MemoryInbound, MemoryLeases, MemoryOptOuts):
             events = [_receipt_event(r) for r in waiting] + list(receipts)
             self._apply_receipts(events, now_ms, result)
             if report_claim is not None and report_claim.limit > 0 and result.reported:
+                room = dict(report_claim.customer_room)
+                uids = set()
+                for uid in result.reported:  # each customer's up to its room, as SQL does
+                    cid = self._messages[uid].m["customer_id"]
+                    left = room.get(cid, report_claim.limit)
+                    if left > 0:
+                        room[cid] = left - 1
+                        uids.add(uid)
                 result.claimed_reports = self._claim_reports(
                     now_ms, report_claim.limit, lease_ms=report_claim.lease_ms,
                     exclude_customers=(), claimer=report_claim.claimer,
-                    hold_ms=report_claim.hold_ms, sms_uids=set(result.reported),
+                    hold_ms=report_claim.hold_ms, sms_uids=uids,
                 )  # fmt: skip
             return result
 

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 import ssl
 import time
@@ -174,6 +175,10 @@ class _Customer:
     #: Probe mode: the last attempt failed at the endpoint; ``retry_at`` is its next time.
     failing: bool = False
     retry_at: int = 0
+    #: A claim of ours left this customer out (it had enough work): its reports may wait in
+    #: the outbox, older than any a dispatch transaction enqueues now. Until a claim takes
+    #: them, it gets none claimed in the dispatch transactions (oldest first, per customer).
+    backlog: bool = False
 
 
 #: How long a woken pusher waits for more reports before it claims (see ``_run``).
@@ -205,6 +210,10 @@ class ReportPusher:
         self._wake = asyncio.Event()
         #: The last wake-up came from a finished batch (claim at once, no coalescing).
         self._room_freed = False
+        #: The outbox may hold reports due for our claim: set by a wake-up (a commit left
+        #: reports unclaimed, a NOTIFY), by a claim that filled its batch or left customers
+        #: out; see ``_run``.
+        self._outbox_due = True
         self._flush_now = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: HttpClient | None = None
@@ -275,27 +284,46 @@ class ReportPusher:
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake.set()
+            self._wake_up()
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._wake_up)
+
+    def _wake_up(self) -> None:
+        self._outbox_due = True
+        self._wake.set()
 
     # ------------------------------------------------------------------------------ claiming
 
     async def _run(self) -> None:
+        # Why not claim each time a batch finishes (room freed): reports are mostly claimed by
+        # the dispatch transaction that enqueues them (``report_claim``), so such a claim
+        # mostly finds nothing, and each one takes SQLite's write lock ahead of the API's next
+        # commit (~30-45 a second under the harness). The outbox is claimed from when told it
+        # may hold reports for us, and at least every ``poll_s`` for what nobody announces
+        # (retries coming due, leases running out).
+        loop = asyncio.get_running_loop()
+        claimed_at = -math.inf
         while not self._stopping:
-            try:
-                more = await self._claim_once()
-            except Exception:
-                log.exception("claiming due reports failed")
-                more = False
-                await asyncio.sleep(1.0)
-            if more:
-                await asyncio.sleep(0)
-                continue
+            poll = self.settings.poll_s
+            if self._outbox_due or loop.time() - claimed_at >= poll:
+                self._outbox_due = False
+                claimed_at = loop.time()
+                try:
+                    more = await self._claim_once()
+                except Exception:
+                    log.exception("claiming due reports failed")
+                    more = False
+                    self._outbox_due = True
+                    await asyncio.sleep(1.0)
+                if more:
+                    await asyncio.sleep(0)
+                    continue
             self._wake.clear()
             self._room_freed = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                await asyncio.wait_for(
+                    self._wake.wait(), max(0.0, poll - (loop.time() - claimed_at))
+                )
                 if not self._room_freed:
                     # Woken by a commit that enqueued reports: let a few more commits land, so
                     # one claim takes them together instead of one write transaction per commit
@@ -320,8 +348,16 @@ class ReportPusher:
             )
         )
         self.take_claimed(rows)
+        drained = len(rows) < limit  # nothing more due for the customers this claim took
+        for cid, st in self._customers.items():
+            if cid in full:
+                st.backlog = True
+            elif drained:
+                st.backlog = False
+        if not drained:
+            self._outbox_due = True
         # A full claim suggests more is due; claim again at once only if a known customer can
-        # still take some (otherwise the next wake, when a batch finishes, or the poll will).
+        # still take some (otherwise when a batch finishes, or at the poll).
         busy = (s.max_queued_per_customer + 1) // 2
         return len(rows) >= limit and any(st.outstanding < busy for st in self._customers.values())
 
@@ -347,20 +383,26 @@ class ReportPusher:
     def report_claim(self) -> ReportClaim | None:
         """The claim a dispatch transaction of this process may make for us (ReportClaim).
 
-        None while stopping, or when every known customer already has enough work queued (the
-        reports then wait in the outbox for a claim of ours).
+        None while stopping. Each customer's reports are claimed up to its room (its bound
+        minus what it has claimed and unpushed); the rest wait in the outbox for a claim of
+        ours. Why not the half-full rule of our own claims (``_claim_bounds``): that rule saves
+        claim transactions, and this claim rides in a transaction that happens anyway — its
+        reports are written claimed, one row write and one transaction less per batch (under the
+        harness a customer sat above half its bound, and every report took the separate claim:
+        ~33 claim transactions a second holding SQLite's lock 1.9 ms each).
         """
         if self._stopping or self._loop is None:
             return None
-        limit, full = self._claim_bounds()
-        if full:
-            return None
         s = self.settings
+        cap = s.max_queued_per_customer
         return ReportClaim(
             claimer=self.claimer(),
-            limit=limit,
+            limit=s.claim_batch,
             lease_ms=int(s.lease_s * 1000),
             hold_ms=int(s.retry_give_up_after_s * 1000),
+            customer_room={
+                c: 0 if st.backlog else cap - st.outstanding for c, st in self._customers.items()
+            },
         )
 
     def take_claimed(self, rows: Sequence[DueReport]) -> None:
@@ -443,6 +485,8 @@ class ReportPusher:
             st.outstanding -= len(rows)
             if not self._stopping:
                 self._room_freed = True
+                if st.backlog and st.outstanding < (self.settings.max_queued_per_customer + 1) // 2:
+                    self._outbox_due = True  # it can take what waits for it now
                 self._wake.set()
 
     async def _push_worker(self, st: _Customer, group: _Group) -> None:

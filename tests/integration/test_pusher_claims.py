@@ -77,30 +77,35 @@ async def callback_url() -> AsyncIterator[str]:
 def outbox(url: str, reports_per_customer: Mapping[int, int]) -> ClaimSpy:
     """A MemoryStore with customers 1..n, each with that many DELIVERED reports pending."""
     store = MemoryStore()
-    now = time.time_ns() // 1_000_000
     for customer, count in sorted(reports_per_customer.items()):
         assert store.add_customer(callback_url=url) == customer
-        messages = tuple(
-            NewMessage(
-                sms_uid=f"C{customer}M{i:05d}", customer_id=customer, serial=1, country_code=852,
-                dest_msisdn=f"6{i:07d}", route_name="main", sender="CloudSMS", content="hi",
-                encoding="gsm7", segments=1, priority=0, send_at_ms=now, customer_body=None,
-                state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=0,
-                currency="HKD", created_ms=now,
-            )
-            for i in range(count)
-        )  # fmt: skip
-        store.accept_packets(
-            [PacketWrite(customer_id=customer, packet_key=None, messages=messages,
-                         answer=b"{}", created_ms=now)],
-            replay_window_ms=0,
-        )  # fmt: skip
-        for m in messages:
-            assert store.enqueue_report_now(
-                sms_uid=m.sms_uid, customer_id=customer, sms_state=int(SmsState.DELIVERED),
-                result_desc="DELIVERED", report_ms=now,
-            )  # fmt: skip
+        add_reports(store, customer, range(count))
     return ClaimSpy(store)
+
+
+def add_reports(store: MemoryStore, customer: int, numbers: range) -> None:
+    """Messages of ``customer`` (one per number), accepted and DELIVERED, reports pending."""
+    now = time.time_ns() // 1_000_000
+    messages = tuple(
+        NewMessage(
+            sms_uid=f"C{customer}M{i:05d}", customer_id=customer, serial=1, country_code=852,
+            dest_msisdn=f"6{i:07d}", route_name="main", sender="CloudSMS", content="hi",
+            encoding="gsm7", segments=1, priority=0, send_at_ms=now, customer_body=None,
+            state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=0,
+            currency="HKD", created_ms=now,
+        )
+        for i in numbers
+    )  # fmt: skip
+    store.accept_packets(
+        [PacketWrite(customer_id=customer, packet_key=None, messages=messages,
+                     answer=b"{}", created_ms=now)],
+        replay_window_ms=0,
+    )  # fmt: skip
+    for m in messages:
+        assert store.enqueue_report_now(
+            sms_uid=m.sms_uid, customer_id=customer, sms_state=int(SmsState.DELIVERED),
+            result_desc="DELIVERED", report_ms=now,
+        )  # fmt: skip
 
 
 async def settle(spy: ClaimSpy, settings: WebhookSettings, total: int) -> None:
@@ -133,3 +138,33 @@ async def test_many_customers_are_claimed_together(callback_url: str) -> None:
     await settle(spy, settings, 400)
     assert len({r.id for r in spy.results if r.outcome == "done"}) == 400
     assert max(spy.limits) > 40  # once the customers are known, their room together
+
+
+async def test_the_outbox_is_claimed_when_told_not_each_time_a_batch_finishes(
+    callback_url: str,
+) -> None:
+    # Reports are mostly claimed by the dispatch transaction that enqueues them, so a claim
+    # each time a batch finishes mostly found nothing, and took SQLite's write lock each time.
+    spy = outbox(callback_url, {1: 10})
+    settings = WebhookSettings(concurrency_per_host=4, max_queued_per_customer=16, poll_s=30)
+    pusher = ReportPusher(spy, settings)
+    await pusher.start()
+    try:
+        pusher.wake()
+
+        async def done(count: int) -> None:
+            for _ in range(500):
+                if sum(r.outcome == "done" for r in spy.results) >= count:
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"{count} reports not pushed")
+
+        await done(10)
+        await asyncio.sleep(0.3)
+        assert len(spy.limits) == 1  # the batch finished: no claim (there were 2 before)
+        add_reports(spy.store, 1, range(10, 11))
+        pusher.wake()  # a commit left a report in the outbox: claimed at once
+        await done(11)
+        assert len(spy.limits) == 2
+    finally:
+        await pusher.stop()

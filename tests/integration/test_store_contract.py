@@ -226,6 +226,40 @@ def test_reports_claimed_in_the_dispatch_transaction(world: World) -> None:
     assert (counts.pending, counts.done) == (0, 3)
 
 
+def test_a_dispatch_transaction_claims_each_customers_reports_up_to_its_room(
+    world: World,
+) -> None:
+    """ReportClaim.customer_room: a customer whose pusher queue has room for one gets one
+    report claimed; one without room gets none (left in the outbox, due, for the pusher's own
+    claim), so nothing is claimed only to be released again."""
+    store = world.store
+    me = store.register_worker(name="me", host="h", pid=1, role="all", lease_ms=60_000)
+    uids = world.accept(4)
+    store.claim_due(now(), 10)
+    for n, uid in enumerate(uids):
+        world.submitted(uid, f"Q{n}")
+
+    def receipts(*ns: int) -> list[ReceiptEvent]:
+        return [
+            ReceiptEvent(connector_id=world.connector_id, carrier_id=f"Q{n}",
+                         sms_state=SmsState.DELIVERED, stat="DELIVRD", err="000",
+                         report_ms=now())
+            for n in ns
+        ]  # fmt: skip
+
+    def claim(room: int) -> ReportClaim:
+        return ReportClaim(claimer=me, limit=10, lease_ms=60_000, hold_ms=60_000,
+                           customer_room={world.customer_id: room})  # fmt: skip
+
+    one = store.record_dispatch([], receipts(0, 1), now(), report_claim=claim(1))
+    assert len(one.reported) == 2 and len(one.claimed_reports) == 1
+    none = store.record_dispatch([], receipts(2, 3), now(), report_claim=claim(0))
+    assert len(none.reported) == 2 and none.claimed_reports == []
+    left = store.claim_due_reports(now(), 10, claimer=me)
+    claimed = {one.claimed_reports[0].sms_uid}
+    assert sorted(r.sms_uid for r in left) == sorted(set(uids) - claimed)
+
+
 def test_a_report_claimed_in_the_dispatch_transaction_and_released_is_due_at_once(
     world: World,
 ) -> None:
