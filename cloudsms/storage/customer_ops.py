@@ -41,8 +41,6 @@ class CustomerInfo:
     updated_ms: int
     #: PEM CA bundle for the customer's HTTPS callback (None: the system trust store).
     callback_ca_pem: str | None = None
-    #: Last SERIAL used for report pushes (advanced by the report pusher, not by operators).
-    report_serial: int = 0
     #: Where inbound messages are pushed (SMS_PUSH_MO); None: to ``callback_url``.
     mo_url: str | None = None
     networks: tuple[str, ...] = ()

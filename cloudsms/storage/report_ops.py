@@ -13,7 +13,7 @@ it reports (``report_enqueue``). The pusher works it with the operations here:
 - **Order per SMS_UID**: a row is claimable only when no earlier row (lower id) of the same
   SMS_UID is still undone, so a later state is never pushed before an earlier one, not even by
   another process. Overall order is ``next_attempt_ms, id``: oldest first among the due rows.
-- **Serials**: the claim bumps ``customers.report_serial`` once per customer by the number of
+- **Serials**: the claim bumps ``report_serials.serial`` once per customer by the number of
   rows claimed for it (wrapping 65535 → 1) and hands each row its SERIAL. A retry is a new
   packet with a new SERIAL; a claimed row released without a push leaves a gap (harmless).
 - **No callback URL**: a customer's reports are held (pending, out of the due range) for the
@@ -36,7 +36,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from cloudsms.domain.pipeline import DueReport, ReportResult
-from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
 from cloudsms.storage.plain_sql import in_list, run, run_many
@@ -55,10 +54,12 @@ _IN_CHUNK = 500
 
 # --- statements ------------------------------------------------------------------------------
 
-#: next_serial: the counter after taking ``n`` serials, wrapping 65535 → 1. Parameters: (n, id).
+#: next_serial: the counter after taking ``n`` serials, wrapping 65535 → 1 (a customer's first
+#: claim starts it at ``n``). Parameters: (id, n).
 _BUMP_SERIAL = (
-    f"UPDATE customers SET report_serial = (report_serial + ? - 1) % {SERIAL_MAX} + 1"
-    " WHERE id = ? RETURNING report_serial"
+    "INSERT INTO report_serials (customer_id, serial) VALUES (?, ?) ON CONFLICT (customer_id)"
+    f" DO UPDATE SET serial = (report_serials.serial + excluded.serial - 1) % {SERIAL_MAX} + 1"
+    " RETURNING serial"
 )
 
 #: What claim_due_reports reads, in the order its DueReport is built from.
@@ -377,8 +378,6 @@ def take_serials(conn: Connection, dialect: str, customer_id: int, n: int) -> li
     """``n`` consecutive SERIALs of the customer's pushes, taken in one UPDATE of ``conn``."""
     if n < 1:
         return []
-    last = run(conn, dialect, _BUMP_SERIAL, (n, customer_id)).scalar_one_or_none()
-    if last is None:
-        raise StoreError(f"no customer {customer_id}")
+    last = run(conn, dialect, _BUMP_SERIAL, (customer_id, n)).scalar_one()
     # last = (before + n - 1) % MAX + 1, so serial k (1-based) = (last - 1 - n + k) % MAX + 1
     return [(last - 1 - n + k) % SERIAL_MAX + 1 for k in range(1, n + 1)]

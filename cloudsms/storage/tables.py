@@ -92,8 +92,6 @@ customers = Table(
     Column("updated_ms", BigInteger, nullable=False),
     #: PEM CA bundle that signs the customer's HTTPS callback certificate (None: system store).
     Column("callback_ca_pem", Text, nullable=True),
-    #: Last SERIAL used for this customer's report pushes (1..65535, wraps; SPEC §1).
-    Column("report_serial", Integer, nullable=False, default=0, server_default="0"),
     #: Where inbound messages (SMS_PUSH_MO) are pushed; None: to callback_url.
     Column("mo_url", Text, nullable=True),
 )
@@ -370,6 +368,21 @@ messages = Table(
     Index("ix_messages_customer_created", "customer_id", "created_ms"),
     #: Reply matching of inbound messages: who last sent to this number (``inbound_ops``).
     Index("ix_messages_dest", "dest_msisdn", "created_ms"),
+)
+
+#: Last SERIAL used for each customer's report pushes (1..65535, wraps; SPEC §1), written by
+#: the report claim (``report_ops.take_serials``). A table of its own, not a column of
+#: ``customers`` (before schema 0017): the claim runs in the worker's dispatch transaction, and
+#: on PostgreSQL its lock on the customer's row made the API's accepts, which lock that row for
+#: the balance, wait for the worker's commits (issue 14: the accept's ``SELECT … FOR UPDATE``
+#: was seen waiting on a row lock in 17 of 60 samples of ``pg_stat_activity``).
+report_serials = Table(
+    "report_serials",
+    metadata,
+    Column(
+        "customer_id", Integer, ForeignKey("customers.id"), primary_key=True, autoincrement=False
+    ),
+    Column("serial", Integer, nullable=False),
 )
 
 #: Answers by packet fingerprint, so a blind client retry returns the same SMS_UIDs (SPEC replay).

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from cloudsms.storage import tables
 from cloudsms.storage.engine import make_engine
@@ -62,5 +62,35 @@ def test_0016_starts_worker_ids_past_every_recorded_claimer(tmp_path: Path) -> N
         assert ids == [4, 5]
         store.retire_worker(5)
         assert store.register_worker(name="h:6", host="h", pid=6, role="worker", lease_ms=1) == 6
+    finally:
+        engine.dispose()
+
+
+def test_0017_carries_report_serials_over(database_url: str) -> None:
+    # Customers' counters move to report_serials: the next report SERIAL follows the last one
+    # pushed before the upgrade (41 → 42), and a customer who never had one starts at 1.
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0016")
+        with engine.begin() as conn:
+            for name in ("old", "new"):
+                conn.execute(
+                    text(
+                        "INSERT INTO customers (name, auth_key, enabled, currency, balance_micros,"
+                        " credit_limit_micros, report_intermediate, created_ms, updated_ms)"
+                        " VALUES (:n, :n, true, 'HKD', 0, 0, false, 0, 0)"
+                    ),
+                    {"n": name},
+                )
+            conn.execute(text("UPDATE customers SET report_serial = 41 WHERE name = 'old'"))
+            ids = dict(conn.execute(text("SELECT name, id FROM customers")).all())
+        upgrade(engine)
+        store = Store(engine)
+        assert store.next_serial(ids["old"]) == 42
+        assert store.next_serial(ids["new"]) == 1
+        downgrade(engine, "0016")
+        with engine.connect() as conn:
+            serials = dict(conn.execute(text("SELECT name, report_serial FROM customers")).all())
+        assert serials == {"old": 42, "new": 1}
     finally:
         engine.dispose()

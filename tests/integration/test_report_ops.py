@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.ids import UidGenerator
@@ -341,19 +341,22 @@ def test_reports_of_vanished_messages_are_given_up(
 # ----------------------------------------------------------------------------------- serials
 
 
+def set_serial(rs: Store, customer_id: int, serial: int) -> None:
+    """The customer's last report SERIAL, as if that many had been pushed."""
+    with rs.engine.begin() as conn:
+        conn.execute(
+            delete(tables.report_serials).where(tables.report_serials.c.customer_id == customer_id)
+        )
+        conn.execute(tables.report_serials.insert().values(customer_id=customer_id, serial=serial))
+
+
 def test_serials_count_per_customer_and_wrap(rs: Store, add_customer: CustomerFactory) -> None:
     a, b = add_customer(), add_customer()
     assert [rs.next_serial(a) for _ in range(3)] == [1, 2, 3]
     assert rs.next_serial(b) == 1
-    with rs.engine.begin() as conn:
-        conn.execute(
-            update(tables.customers).where(tables.customers.c.id == a).values(report_serial=65_535)
-        )
+    set_serial(rs, a, 65_535)
     assert rs.next_serial(a) == 1
-    with rs.engine.begin() as conn:
-        conn.execute(
-            update(tables.customers).where(tables.customers.c.id == a).values(report_serial=65_533)
-        )
+    set_serial(rs, a, 65_533)
     assert rs.next_serials(a, 5) == [65_534, 65_535, 1, 2, 3]
     assert rs.next_serial(a) == 4
     assert rs.next_serials(a, 0) == []
@@ -361,8 +364,7 @@ def test_serials_count_per_customer_and_wrap(rs: Store, add_customer: CustomerFa
 
 def test_claim_hands_out_consecutive_serials(rs: Store, add_customer: CustomerFactory) -> None:
     cid = add_customer()
-    with rs.engine.begin() as conn:
-        conn.execute(update(tables.customers).values(report_serial=65_534))
+    set_serial(rs, cid, 65_534)
     for uid in store_messages(rs, [new_message(cid) for _ in range(3)]):
         enqueue(rs, uid, cid, 2, "DELIVERED")
     assert [r.serial for r in rs.claim_due_reports(T0, 10, lease_ms=LEASE)] == [65_535, 1, 2]

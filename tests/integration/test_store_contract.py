@@ -8,6 +8,7 @@ here on the SQL store must pass on the memory store that unit tests and benchmar
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from cloudsms.domain.status import MessageState
 from cloudsms.exceptions import NotFound
 from cloudsms.storage import tables
 from cloudsms.storage.memory import MemoryStore
+from cloudsms.storage.report_ops import take_serials
 from cloudsms.storage.store import Store
 
 FEE = 50_000
@@ -824,3 +826,35 @@ def test_smpp_mos_pending_go_to_http_when_the_customer_stops_taking_them(world: 
                                limit=10) == []  # fmt: skip
     later = _keep(world, _mo(b"After the switch")).record
     assert later is not None and later.channel == "http"
+
+
+# -- PostgreSQL row locks ----------------------------------------------------------------------
+
+
+def test_an_accept_does_not_wait_for_a_transaction_that_references_its_customer(
+    postgres_url: str,
+) -> None:
+    # The worker's dispatch transaction inserts rows that reference the customer (its reports,
+    # its SERIAL counter): each takes a KEY SHARE lock on the customer's row until it commits.
+    # The accept locks that row for the balance FOR NO KEY UPDATE, which does not conflict;
+    # FOR UPDATE did, so every accept waited for the worker's open transaction.
+    store = Store.open(postgres_url)
+    try:
+        world = make_world(store)
+        blocker = store.engine.connect()
+        try:
+            with blocker.begin():
+                assert take_serials(blocker, "postgresql", world.customer_id, 3) == [1, 2, 3]
+                accepted: list[list[str]] = []
+                thread = threading.Thread(target=lambda: accepted.append(world.accept(2)))
+                thread.start()
+                thread.join(10)
+                waited = thread.is_alive()
+            thread.join(10)
+        finally:
+            blocker.close()
+        assert not waited, "the accept waited for the open transaction"
+        assert [len(uids) for uids in accepted] == [2]
+        assert store.next_serial(world.customer_id) == 4
+    finally:
+        store.close()
