@@ -387,9 +387,8 @@ class DispatchOps(StoreBase):
         applied = self._run_rows(
             conn, _SUBMITTED_ROWS if claimer is None else _SUBMITTED_MINE, submitted
         )
-        if self.dialect != "sqlite" or applied < len(submitted):
+        if applied < len(submitted):
             # Some outcome did not apply (its claim was lost): keep the carrier ids anyway.
-            # SQLite counts the rows changed; PostgreSQL's per-row form does not say.
             self._run_rows(conn, _CARRIER_ID_IF_NONE, one_part)
         self._run_many(conn, _RETRY + only_mine, retries)
         result.requeued += len(retries)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloudsms.storage.plain_sql import chunk_sizes, driver_sql, in_list, one_row
+from cloudsms.storage.plain_sql import chunk_sizes, driver_sql, in_list
 
 
 @given(total=st.integers(0, 5000), most=st.integers(1, 4000))
@@ -28,15 +27,3 @@ def test_driver_sql_per_dialect() -> None:
     sql = "UPDATE t SET n = (n + ?) % 7 WHERE id = ?"
     assert driver_sql(sql, "sqlite") == sql
     assert driver_sql(sql, "postgresql") == "UPDATE t SET n = (n + %s) %% 7 WHERE id = %s"
-
-
-def test_values_update_as_one_row_statement() -> None:
-    sql = (
-        "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done = v.column2"
-        " FROM (VALUES {rows}) AS v WHERE parts.uid = v.column3"
-    )
-    assert one_row(sql) == (
-        "UPDATE parts SET stat = CAST(? AS VARCHAR), done = ? WHERE parts.uid = ?"
-    )
-    with pytest.raises(ValueError, match="in order"):
-        one_row("UPDATE t SET a = v.column2 FROM (VALUES {rows}) AS v WHERE t.id = v.column1")

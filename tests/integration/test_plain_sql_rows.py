@@ -1,0 +1,54 @@
+"""``plain_sql.run_rows`` on both engines: a batch of rows in one statement, the rows it changed.
+
+PostgreSQL runs ``UPDATE … FROM (VALUES {rows}) AS v`` as one statement with an array per
+column (``unnest``); the columns keep their types (an integer compared with an integer column
+without a cast, a NULL in a text column), and the count is the rows the statement changed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from cloudsms.storage.engine import make_engine
+from cloudsms.storage.plain_sql import run_rows
+
+_UPDATE = (
+    "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done_ms = CAST(v.column2 AS BIGINT)"
+    " FROM (VALUES {rows}) AS v WHERE parts.uid = v.column3 AND parts.seq = v.column4"
+)
+
+
+def test_an_update_from_values_changes_its_rows_and_counts_them(database_url: str) -> None:
+    engine = make_engine(database_url)
+    dialect = engine.dialect.name
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TABLE parts (uid VARCHAR(32), seq INTEGER, stat VARCHAR(8),"
+                    " done_ms BIGINT)"
+                )
+            )
+            for uid, seq in [("a", 1), ("a", 2), ("b", 1)]:
+                conn.execute(
+                    text("INSERT INTO parts (uid, seq) VALUES (:u, :s)"), {"u": uid, "s": seq}
+                )
+        rows = [
+            ("DELIVRD", 1_796_000_000_000, "a", 2),
+            (None, 5, "b", 1),
+            ("UNDELIV", 7, "nobody", 1),  # matches no row: not counted
+        ]
+        with engine.begin() as conn:
+            assert run_rows(conn, dialect, _UPDATE, rows) == 2
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT uid, seq, stat, done_ms FROM parts ORDER BY uid, seq"))
+            assert [tuple(r) for r in got] == [
+                ("a", 1, None, None),
+                ("a", 2, "DELIVRD", 1_796_000_000_000),
+                ("b", 1, None, 5),
+            ]
+        with engine.begin() as conn:
+            assert run_rows(conn, dialect, _UPDATE, [(None, None, "a", 1)]) == 1  # all NULL
+            assert run_rows(conn, dialect, _UPDATE, []) == 0
+    finally:
+        engine.dispose()
