@@ -40,6 +40,7 @@ HOT_TABLES = (
     "report_attempts",
     "replays",
     "customers",
+    "report_serials",
 )
 
 
