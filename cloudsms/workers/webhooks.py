@@ -358,8 +358,14 @@ class ReportPusher:
             self._outbox_due = True
         # A full claim suggests more is due; claim again at once only if a known customer can
         # still take some (otherwise when a batch finishes, or at the poll).
-        busy = (s.max_queued_per_customer + 1) // 2
+        busy = self._half_bound
         return len(rows) >= limit and any(st.outstanding < busy for st in self._customers.values())
+
+    @property
+    def _half_bound(self) -> int:
+        """A customer with this many reports claimed and unpushed has enough work: our own
+        claims leave it out until it is below (see ``_claim_bounds``)."""
+        return (self.settings.max_queued_per_customer + 1) // 2
 
     def _claim_bounds(self) -> tuple[int, list[int]]:
         """How many reports to claim now, and the customers to leave out of the claim."""
@@ -367,7 +373,7 @@ class ReportPusher:
         cap = s.max_queued_per_customer
         # Left out of this claim: customers with half their bound or more still queued (they
         # have work; the rest are claimed for when they have room for at least half of it).
-        busy = (cap + 1) // 2
+        busy = self._half_bound
         full: list[int] = []
         room = 0
         for c, st in self._customers.items():
@@ -485,7 +491,7 @@ class ReportPusher:
             st.outstanding -= len(rows)
             if not self._stopping:
                 self._room_freed = True
-                if st.backlog and st.outstanding < (self.settings.max_queued_per_customer + 1) // 2:
+                if st.backlog and st.outstanding < self._half_bound:
                     self._outbox_due = True  # it can take what waits for it now
                 self._wake.set()
 

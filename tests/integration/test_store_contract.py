@@ -104,6 +104,12 @@ class World:
                                 parts=parts)  # fmt: skip
         return self.store.record_dispatch([outcome], [], now(), claimer=claimer)
 
+    def delivered(self, carrier_id: str) -> ReceiptEvent:
+        """A DELIVRD receipt of this world's connector for ``carrier_id`` (not yet recorded)."""
+        return ReceiptEvent(connector_id=self.connector_id, carrier_id=carrier_id,
+                            sms_state=SmsState.DELIVERED, stat="DELIVRD", err="000",
+                            report_ms=now())  # fmt: skip
+
     def receipt(self, carrier_id: str, stat: str = "DELIVRD") -> Any:
         event = ReceiptEvent(connector_id=self.connector_id, carrier_id=carrier_id,
                              sms_state=SmsState.DELIVERED if stat == "DELIVRD"
@@ -207,11 +213,7 @@ def test_reports_claimed_in_the_dispatch_transaction(world: World) -> None:
     store.claim_due(now(), 10)
     for n, uid in enumerate(uids):
         world.submitted(uid, f"R{n}")
-    events = [
-        ReceiptEvent(connector_id=world.connector_id, carrier_id=f"R{n}",
-                     sms_state=SmsState.DELIVERED, stat="DELIVRD", err="000", report_ms=now())
-        for n in range(3)
-    ]  # fmt: skip
+    events = [world.delivered(f"R{n}") for n in range(3)]
     claim = ReportClaim(claimer=me, limit=2, lease_ms=60_000, hold_ms=60_000)
     result = store.record_dispatch([], events, now(), report_claim=claim)
     assert sorted(result.reported) == sorted(uids)
@@ -241,21 +243,17 @@ def test_a_dispatch_transaction_claims_each_customers_reports_up_to_its_room(
     for n, uid in enumerate(uids):
         world.submitted(uid, f"Q{n}")
 
-    def receipts(*ns: int) -> list[ReceiptEvent]:
-        return [
-            ReceiptEvent(connector_id=world.connector_id, carrier_id=f"Q{n}",
-                         sms_state=SmsState.DELIVERED, stat="DELIVRD", err="000",
-                         report_ms=now())
-            for n in ns
-        ]  # fmt: skip
-
     def claim(room: int) -> ReportClaim:
         return ReportClaim(claimer=me, limit=10, lease_ms=60_000, hold_ms=60_000,
                            customer_room={world.customer_id: room})  # fmt: skip
 
-    one = store.record_dispatch([], receipts(0, 1), now(), report_claim=claim(1))
+    one = store.record_dispatch(
+        [], [world.delivered("Q0"), world.delivered("Q1")], now(), report_claim=claim(1)
+    )
     assert len(one.reported) == 2 and len(one.claimed_reports) == 1
-    none = store.record_dispatch([], receipts(2, 3), now(), report_claim=claim(0))
+    none = store.record_dispatch(
+        [], [world.delivered("Q2"), world.delivered("Q3")], now(), report_claim=claim(0)
+    )
     assert len(none.reported) == 2 and none.claimed_reports == []
     left = store.claim_due_reports(now(), 10, claimer=me)
     claimed = {one.claimed_reports[0].sms_uid}
