@@ -171,6 +171,11 @@ class _Dispatcher:
     def __init__(self) -> None:
         self.client_factory = SmppClient
         self.recorder = _NullRecorder()
+        #: Set by the link when its queue falls to half (the real dispatcher claims more).
+        self.wanted = asyncio.Event()
+
+    def wake(self) -> None:
+        self.wanted.set()
 
     def retry(self, message: OutboundMessage, detail: str, delay_ms: int | None = None) -> None:
         raise RuntimeError(f"{message.sms_uid}: {detail}")  # no failure is expected here
@@ -197,7 +202,10 @@ async def measure_carrier(port: int, seconds: float, sim_pid: int) -> str:
 
     async def feed() -> None:
         while True:
-            await link.queue.put(message)
+            while not link.full():
+                link.put(message)
+            dispatcher.wanted.clear()
+            await dispatcher.wanted.wait()
 
     feeder = asyncio.create_task(feed())
     recorder = dispatcher.recorder

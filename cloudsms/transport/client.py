@@ -3,20 +3,25 @@
 Strategy: the client owns policy, the links own I/O. A supervisor task per link
 (one transceiver, or a transmitter plus a receiver for ``bind_mode="tx_rx"``) connects, binds
 and, whenever the link drops, reconnects with exponential back-off capped at
-``reconnect_max_s``. :meth:`SmppClient.submit` is the hot path and does, in order:
+``reconnect_max_s``. A submit may go out when (:meth:`SmppClient.wait_s` says 0):
 
-1. take a window slot (a semaphore of ``window``: never more submits outstanding, §2.7's
+1. a window slot is free (never more than ``window`` submits outstanding, §2.7's
    "asynchronous" windowing);
-2. wait out a throttling back-off if one is running (after ESME_RTHROTTLED / ESME_RMSGQFUL,
-   §5.1.3: 0.5 s doubling to 10 s, reset by the next ESME_ROK);
-3. take a throughput token (``throughput`` segments/s, token bucket with a small burst);
-4. give the PDU our sequence number by patching the encoded header (no dataclass rebuild),
-   write it (coalesced with the other writes of this loop iteration) and wait for the response.
+2. no throttling back-off is running (after ESME_RTHROTTLED / ESME_RMSGQFUL, §5.1.3: 0.5 s
+   doubling to 10 s, reset by the next ESME_ROK);
+3. a throughput token is there (``throughput`` segments/s, token bucket with a small burst).
 
-It returns the submit_sm_resp **whatever its command_status**; the caller decides what an error
-means for the message. It raises NotBound (nothing sent), SubmitTimeout and ConnectionLost
-(sent, outcome unknown) and SubmitNacked (generic_nack, §4.3: refused). A response timeout also
-recycles the link: an SMSC that stops answering is treated as dead.
+The hot path is :meth:`SmppClient.submit_nowait`: it gives the PDU our sequence number by
+patching the encoded header (no dataclass rebuild), writes it (coalesced with the other writes
+of this loop iteration) and registers a callback for the answer — no task and no future per
+submit (the dispatcher's links keep a window of 100 full this way at thousands a second).
+:meth:`SmppClient.submit` is the same as a coroutine that waits for its turn, for callers that
+send a few.
+
+The answer is the submit_sm_resp **whatever its command_status**; the caller decides what an
+error means for the message. Or it is an error: NotBound (nothing sent), SubmitTimeout and
+ConnectionLost (sent, outcome unknown) and SubmitNacked (generic_nack, §4.3: refused). A
+response timeout also recycles the link: an SMSC that stops answering is treated as dead.
 
 Incoming deliver_sm / data_sm (receipts, MO) go to ``on_deliver``; their response is sent only
 after it returns (see :mod:`cloudsms.transport.esme`).
@@ -27,8 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
@@ -43,6 +51,7 @@ from cloudsms.smpp.pdu import (
     DataSm,
     DeliverSm,
     GenericNack,
+    Pdu,
     SubmitSm,
     SubmitSmResp,
 )
@@ -78,6 +87,19 @@ LinkKind = Literal["trx", "tx", "rx"]
 
 #: command_status values that mean "slow down and retry" (SMPP 3.4 §5.1.3).
 THROTTLE_STATUSES: Final = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+
+#: Gets a submit's outcome: the submit_sm_resp (any command_status), or the SubmitError
+#: (SubmitTimeout, ConnectionLost, SubmitNacked, …) that stands for it.
+SubmitAnswer = Callable[[SubmitSmResp | Exception], None]
+
+
+def _settle(future: asyncio.Future[SubmitSmResp], outcome: SubmitSmResp | Exception) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 @dataclass(slots=True)
@@ -189,8 +211,11 @@ class SmppClient:
         self._on_state = on_state
         self._reconnect_initial_s = reconnect_initial_s
         self._unbind_timeout_s = unbind_timeout_s
-        self._window = asyncio.Semaphore(config.window)
+        self._window_size = config.window
+        #: Submits sent and not answered yet (the window in use).
         self._in_use = 0
+        #: submit() callers waiting for a window slot, oldest first.
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._bucket = TokenBucket(config.throughput) if config.throughput > 0 else None
         self._throttle = Backoff(throttle_initial_s, throttle_max_s)
         self._throttle_until = 0.0
@@ -297,46 +322,88 @@ class SmppClient:
 
     # -- submitting -----------------------------------------------------------------------------
 
+    def wait_s(self) -> float | None:
+        """How long until a submit may go out: 0.0 now; seconds until the throttling back-off
+        ends or a throughput token comes; ``math.inf`` while the window is full (an answer frees
+        a slot); None when no link is bound (or the client stops)."""
+        link = self._tx.link
+        if self._stopping or link is None or not link.bound:
+            return None
+        if self._in_use >= self._window_size:
+            return math.inf
+        if self._throttle_until:
+            remaining = self._throttle_until - time_of(self._loop)
+            if remaining > 0:
+                return remaining
+        if self._bucket is not None:
+            return self._bucket.wait_s()
+        return 0.0
+
+    def submit_nowait(self, pdu: SubmitSm, answer: SubmitAnswer) -> None:
+        """Send one submit_sm now; ``answer`` is called once with the outcome (module doc).
+
+        The caller checks :meth:`wait_s` first: this does not wait for a window slot, the end of
+        a back-off or a token (it takes the token if one is there). Raises NotBound, or
+        LocalProtocolError when ``pdu`` cannot be encoded (a deterministic error: sending it
+        again fails the same way); nothing is sent then and ``answer`` is not called.
+        """
+        link = self._tx.link
+        if self._stopping or link is None or not link.bound:
+            raise NotBound(f"connector {self.config.name!r} is not bound")
+        data = encode(pdu)
+        if self._bucket is not None:
+            self._bucket.try_take()
+        seq = link.session.sequence.next()
+        link.expect_answer(seq, with_sequence(data, seq), functools.partial(self._answered, answer))
+        self._in_use += 1
+        self._stats.submitted += 1
+
     async def submit(self, pdu: SubmitSm) -> SubmitSmResp:
         """Send one submit_sm and return its response (any command_status); see module doc.
 
-        Raises LocalProtocolError, with nothing sent, when ``pdu`` cannot be encoded (a
-        deterministic error: sending it again fails the same way).
+        Waits for a window slot, the end of a back-off and a token first. Raises NotBound,
+        SubmitTimeout, ConnectionLost, SubmitNacked, SubmitError, and LocalProtocolError with
+        nothing sent when ``pdu`` cannot be encoded.
         """
-        slot = self._tx
-        link = slot.link
-        if self._stopping or link is None or not link.bound:
-            raise NotBound(f"connector {self.config.name!r} is not bound")
-        window = self._window
-        await window.acquire()
-        self._in_use += 1
-        try:
-            if self._throttle_until:
-                await self._wait_throttle()
-            if self._bucket is not None:
-                await self._bucket.take()
-            link = slot.link
-            if self._stopping or link is None or not link.bound:
+        loop = asyncio.get_running_loop()
+        while (delay := self.wait_s()) != 0.0:
+            if delay is None:
                 raise NotBound(f"connector {self.config.name!r} is not bound")
-            seq = link.session.sequence.next()
-            fut = link.expect(seq, with_sequence(encode(pdu), seq))
-            self._stats.submitted += 1
-            try:
-                resp = await fut
-            except SubmitTimeout:
+            if delay == math.inf:
+                slot: asyncio.Future[None] = loop.create_future()
+                self._slot_waiters.append(slot)
+                try:
+                    await slot
+                finally:
+                    if not slot.done():
+                        slot.cancel()
+            else:
+                await asyncio.sleep(delay)
+        answered: asyncio.Future[SubmitSmResp] = loop.create_future()
+        self.submit_nowait(pdu, functools.partial(_settle, answered))
+        return await answered
+
+    def _answered(self, answer: SubmitAnswer, outcome: Pdu | Exception) -> None:
+        """The link's answer to one submit: free its slot, count it, pass it on."""
+        self._in_use -= 1
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        result: SubmitSmResp | Exception
+        if isinstance(outcome, Exception):
+            if isinstance(outcome, SubmitTimeout):
                 self._stats.timeouts += 1
-                raise
-            except ConnectionLost:
+            elif isinstance(outcome, ConnectionLost):
                 self._stats.connection_lost += 1
-                raise
-            except RemoteProtocolError as exc:
-                self._stats.last_error = f"malformed response: {exc}"
-                raise SubmitError(f"malformed submit_sm_resp: {exc}") from exc
-        finally:
-            self._in_use -= 1
-            window.release()
-        status = resp.command_status
-        if type(resp) is SubmitSmResp:
+            elif isinstance(outcome, RemoteProtocolError):
+                self._stats.last_error = f"malformed response: {outcome}"
+                outcome = SubmitError(f"malformed submit_sm_resp: {outcome}")
+            result = outcome
+        elif type(outcome) is SubmitSmResp:
+            status = outcome.command_status
             if status == 0:
                 self._stats.acked_ok += 1
                 self._throttle.reset()
@@ -345,14 +412,20 @@ class SmppClient:
                 if status in THROTTLE_STATUSES:
                     self._stats.throttled += 1
                     self._enter_throttle()
-            return resp
-        if type(resp) is GenericNack:
+            result = outcome
+        elif type(outcome) is GenericNack:
+            status = outcome.command_status
             self._stats.nacked += 1
             if status in THROTTLE_STATUSES:
                 self._stats.throttled += 1
                 self._enter_throttle()
-            raise SubmitNacked(f"generic_nack {status_name(status)}", command_status=status)
-        raise SubmitError(f"unexpected {type(resp).__name__} in answer to submit_sm")
+            result = SubmitNacked(f"generic_nack {status_name(status)}", command_status=status)
+        else:
+            result = SubmitError(f"unexpected {type(outcome).__name__} in answer to submit_sm")
+        try:
+            answer(result)
+        except Exception:  # it runs inside the link's read loop, which must go on
+            log.exception("connector %s: a submit's answer callback failed", self.config.name)
 
     def _throttled_now(self) -> bool:
         return bool(self._throttle_until) and self._throttle_until > time_of(self._loop)
@@ -373,13 +446,6 @@ class SmppClient:
         if self._loop is not None and self._loop.time() >= self._throttle_until:
             self._throttle_until = 0.0
         self._emit_state()
-
-    async def _wait_throttle(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        # A deadline, not an event: it may move later while we sleep (a new throttle episode).
-        while (remaining := self._throttle_until - loop.time()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(remaining)
 
     # -- links ----------------------------------------------------------------------------------
 

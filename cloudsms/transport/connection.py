@@ -3,8 +3,10 @@
 Strategy: a plain :class:`asyncio.Protocol` (no streams: a StreamReader costs a task switch and a
 buffer copy per read) around the sans-IO :class:`~cloudsms.smpp.session.Session`. Bytes go in
 through ``data_received``, which drains every complete PDU at once; requests go to the subclass
-(``request_received``), responses resolve the future of the request with the same sequence
-number (§3.2). Three things make it fast on a busy link:
+(``request_received``), a response goes to the answer callback of the request with the same
+sequence number (§3.2): a callback, not a future, so a busy carrier link needs no task per
+submit (``expect_answer``; ``expect`` wraps it in a future for bind, unbind and the like).
+Three things make it fast on a busy link:
 
 * **TCP_NODELAY** on every socket (SPEC §7: without it small PDUs wait ~40 ms for delayed ACKs);
 * **write coalescing**: PDUs written during one loop iteration are joined and handed to
@@ -30,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import Final, cast
 
 from cloudsms.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH, NEED_DATA, error_response
@@ -45,6 +49,21 @@ log = logging.getLogger(__name__)
 
 _SEQ: Final = struct.Struct(">I")
 _BOUND: Final = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
+
+#: Called once with a request's response PDU, or with the error that ended the wait for it
+#: (SubmitTimeout, ConnectionLost, a RemoteProtocolError for a response that cannot be decoded).
+Answer = Callable[[Pdu | Exception], None]
+
+
+def _settle(future: asyncio.Future[Pdu], outcome: Pdu | Exception) -> None:
+    """The answer callback behind :meth:`SmppConnection.expect`: resolve its future."""
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+        future.exception()  # mark retrieved: a caller that gave up must not cause a warning
+    else:
+        future.set_result(outcome)
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
@@ -88,8 +107,8 @@ class SmppConnection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = self.loop.create_future()
         self._out: list[bytes | bytearray] = []
         self._closing = False
-        #: sequence_number → (future of the response, deadline), oldest first.
-        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
+        #: sequence_number → (answer callback, deadline), oldest first.
+        self._pending: dict[int, tuple[Answer, float]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._keepalive: asyncio.TimerHandle | None = None
         #: An enquire_link of ours is waiting for its response (no second one meanwhile).
@@ -128,8 +147,8 @@ class SmppConnection(asyncio.Protocol):
                 entry = pending.pop(pdu.sequence_number, None)
                 if entry is None:
                     self.unexpected_response(pdu)
-                elif not entry[0].done():
-                    entry[0].set_result(pdu)
+                else:
+                    entry[0](pdu)
             else:
                 self.request_received(pdu)
 
@@ -227,13 +246,21 @@ class SmppConnection(asyncio.Protocol):
         return self.expect(pdu.sequence_number, data)
 
     def expect(self, sequence_number: int, data: bytes | bytearray) -> asyncio.Future[Pdu]:
-        """Write already-encoded request bytes and register the wait for their response."""
+        """Write already-encoded request bytes; the future gets the response (or the error)."""
+        fut: asyncio.Future[Pdu] = self.loop.create_future()
+        self.expect_answer(sequence_number, data, functools.partial(_settle, fut))
+        return fut
+
+    def expect_answer(self, sequence_number: int, data: bytes | bytearray, answer: Answer) -> None:
+        """Write already-encoded request bytes; ``answer`` is called once with the response, or
+        with the error that ended the wait (it must not raise: it runs inside the read loop).
+
+        Raises ConnectionLost, with nothing written, when the connection is closing.
+        """
         if self._closing:
             raise ConnectionLost(f"connection to {self.peer} is closing")
-        fut: asyncio.Future[Pdu] = self.loop.create_future()
-        self._pending[sequence_number] = (fut, self.loop.time() + self.response_timeout_s)
+        self._pending[sequence_number] = (answer, self.loop.time() + self.response_timeout_s)
         self.write(data)
-        return fut
 
     def close(self) -> None:
         """Flush what is queued and close the connection (the peer reads everything first)."""
@@ -255,11 +282,9 @@ class SmppConnection(asyncio.Protocol):
         pending = self._pending
         count = 0
         while pending:
-            _, (fut, _) = pending.popitem()
-            if not fut.done():
-                fut.set_exception(error(message))
-                fut.exception()  # mark retrieved: a caller that gave up must not cause a warning
-                count += 1
+            _, (answer, _) = pending.popitem()
+            answer(error(message))
+            count += 1
         return count
 
     # -- internals ------------------------------------------------------------------------------
@@ -272,8 +297,8 @@ class SmppConnection(asyncio.Protocol):
                 self.send(answer)
         elif exc.sequence_number is not None:
             entry = self._pending.pop(exc.sequence_number, None)
-            if entry is not None and not entry[0].done():
-                entry[0].set_exception(exc)
+            if entry is not None:
+                entry[0](exc)
         if exc.fatal:
             self.close()
 
@@ -294,10 +319,8 @@ class SmppConnection(asyncio.Protocol):
         if expired:
             message = f"no response from {self.peer} in {self.response_timeout_s:g} s"
             for seq in expired:
-                fut, _ = self._pending.pop(seq)
-                if not fut.done():
-                    fut.set_exception(SubmitTimeout(message))
-                    fut.exception()
+                answer, _ = self._pending.pop(seq)
+                answer(SubmitTimeout(message))
             self.requests_timed_out(len(expired))
         if not self._closing:
             self._schedule_sweep()

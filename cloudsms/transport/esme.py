@@ -9,11 +9,13 @@ reconnection (that is :class:`cloudsms.transport.client.SmppClient`'s job). It
   :class:`~cloudsms.transport.connection.SmppConnection`); the response is a normal outstanding
   request, so a missing enquire_link_resp times out like any request and the link is declared
   dead (closed, in-flight requests fail with ConnectionLost);
-* runs the ``on_deliver`` callback of each deliver_sm / data_sm as its own task (the read loop
-  never waits for it) and sends deliver_sm_resp / data_sm_resp **only after it returns**:
-  ESME_ROK, or ESME_RX_T_APPN ("temporary application error", §5.1.3) if it raised, so the SMSC
-  redelivers. At most ``max_callbacks`` callbacks run at once; above that, reading pauses
-  (TCP back-pressure on the SMSC instead of unbounded tasks).
+* calls ``on_deliver`` for each deliver_sm / data_sm (the read loop never waits for it) and
+  sends deliver_sm_resp / data_sm_resp **only once what it returned is done**: ESME_ROK, or
+  ESME_RX_T_APPN ("temporary application error", §5.1.3) if it raised, so the SMSC
+  redelivers. ``on_deliver`` returns an awaitable: a coroutine runs as a task of its own; a
+  future (the dispatcher's receipts: the recorder's commit) is followed by a done callback, with
+  no task per receipt. At most ``max_callbacks`` run at once; above that, reading pauses (TCP
+  back-pressure on the SMSC instead of unbounded work).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
@@ -92,7 +95,8 @@ class EsmeLink(SmppConnection):
         self._on_timeout = on_timeout
         self._on_closed = on_closed
         self.max_callbacks = max_callbacks
-        self._callbacks: set[asyncio.Task[None]] = set()
+        #: What on_deliver returned, for the deliver_sm not answered yet.
+        self._callbacks: set[asyncio.Future[None]] = set()
         self._reading_paused = False
         #: deliver_sm / data_sm received, and how many callbacks raised.
         self.delivered = 0
@@ -157,23 +161,42 @@ class EsmeLink(SmppConnection):
 
     def _start_callback(self, pdu: DeliverSm | DataSm) -> None:
         self.delivered += 1
-        task = self.loop.create_task(self._run_callback(pdu))
-        self._callbacks.add(task)
-        task.add_done_callback(self._callback_done)
+        try:
+            pending = self._on_deliver(pdu)
+            waiting = (
+                pending if isinstance(pending, asyncio.Future)
+                else asyncio.ensure_future(pending, loop=self.loop)
+            )  # fmt: skip
+        except Exception as exc:
+            self._callback_failed(exc)
+            self._answer(pdu, CommandStatus.ESME_RX_T_APPN)
+            return
+        self._callbacks.add(waiting)
+        waiting.add_done_callback(functools.partial(self._callback_done, pdu))
         if len(self._callbacks) >= self.max_callbacks and not self._reading_paused:
             self._reading_paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
 
-    async def _run_callback(self, pdu: DeliverSm | DataSm) -> None:
-        status = CommandStatus.ESME_ROK
-        try:
-            await self._on_deliver(pdu)
-        except Exception:
-            # §5.1.3 ESME_RX_T_APPN: temporary application error, the SMSC retries later.
-            self.deliver_errors += 1
-            status = CommandStatus.ESME_RX_T_APPN
-            log.exception("%s: on_deliver failed; answering ESME_RX_T_APPN", self.name)
+    def _callback_done(self, pdu: DeliverSm | DataSm, done: asyncio.Future[None]) -> None:
+        self._callbacks.discard(done)
+        error = asyncio.CancelledError() if done.cancelled() else done.exception()
+        if error is not None:
+            self._callback_failed(error)
+            self._answer(pdu, CommandStatus.ESME_RX_T_APPN)
+        else:
+            self._answer(pdu, CommandStatus.ESME_ROK)
+        if self._reading_paused and len(self._callbacks) < self.max_callbacks // 2:
+            self._reading_paused = False
+            if self.transport is not None and self.is_open:
+                self.transport.resume_reading()
+
+    def _callback_failed(self, error: BaseException) -> None:
+        # §5.1.3 ESME_RX_T_APPN: temporary application error, the SMSC retries later.
+        self.deliver_errors += 1
+        log.error("%s: on_deliver failed; answering ESME_RX_T_APPN", self.name, exc_info=error)
+
+    def _answer(self, pdu: DeliverSm | DataSm, status: int) -> None:
         if not self.is_open:
             return  # the SMSC will redeliver on another connection
         try:
@@ -186,13 +209,6 @@ class EsmeLink(SmppConnection):
                 self.send(DataSmResp(sequence_number=pdu.sequence_number, command_status=status))
         except LocalProtocolError:
             log.debug("%s: cannot answer deliver_sm in state %s", self.name, self.session.state)
-
-    def _callback_done(self, task: asyncio.Task[None]) -> None:
-        self._callbacks.discard(task)
-        if self._reading_paused and len(self._callbacks) < self.max_callbacks // 2:
-            self._reading_paused = False
-            if self.transport is not None and self.is_open:
-                self.transport.resume_reading()
 
     async def drain_callbacks(self, grace: float) -> None:
         """Wait (bounded) for running on_deliver callbacks, so their responses go out."""

@@ -1,23 +1,27 @@
 """Rate limiting and back-off for connectors: a token bucket and an exponential back-off.
 
 Strategy: both are tiny objects with one job each (naz ``throttle.py`` style). The token bucket
-refills continuously at ``rate`` tokens per second up to ``burst``; waiters queue behind one lock,
-so they are served in order and each computes its own sleep, with no timer per token. The
-back-off doubles from ``initial`` to ``maximum`` and resets on success.
+refills continuously at ``rate`` tokens per second up to ``burst``; a sender asks how long until
+the next token (``wait_s``) and sets one timer for it, with no timer per token. The back-off
+doubles from ``initial`` to ``maximum`` and resets on success.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
+
+#: A token, give or take rounding: after waiting exactly ``wait_s`` the refill may come out a
+#: hair short of 1.0, and the next wait would be too short for the clock to move.
+_WHOLE = 1.0 - 1e-9
 
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up.
 
     >>> bucket = TokenBucket(rate=20)   # 20 segments/s, burst of 2
-    >>> # await bucket.take()           # returns at once while tokens are left, else sleeps
+    >>> bucket.try_take(), bucket.try_take(), bucket.try_take()
+    (True, True, False)
     """
 
     def __init__(
@@ -35,7 +39,6 @@ class TokenBucket:
         self._clock = clock
         self._tokens = self.burst
         self._stamp = clock()
-        self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
         now = self._clock()
@@ -45,18 +48,15 @@ class TokenBucket:
     def try_take(self) -> bool:
         """Take a token if one is available now."""
         self._refill()
-        if self._tokens >= 1.0:
+        if self._tokens >= _WHOLE:
             self._tokens -= 1.0
             return True
         return False
 
-    async def take(self) -> None:
-        """Wait for a token (FIFO among waiters) and take it."""
-        if not self._lock.locked() and self.try_take():
-            return
-        async with self._lock:
-            while not self.try_take():  # noqa: ASYNC110 (tokens refill with time, not events)
-                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+    def wait_s(self) -> float:
+        """Seconds until a token is there (0.0: one is there now); takes nothing."""
+        self._refill()
+        return 0.0 if self._tokens >= _WHOLE else (1.0 - self._tokens) / self.rate
 
 
 class Backoff:

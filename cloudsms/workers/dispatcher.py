@@ -3,8 +3,8 @@
 Strategy:
 
 * **Links.** One ``Link`` (``workers/link.py``) per enabled connector: an ``SmppClient``
-  (window, throughput, keepalive, reconnect are the client's job), a bounded queue, and
-  ``window`` sender tasks, so the carrier's window is kept full without a task per message.
+  (window, throughput, keepalive, reconnect are the client's job) and a bounded queue that the
+  link sends from as the window allows, without a task per message.
   Links follow the configuration: a connector added, changed, disabled or removed by an
   operator is started, restarted or stopped within a
   second (``ConfigCache`` notifies).
@@ -21,7 +21,7 @@ Strategy:
   hold across processes, at the cost of one more write for hand-offs. Hand-offs to a connector
   that is no longer live are routed again by anyone. The API calls :meth:`Dispatcher.wake` (in
   one process) or sends a ``NOTIFY`` (across processes) after each accepted packet, so a new
-  message is claimed at once instead of at the next poll; a link's senders call it too when its
+  message is claimed at once instead of at the next poll; a link calls it too when its
   queue falls to half, so a busy link is refilled before it runs dry.
 * **Claims.** Each claim records this worker's id (``messages.claimed_by``); only this worker's
   outcomes apply to its claims, and if it dies its claims are recovered by the others.
@@ -399,8 +399,8 @@ class Dispatcher:
             for cid, messages in handed.items():
                 link = self.links.get(cid)
                 for message in messages:
-                    if link is not None and not link.queue.full():
-                        link.queue.put_nowait(message)
+                    if link is not None and not link.full():
+                        link.put(message)
                     else:  # the link went away meanwhile: route it again
                         self.give_back(message, detail="connector moved")
                 got += len(messages)
@@ -446,7 +446,7 @@ class Dispatcher:
             if isinstance(decision, int):
                 link = self.links.get(decision)
                 if link is not None:
-                    link.queue.put_nowait(message)
+                    link.put(message)
                 else:
                     self.recorder.record(
                         SubmitOutcome(

@@ -161,6 +161,23 @@ async def test_throttled_submits_are_retried_on_the_link(make_rig: RigFactory) -
     assert {rig.store.get_message(u).attempts for u in uids} == {1}  # type: ignore[union-attr]
 
 
+async def test_a_throughput_limit_holds_the_link_back_and_a_timer_sends_the_rest(
+    make_rig: RigFactory,
+) -> None:
+    # 10 segments/s with a burst of one: 12 messages cannot all be out before 1.1 s, and they
+    # all go without anything else waking the link (its timer does, between tokens).
+    rig = await make_rig(with_link=False)
+    sim = await rig.sim()
+    rig.store.add_connector(connector(sim.port, throughput=10), route=rig.route)
+    await asyncio.to_thread(rig.config.refresh)
+    await rig.until(lambda: 1 in rig.dispatcher.links and rig.dispatcher.links[1].client.available)
+    started = time.monotonic()
+    uids = rig.accept(12)
+    await rig.until(lambda: sim.submit_count == 12, seconds=10)
+    assert time.monotonic() - started >= 1.0
+    await rig.until(lambda: all(rig.state(u) is MessageState.DELIVERED for u in uids))
+
+
 async def test_permanent_carrier_error_fails_the_message(make_rig: RigFactory) -> None:
     rig = await make_rig(ErrorOnSubmit(status=CommandStatus.ESME_RINVDSTADR))
     [uid] = rig.accept()

@@ -166,6 +166,31 @@ async def test_on_deliver_failure_answers_rx_t_appn_and_is_redelivered(
     assert client.stats().deliver_errors == 1
 
 
+async def test_a_future_from_on_deliver_is_answered_when_it_is_done(
+    make_sim: SimFactory, make_client: ClientFactory
+):
+    # The dispatcher's receipts: on_deliver returns the recorder's future (no task per
+    # receipt); the deliver_sm is answered only once it is done, and an error if it failed.
+    sim = await make_sim(redeliver_after_s=0.2)
+    futures: list[asyncio.Future[None]] = []
+
+    def held(pdu: DeliverSm | DataSm) -> asyncio.Future[None]:
+        futures.append(asyncio.get_running_loop().create_future())
+        return futures[-1]
+
+    client = await make_client(config(sim.port), held)
+    await client.submit(submit_pdu(registered_delivery=1))
+    await eventually(lambda: len(futures) == 1)
+    await asyncio.sleep(0.1)
+    assert sim.deliveries[0].statuses == []  # not answered while the future is pending
+    futures[0].set_exception(RuntimeError("database is down"))
+    await eventually(lambda: len(futures) == 2)  # answered ESME_RX_T_APPN, so redelivered
+    futures[1].set_result(None)
+    await eventually(lambda: sim.receipts_acked == 1)
+    assert sim.deliveries[0].statuses == [CommandStatus.ESME_RX_T_APPN, 0]
+    assert client.stats().deliver_errors == 1
+
+
 async def test_id_formats_normalise_to_the_same_key(
     make_sim: SimFactory, make_client: ClientFactory
 ):
