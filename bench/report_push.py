@@ -99,6 +99,7 @@ class Outbox:
         lease_ms: int = 0,
         exclude_customers: Sequence[int] = (),
         claimer: int | None = None,
+        hold_ms: int = 0,
     ) -> list[DueReport]:
         self.claims += 1
         queues = [q for c, q in self.queues.items() if q and c not in exclude_customers]

@@ -99,6 +99,7 @@ _messages: dict[tuple[str, int], Any] = {}
 _segments: dict[int, Any] = {}
 _submit: dict[tuple[str, int], tuple[Any, Any]] = {}
 _receipt: dict[tuple[str, str], tuple[Any, Any]] = {}
+_report_attempts: dict[str, Any] = {}
 
 
 def packet_answered(result_code: int, recipients: int = 0) -> None:
@@ -153,7 +154,10 @@ def receipt_received(connector: str, stat: str, seconds: float | None) -> None:
 def report_pushed(ok: bool, seconds: float, *, transport_error: bool = False) -> None:
     """One report push: ``ok`` when the customer answered 2xx with RESULT_CODE 1."""
     outcome = "ok" if ok else ("error" if transport_error else "refused")
-    REPORT_ATTEMPTS.labels(outcome).inc()
+    child = _report_attempts.get(outcome)
+    if child is None:
+        child = _report_attempts[outcome] = REPORT_ATTEMPTS.labels(outcome)
+    child.inc()
     REPORT_LATENCY.observe(seconds)
 
 

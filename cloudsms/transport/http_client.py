@@ -27,7 +27,11 @@ Strategy (theory of operation):
   connection (standard practice: browsers, urllib3, aiohttp do the same). A request on a fresh
   connection, or one that had started to be answered, is never repeated.
 - **Timeouts**: ``connect_timeout_s`` bounds the TCP + TLS handshake; ``timeout_s`` bounds the
-  whole request (waiting for a slot, connecting, sending, the answer).
+  whole request (waiting for a slot, connecting, sending, the answer). The answer's wait is
+  bounded by a deadline on the connection, checked by one sweep timer per client (every tenth
+  of ``timeout_s``, at most 0.25 s, while requests are in flight), not by an
+  ``asyncio.timeout`` per request: that cost ~10 % of the pusher's CPU (``bench/report_push.py``
+  under py-spy); the slot wait and the connect, which seldom happen on a busy pool, keep one.
 - **One error class**, :class:`HttpClientError`, whose ``kind`` says what failed (``connect``,
   ``tls``, ``timeout``, ``closed``, ``protocol``, ``url``) and whose message is readable.
 
@@ -112,10 +116,13 @@ class Target:
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection, one request at a time; its answer resolves ``_waiter``."""
 
-    def __init__(self, client: HttpClient, pool: _Pool, tls: bool) -> None:
+    def __init__(self, client: HttpClient, pool: _Pool, tls: bool, origin: str) -> None:
         self._client = client
         self._pool = pool
         self._tls = tls
+        self.origin = origin
+        #: loop.time() by which the answer must be complete (the client's sweep checks it).
+        self.deadline = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -136,18 +143,22 @@ class _Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------------------ the exchange
 
-    def request(self, data: bytes) -> asyncio.Future[Response]:
-        """Send one request (already encoded); the future resolves with its answer."""
+    def request(self, data: bytes, deadline: float) -> asyncio.Future[Response]:
+        """Send one request (already encoded); the future resolves with its answer, or fails
+        with a timeout once ``deadline`` (loop time) has passed."""
         assert self.transport is not None and self._waiter is None
         self._waiter = waiter = self._client.loop.create_future()
         self._started = self._headers_done = self._framed = False
         self._chunks, self._size, self.reusable = [], 0, False
+        self.deadline = deadline
+        self._client.watch(self)
         self.transport.write(data)
         return waiter
 
     def done(self) -> None:
         """The caller has the answer (or gave up): back to the pool, or closed."""
         self._waiter = None
+        self._client.busy.discard(self)
         if self.reusable and not self.closed:
             self.reused = True
             self.idle_since = self._client.loop.time()
@@ -168,7 +179,7 @@ class _Connection(asyncio.Protocol):
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             waiter.set_result(Response(self._status, body))
 
-    def _fail(self, exc: HttpClientError) -> None:
+    def fail(self, exc: HttpClientError) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
@@ -193,9 +204,9 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(self._error("upgrade to another protocol is not supported", "protocol"))
+            self.fail(self._error("upgrade to another protocol is not supported", "protocol"))
         except httptools.HttpParserError as exc:
-            self._fail(self._error(f"bad HTTP response: {exc}", "protocol"))
+            self.fail(self._error(f"bad HTTP response: {exc}", "protocol"))
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -292,6 +303,9 @@ class HttpClient:
         self.content_type = content_type
         #: Every open connection (idle or busy), for close().
         self.connections: set[_Connection] = set()
+        #: Connections waiting for an answer, whose deadline the sweep checks.
+        self.busy: set[_Connection] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
         self._pools: dict[tuple[str, str, int, _ssl.SSLContext | None], _Pool] = {}
         self._default_ssl: _ssl.SSLContext | None = None
 
@@ -342,26 +356,50 @@ class HttpClient:
         """POST ``body`` to ``target``; the answer, or HttpClientError."""
         data = b"%b%d\r\n\r\n%b" % (target.head, len(body), body)
         pool = target.pool
+        deadline = self.loop.time() + self.timeout_s
+        if pool.slots.locked():  # every slot busy: wait for one, within the deadline
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await pool.slots.acquire()
+            except TimeoutError:
+                raise self._timed_out(target.origin) from None
+        else:
+            await pool.slots.acquire()  # returns at once
         try:
-            async with asyncio.timeout(self.timeout_s):
-                await pool.slots.acquire()
-                try:
-                    conn = self._idle(pool)
-                    if conn is None:
-                        return await self._exchange(await self._connect(target), data)
-                    try:
-                        return await self._exchange(conn, data)
-                    except HttpClientError as exc:
-                        if exc.kind not in ("closed", "tls") or exc.response_started:
-                            raise
-                    # A stale keep-alive connection: once more, on a fresh one.
-                    return await self._exchange(await self._connect(target), data)
-                finally:
-                    pool.slots.release()
-        except TimeoutError:
-            raise HttpClientError(
-                f"timeout after {self.timeout_s:g} s ({target.origin})", kind="timeout"
-            ) from None
+            conn = self._idle(pool)
+            if conn is None:
+                return await self._exchange(await self._connect(target, deadline), data, deadline)
+            try:
+                return await self._exchange(conn, data, deadline)
+            except HttpClientError as exc:
+                if exc.kind not in ("closed", "tls") or exc.response_started:
+                    raise
+            # A stale keep-alive connection: once more, on a fresh one.
+            return await self._exchange(await self._connect(target, deadline), data, deadline)
+        finally:
+            pool.slots.release()
+
+    def watch(self, conn: _Connection) -> None:
+        """``conn`` sent a request: its deadline is checked until it is done."""
+        self.busy.add(conn)
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_later(self._sweep_s, self._sweep)
+
+    @property
+    def _sweep_s(self) -> float:
+        return min(0.25, max(0.01, self.timeout_s / 10))
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = self.loop.time()
+        for conn in [c for c in self.busy if c.deadline <= now]:
+            self.busy.discard(conn)
+            conn.fail(self._timed_out(conn.origin))
+        if self.busy:
+            self._sweeper = self.loop.call_later(self._sweep_s, self._sweep)
+
+    def _timed_out(self, origin: str) -> HttpClientError:
+        return HttpClientError(f"timeout after {self.timeout_s:g} s ({origin})", kind="timeout")
 
     async def close(self) -> None:
         """Close every connection, idle or busy; the client can still be used afterwards."""
@@ -376,6 +414,9 @@ class HttpClient:
             if slow:
                 for conn in conns:
                     conn.abort()
+        if self._sweeper is not None and not self.busy:
+            self._sweeper.cancel()
+            self._sweeper = None
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -393,18 +434,19 @@ class HttpClient:
             conn.abort()
         return None
 
-    async def _exchange(self, conn: _Connection, data: bytes) -> Response:
+    async def _exchange(self, conn: _Connection, data: bytes, deadline: float) -> Response:
         try:
-            return await conn.request(data)
+            return await conn.request(data, deadline)
         finally:
             conn.done()  # back to the pool if the answer allows it; otherwise closed
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Target, deadline: float) -> _Connection:
         where = target.origin
+        connect_by = self.loop.time() + self.connect_timeout_s
         try:
-            async with asyncio.timeout(self.connect_timeout_s):
+            async with asyncio.timeout_at(min(deadline, connect_by)):
                 _, conn = await self.loop.create_connection(
-                    lambda: _Connection(self, target.pool, target.ssl is not None),
+                    lambda: _Connection(self, target.pool, target.ssl is not None, where),
                     target.host,
                     target.port,
                     ssl=target.ssl,
@@ -412,6 +454,8 @@ class HttpClient:
                     local_addr=(self.local_address, 0) if self.local_address else None,
                 )
         except TimeoutError:
+            if deadline < connect_by:  # the whole request's time ran out first
+                raise self._timed_out(where) from None
             raise HttpClientError(
                 f"connect timeout after {self.connect_timeout_s:g} s ({where})", kind="timeout"
             ) from None

@@ -341,6 +341,25 @@ async def test_a_slow_server_times_out(servers: ServerFactory) -> None:
         await c.close()
 
 
+async def test_waiting_for_a_slot_counts_against_the_timeout(servers: ServerFactory) -> None:
+    server = await servers(script=lambda n: ("hold", OK))
+    c = HttpClient(max_per_origin=1, connect_timeout_s=2.0, timeout_s=0.3)
+    try:
+        target = c.target(server.url())
+        first = asyncio.create_task(c.post(target, b"{}"))
+        await until(lambda: server.in_flight == 1)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(HttpClientError) as err:  # the only slot stays busy
+            await c.post(target, b"{}")
+        assert err.value.kind == "timeout" and "timeout after 0.3 s" in str(err.value)
+        assert asyncio.get_running_loop().time() - started < 2.0
+        with pytest.raises(HttpClientError) as err:
+            await first  # held by the server: the sweep ends it too
+        assert err.value.kind == "timeout"
+    finally:
+        await c.close()
+
+
 async def test_a_refused_port(client: HttpClient) -> None:
     with socket.socket() as s:  # bound, not listening: connection refused
         s.bind(("127.0.0.1", 0))
