@@ -45,6 +45,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, Final, Literal, NamedTuple
 
+from cloudsms.smpp import compiled
 from cloudsms.smpp.constants import HEADER_LENGTH, MAX_SEQUENCE_NUMBER, CommandStatus
 from cloudsms.smpp.errors import LocalProtocolError, RemoteProtocolError, SmppError
 from cloudsms.smpp.pdu import (
@@ -96,14 +97,14 @@ NeedData = Literal[_Sentinel.NEED_DATA]
 # Compiled operations
 
 
-_OP_CSTR = 0  # (kind, name, index, max_octets_including_nul, status)
-_OP_BYTE = 1  # (kind, name, index)
-_OP_GROUP = 2  # (kind, names, index, struct, attrgetter, index_end)
-_OP_SM = 3  # (kind, name, index, status)
-_OP_DESTS = 4  # (kind, name, index, status)
-_OP_UNSUCCESS = 5  # (kind, name, index, status)
+_OP_CSTR = compiled.OP_CSTR
+_OP_BYTE = compiled.OP_BYTE
+_OP_GROUP = compiled.OP_GROUP
+_OP_SM = compiled.OP_SM
+_OP_DESTS = compiled.OP_DESTS
+_OP_UNSUCCESS = compiled.OP_UNSUCCESS
 
-_Op = tuple[Any, ...]
+_Op = compiled.Op
 
 
 def _compile(cls: type[Pdu]) -> tuple[_Op, ...]:
@@ -181,6 +182,14 @@ def _layout(cls: type[Pdu]) -> _Layout:
 
 _OPS: dict[type[Pdu], tuple[_Op, ...]] = {cls: _compile(cls) for cls in PDU_CLASSES.values()}
 _LAYOUTS: dict[int, _Layout] = {cid: _layout(cls) for cid, cls in PDU_CLASSES.items()}
+#: The fast decoder of each command_id that has one (see :func:`decode_body`).
+_FAST: dict[int, compiled.FastDecoder] = {
+    cid: fast
+    for cid, layout in _LAYOUTS.items()
+    if (fast := compiled.make_fast_decoder(
+        layout.cls, layout.ops, layout.setters, layout.index_status, layout.index_tlvs
+    )) is not None
+}  # fmt: skip
 # sequence_number is the first field of every PDU (pdu.Pdu); the decoder relies on it.
 assert all(dataclasses.fields(c)[0].name == "sequence_number" for c in PDU_CLASSES.values())
 
@@ -196,41 +205,32 @@ def encode(pdu: Pdu) -> bytes:
     '00000010000000150000000000000001'
 
     Raises LocalProtocolError when a value cannot be represented (e.g. a character outside
-    Latin-1 in a C-Octet String).
+    Latin-1 in a C-Octet String). Each class has its own encoder, generated from its layout
+    (:mod:`cloudsms.smpp.compiled`).
     """
     try:
-        ops = _OPS[type(pdu)]
+        encoder = _ENCODERS[type(pdu)]
     except KeyError:
         raise LocalProtocolError(f"cannot encode {type(pdu).__name__}") from None
-    out = bytearray(HEADER_LENGTH)
     try:
-        for op in ops:
-            kind = op[0]
-            if kind == _OP_CSTR:
-                out += getattr(pdu, op[1]).encode("latin-1")
-                out.append(0)
-            elif kind == _OP_GROUP:
-                out += op[3].pack(*op[4](pdu))
-            elif kind == _OP_BYTE:
-                out.append(getattr(pdu, op[1]))
-            elif kind == _OP_SM:
-                sm = getattr(pdu, op[1])
-                out.append(len(sm))
-                out += sm
-            elif kind == _OP_DESTS:
-                _encode_dests(out, getattr(pdu, op[1]))
-            else:
-                _encode_unsuccess(out, getattr(pdu, op[1]))
-        for t in pdu.tlvs:
-            out += _TLV_HEADER.pack(t.tag, len(t.value))
-            out += t.value
-        _HEADER.pack_into(out, 0, len(out), pdu.command_id, pdu.command_status, pdu.sequence_number)
+        return encoder(pdu)
     except (UnicodeEncodeError, struct.error, ValueError, TypeError, AttributeError) as exc:
         raise LocalProtocolError(
             f"cannot encode {type(pdu).__name__}: {exc}",
             sequence_number=pdu.sequence_number,
             command_id=pdu.command_id,
         ) from exc
+
+
+def _dests_bytes(dests: tuple[SmeAddress | DistributionList, ...]) -> bytes:
+    out = bytearray()
+    _encode_dests(out, dests)
+    return bytes(out)
+
+
+def _unsuccess_bytes(smes: tuple[UnsuccessSme, ...]) -> bytes:
+    out = bytearray()
+    _encode_unsuccess(out, smes)
     return bytes(out)
 
 
@@ -255,6 +255,14 @@ def _encode_unsuccess(out: bytearray, smes: tuple[UnsuccessSme, ...]) -> None:
         out += _U32.pack(u.error_status_code)
 
 
+_ENCODERS: dict[type[Pdu], compiled.Encoder] = {
+    cls: compiled.make_encoder(
+        cls, _OPS[cls], {_OP_DESTS: _dests_bytes, _OP_UNSUCCESS: _unsuccess_bytes}
+    )
+    for cls in PDU_CLASSES.values()
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # Decoding
 
@@ -269,7 +277,17 @@ def decode_body(
     """Decode one PDU from its header values and body; returns (pdu, ignored trailing octets).
 
     Raises RemoteProtocolError (never fatal: the caller knows where the PDU ends).
+
+    A well-formed body is decoded by the class's generated fast decoder; anything it does not
+    accept (leniencies, errors, the submit_multi lists) by the generic one below, which is the
+    reference for what a body means (:mod:`cloudsms.smpp.compiled`).
     """
+    fast = _FAST.get(command_id)
+    if fast is not None:
+        try:
+            return fast(command_status, sequence_number, body), 0
+        except Exception:
+            pass  # the generic decoder below says what is wrong
     layout = _LAYOUTS.get(command_id)
     if layout is None:
         raise RemoteProtocolError(
