@@ -36,7 +36,7 @@ from cloudsms.domain.status import MessageState
 from cloudsms.services.config_cache import PreparedConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AcceptResult:
     write: PacketWrite | None
     #: The answer when nothing needs storing (no recipient accepted).

@@ -1,7 +1,7 @@
-"""Frozen value objects shared by the API, the store and the workers.
+"""Value objects shared by the API, the store and the workers.
 
 The API builds ``NewMessage`` and ``PacketWrite`` values from a validated packet; the store
-persists them. ``ConfigSnapshot`` is the operator configuration the hot path reads from memory,
+persists them (made per message, they are not frozen: see ``domain/pipeline.py``; the rest are). ``ConfigSnapshot`` is the operator configuration the hot path reads from memory,
 reloaded whenever ``config_version`` changes (within a second of any operator change).
 """
 
@@ -94,7 +94,7 @@ class ConfigSnapshot:
     senders: dict[int, frozenset[tuple[str, int | None]]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NewMessage:
     """One accepted recipient, as the API hands it to the store."""
 
@@ -130,7 +130,7 @@ class NewMessage:
     smpp_message_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PacketWrite:
     """One packet's accepted recipients plus its answer, committed in one transaction."""
 
@@ -143,7 +143,7 @@ class PacketWrite:
     created_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PacketOutcome:
     """What the store did with a PacketWrite."""
 

@@ -53,7 +53,7 @@ class PacketError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
     """The four fields every UIP packet carries (SPEC §1)."""
 
@@ -62,7 +62,7 @@ class Envelope:
     time: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SendRequest:
     envelope: Envelope
     auth_key: str

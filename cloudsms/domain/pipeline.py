@@ -8,7 +8,10 @@ with a ``DispatchResult``. A final state enqueues a report (``NewReport``); the 
 
 They live in the domain, not in ``storage/``, because both sides speak them: the store maps rows
 to and from them, the workers build and read them, and neither should import the other to do so.
-Plain frozen values, no I/O.
+Plain values, no I/O. Those made once or more per message are slotted dataclasses that are not
+frozen: a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, ~5×
+the cost of a plain one (``NewMessage``'s 23 fields: 6.3 against 1.3 µs), paid several times per
+message in each process. Nothing changes them once made; the others stay frozen.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from cloudsms.domain.status import MessageState, customer_state
 from cloudsms.smpp.encoding import Encoding
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutboundMessage:
     """A message claimed for submission, with what the connector needs to send it.
 
@@ -97,7 +100,7 @@ def claim_at_acceptance(state: MessageState, send_at_ms: int, created_ms: int) -
     return state is MessageState.ACCEPTED and send_at_ms <= created_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PartResult:
     seq: int
     #: Normalised carrier message id (None when the carrier refused the segment).
@@ -105,7 +108,7 @@ class PartResult:
     status: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class SubmitOutcome:
     """What became of one claimed message."""
 
@@ -122,7 +125,7 @@ class SubmitOutcome:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class ReceiptEvent:
     connector_id: int
     #: Normalised per the connector's id_mode.
@@ -148,7 +151,7 @@ class DispatchResult:
     claimed_reports: list[DueReport] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class NewReport:
     """One report to enqueue (what ``enqueue_reports`` takes)."""
 
@@ -177,7 +180,7 @@ class NewReport:
         )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class DueReport:
     """A claimed report with everything its packet needs (``domain.reports.ReportContent``)."""
 
@@ -211,7 +214,7 @@ class DueReport:
 Outcome = Literal["done", "retry", "give_up", "release"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReportResult:
     """What became of one claimed report. ``next_attempt_ms`` for retry and release."""
 

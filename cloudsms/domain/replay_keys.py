@@ -8,6 +8,7 @@ here, below both.
 from __future__ import annotations
 
 import hashlib
+import re
 
 #: Digits of the client's TIME that lead a packet key, of its SERIAL after them, and hex digits
 #: of the digest after those.
@@ -17,6 +18,8 @@ _DIGEST_HEX = 44
 #: Every packet key starts with this letter; the keys of releases before it (the bare digest)
 #: start with a hex digit, so ``packet_key < 'g'`` finds the older ones (``MessageOps``).
 KEY_MARK = "t"
+#: Anything but an ASCII digit (for an ASCII TIME, the characters ``str.isdigit`` refuses).
+_NOT_DIGITS = re.compile(r"[^0-9]")
 
 
 def packet_key(customer_id: int, packet_time: str, serial: int, body: bytes) -> str:
@@ -33,7 +36,11 @@ def packet_key(customer_id: int, packet_time: str, serial: int, body: bytes) -> 
     64 characters: ``t``, 14 digits of TIME (zero-padded), SERIAL in 5 digits, and the first
     44 hex digits of the SHA-256.
     """
-    digits = "".join(c for c in packet_time if c.isdigit())[:_TIME_DIGITS].ljust(_TIME_DIGITS, "0")
+    if packet_time.isascii():  # the usual case: the ASCII digits, one C-level pass
+        digits = _NOT_DIGITS.sub("", packet_time)
+    else:  # str.isdigit's own digits (superscripts too), as keys have always been made
+        digits = "".join(c for c in packet_time if c.isdigit())
+    digits = digits[:_TIME_DIGITS].ljust(_TIME_DIGITS, "0")
     order = f"{digits}{serial % 10**_SERIAL_DIGITS:0{_SERIAL_DIGITS}d}"
     return KEY_MARK + order + _digest(customer_id, body)[:_DIGEST_HEX]
 

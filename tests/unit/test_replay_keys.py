@@ -41,3 +41,11 @@ def test_an_older_releases_key_is_found_by_the_digest_prefix() -> None:
     older = hashlib.sha256((5).to_bytes(8, "big") + body).hexdigest()  # the bare digest
     prefix = legacy_digest_prefix(packet_key(5, "2026-12-07 01:55:00", 9, body))
     assert older.startswith(prefix) and older < "g" <= KEY_MARK
+
+
+def test_the_time_digits_are_the_ones_keys_were_always_made_of() -> None:
+    # An ASCII TIME takes a regex pass, any other the per-character str.isdigit: both give
+    # the characters str.isdigit accepts, so a key made before is made the same now.
+    for time in ("2026-12-06 23:45:00", "20261206", "now", "", "٣٤ 2026²", "2026-12-06 ２３"):
+        digits = "".join(c for c in time if c.isdigit())[:14].ljust(14, "0")
+        assert packet_key(7, time, 12, b"{}")[1:15] == digits
