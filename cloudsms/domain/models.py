@@ -1,8 +1,9 @@
 """Value objects shared by the API, the store and the workers.
 
 The API builds ``NewMessage`` and ``PacketWrite`` values from a validated packet; the store
-persists them (made per message, they are not frozen: see ``domain/pipeline.py``; the rest are). ``ConfigSnapshot`` is the operator configuration the hot path reads from memory,
-reloaded whenever ``config_version`` changes (within a second of any operator change).
+persists them (made per message, they are not frozen: see ``domain/pipeline.py``; the rest
+are). ``ConfigSnapshot`` is the operator configuration the hot path reads from memory, reloaded
+whenever ``config_version`` changes (within a second of any operator change).
 """
 
 from __future__ import annotations
