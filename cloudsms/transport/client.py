@@ -55,7 +55,7 @@ from cloudsms.smpp.pdu import (
     SubmitSm,
     SubmitSmResp,
 )
-from cloudsms.transport.connection import with_sequence
+from cloudsms.transport.connection import settle, with_sequence
 from cloudsms.transport.errors import (
     BindFailed,
     ConnectionLost,
@@ -91,15 +91,6 @@ THROTTLE_STATUSES: Final = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStat
 #: Gets a submit's outcome: the submit_sm_resp (any command_status), or the SubmitError
 #: (SubmitTimeout, ConnectionLost, SubmitNacked, …) that stands for it.
 SubmitAnswer = Callable[[SubmitSmResp | Exception], None]
-
-
-def _settle(future: asyncio.Future[SubmitSmResp], outcome: SubmitSmResp | Exception) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, Exception):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
 
 
 @dataclass(slots=True)
@@ -380,7 +371,7 @@ class SmppClient:
             else:
                 await asyncio.sleep(delay)
         answered: asyncio.Future[SubmitSmResp] = loop.create_future()
-        self.submit_nowait(pdu, functools.partial(_settle, answered))
+        self.submit_nowait(pdu, functools.partial(settle, answered))
         return await answered
 
     def _answered(self, answer: SubmitAnswer, outcome: Pdu | Exception) -> None:

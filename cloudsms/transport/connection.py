@@ -37,7 +37,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 
 from cloudsms.smpp.codec import DEFAULT_MAX_COMMAND_LENGTH, NEED_DATA, error_response
 from cloudsms.smpp.errors import LocalProtocolError, RemoteProtocolError
@@ -53,10 +53,12 @@ _BOUND: Final = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TRX})
 #: Called once with a request's response PDU, or with the error that ended the wait for it
 #: (SubmitTimeout, ConnectionLost, a RemoteProtocolError for a response that cannot be decoded).
 Answer = Callable[[Pdu | Exception], None]
+P = TypeVar("P", bound=Pdu)
 
 
-def _settle(future: asyncio.Future[Pdu], outcome: Pdu | Exception) -> None:
-    """The answer callback behind :meth:`SmppConnection.expect`: resolve its future."""
+def settle(future: asyncio.Future[P], outcome: P | Exception) -> None:
+    """An answer callback that resolves ``future`` (:meth:`SmppConnection.expect`, and
+    ``SmppClient.submit``)."""
     if future.done():
         return
     if isinstance(outcome, Exception):
@@ -248,7 +250,7 @@ class SmppConnection(asyncio.Protocol):
     def expect(self, sequence_number: int, data: bytes | bytearray) -> asyncio.Future[Pdu]:
         """Write already-encoded request bytes; the future gets the response (or the error)."""
         fut: asyncio.Future[Pdu] = self.loop.create_future()
-        self.expect_answer(sequence_number, data, functools.partial(_settle, fut))
+        self.expect_answer(sequence_number, data, functools.partial(settle, fut))
         return fut
 
     def expect_answer(self, sequence_number: int, data: bytes | bytearray, answer: Answer) -> None:
