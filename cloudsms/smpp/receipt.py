@@ -66,9 +66,14 @@ MESSAGE_STATE_TO_STAT: Final[dict[int, str]] = {
 FINAL_STATS: Final = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "REJECTD"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Receipt:
-    """A delivery receipt, whatever form it arrived in."""
+    """A delivery receipt, whatever form it arrived in.
+
+    Made once per receipt on the carrier hot path, so: not frozen (a frozen dataclass's
+    ``__init__`` costs several times a plain one's; nothing changes a receipt once made), and its
+    dates are kept as received and parsed only when read (the dispatcher never reads them).
+    """
 
     #: The SMSC message id, as the carrier wrote it (see :func:`normalise_message_id`).
     message_id: str
@@ -80,9 +85,9 @@ class Receipt:
     #: ``sub`` and ``dlvrd``: number of messages submitted / delivered (Appendix B).
     submitted: int | None = None
     delivered: int | None = None
-    #: Carrier-local times (the receipt carries no time zone); None when absent or invalid.
-    submit_date: datetime | None = None
-    done_date: datetime | None = None
+    #: ``submit date`` and ``done date`` as received (see :attr:`submit_date`).
+    submit_date_text: str = ""
+    done_date_text: str = ""
     #: The ``text`` field (first characters of the message), possibly empty.
     text: str = ""
     #: The stat value as received, before normalisation.
@@ -95,6 +100,16 @@ class Receipt:
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATS
+
+    @property
+    def submit_date(self) -> datetime | None:
+        """Carrier-local time (the receipt carries no time zone); None when absent or invalid."""
+        return parse_receipt_date(self.submit_date_text)
+
+    @property
+    def done_date(self) -> datetime | None:
+        """Carrier-local time, as :attr:`submit_date`."""
+        return parse_receipt_date(self.done_date_text)
 
 
 # A key is a word (or "submit date"/"done date" with a space, underscore or nothing) followed by
@@ -159,8 +174,8 @@ class _Fields(NamedTuple):
     error_code: str | None
     submitted: int | None
     delivered: int | None
-    submit_date: datetime | None
-    done_date: datetime | None
+    submit_date: str
+    done_date: str
     text: str
     extra: tuple[tuple[str, str], ...]
 
@@ -177,8 +192,8 @@ def _parse_fields(text: str) -> _Fields | None:
             error_code=err or None,
             submitted=int(sub),
             delivered=int(dlvrd),
-            submit_date=parse_receipt_date(submit_date),
-            done_date=parse_receipt_date(done_date),
+            submit_date=submit_date,
+            done_date=done_date,
             text=rest.strip(),
             extra=(),
         )
@@ -210,8 +225,8 @@ def _scan_fields(text: str) -> _Fields | None:
         error_code=fields.get("err") or None,
         submitted=_int_or_none(fields.get("sub", "")),
         delivered=_int_or_none(fields.get("dlvrd", "")),
-        submit_date=parse_receipt_date(fields.get("submitdate", "")),
-        done_date=parse_receipt_date(fields.get("donedate", "")),
+        submit_date=fields.get("submitdate", ""),
+        done_date=fields.get("donedate", ""),
         text=fields.get("text", ""),
         extra=tuple(extra),
     )
@@ -234,8 +249,8 @@ def parse_receipt_text(text: str) -> Receipt | None:
         error_code=f.error_code,
         submitted=f.submitted,
         delivered=f.delivered,
-        submit_date=f.submit_date,
-        done_date=f.done_date,
+        submit_date_text=f.submit_date,
+        done_date_text=f.done_date,
         text=f.text,
         raw_state=f.raw_state,
         extra=f.extra,
@@ -258,9 +273,11 @@ def receipt_from_pdu(pdu: Pdu) -> Receipt | None:
     """
     if not isinstance(pdu, DeliverSm | DataSm):
         return None
+    # Most receipts carry no TLV: then there is none to look up four times.
+    has_tlvs = bool(pdu.tlvs)
     body = pdu.payload
     text = body.decode("latin-1") if body else ""
-    tlv_id = pdu.receipted_message_id
+    tlv_id = pdu.receipted_message_id if has_tlvs else None
     msg_type = pdu.esm_class & _MESSAGE_TYPE_MASK
     looks_like = text.lstrip()[:3].lower() == "id:"
     if not (msg_type or tlv_id or looks_like):
@@ -269,7 +286,7 @@ def receipt_from_pdu(pdu: Pdu) -> Receipt | None:
     message_id = (tlv_id or "").strip() or (parsed.message_id if parsed else "")
     if not message_id:
         return None
-    tlv_state = pdu.message_state
+    tlv_state = pdu.message_state if has_tlvs else None
     if tlv_state is not None and tlv_state in MESSAGE_STATE_TO_STAT:
         state = MESSAGE_STATE_TO_STAT[tlv_state]
         raw_state = str(tlv_state)
@@ -277,7 +294,7 @@ def receipt_from_pdu(pdu: Pdu) -> Receipt | None:
         state, raw_state = normalise_stat(parsed.raw_state), parsed.raw_state
     else:
         state, raw_state = "UNKNOWN", ""
-    nec = pdu.network_error_code
+    nec = pdu.network_error_code if has_tlvs else None
     if nec is not None:
         error_code: str | None = f"{nec[1]:03d}"
     else:
@@ -296,8 +313,8 @@ def receipt_from_pdu(pdu: Pdu) -> Receipt | None:
         error_code=error_code,
         submitted=parsed.submitted,
         delivered=parsed.delivered,
-        submit_date=parsed.submit_date,
-        done_date=parsed.done_date,
+        submit_date_text=parsed.submit_date,
+        done_date_text=parsed.done_date,
         text=parsed.text,
         raw_state=raw_state,
         extra=parsed.extra,
