@@ -42,7 +42,6 @@ import dataclasses
 import enum
 import struct
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any, Final, Literal, NamedTuple
 
 from cloudsms.smpp import compiled
@@ -125,7 +124,6 @@ def _compile(cls: type[Pdu]) -> tuple[_Op, ...]:
                     names,
                     first,
                     struct.Struct(">" + "B" * len(names)),
-                    attrgetter(*names),
                     first + len(names),
                 )
             )
@@ -366,7 +364,7 @@ def _decode(layout: _Layout, status: int, seq: int, body: bytes) -> tuple[Pdu, i
             st = op[3]
             if p + st.size > n:
                 raise _Truncated(f"{op[1]} incomplete")
-            vals[op[2] : op[5]] = st.unpack_from(body, p)
+            vals[op[2] : op[4]] = st.unpack_from(body, p)
             p += st.size
         elif kind == _OP_BYTE:
             vals[op[2]] = body[p]

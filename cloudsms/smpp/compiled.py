@@ -30,7 +30,7 @@ from cloudsms.smpp.tlv import Tlv
 # The codec's operation kinds (its ``_compile``): the first element of each operation tuple.
 OP_CSTR: Final = 0  # (kind, name, index, max_octets_including_nul, status)
 OP_BYTE: Final = 1  # (kind, name, index)
-OP_GROUP: Final = 2  # (kind, names, index, struct, attrgetter, index_end)
+OP_GROUP: Final = 2  # (kind, names, index, struct, index_end)
 OP_SM: Final = 3  # (kind, name, index, status)
 OP_DESTS: Final = 4  # (kind, name, index, status)
 OP_UNSUCCESS: Final = 5  # (kind, name, index, status)
@@ -113,13 +113,13 @@ def make_fast_decoder(
             values[index] = f"v{index}"
         elif kind == OP_GROUP:
             env[f"_group{i}"] = op[3].unpack_from
-            names = [f"v{j}" for j in range(index, op[5])]
+            names = [f"v{j}" for j in range(index, op[4])]
             lines += [
                 f"if p + {op[3].size} > n: raise _slow",
                 f"{', '.join(names)}, = _group{i}(body, p)",
                 f"p += {op[3].size}",
             ]
-            values.update({j: f"v{j}" for j in range(index, op[5])})
+            values.update({j: f"v{j}" for j in range(index, op[4])})
         elif kind == OP_BYTE:
             lines += ["if p >= n: raise _slow", f"v{index} = body[p]", "p += 1"]
             values[index] = f"v{index}"

@@ -223,9 +223,7 @@ class Link:
     def _outcome(self, flight: _Flight, answer: SubmitSmResp | Exception) -> SubmitOutcome | None:
         """The message's outcome after this answer; None: it has more to send."""
         message, cfg = flight.message, self.config
-        if isinstance(answer, Exception):
-            if isinstance(answer, NotBound):
-                return self.dispatcher.retry(message, "link down", delay_ms=1000)
+        if isinstance(answer, Exception):  # NotBound is raised by submit_nowait, never answered
             if isinstance(answer, SubmitTimeout | ConnectionLost):
                 return self.dispatcher.retry(message, f"outcome unknown: {answer}")
             if isinstance(answer, SubmitError):
