@@ -117,6 +117,7 @@ _COPY_MESSAGES = f"COPY messages ({_COLUMN_LIST}) FROM STDIN"
 _INSERT_REPLAYS = (
     "INSERT INTO replays (packet_key, customer_id, answer, created_ms) VALUES (?, ?, ?, ?)"
 )
+_COPY_REPLAYS = "COPY replays (packet_key, customer_id, answer, created_ms) FROM STDIN"
 #: The accept path's reads and deletes as plain SQL (``{marks}`` from ``plain_sql.in_list``):
 #: SQLAlchemy Core built and compiled these for every batch.
 _REPLAYS_BY_KEY = "SELECT packet_key, answer, created_ms FROM replays WHERE packet_key IN ({marks})"
@@ -293,7 +294,7 @@ class MessageOps(StoreBase):
             for w in fresh
             if w.packet_key is not None
         ]
-        run_many(conn, self.dialect, _INSERT_REPLAYS, replay_rows)
+        self._insert_rows(conn, _COPY_REPLAYS, _INSERT_REPLAYS, replay_rows)
 
         return [o for o in outcomes if o is not None]
 
@@ -313,16 +314,24 @@ class MessageOps(StoreBase):
 
     def _insert_messages(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """insert_messages: the fastest bulk form for this engine (see the module docstring)."""
+        self._insert_rows(conn, _COPY_MESSAGES, _INSERT_MESSAGES, rows)
+
+    def _insert_rows(
+        self, conn: Connection, copy_sql: str, insert_sql: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """``rows`` by ``COPY`` on PostgreSQL for a batch of ``_COPY_MIN_ROWS`` or more (one
+        statement for the server to run, where ``executemany`` is one per row), else by
+        ``executemany`` of ``insert_sql``."""
         if not rows:
             return
         if self.dialect == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
             raw = conn.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
-            with raw.cursor() as cur, cur.copy(_COPY_MESSAGES) as copy:
+            with raw.cursor() as cur, cur.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        run_many(conn, self.dialect, _INSERT_MESSAGES, rows)
+        run_many(conn, self.dialect, insert_sql, rows)
 
     def purge_replays(self, older_than_ms: int) -> int:
         """Delete replay answers created before the epoch time ``older_than_ms``; return how many.

@@ -31,7 +31,7 @@ it reports (``report_enqueue``). The pusher works it with the operations here:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection
 
@@ -62,6 +62,16 @@ _BUMP_SERIAL = (
     " RETURNING serial"
 )
 
+#: A report is claimable only when no earlier report of its SMS_UID is pending. Written so the
+#: only index that can serve it is ``ix_report_outbox_uid`` (one SMS_UID's few rows): spelled
+#: ``done_ms IS NULL``, PostgreSQL paired it with the partial ``ix_report_outbox_due`` in a
+#: bitmap AND, and a bitmap scan of that index visits every dead entry left since the last
+#: vacuum (~20,000 after a 20,000-message run: 0.25 ms per claimed row, ~170 µs of the
+#: server's CPU per message under the side-by-side harness).
+NO_EARLIER_PENDING = (
+    "NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = o.sms_uid"
+    " AND prior.id < o.id AND COALESCE(prior.done_ms, -1) = -1)"
+)
 #: What claim_due_reports reads, in the order its DueReport is built from.
 _DUE_COLUMNS = (
     "o.id, o.sms_uid, o.customer_id, o.sms_state, o.result_desc, o.report_ms, o.created_ms,"
@@ -76,8 +86,7 @@ _CLAIM_DUE = (
     " LEFT JOIN messages AS m ON m.sms_uid = o.sms_uid"
     " LEFT JOIN customers AS c ON c.id = o.customer_id"
     " WHERE o.done_ms IS NULL AND {due}"
-    " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid ="
-    " o.sms_uid AND prior.id < o.id AND prior.done_ms IS NULL)"
+    f" AND {NO_EARLIER_PENDING}"
     # Reports of messages that asked for SMPP receipts are the SMPP server's (smpp_receipt_ops).
     " AND m.smpp_account_id IS NULL"
     "{excluded}{only} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
@@ -88,7 +97,12 @@ _DUE_NOW = "o.next_attempt_ms <= ?"
 _PRECLAIMED = "o.claimed_by = ?"
 _EXCLUDED = " AND o.customer_id NOT IN ({marks})"
 #: Only the reports of these SMS_UIDs (reports claimed in the transaction that enqueued them).
-_ONLY = " AND o.sms_uid IN ({marks})"
+#: On PostgreSQL one array parameter: one statement text whatever the count, where an IN list
+#: of up to 1,024 parameters was parsed and planned per shape.
+_ONLY = {
+    "sqlite": " AND o.sms_uid IN ({marks})",
+    "postgresql": " AND o.sms_uid = ANY(CAST(? AS text[]))",
+}
 _LOCKING = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 #: Parameters: (next_attempt_ms, HELD, id).
 _HOLD = (
@@ -301,10 +315,12 @@ def claim_reports(
     if exclude_customers:
         marks, excluded_ids = in_list(sorted(int(c) for c in exclude_customers))
         excluded = _EXCLUDED.replace("{marks}", marks)
-    only, only_ids = "", ()
-    if sms_uids:
+    only, only_ids = "", cast(tuple[object, ...], ())
+    if sms_uids and dialect == "postgresql":
+        only, only_ids = _ONLY[dialect], (sorted(sms_uids),)
+    elif sms_uids:
         marks, only_ids = in_list(sorted(sms_uids))
-        only = _ONLY.replace("{marks}", marks)
+        only = _ONLY[dialect].replace("{marks}", marks)
     due = (
         _CLAIM_DUE.replace("{due}", _PRECLAIMED if preclaimed else _DUE_NOW)
         .replace("{excluded}", excluded)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from cloudsms.domain.smpp_accounts import SmppReceipt
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.plain_sql import in_list, run
+from cloudsms.storage.report_ops import NO_EARLIER_PENDING
 
 #: Parameters: (now, *account ids, limit); ``{marks}`` from ``in_list``.
 _CLAIM = (
@@ -25,8 +26,7 @@ _CLAIM = (
     " m.smpp_message_id"
     " FROM report_outbox AS o JOIN messages AS m ON m.sms_uid = o.sms_uid"
     " WHERE o.done_ms IS NULL AND o.next_attempt_ms <= ? AND m.smpp_account_id IN ({marks})"
-    " AND NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = o.sms_uid"
-    " AND prior.id < o.id AND prior.done_ms IS NULL)"
+    f" AND {NO_EARLIER_PENDING}"
     " ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
 )
 _LOCKING = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}

@@ -172,6 +172,28 @@ def test_batch_enqueue_keeps_the_guards(rs: Store, add_customer: CustomerFactory
     assert sorted(r.sms_uid for r in outbox(rs)) == sorted(uids)
 
 
+def test_batch_of_finals_skips_what_already_has_a_final(
+    rs: Store, add_customer: CustomerFactory
+) -> None:
+    """One row per SMS_UID: the one-statement form (a LATERAL probe per row on PostgreSQL)."""
+    cid = add_customer()
+    uids = store_messages(rs, [new_message(cid) for _ in range(4)])
+
+    def finals(some: list[str], state: int, desc: str) -> list[NewReport]:
+        return [
+            NewReport(sms_uid=u, customer_id=cid, sms_state=state, result_desc=desc, report_ms=T0)
+            for u in some
+        ]
+
+    with rs.engine.begin() as conn:
+        rs.enqueue_reports(conn, finals(uids[:2], 2, "DELIVERED"), now_ms=T0)
+    with rs.engine.begin() as conn:
+        rs.enqueue_reports(conn, finals(uids, 5, "UNDELIVERABLE"), now_ms=T0)
+    assert sorted((r.sms_uid, r.sms_state) for r in outbox(rs)) == sorted(
+        [(uids[0], 2), (uids[1], 2), (uids[2], 5), (uids[3], 5)]
+    )
+
+
 # --------------------------------------------------------------------------- accept path link
 
 

@@ -272,9 +272,10 @@ def test_batch_cost_is_constant_in_statements(
         store.accept_packets(writes, replay_window_ms=WINDOW)
         return len(statements)
 
-    # 18 vs 300 rows: both past the PostgreSQL COPY threshold (COPY is invisible to these events).
+    # 18 vs 150 packets (36 vs 300 messages): both past the PostgreSQL COPY threshold for the
+    # messages and the replay rows (COPY is invisible to these events).
     run(1)  # the store's first accept also looks once for replay keys of an older release
-    small, large = run(3), run(50)
+    small, large = run(6), run(50)
     assert small == large
     assert sum("replays" in s and s.lstrip().upper().startswith("SELECT") for s in statements) == 1
 
