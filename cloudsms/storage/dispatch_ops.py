@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
@@ -37,11 +38,11 @@ from cloudsms.domain.pipeline import (
     ReportClaim,
     SubmitOutcome,
 )
-from cloudsms.domain.status import MessageState, sources_of
+from cloudsms.domain.status import MessageState, customer_state, sources_of
 from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
-from cloudsms.storage.plain_sql import in_list, quoted
+from cloudsms.storage.plain_sql import fetch_rows, in_list, quoted
 from cloudsms.storage.report_enqueue import Preclaim, enqueue_report, enqueue_reports
 from cloudsms.storage.report_ops import claim_reports
 
@@ -162,6 +163,28 @@ _DECIDE = (
     " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column8"
     f" AND messages.state = v.column9 AND messages.state IN ({_DECIDABLE})"
 )
+#: A one-part submit and its final receipt recorded in the same transaction (a carrier that
+#: answers within the group commit: the simulator always, fast carriers often): one UPDATE of
+#: the message, where _SUBMITTED_ROWS then _DECIDE wrote it twice and the receipt's match read
+#: it twice. Only a message with no carrier id yet (as _SUBMITTED_ROWS keeps the first one);
+#: what this does not apply goes the usual way. ``{mine}`` is empty or the claim's guard.
+_SUBMITTED_AND_DECIDED = (
+    "UPDATE messages SET state = CAST(v.column1 AS VARCHAR),"
+    " sms_state = CAST(v.column2 AS INTEGER), result_desc = CAST(v.column3 AS VARCHAR),"
+    " final_ms = CAST(v.column4 AS BIGINT), updated_ms = CAST(v.column5 AS BIGINT),"
+    " receipt_stat = CAST(v.column6 AS VARCHAR), receipt_err = CAST(v.column7 AS VARCHAR),"
+    " connector_id = CAST(v.column8 AS INTEGER), carrier_id = CAST(v.column9 AS VARCHAR),"
+    " submitted_ms = CAST(v.column10 AS BIGINT)"
+    " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column11"
+    f" AND messages.state IN ({_SUBMITTABLE}) AND messages.carrier_id IS NULL{{mine}}"
+    " RETURNING messages.sms_uid, messages.customer_id, messages.smpp_account_id"
+)
+_SUBMITTED_AND_DECIDED_BY = {
+    False: _SUBMITTED_AND_DECIDED.replace("{mine}", ""),
+    True: _SUBMITTED_AND_DECIDED.replace(
+        "{mine}", " AND messages.claimed_by = CAST(v.column12 AS INTEGER)"
+    ),
+}
 #: Receipts, parts and messages by key; ``{marks}`` from plain_sql.in_list.
 _WAITING = (
     "SELECT id, connector_id, carrier_id, stat, err, raw, received_ms FROM receipts"
@@ -208,6 +231,17 @@ _REFUNDED = frozenset({"rejected", "unsendable"})
 
 #: Most ids in one IN (...) list (SQLite's default variable limit is 32766; stay well below).
 _CHUNK = 500
+
+
+@dataclass(slots=True)
+class _Decided:
+    """A message made final in the UPDATE that recorded its submit (_SUBMITTED_AND_DECIDED)."""
+
+    sms_uid: str
+    customer_id: int
+    smpp_account_id: int | None
+    outcome: SmsState
+    event: ReceiptEvent
 
 
 class DispatchOps(StoreBase):
@@ -311,9 +345,16 @@ class DispatchOps(StoreBase):
         result = DispatchResult()
         claim = report_claim if report_claim is not None and report_claim.limit > 0 else None
         with self._connect(write=True) as conn:
+            decided, outcomes, receipts = self._submitted_and_decided(
+                conn, outcomes, receipts, now_ms, claimer
+            )
+            result.matched += len(decided)
             new_ids = self._apply_outcomes(conn, outcomes, now_ms, result, claimer)
+            new_ids += [(d.event.connector_id, d.event.carrier_id) for d in decided]
             waiting = self._waiting_receipts(conn, new_ids)
-            preclaimed = self._apply_receipts(conn, receipts, waiting, now_ms, result, claim)
+            preclaimed = self._apply_receipts(
+                conn, receipts, waiting, now_ms, result, claim, decided
+            )
             if claim is not None and result.reported:
                 result.claimed_reports = self._claim_enqueued(
                     conn, now_ms, claim, preclaimed, result.reported
@@ -347,6 +388,58 @@ class DispatchOps(StoreBase):
             full = [c for c, room in claim.customer_room.items() if room <= used[c]]
             taken += take(rest, claim.limit - len(taken), False, full)
         return taken
+
+    # -- a submit and its receipt in one batch ---------------------------------------------
+
+    def _submitted_and_decided(
+        self, conn: Connection, outcomes: Sequence[SubmitOutcome],
+        receipts: Sequence[ReceiptEvent], now_ms: int, claimer: int | None,
+    ) -> tuple[list[_Decided], Sequence[SubmitOutcome], Sequence[ReceiptEvent]]:  # fmt: skip
+        """Apply one-part submits together with their final receipt of the same batch.
+
+        Returns what was decided this way, and the outcomes and receipts left for the usual
+        path (those without a partner here, and those the guarded UPDATE did not apply to).
+        """
+        submits: dict[tuple[int, str], SubmitOutcome] = {}
+        for outcome in outcomes:
+            if outcome.kind == "submitted" and len(outcome.parts) == 1:
+                carrier_id = outcome.parts[0].carrier_id
+                if carrier_id is not None and outcome.connector_id is not None:
+                    submits[(outcome.connector_id, carrier_id)] = outcome
+        if not submits or not receipts:
+            return [], outcomes, receipts
+        pairs: dict[str, tuple[SubmitOutcome, ReceiptEvent, SmsState]] = {}
+        for event in receipts:
+            key = (event.connector_id, event.carrier_id)
+            if key not in submits:
+                continue
+            outcome = submits.pop(key)
+            decision = message_outcome(1, [_stat_state(event.stat)])
+            if decision is not None and outcome.sms_uid not in pairs:
+                pairs[outcome.sms_uid] = (outcome, event, decision)
+        if not pairs:
+            return [], outcomes, receipts
+        mine = () if claimer is None else (claimer,)
+        rows = []
+        for uid, (outcome, event, decision) in pairs.items():
+            final = FINAL_MESSAGE_STATE[decision]
+            sms_state, desc = customer_state(final, None, decision.name)
+            rows.append(
+                (final.value, int(sms_state), desc, event.report_ms, now_ms, event.stat,
+                 event.err, outcome.connector_id, event.carrier_id, now_ms, uid, *mine)
+            )  # fmt: skip
+        sql = _SUBMITTED_AND_DECIDED_BY[claimer is not None]
+        decided = [
+            _Decided(uid, customer_id, smpp_account, pairs[uid][2], pairs[uid][1])
+            for uid, customer_id, smpp_account in fetch_rows(conn, self.dialect, sql, rows)
+        ]
+        done_outcomes = {id(pairs[d.sms_uid][0]) for d in decided}
+        done_receipts = {id(d.event) for d in decided}
+        return (
+            decided,
+            [o for o in outcomes if id(o) not in done_outcomes],
+            [r for r in receipts if id(r) not in done_receipts],
+        )
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -436,17 +529,18 @@ class DispatchOps(StoreBase):
     def _apply_receipts(
         self, conn: Connection, receipts: Sequence[ReceiptEvent],
         waiting: Sequence[ReceiptEvent], now_ms: int, result: DispatchResult,
-        claim: ReportClaim | None,
+        claim: ReportClaim | None, decided: Sequence[_Decided] = (),
     ) -> list[str]:  # fmt: skip
         """Match and apply receipts; the SMS_UIDs whose report was written claimed.
 
         Only receipts that match nothing get a ``receipts`` row (they wait for their
         submit_sm_resp, or are an operator's to look at); a matched one is written on its
-        part, or on the message when it was one submit_sm.
+        part, or on the message when it was one submit_sm. The reports of ``decided``
+        messages (already final) are written with the others.
         """
         events = [*waiting, *receipts]
         if not events:
-            return []
+            return self._settle(conn, {}, now_ms, result, claim, decided) if decided else []
         mapping = self._lookup_parts(conn, [(e.connector_id, e.carrier_id) for e in events])
         stored: list[tuple[object, ...]] = []
         part_updates: list[tuple[object, ...]] = []
@@ -479,9 +573,9 @@ class DispatchOps(StoreBase):
             " WHERE message_parts.sms_uid = v.column4 AND message_parts.seq = v.column5",
             part_updates,
         )
-        if not touched:
+        if not touched and not decided:
             return []
-        return self._settle(conn, touched, now_ms, result, claim)
+        return self._settle(conn, touched, now_ms, result, claim, decided)
 
     def _lookup_parts(
         self, conn: Connection, keys: Iterable[tuple[int, str]]
@@ -524,7 +618,7 @@ class DispatchOps(StoreBase):
 
     def _settle(
         self, conn: Connection, touched: dict[str, tuple[ReceiptEvent, bool]], now_ms: int,
-        result: DispatchResult, claim: ReportClaim | None,
+        result: DispatchResult, claim: ReportClaim | None, decided: Sequence[_Decided] = (),
     ) -> list[str]:  # fmt: skip
         """Decide each touched message from all its segments' receipts.
 
@@ -553,6 +647,27 @@ class DispatchOps(StoreBase):
         preclaimed: list[str] = []
         room = claim.limit if claim is not None and claim.claimer is not None else 0
         customer_room = dict(claim.customer_room) if claim is not None else {}
+
+        def report_final(
+            uid: str, customer_id: int, smpp_account: int | None, outcome: SmsState,
+            report_ms: int,
+        ) -> NewReport:  # fmt: skip
+            """The final report, written claimed for this process's pusher if there is room."""
+            report = NewReport.final(
+                sms_uid=uid, customer_id=customer_id, state=FINAL_MESSAGE_STATE[outcome],
+                result_desc=outcome.name, report_ms=report_ms,
+            )  # fmt: skip
+            reports.append(report)
+            if smpp_account is None and len(preclaimed) < room:
+                left = customer_room.get(customer_id, room)
+                if left > 0:
+                    customer_room[customer_id] = left - 1
+                    preclaimed.append(uid)
+            return report
+
+        for d in decided:
+            report_final(d.sms_uid, d.customer_id, d.smpp_account_id, d.outcome,
+                         d.event.report_ms)  # fmt: skip
         for uid, (event, on_message) in touched.items():
             if uid not in states:
                 continue  # deleted meanwhile (an operator's purge): nothing to decide
@@ -564,20 +679,11 @@ class DispatchOps(StoreBase):
             stat = event.stat if on_message else None
             err = event.err if on_message else None
             if outcome is not None:
-                report = NewReport.final(
-                    sms_uid=uid, customer_id=customer_id, state=FINAL_MESSAGE_STATE[outcome],
-                    result_desc=outcome.name, report_ms=event.report_ms,
-                )  # fmt: skip
+                report = report_final(uid, customer_id, smpp_account, outcome, event.report_ms)
                 finals.append(
                     (FINAL_MESSAGE_STATE[outcome].value, report.sms_state, report.result_desc,
                      event.report_ms, now_ms, stat, err, uid, state)
                 )  # fmt: skip
-                reports.append(report)
-                if smpp_account is None and len(preclaimed) < room:
-                    left = customer_room.get(customer_id, room)
-                    if left > 0:
-                        customer_room[customer_id] = left - 1
-                        preclaimed.append(uid)
             elif event.sms_state in INTERMEDIATE:
                 self._run(conn, _INTERMEDIATE, (int(event.sms_state), now_ms, stat, err, uid))
                 report = NewReport(
@@ -586,8 +692,8 @@ class DispatchOps(StoreBase):
                 )  # fmt: skip
                 if enqueue_report(conn, self.dialect, report, now_ms=now_ms):
                     result.reported.append(uid)
-        if finals:
-            self._run_rows(conn, _DECIDE, finals)
+        self._run_rows(conn, _DECIDE, finals)
+        if reports:
             preclaim = None
             if claim is not None and preclaimed:
                 preclaim = Preclaim(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -127,8 +127,22 @@ def run_rows(conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any,
     releases and re-takes the GIL for every row, and each re-take can wait out the event loop's
     switch interval — a batch of receipts took 60 ms instead of 8. Returns the rows changed.
     """
+    return sum(max(result.rowcount or 0, 0) for result in _run_rows(conn, dialect, sql, rows))
+
+
+def fetch_rows(
+    conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]
+) -> list[Any]:
+    """:func:`run_rows` of a statement with ``RETURNING``: the rows it returns."""
+    return [row for result in _run_rows(conn, dialect, sql, rows) for row in result.all()]
+
+
+def _run_rows(
+    conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]
+) -> Iterator[Any]:
+    """The driver's result of each statement :func:`run_rows` runs."""
     if not rows:
-        return 0
+        return
     if dialect == "postgresql" and FROM_VALUES in sql:
         # One statement per batch whatever its size, its rows in one array per column
         # (``unnest``): one text, so psycopg prepares it once, and PostgreSQL plans the join
@@ -137,18 +151,15 @@ def run_rows(conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any,
         # predated a bulk load; a statement per row cost the server ~40 µs each).
         columns = list(zip(*rows, strict=True))
         types = tuple(_array_type(column) for column in columns)
-        result = conn.exec_driver_sql(_unnested(sql, types), tuple(list(c) for c in columns))
-        return max(result.rowcount or 0, 0)
+        yield conn.exec_driver_sql(_unnested(sql, types), tuple(list(c) for c in columns))
+        return
     width = len(rows[0])
-    changed = 0
     start = 0
     for size in chunk_sizes(len(rows), max(1, MAX_PARAMETERS // width)):
         chunk = rows[start : start + size]
         start += size
         params = tuple(itertools.chain.from_iterable(chunk))  # flattened in C, not a genexpr
-        result = conn.exec_driver_sql(_shaped(sql, dialect, width, size), params)
-        changed += max(result.rowcount or 0, 0)
-    return changed
+        yield conn.exec_driver_sql(_shaped(sql, dialect, width, size), params)
 
 
 @functools.lru_cache(maxsize=256)

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from seed import Seeded, seed_customer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.models import NewMessage, PacketWrite
-from cloudsms.domain.pipeline import PartResult, ReceiptEvent, SubmitOutcome
+from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportClaim, SubmitOutcome
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
@@ -95,6 +95,86 @@ def test_submitted_then_delivered_reports_once(store: Store, seeded: Seeded) -> 
     assert again.reported == []
     assert store.get_message("M1").state == MessageState.DELIVERED  # type: ignore[union-attr]
     assert outbox(store) == [("M1", 2, "DELIVERED")]
+
+
+def message_row(store: Store, uid: str) -> Any:
+    m = tables.messages.c
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(m.state, m.connector_id, m.carrier_id, m.submitted_ms, m.receipt_stat,
+                   m.receipt_err, m.final_ms, m.sms_state).where(m.sms_uid == uid)
+        ).one()  # fmt: skip
+
+
+def test_a_submit_and_its_receipt_in_one_batch_update_the_message_once(
+    store: Store, seeded: Seeded
+) -> None:
+    """The carrier answered within the group commit: one UPDATE, the same row as two would make."""
+    accept(store, seeded, ["G1", "G2"])
+    store.set_callback_url(seeded.customer_id, "http://127.0.0.1:9/reports")
+    worker = store.register_worker(name="w", host="test", pid=1, role="worker", lease_ms=60_000)
+    store.claim_due(now(), 10, claimer=worker)
+    connector = store.list_connectors()[0].id
+    updates: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE MESSAGES"):
+            updates.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        result = store.record_dispatch(
+            [SubmitOutcome(sms_uid=uid, kind="submitted", connector_id=connector,
+                           parts=(PartResult(1, f"id-{uid}", 0),)) for uid in ("G1", "G2")],
+            [receipt(f"id-{uid}", state, stat, connector)
+             for uid, state, stat in [("G1", SmsState.DELIVERED, "DELIVRD"),
+                                      ("G2", SmsState.UNDELIVERABLE, "UNDELIV")]],
+            now(), claimer=worker,
+            report_claim=ReportClaim(claimer=worker, limit=10, lease_ms=60_000, hold_ms=60_000),
+        )  # fmt: skip
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert len(updates) == 1, updates
+    assert (result.matched, result.unmatched) == (2, 0)
+    assert sorted(r.sms_uid for r in result.claimed_reports) == ["G1", "G2"]
+    g1, g2 = message_row(store, "G1"), message_row(store, "G2")
+    assert (g1.state, g1.connector_id, g1.carrier_id, g1.receipt_stat, g1.sms_state) == (
+        "delivered",
+        connector,
+        "id-G1",
+        "DELIVRD",
+        2,
+    )
+    assert (g2.state, g2.carrier_id, g2.receipt_stat, g2.receipt_err) == (
+        "undeliverable",
+        "id-G2",
+        "UNDELIV",
+        "000",
+    )
+    assert g1.submitted_ms is not None and g1.final_ms is not None
+    assert sorted(outbox(store)) == [("G1", 2, "DELIVERED"), ("G2", 5, "UNDELIVERABLE")]
+
+
+def test_a_submit_and_its_receipt_after_a_lost_claim_go_the_usual_way(
+    store: Store, seeded: Seeded
+) -> None:
+    """The joint UPDATE does not apply (another worker holds the claim): the carrier id is kept
+    and the receipt still decides the message, as when they come in two batches."""
+    accept(store, seeded, ["L1"])
+    heir = store.register_worker(name="h", host="test", pid=1, role="worker", lease_ms=60_000)
+    zombie = store.register_worker(name="z", host="test", pid=2, role="worker", lease_ms=60_000)
+    store.claim_due(now(), 10, claimer=heir)
+    connector = store.list_connectors()[0].id
+    result = store.record_dispatch(
+        [SubmitOutcome(sms_uid="L1", kind="submitted", connector_id=connector,
+                       parts=(PartResult(1, "zombie-id", 0),))],
+        [receipt("zombie-id", SmsState.DELIVERED, "DELIVRD", connector)],
+        now(), claimer=zombie,
+    )  # fmt: skip
+    assert result.matched == 1 and result.reported == ["L1"]
+    row = message_row(store, "L1")
+    assert (row.state, row.carrier_id, row.submitted_ms) == ("delivered", "zombie-id", None)
+    assert outbox(store) == [("L1", 2, "DELIVERED")]
 
 
 def test_receipt_before_mapping_waits_then_applies(store: Store, seeded: Seeded) -> None:
