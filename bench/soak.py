@@ -8,7 +8,12 @@ platform's RSS (``/proc/PID/status``) and the pipeline's backlog (accepted − r
 ``--every`` seconds, and prints RSS at the start of the load (after ``--warmup``) and at the end.
 
     .venv/bin/python bench/soak.py --rate 1400 --minutes 10 [--recipients 10]
-        [--database-url postgresql://…]
+        [--database-url postgresql://…] [--tracemalloc DIR]
+
+``--tracemalloc DIR`` traces the platform's allocations (``bench/tracemalloc_probe``): every
+``--every`` seconds after the warm-up, ``DIR/tracemalloc-<pid>.txt`` gets the allocation sites
+that grew most since the end of the warm-up, for the API process and its worker child. Tracing
+slows the processes: hold a lower rate than without it.
 
 Flat memory means: RSS at the end within a few MB of RSS after warm-up, no steady climb in the
 samples, and a backlog that stays small (the load is below capacity).
@@ -163,6 +168,12 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=30, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=60)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="DIR",
+        default="",
+        help="write allocation growth by site to DIR (see the docstring)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-soak-"))
     db = args.database_url or f"sqlite:///{workdir / 'soak.db'}"
@@ -182,6 +193,15 @@ def main() -> None:
             "CLOUDSMS_LOG_LEVEL": "warning", "CLOUDSMS_ADMIN_ENABLED": "false",
             "CLOUDSMS_MAX_BACKLOG": "100000000",
         }  # fmt: skip
+        if args.tracemalloc:
+            os.makedirs(args.tracemalloc, exist_ok=True)
+            probe = str(Path(__file__).parent / "tracemalloc_probe")
+            env.update({
+                "PYTHONPATH": os.pathsep.join(p for p in (probe, env.get("PYTHONPATH")) if p),
+                "CLOUDSMS_BENCH_TRACEMALLOC_DIR": os.path.abspath(args.tracemalloc),
+                "CLOUDSMS_BENCH_TRACEMALLOC_WARMUP": str(args.warmup),
+                "CLOUDSMS_BENCH_TRACEMALLOC_EVERY": str(args.every),
+            })  # fmt: skip
         platform = subprocess.Popen([str(BIN / "cloudsms"), "serve"], env=env)
         procs.append(platform)
         wait_port(api_port, platform)

@@ -44,9 +44,11 @@ class ReplayCache:
         return answer
 
     def put(self, key: str, answer: bytes) -> None:
+        """Hold ``answer`` for ``key``: an exact-size copy of it (see :func:`exact_copy`)."""
         now = time.monotonic()
         if key in self._entries:
             self._drop(key)
+        answer = exact_copy(answer)
         self._entries[key] = (now, answer)
         self._bytes += len(answer)
         entries = self._entries
@@ -59,3 +61,15 @@ class ReplayCache:
     def _drop(self, key: str) -> None:
         _, answer = self._entries.pop(key)
         self._bytes -= len(answer)
+
+
+def exact_copy(data: bytes) -> bytes:
+    """``data`` in a bytes object of its own size.
+
+    Why: orjson (3.13) hands back its output in the 4 KiB buffer it wrote it in, so a 200-byte
+    ANSWER held as it came took 4 KiB, and the cache's bound (counted in ``len``) let it hold
+    ~20× the memory it meant to: +95 MB of answers in the API process over 4 minutes of a
+    soak (``bench/soak.py --tracemalloc``, bench/README.md). ``bytes(data)`` would return
+    ``data`` itself; a copy through a memoryview allocates what the bytes need.
+    """
+    return bytes(memoryview(data))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
+
+import orjson
 
 from cloudsms.api.replay import ReplayCache
 
@@ -30,3 +33,18 @@ def test_same_key_replaced_not_double_counted() -> None:
     cache.put("k", b"12345")
     cache.put("k", b"123")
     assert (len(cache), cache.bytes_held, cache.get("k")) == (1, 3, b"123")
+
+
+def test_held_answers_cost_their_size_not_the_encoders_buffer() -> None:
+    """orjson hands back 4 KiB buffers: held as they came, 2,000 answers took ~8 MB."""
+    cache = ReplayCache(window_s=600, max_bytes=10**9)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2_000):
+            cache.put(f"k{i}", orjson.dumps({"SERIAL": i, "RESULT_CODE": 1, "RESULT_DESC": "OK"}))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.bytes_held < 100_000
+    assert grown < 1_500_000, grown
