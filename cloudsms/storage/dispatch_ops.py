@@ -16,8 +16,9 @@ and its report are one durable fact.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -202,8 +203,9 @@ _PARTS_BY_CARRIER_ID = (
 #: The same on PostgreSQL: one probe of the index per carrier id (a LATERAL join can only be
 #: planned that way), the ids one array parameter. With an IN list, a table that had grown
 #: since its last ANALYZE (always, under load: autovacuum looks once a minute) was read as
-#: a bitmap of every id of the connector, dead entries included: 52 µs of the server's CPU
-#: per receipt after 20,000 messages, and growing. Parameters: (ids, connector id).
+#: a bitmap of every id of the connector, dead entries included, joined by hash: 28 ms for
+#: 300 ids after a 20,000-message run (``EXPLAIN ANALYZE``), against 0.6 ms for 300 probes.
+#: Parameters: (ids, connector id).
 _LATERAL_BY_CARRIER_ID = {
     "messages": "SELECT k.id, m.sms_uid FROM unnest(CAST(? AS text[])) AS k(id) CROSS JOIN"
     " LATERAL (SELECT sms_uid FROM messages WHERE connector_id = ? AND carrier_id = k.id) AS m",
@@ -582,39 +584,30 @@ class DispatchOps(StoreBase):
     ) -> dict[tuple[int, str], tuple[str, int]]:
         """(connector, carrier id) → (SMS_UID, seq): on a message (seq ``_ON_MESSAGE``), else
         on a part (messages of several submit_sm, and one-part messages stored before 0014)."""
-        if self.dialect == "postgresql":
-            return self._lookup_parts_lateral(conn, keys)
-        found: dict[tuple[int, str], tuple[str, int]] = {}
-        for connector_id, ids in _by_connector(keys).items():
-            for chunk in _chunks(sorted(set(ids))):
-                marks, values = in_list(chunk)
-                sql = _MESSAGES_BY_CARRIER_ID.replace("{marks}", marks)
-                for carrier_id, sms_uid in self._run(conn, sql, (connector_id, *values)):
-                    found[(connector_id, carrier_id)] = (sms_uid, _ON_MESSAGE)
-            left = sorted({i for i in ids if (connector_id, i) not in found})
-            for chunk in _chunks(left):
-                marks, values = in_list(chunk)
-                sql = _PARTS_BY_CARRIER_ID.replace("{marks}", marks)
-                for carrier_id, sms_uid, seq in self._run(conn, sql, (connector_id, *values)):
-                    found.setdefault((connector_id, carrier_id), (sms_uid, seq))
-        return found
-
-    def _lookup_parts_lateral(
-        self, conn: Connection, keys: Iterable[tuple[int, str]]
-    ) -> dict[tuple[int, str], tuple[str, int]]:
-        """:meth:`_lookup_parts` on PostgreSQL (see ``_LATERAL_BY_CARRIER_ID``)."""
         found: dict[tuple[int, str], tuple[str, int]] = {}
         for connector_id, ids in _by_connector(keys).items():
             wanted = sorted(set(ids))
-            rows = self._run(conn, _LATERAL_BY_CARRIER_ID["messages"], (wanted, connector_id))
-            for carrier_id, sms_uid in rows:
+            for carrier_id, sms_uid in self._by_carrier_id(conn, "messages", connector_id, wanted):
                 found[(connector_id, carrier_id)] = (sms_uid, _ON_MESSAGE)
             left = [i for i in wanted if (connector_id, i) not in found]
-            if left:
-                rows = self._run(conn, _LATERAL_BY_CARRIER_ID["parts"], (left, connector_id))
-                for carrier_id, sms_uid, seq in rows:
-                    found.setdefault((connector_id, carrier_id), (sms_uid, seq))
+            for carrier_id, sms_uid, seq in self._by_carrier_id(conn, "parts", connector_id, left):
+                found.setdefault((connector_id, carrier_id), (sms_uid, seq))
         return found
+
+    def _by_carrier_id(
+        self, conn: Connection, table: str, connector_id: int, ids: Sequence[str]
+    ) -> Iterator[Any]:
+        """The rows of ``table`` ("messages" or "parts") with these carrier ids: IN lists on
+        SQLite, one LATERAL probe per id on PostgreSQL (``_LATERAL_BY_CARRIER_ID``)."""
+        if not ids:
+            return
+        if self.dialect == "postgresql":
+            yield from self._run(conn, _LATERAL_BY_CARRIER_ID[table], (list(ids), connector_id))
+            return
+        by_ids = _MESSAGES_BY_CARRIER_ID if table == "messages" else _PARTS_BY_CARRIER_ID
+        for chunk in _chunks(ids):
+            marks, values = in_list(chunk)
+            yield from self._run(conn, by_ids.replace("{marks}", marks), (connector_id, *values))
 
     def _settle(
         self, conn: Connection, touched: dict[str, tuple[ReceiptEvent, bool]], now_ms: int,
