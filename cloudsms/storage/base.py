@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from cloudsms.exceptions import Conflict, StoreError
 from cloudsms.storage import tables
 from cloudsms.storage.plain_sql import run, run_many, run_rows
-from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
+from cloudsms.storage.write_lock import SqliteWriteLock, lock_path, log_path
 
 DATABASE_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error)
 #: Errors caused by the data (constraint, bad value): deterministic, not the database's health.
@@ -55,7 +55,7 @@ class StoreBase:
         #: process and other cloudsms processes on the same file) instead of in SQLite's busy
         #: handler, which polls with sleeps (see cloudsms.storage.write_lock).
         self._write_lock: contextlib.AbstractContextManager[object] = (
-            SqliteWriteLock(lock_path(engine.url.database))
+            SqliteWriteLock(lock_path(engine.url.database), log_path(engine.url.database))
             if self.dialect == "sqlite"
             else contextlib.nullcontext()
         )
@@ -116,12 +116,42 @@ class StoreBase:
             raise StoreError(first_line(exc)) from exc
 
     @contextmanager
-    def _connect(self, *, write: bool, durable: bool = True) -> Iterator[Connection]:
-        """A connection (in a write transaction when ``write``); database errors → StoreError.
+    def _write_transaction(self, *, durable: bool = True) -> Iterator[Connection]:
+        """The write lock, a connection and a transaction on it; database errors propagate.
 
         SQLite writes start with ``BEGIN IMMEDIATE``: taking the write lock up front makes a busy
         database wait (``busy_timeout``) instead of failing at once when a read lock would have
-        to be upgraded while another connection writes.
+        to be upgraded while another connection writes. A durable commit made while the lock's
+        holder flushes after releasing it (``SqliteWriteLock.flush_after_release``, the event
+        loop's gate) is written without SQLite's own flush and marked for that later flush.
+        """
+        lock = self._write_lock
+        with lock, self.engine.connect() as conn:
+            deferred = durable and isinstance(lock, SqliteWriteLock) and lock.flush_after_release
+            # The setting stays on the pooled connection: put it back afterwards, so operator
+            # changes (which begin their own transactions) are always flushed to disk.
+            relaxed = self.dialect == "sqlite" and (deferred or not durable)
+            if relaxed:
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if self.dialect == "sqlite":
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    elif not durable:
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    yield conn
+                if deferred:
+                    assert isinstance(lock, SqliteWriteLock)
+                    lock.unflushed = True
+            finally:
+                if relaxed:
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+
+    @contextmanager
+    def _connect(self, *, write: bool, durable: bool = True) -> Iterator[Connection]:
+        """A connection (in a write transaction when ``write``); database errors → StoreError.
 
         ``durable=False`` is for writes that nobody outside is told about and that are safe to
         redo: claims, leases of reports, report outcomes. They commit without waiting for the
@@ -137,25 +167,8 @@ class StoreBase:
                 with self.engine.connect() as conn:
                     yield conn
                 return
-            with self._write_lock, self.engine.connect() as conn:
-                # The setting stays on the pooled connection: put it back afterwards, so the
-                # accept path and operator changes (which begin their own transactions) are
-                # always flushed to disk.
-                relaxed = not durable and self.dialect == "sqlite"
-                if relaxed:
-                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                    conn.commit()
-                try:
-                    with conn.begin():
-                        if self.dialect == "sqlite":
-                            conn.exec_driver_sql("BEGIN IMMEDIATE")
-                        elif not durable:
-                            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                        yield conn
-                finally:
-                    if relaxed:
-                        conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                        conn.commit()
+            with self._write_transaction(durable=durable) as conn:
+                yield conn
         except StoreError:
             raise
         except DATABASE_ERRORS as exc:

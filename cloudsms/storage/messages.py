@@ -176,9 +176,7 @@ class MessageOps(StoreBase):
         if not writes:
             return []
         try:
-            with self._write_lock, self.engine.begin() as conn:
-                if self.dialect == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+            with self._write_transaction() as conn:
                 return self._accept_in_transaction(conn, writes, replay_window_ms, claim)
         except StoreError:
             raise

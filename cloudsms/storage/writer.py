@@ -10,7 +10,9 @@ SQLite's write lock — new packets pile up and go into the next one, so the bat
 the load by itself: an idle server commits a lone packet at once (no added latency), a busy one
 commits hundreds per fsync. Where the call runs is the gate's choice: on SQLite, on the event
 loop once the write lock is ours (a worker thread would hold the lock while it waits for the
-GIL); on PostgreSQL, in a worker thread.
+GIL); on PostgreSQL, in a worker thread. A batch's callers are answered once its commit is on
+disk, but the next batch is taken as soon as the store is free (``Gate.run_early``): on SQLite
+its transaction is written while the previous one's log flush is still under way.
 
 Failure policy (decided here, documented for operators):
 
@@ -130,6 +132,8 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._queue: deque[_Job] = deque()
         self._in_flight = 0
+        #: Committed batches whose flush to disk is under way (their callers wait for it).
+        self._flushing: set[asyncio.Future[None]] = set()
         self._closing = False
         self._drainer: asyncio.Task[None] | None = None
         self._transactions = 0
@@ -182,6 +186,8 @@ class GroupCommitWriter:
         if drainer is not None and drainer is not asyncio.current_task():
             with contextlib.suppress(asyncio.CancelledError):
                 await drainer
+        if self._flushing:
+            await asyncio.wait(self._flushing)
         self._commit_left_over()
 
     def close_sync(self) -> None:
@@ -195,14 +201,29 @@ class GroupCommitWriter:
         """Commit batches until the queue is empty (a new packet starts a new drain task)."""
         while self._queue:
             taken: list[_Job] = []
-            results = await self._gate.run(functools.partial(self._take_and_commit, taken))
-            self._finish(taken, results)
+            call = functools.partial(self._take_and_commit, taken)
+            results, flushed = await self._gate.run_early(call)
+            self._flushing.add(flushed)
+            flushed.add_done_callback(functools.partial(self._flushed, taken, results))
+
+    def _flushed(
+        self, taken: list[_Job], results: list[_Result], flushed: asyncio.Future[None]
+    ) -> None:
+        """The batch's commit is on disk (or could not be flushed: then nobody is told OK)."""
+        self._flushing.discard(flushed)
+        cancelled = flushed.cancelled()
+        error = StoreError("stopped before the flush") if cancelled else flushed.exception()
+        if error is not None:
+            log.error("the commit of %d packets was not flushed to disk: %s", len(taken), error)
+            failure = error if isinstance(error, StoreError) else StoreError(repr(error))
+            results = [_copy_error(failure) for _ in results]
+        self._finish(taken, results)
 
     def _take_and_commit(self, taken: list[_Job]) -> list[_Result]:
         """Runs once the gate is passed: everything queued while we waited goes in."""
         count = min(len(self._queue), self._max_batch)
         taken.extend(self._queue.popleft() for _ in range(count))
-        self._in_flight = count
+        self._in_flight += count
         return self._commit(taken)
 
     def _commit_left_over(self) -> None:
@@ -214,7 +235,7 @@ class GroupCommitWriter:
 
     def _finish(self, batch: list[_Job], results: list[_Result]) -> None:
         self._record(batch, results)
-        self._in_flight = 0
+        self._in_flight = max(0, self._in_flight - len(batch))
         self._hand_over(results)
         _deliver(batch, results)
 

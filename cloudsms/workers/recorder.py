@@ -8,6 +8,10 @@ makes a receipt find the carrier id that its submit_sm_resp recorded just before
 
 A receipt's deliver_sm_resp waits for its future, so the carrier is told "received" only once the
 receipt is durably stored (SPEC: the deliver_sm_resp is sent only after the receipt is stored).
+The futures resolve (and ``on_committed`` runs) once the transaction is on disk; the next
+transaction may start before that (``Gate.run_early``: on SQLite the log is flushed after the
+write lock is released, and the next batch is written meanwhile). A batch that could not be
+flushed fails its futures: no receipt of it is acknowledged, no report of it pushed.
 
 When this process also pushes reports (``report_claims``), each transaction claims the reports
 it enqueues for that pusher (``ReportClaim``) and the committed result carries them
@@ -32,6 +36,7 @@ import time
 from collections.abc import Callable
 
 from cloudsms.domain.pipeline import DispatchResult, ReceiptEvent, ReportClaim, SubmitOutcome
+from cloudsms.exceptions import StoreError
 from cloudsms.storage.base import BatchRejected
 from cloudsms.storage.gate import Gate, ThreadGate
 from cloudsms.storage.interfaces import DispatchSink
@@ -55,6 +60,8 @@ class DispatchRecorder:
         self._max_batch = max_batch
         self._on_committed = on_committed
         self._queue: list[tuple[Event, asyncio.Future[None]]] = []
+        #: Committed batches whose flush to disk is under way.
+        self._flushing: set[asyncio.Future[None]] = set()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -91,6 +98,8 @@ class DispatchRecorder:
         futures = [future for _, future in self._queue]
         if futures:
             await asyncio.gather(*futures, return_exceptions=True)
+        if self._flushing:
+            await asyncio.wait(self._flushing)
 
     async def close(self) -> None:
         """Commit what is queued, then stop."""
@@ -100,6 +109,8 @@ class DispatchRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._flushing:
+            await asyncio.wait(self._flushing)
 
     async def _run(self) -> None:
         while True:
@@ -112,7 +123,7 @@ class DispatchRecorder:
             report_claim = self.report_claims() if self.report_claims is not None else None
             taken: list[list[tuple[Event, asyncio.Future[None]]]] = []
             try:
-                result = await self.gate.run(
+                result, flushed = await self.gate.run_early(
                     functools.partial(self._take_and_record, taken, report_claim)
                 )
             except BatchRejected as exc:
@@ -136,11 +147,32 @@ class DispatchRecorder:
             del self._queue[: len(batch)]
             self._one_at_a_time = max(0, self._one_at_a_time - 1)
             self.transactions += 1
+            self._flushing.add(flushed)
+            flushed.add_done_callback(functools.partial(self._flushed, batch, result))
+
+    def _flushed(
+        self,
+        batch: list[tuple[Event, asyncio.Future[None]]],
+        result: DispatchResult,
+        flushed: asyncio.Future[None],
+    ) -> None:
+        """The batch's transaction is on disk: resolve its events, hand on what it committed."""
+        self._flushing.discard(flushed)
+        error = (
+            StoreError("stopped before the flush") if flushed.cancelled() else flushed.exception()
+        )
+        if error is not None:
+            log.error("%d dispatch events committed but not flushed to disk: %s", len(batch), error)
             for _, future in batch:
                 if not future.done():
-                    future.set_result(None)
-            if self._on_committed is not None:
-                self._on_committed(result)
+                    future.set_exception(error)
+                    future.exception()  # nobody may be waiting (outcomes)
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+        if self._on_committed is not None:
+            self._on_committed(result)
 
     def _take_and_record(
         self, taken: list[list[tuple[Event, asyncio.Future[None]]]], claim: ReportClaim | None

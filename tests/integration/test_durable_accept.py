@@ -6,6 +6,9 @@ in force for that commit (PostgreSQL ``synchronous_commit``, SQLite ``PRAGMA syn
 client can see the difference between a flushed and an unflushed commit until the power fails,
 so the setting is the thing to pin: whatever sets it — ``SET LOCAL`` in the accept path, a
 session ``SET``, connection options, ``ALTER DATABASE`` — shows in the value read at commit.
+On SQLite a commit made with ``synchronous=NORMAL`` counts only if the platform flushed the log
+itself (``SqliteWriteLock.flush_log``, after the write lock is released) after that commit and
+before the answer left.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from seed import seed_customer
 from sqlalchemy import event
 
 from cloudsms.storage.store import Store
+from cloudsms.storage.write_lock import SqliteWriteLock
 
 #: PostgreSQL: the rows of ``messages`` this transaction inserted (xmin is its 32-bit xid).
 #: COPY bypasses SQLAlchemy's statement events, so the rows are found in the table itself.
@@ -29,6 +33,7 @@ OWN_ROWS = (
 PG_NOT_DURABLE = {"off"}
 #: SQLite in WAL mode: FULL (2) or EXTRA (3) sync the WAL at each commit; NORMAL (1) does not.
 SQLITE_DURABLE = {2, 3}
+SQLITE_NORMAL = 1
 
 
 class CommitWatch:
@@ -38,6 +43,18 @@ class CommitWatch:
         self.dialect = store.dialect
         #: (SMS_UIDs written or "?" on SQLite, setting in force at COMMIT)
         self.commits: list[tuple[list[str], Any]] = []
+        #: In order: ("commit", index in commits), ("flush", -1) once a log flush returned,
+        #: ("answer", -1) once the test got an HTTP answer.
+        self.events: list[tuple[str, int]] = []
+        lock = store.write_lock
+        if isinstance(lock, SqliteWriteLock):
+            real_flush = lock.flush_log
+
+            def flush_log() -> None:
+                real_flush()
+                self.events.append(("flush", -1))
+
+            lock.flush_log = flush_log  # type: ignore[method-assign]
         event.listen(store.engine, "before_cursor_execute", self._statement)
         event.listen(store.engine, "commit", self._commit)
         event.listen(store.engine, "rollback", self._forget)
@@ -63,12 +80,22 @@ class CommitWatch:
         finally:
             cursor.close()
         if uids:
+            self.events.append(("commit", len(self.commits)))
             self.commits.append((uids, setting))
 
-    def durable(self, setting: Any) -> bool:
+    def durable(self, index: int) -> bool:
+        """Commit ``index`` was on disk before the next answer left."""
+        setting = self.commits[index][1]
         if self.dialect == "postgresql":
             return setting not in PG_NOT_DURABLE
-        return setting in SQLITE_DURABLE
+        if setting in SQLITE_DURABLE:
+            return True
+        after = self.events[self.events.index(("commit", index)) + 1 :]
+        kinds = [kind for kind, _ in after]
+        flushed = "flush" in kinds and (
+            "answer" not in kinds or kinds.index("flush") < kinds.index("answer")
+        )
+        return setting == SQLITE_NORMAL and flushed
 
 
 def test_accepted_packets_are_committed_durably(
@@ -90,12 +117,15 @@ def test_accepted_packets_are_committed_durably(
                                   for n in range(count)],
         }  # fmt: skip
         answer = http.post(server.url, json=body).json()
+        watch.events.append(("answer", -1))
         assert answer["RESULT_CODE"] == 1, answer
         accepted += [d["SMS_UID"] for d in answer["DETAIL_LIST"]]
     assert len(accepted) == 43 and all(accepted)
 
     assert watch.commits, "no commit wrote the accepted messages"
-    not_durable = [(len(uids), s) for uids, s in watch.commits if not watch.durable(s)]
+    not_durable = [
+        (len(uids), s) for i, (uids, s) in enumerate(watch.commits) if not watch.durable(i)
+    ]
     assert not not_durable, f"(messages, setting) committed without a flush: {not_durable}"
     if store.dialect == "postgresql":  # every accepted SMS_UID was in a watched commit
         seen = {uid for uids, _ in watch.commits for uid in uids}

@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from test_write_lock import start_holder
-from test_writer import make_packet
+from test_writer import make_packet, until
 
+from cloudsms.exceptions import StoreError
 from cloudsms.storage.gate import LoopGate, ThreadGate, gate_for
 from cloudsms.storage.store import Store
 from cloudsms.storage.write_lock import SqliteWriteLock, lock_path
@@ -121,3 +123,104 @@ async def test_the_writer_batches_through_the_store_gate(
     assert stats.packets_committed == 300 and 1 < stats.batches < 300
     assert store.count_messages() == 300
     assert store.customer_balance(cid) == 10**9 - 300 * 1_001
+
+
+class HeldFlush:
+    """Replaces a lock's ``flush_log``: notes whether the write lock was free at each flush and
+    holds the flush until the test lets it go (then flushes for real)."""
+
+    def __init__(self, lock: SqliteWriteLock) -> None:
+        self.lock = lock
+        self.real = lock.flush_log
+        self.go = threading.Event()
+        self.lock_free: list[bool] = []
+        self.error: StoreError | None = None
+        lock.flush_log = self  # type: ignore[method-assign]
+
+    def __call__(self) -> None:
+        free = self.lock.try_acquire_for(-1)
+        if free:
+            self.lock.release()
+        self.lock_free.append(free)
+        assert self.go.wait(10), "the test never let the flush go"
+        if self.error is not None:
+            raise self.error
+        self.real()
+
+
+def synchronous_setting(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+
+async def test_callers_are_answered_once_their_commit_is_flushed_after_the_lock(
+    store: Store, add_customer: CustomerFactory
+) -> None:
+    """SQLite: the commit is written under the lock, flushed to disk after it is released, and
+    only then answered; the next batch commits meanwhile. PostgreSQL: commits are durable."""
+    cid = add_customer(balance_micros=10**9)
+    gate = gate_for(store.write_lock)
+    writer = GroupCommitWriter(store, replay_window_ms=WINDOW, gate=gate)
+    if store.dialect != "sqlite":
+        result, flushed = await gate.run_early(lambda: 7)
+        assert result == 7 and flushed.done()
+        assert (await writer.write(make_packet(cid))).answer
+        return
+    lock = store.write_lock
+    assert isinstance(lock, SqliteWriteLock) and isinstance(gate, LoopGate)
+    flush = HeldFlush(lock)
+    first = asyncio.create_task(writer.write(make_packet(cid)))
+    await until(lambda: len(flush.lock_free) == 1)
+    assert store.count_messages() == 1  # committed and visible, not yet flushed
+    second = asyncio.create_task(writer.write(make_packet(cid)))
+    await until(lambda: store.count_messages() == 2)  # the store was free during the flush
+    await asyncio.sleep(0.05)
+    assert not first.done() and not second.done()  # nobody told OK before the flush
+    flush.go.set()
+    outcomes = await asyncio.gather(first, second)
+    assert all(o.answer for o in outcomes)
+    assert flush.lock_free == [True, True]  # each flush ran with the lock released
+    assert synchronous_setting(store) == 2  # FULL again for every other transaction
+    await writer.close()
+    gate.close()
+
+
+async def test_a_commit_that_cannot_be_flushed_is_not_acknowledged(
+    store: Store, add_customer: CustomerFactory
+) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL's commit is durable when it returns: no flush of our own")
+    cid = add_customer(balance_micros=10**9)
+    lock = store.write_lock
+    assert isinstance(lock, SqliteWriteLock)
+    gate = LoopGate(lock)
+    writer = GroupCommitWriter(store, replay_window_ms=WINDOW, gate=gate)
+    flush = HeldFlush(lock)
+    flush.error = StoreError("could not flush the database log: EIO")
+    flush.go.set()
+    with pytest.raises(StoreError, match="EIO"):
+        await writer.write(make_packet(cid))
+    assert writer.stats().packets_failed == 1
+    await writer.close()
+    gate.close()
+
+
+async def test_a_durable_write_outside_the_gate_is_flushed_by_sqlite_itself(
+    store: Store, add_customer: CustomerFactory
+) -> None:
+    """The CLI, operator changes, a writer closing without its loop: no deferred flush."""
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite's synchronous setting")
+    cid = add_customer(balance_micros=10**9)
+    lock = store.write_lock
+    assert isinstance(lock, SqliteWriteLock)
+    seen: list[int] = []
+    with store._write_transaction() as conn:
+        seen.append(int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one()))
+    lock.flush_after_release = True
+    with lock, store._write_transaction() as conn:
+        seen.append(int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one()))
+    assert lock.take_unflushed() is True
+    assert seen == [2, 1]  # FULL outside the gate, NORMAL (flushed later) inside it
+    assert store.accept_packets([make_packet(cid)], replay_window_ms=WINDOW)[0].answer
+    assert lock.take_unflushed() is False
