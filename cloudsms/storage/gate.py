@@ -36,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
+from cloudsms.storage.log_flusher import LogFlusher
 from cloudsms.storage.write_lock import SqliteWriteLock
 
 T = TypeVar("T")
@@ -85,8 +86,8 @@ class LoopGate:
         self._lock = lock
         #: One thread waits for the lock to come free on behalf of this process's event loop.
         self._waiter = ThreadPoolExecutor(1, thread_name_prefix="cloudsms-write-gate")
-        #: One thread flushes the log after each transaction, in commit order.
-        self._flusher = ThreadPoolExecutor(1, thread_name_prefix="cloudsms-log-flush")
+        #: Flushes the log after transactions, in a thread of its own (storage/log_flusher.py).
+        self._flusher = LogFlusher(lambda: lock.flush_log())
 
     async def run(self, call: Callable[[], T]) -> T:
         result, flushed = await self.run_early(call)
@@ -103,7 +104,7 @@ class LoopGate:
             unflushed = lock.take_unflushed()
             lock.release()
             # Flushed even when the call failed after a commit: a commit is never left unflushed.
-            flushed = loop.run_in_executor(self._flusher, lock.flush_log) if unflushed else None
+            flushed = self._flusher.request() if unflushed else None
         return result, flushed if flushed is not None else _done(loop)
 
     async def _hold(self) -> None:
@@ -121,7 +122,7 @@ class LoopGate:
     def close(self) -> None:
         with contextlib.suppress(RuntimeError):
             self._waiter.shutdown(wait=False, cancel_futures=True)
-        self._flusher.shutdown(wait=True)  # a flush under way finishes: someone awaits it
+        self._flusher.close()  # whoever waits for a flush still gets it
 
 
 def _done(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
