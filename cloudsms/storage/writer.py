@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -134,6 +135,10 @@ class GroupCommitWriter:
         self._in_flight = 0
         #: Committed batches whose flush to disk is under way (their callers wait for it).
         self._flushing: set[asyncio.Future[None]] = set()
+        #: Messages claimed for the dispatcher by committed transactions and not handed over
+        #: yet (their flush is under way): the next transaction's claim leaves room for them.
+        self._handing_over = 0
+        self._handover_lock = threading.Lock()  # the call may run in a thread (ThreadGate)
         self._closing = False
         self._drainer: asyncio.Task[None] | None = None
         self._transactions = 0
@@ -215,6 +220,9 @@ class GroupCommitWriter:
         error = StoreError("stopped before the flush") if cancelled else flushed.exception()
         if error is not None:
             log.error("the commit of %d packets was not flushed to disk: %s", len(taken), error)
+            # Claimed messages not handed over stay QUEUED under the claim, as after a failed
+            # hand-over (recovered with the claim); the next claims need not leave room for them.
+            self._hand_over_failed(results)
             failure = error if isinstance(error, StoreError) else StoreError(repr(error))
             results = [_copy_error(failure) for _ in results]
         self._finish(taken, results)
@@ -279,24 +287,44 @@ class GroupCommitWriter:
 
     def _accept(self, packets: list[PacketWrite]) -> list[PacketOutcome]:
         self._transactions += 1
-        claim = self.intake.local_claim() if self.intake is not None else None
+        claim = self._local_claim()
         outcomes = self._store.accept_packets(
             packets, replay_window_ms=self._replay_window_ms, claim=claim
         )
         if len(outcomes) != len(packets):
             raise StoreError(f"store returned {len(outcomes)} outcomes for {len(packets)} packets")
+        with self._handover_lock:
+            self._handing_over += sum(len(o.claimed) for o in outcomes)
         return outcomes
+
+    def _local_claim(self) -> LocalClaim | None:
+        """What this transaction may claim for the dispatcher: its room, less what earlier
+        transactions claimed that is not handed over yet (their flush is under way)."""
+        claim = self.intake.local_claim() if self.intake is not None else None
+        with self._handover_lock:
+            pending = self._handing_over
+        if claim is None or not pending:
+            return claim
+        limit = claim.limit - pending
+        return LocalClaim(claim.claimer, limit) if limit > 0 else None
 
     def _hand_over(self, results: list[_Result]) -> None:
         """Give the messages claimed at acceptance to this process's dispatcher."""
         if self.intake is None:
             return
         claimed = [m for r in results if not isinstance(r, StoreError) for m in r.claimed]
+        with self._handover_lock:
+            self._handing_over = max(0, self._handing_over - len(claimed))
         if claimed:
             try:
                 self.intake.take_claimed(claimed)
             except Exception:  # they stay QUEUED under our claim: recovered if we die
                 log.exception("could not hand %d claimed messages to the dispatcher", len(claimed))
+
+    def _hand_over_failed(self, results: list[_Result]) -> None:
+        claimed = sum(len(r.claimed) for r in results if not isinstance(r, StoreError))
+        with self._handover_lock:
+            self._handing_over = max(0, self._handing_over - claimed)
 
     def _record(self, batch: list[_Job], results: list[_Result]) -> None:
         failed = sum(1 for r in results if isinstance(r, StoreError))

@@ -17,6 +17,7 @@ import pytest
 from test_write_lock import start_holder
 from test_writer import make_packet, until
 
+from cloudsms.domain.pipeline import LocalClaim, OutboundMessage
 from cloudsms.exceptions import StoreError
 from cloudsms.storage.gate import LoopGate, ThreadGate, gate_for
 from cloudsms.storage.store import Store
@@ -224,3 +225,52 @@ async def test_a_durable_write_outside_the_gate_is_flushed_by_sqlite_itself(
     assert seen == [2, 1]  # FULL outside the gate, NORMAL (flushed later) inside it
     assert store.accept_packets([make_packet(cid)], replay_window_ms=WINDOW)[0].answer
     assert lock.take_unflushed() is False
+
+
+class RoomyIntake:
+    """A dispatcher as the writer sees it: room for ``room`` messages; keeps what it is given."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.taken: list[OutboundMessage] = []
+
+    def local_claim(self) -> LocalClaim:
+        return LocalClaim(claimer=7, limit=self.room)
+
+    def take_claimed(self, messages: list[OutboundMessage]) -> None:
+        self.taken.extend(messages)
+
+
+def states(store: Store) -> dict[str, int]:
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT state, COUNT(*) FROM messages GROUP BY state")
+        return {state: int(n) for state, n in rows}
+
+
+async def test_a_claim_leaves_room_for_what_a_commit_still_flushing_claimed(
+    store: Store, add_customer: CustomerFactory
+) -> None:
+    """The next batch commits while the previous one is flushed; the messages that one claimed
+    are not handed to the dispatcher yet, so the next claim must not count on their room."""
+    if store.dialect != "sqlite":
+        pytest.skip("the flush after the lock is SQLite's")
+    cid = add_customer(balance_micros=10**9)
+    lock = store.write_lock
+    assert isinstance(lock, SqliteWriteLock)
+    gate = LoopGate(lock)
+    writer = GroupCommitWriter(store, replay_window_ms=WINDOW, gate=gate)
+    intake = writer.intake = RoomyIntake(room=3)
+    flush = HeldFlush(lock)
+    first = [asyncio.create_task(writer.write(make_packet(cid))) for _ in range(3)]
+    await until(lambda: len(flush.lock_free) == 1)
+    assert states(store) == {"queued": 3}
+    second = asyncio.create_task(writer.write(make_packet(cid)))
+    await until(lambda: store.count_messages() == 4)
+    assert states(store) == {"queued": 3, "accepted": 1}  # no room left for it
+    flush.go.set()
+    await asyncio.gather(*first, second)
+    assert len(intake.taken) == 3
+    await writer.write(make_packet(cid))  # handed over: the room is counted again
+    assert states(store) == {"queued": 4, "accepted": 1} and len(intake.taken) == 4
+    await writer.close()
+    gate.close()
