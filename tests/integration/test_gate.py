@@ -154,6 +154,17 @@ def synchronous_setting(store: Store) -> int:
         return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
 
 
+def sqlite_only(
+    store: Store, add_customer: CustomerFactory, why: str
+) -> tuple[int, SqliteWriteLock]:
+    """A customer with money and the store's write lock; skips on PostgreSQL (``why``)."""
+    if store.dialect != "sqlite":
+        pytest.skip(why)
+    lock = store.write_lock
+    assert isinstance(lock, SqliteWriteLock)
+    return add_customer(balance_micros=10**9), lock
+
+
 async def test_callers_are_answered_once_their_commit_is_flushed_after_the_lock(
     store: Store, add_customer: CustomerFactory
 ) -> None:
@@ -189,11 +200,7 @@ async def test_callers_are_answered_once_their_commit_is_flushed_after_the_lock(
 async def test_a_commit_that_cannot_be_flushed_is_not_acknowledged(
     store: Store, add_customer: CustomerFactory
 ) -> None:
-    if store.dialect != "sqlite":
-        pytest.skip("PostgreSQL's commit is durable when it returns: no flush of our own")
-    cid = add_customer(balance_micros=10**9)
-    lock = store.write_lock
-    assert isinstance(lock, SqliteWriteLock)
+    cid, lock = sqlite_only(store, add_customer, "PostgreSQL's commit is durable: no flush of ours")
     gate = LoopGate(lock)
     writer = GroupCommitWriter(store, replay_window_ms=WINDOW, gate=gate)
     flush = HeldFlush(lock)
@@ -210,11 +217,7 @@ async def test_a_durable_write_outside_the_gate_is_flushed_by_sqlite_itself(
     store: Store, add_customer: CustomerFactory
 ) -> None:
     """The CLI, operator changes, a writer closing without its loop: no deferred flush."""
-    if store.dialect != "sqlite":
-        pytest.skip("SQLite's synchronous setting")
-    cid = add_customer(balance_micros=10**9)
-    lock = store.write_lock
-    assert isinstance(lock, SqliteWriteLock)
+    cid, lock = sqlite_only(store, add_customer, "SQLite's synchronous setting")
     seen: list[int] = []
     with store._write_transaction() as conn:
         seen.append(int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one()))
@@ -252,11 +255,7 @@ async def test_a_claim_leaves_room_for_what_a_commit_still_flushing_claimed(
 ) -> None:
     """The next batch commits while the previous one is flushed; the messages that one claimed
     are not handed to the dispatcher yet, so the next claim must not count on their room."""
-    if store.dialect != "sqlite":
-        pytest.skip("the flush after the lock is SQLite's")
-    cid = add_customer(balance_micros=10**9)
-    lock = store.write_lock
-    assert isinstance(lock, SqliteWriteLock)
+    cid, lock = sqlite_only(store, add_customer, "the flush after the lock is SQLite's")
     gate = LoopGate(lock)
     writer = GroupCommitWriter(store, replay_window_ms=WINDOW, gate=gate)
     intake = writer.intake = RoomyIntake(room=3)
