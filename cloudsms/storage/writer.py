@@ -138,7 +138,9 @@ class GroupCommitWriter:
         #: Messages claimed for the dispatcher by committed transactions and not handed over
         #: yet (their flush is under way): the next transaction's claim leaves room for them.
         self._handing_over = 0
-        self._handover_lock = threading.Lock()  # the call may run in a thread (ThreadGate)
+        #: Guards the counts a call changes from a worker thread (ThreadGate) while the loop
+        #: finishes an earlier batch: ``_in_flight`` and ``_handing_over``.
+        self._counts_lock = threading.Lock()
         self._closing = False
         self._drainer: asyncio.Task[None] | None = None
         self._transactions = 0
@@ -231,7 +233,8 @@ class GroupCommitWriter:
         """Runs once the gate is passed: everything queued while we waited goes in."""
         count = min(len(self._queue), self._max_batch)
         taken.extend(self._queue.popleft() for _ in range(count))
-        self._in_flight += count
+        with self._counts_lock:
+            self._in_flight += count
         return self._commit(taken)
 
     def _commit_left_over(self) -> None:
@@ -243,7 +246,8 @@ class GroupCommitWriter:
 
     def _finish(self, batch: list[_Job], results: list[_Result]) -> None:
         self._record(batch, results)
-        self._in_flight = max(0, self._in_flight - len(batch))
+        with self._counts_lock:
+            self._in_flight = max(0, self._in_flight - len(batch))
         self._hand_over(results)
         _deliver(batch, results)
 
@@ -293,7 +297,7 @@ class GroupCommitWriter:
         )
         if len(outcomes) != len(packets):
             raise StoreError(f"store returned {len(outcomes)} outcomes for {len(packets)} packets")
-        with self._handover_lock:
+        with self._counts_lock:
             self._handing_over += sum(len(o.claimed) for o in outcomes)
         return outcomes
 
@@ -301,7 +305,7 @@ class GroupCommitWriter:
         """What this transaction may claim for the dispatcher: its room, less what earlier
         transactions claimed that is not handed over yet (their flush is under way)."""
         claim = self.intake.local_claim() if self.intake is not None else None
-        with self._handover_lock:
+        with self._counts_lock:
             pending = self._handing_over
         if claim is None or not pending:
             return claim
@@ -313,7 +317,7 @@ class GroupCommitWriter:
         if self.intake is None:
             return
         claimed = [m for r in results if not isinstance(r, StoreError) for m in r.claimed]
-        with self._handover_lock:
+        with self._counts_lock:
             self._handing_over = max(0, self._handing_over - len(claimed))
         if claimed:
             try:
@@ -323,7 +327,7 @@ class GroupCommitWriter:
 
     def _hand_over_failed(self, results: list[_Result]) -> None:
         claimed = sum(len(r.claimed) for r in results if not isinstance(r, StoreError))
-        with self._handover_lock:
+        with self._counts_lock:
             self._handing_over = max(0, self._handing_over - claimed)
 
     def _record(self, batch: list[_Job], results: list[_Result]) -> None:
