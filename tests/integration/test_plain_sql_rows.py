@@ -7,10 +7,12 @@ without a cast, a NULL in a text column), and the count is the rows the statemen
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from cloudsms.storage.engine import make_engine
-from cloudsms.storage.plain_sql import run_rows
+from cloudsms.storage.plain_sql import fetch_rows, run_many, run_rows
 
 _UPDATE = (
     "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done_ms = CAST(v.column2 AS BIGINT)"
@@ -50,5 +52,37 @@ def test_an_update_from_values_changes_its_rows_and_counts_them(database_url: st
         with engine.begin() as conn:
             assert run_rows(conn, dialect, _UPDATE, [(None, None, "a", 1)]) == 1  # all NULL
             assert run_rows(conn, dialect, _UPDATE, []) == 0
+    finally:
+        engine.dispose()
+
+
+def test_driver_calls_share_the_transaction_and_raise_sqlalchemy_errors(
+    database_url: str,
+) -> None:
+    """The batch calls run on the driver's cursor: inside the transaction SQLAlchemy began (a
+    rollback takes their rows back), and a refused row is SQLAlchemy's IntegrityError, which
+    the store turns into BatchRejected."""
+    engine = make_engine(database_url)
+    dialect = engine.dialect.name
+    insert = "INSERT INTO keys (k, n) VALUES (?, ?)"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE keys (k VARCHAR(8) PRIMARY KEY, n INTEGER)"))
+        with pytest.raises(sa_exc.IntegrityError), engine.begin() as conn:
+            run_many(conn, dialect, insert, [("a", 1), ("b", 2)])
+            run_many(conn, dialect, insert, [("c", 3), ("a", 4)])  # "a" again
+        with engine.begin() as conn:  # the failed transaction left nothing, and the pool works
+            assert conn.execute(text("SELECT count(*) FROM keys")).scalar_one() == 0
+            run_many(conn, dialect, insert, [("a", 1), ("b", 2)])
+            got = fetch_rows(
+                conn, dialect,
+                "UPDATE keys SET n = n + 10 FROM (VALUES {rows}) AS v"
+                " WHERE keys.k = CAST(v.column1 AS VARCHAR) RETURNING keys.k, keys.n",
+                [("a",), ("zz",)],
+            )  # fmt: skip
+            assert [tuple(r) for r in got] == [("a", 11)]
+        with pytest.raises(sa_exc.DBAPIError), engine.begin() as conn:
+            run_rows(conn, dialect, "UPDATE no_such_table SET n = 1 FROM (VALUES {rows}) AS v",
+                     [(1,)])  # fmt: skip
     finally:
         engine.dispose()
