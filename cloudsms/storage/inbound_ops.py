@@ -61,6 +61,12 @@ from cloudsms.storage.report_ops import take_serials
 
 # The intake's per-MO statements, plain SQL (``storage.plain_sql``: SQLAlchemy Core's statement
 # building cost more than SQLite's work here, as on the dispatcher's path).
+#: Whether any MO is due for an HTTP push (parameter: now), read before the claim's write
+#: transaction (``ix_inbound_messages_due``); a superset of what the claim takes.
+_ANY_MO_DUE = (
+    "SELECT 1 FROM inbound_messages WHERE push_state = 'pending' AND next_attempt_ms <= ?"
+    " AND channel = 'http' LIMIT 1"
+)
 _PART_GROUP = "connector_id = ? AND source = ? AND destination = ? AND concat_ref = ?"
 _INSERT_PART = (
     "INSERT INTO inbound_parts (connector_id, source, destination, concat_ref, seq, data_coding,"
@@ -330,6 +336,9 @@ class InboundOps(StoreBase):
         in the outbox until ``hold_ms`` after it arrived (an operator may set one meanwhile);
         then it is returned, and the pusher gives it up (``no callback_url``).
         """
+        with self._connect(write=False) as conn:  # most polls find nothing: no write lock then
+            if self._run(conn, _ANY_MO_DUE, (now_ms,)).first() is None:
+                return []
         m, c = t.inbound_messages.c, t.customers.c
         url = func.coalesce(c.mo_url, c.callback_url)
         query = (

@@ -91,6 +91,10 @@ _CLAIM_DUE = (
     " AND m.smpp_account_id IS NULL"
     "{excluded}{only} ORDER BY o.next_attempt_ms, o.id LIMIT ?{locking}"
 )
+#: Whether any report is due (parameter: now): read before the claim's write transaction, so
+#: the pusher's polls that find nothing (most of them under load, where reports are claimed as
+#: they are enqueued) neither take SQLite's write lock nor begin a transaction.
+_ANY_DUE = "SELECT 1 FROM report_outbox WHERE done_ms IS NULL AND next_attempt_ms <= ? LIMIT 1"
 #: Due now (parameter: now), or — rows written claimed (``report_enqueue.Preclaim``) — claimed
 #: by this claimer (parameter: claimer).
 _DUE_NOW = "o.next_attempt_ms <= ?"
@@ -188,6 +192,9 @@ class ReportOps(StoreBase):
         once); at the end of the window it is given up (``gave up: no callback_url``). The
         message's state is queryable with DR_QUERY all along.
         """
+        with self._connect(write=False) as conn:
+            if self._run(conn, _ANY_DUE, (now_ms,)).first() is None:
+                return []
         with self._connect(write=True, durable=False) as conn:
             return claim_reports(
                 conn, self.dialect, now_ms, limit, lease_ms=lease_ms,

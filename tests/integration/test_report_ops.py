@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.ids import UidGenerator
@@ -260,6 +260,30 @@ def test_lease_expiry_makes_an_unfinished_claim_due_again(
     [again] = rs.claim_due_reports(T0 + LEASE, 10, lease_ms=LEASE)  # the claimer "crashed"
     assert again.id == claimed.id
     assert again.serial == claimed.serial + 1  # a new packet, a new SERIAL
+
+
+def test_a_claim_that_finds_nothing_due_writes_nothing(
+    rs: Store, add_customer: CustomerFactory
+) -> None:
+    """The pusher polls the outbox: a poll with nothing due is one read, no write transaction
+    (on SQLite it would take the write lock ahead of the API's commits)."""
+    cid = add_customer()
+    [uid] = store_messages(rs, [new_message(cid)])
+    enqueue(rs, uid, cid, 2, "DELIVERED", now=T0 + 1_000)  # due at T0 + 1 s
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(rs.engine, "before_cursor_execute", record)
+    try:
+        assert rs.claim_due_reports(T0, 10, lease_ms=LEASE) == []
+        assert statements == ["SELECT"]
+        [claimed] = rs.claim_due_reports(T0 + 1_000, 10, lease_ms=LEASE)
+    finally:
+        event.remove(rs.engine, "before_cursor_execute", record)
+    assert claimed.sms_uid == uid
+    assert "UPDATE" in statements[1:]  # the claim itself still leases the row
 
 
 def test_reports_of_a_dead_worker_are_due_again_at_once(
