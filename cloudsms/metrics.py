@@ -4,9 +4,8 @@ Two kinds of numbers:
 
 * **Events**, counted where they happen by one call each (``packet_answered``,
   ``message_states``, ``submit_answered``, ``receipt_received``, ``report_pushed``,
-  ``balance_low``). Each call costs a dict lookup and an atomic add: the labelled child of a
-  metric is created once and cached here, because ``Counter.labels()`` takes a lock and builds
-  a tuple on every call, which the accept path must not pay per recipient.
+  ``balance_low``). The hot ones are tallies (``cloudsms.metric_tallies``): a dict update per
+  event, turned into metric families when scraped.
 * **State**, read from the store when ``/metrics`` is scraped (``StoreCollector``): connector
   states and windows, the backlog, messages waiting for a receipt, the report outbox, customer
   balances below the low-balance line. These are true for the whole platform, whichever process
@@ -31,57 +30,66 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from cloudsms.metric_tallies import CounterTally, HistogramTally, TallyCollector
 
 log = logging.getLogger("cloudsms.metrics")
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _RECEIPT = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 25 * 3600)
 
-PACKETS = Counter(
+#: The events of the hot paths, kept as tallies (``cloudsms.metric_tallies``: a dict update
+#: each, where prometheus_client's objects cost several calls and locks per event).
+PACKETS = CounterTally(
     "cloudsms_packets", "UIP packets answered, by top-level RESULT_CODE (hex).", ["result"]
 )
-RECIPIENTS = Counter(
+RECIPIENTS = CounterTally(
     "cloudsms_recipients",
     "Recipients in answered packets, by the packet's RESULT_CODE.",
     ["result"],
 )
-MESSAGES = Counter(
+MESSAGES = CounterTally(
     "cloudsms_messages",
     "Messages entering a state, by state and destination calling code.",
     ["state", "country"],
 )
-SEGMENTS = Counter("cloudsms_segments", "Segments of accepted messages.", ["country"])
-SUBMIT_LATENCY = Histogram(
+SEGMENTS = CounterTally("cloudsms_segments", "Segments of accepted messages.", ["country"])
+SUBMIT_LATENCY = HistogramTally(
     "cloudsms_submit_latency_seconds",
     "submit_sm to submit_sm_resp, per connector.",
     ["connector"],
     buckets=_LATENCY,
 )
-CARRIER_RESPONSES = Counter(
+CARRIER_RESPONSES = CounterTally(
     "cloudsms_carrier_responses",
     "submit_sm_resp command_status (hex) per connector.",
     ["connector", "status"],
 )
-RECEIPT_LATENCY = Histogram(
+RECEIPT_LATENCY = HistogramTally(
     "cloudsms_receipt_latency_seconds",
     "Submission to carrier receipt, per connector.",
     ["connector"],
     buckets=_RECEIPT,
 )
-RECEIPTS = Counter("cloudsms_receipts", "Carrier receipts by stat.", ["connector", "stat"])
-REPORT_ATTEMPTS = Counter(
+RECEIPTS = CounterTally("cloudsms_receipts", "Carrier receipts by stat.", ["connector", "stat"])
+REPORT_ATTEMPTS = CounterTally(
     "cloudsms_report_push_attempts", "Report pushes to customers, by outcome.", ["outcome"]
 )
-REPORT_LATENCY = Histogram(
+REPORT_LATENCY = HistogramTally(
     "cloudsms_report_push_latency_seconds",
     "Duration of one report push (request to answer).",
+    [],
     buckets=_LATENCY,
 )
+_TALLIES = (
+    PACKETS, RECIPIENTS, MESSAGES, SEGMENTS, SUBMIT_LATENCY, CARRIER_RESPONSES,
+    RECEIPT_LATENCY, RECEIPTS, REPORT_ATTEMPTS, REPORT_LATENCY,
+)  # fmt: skip
+REGISTRY.register(TallyCollector(_TALLIES))
 BALANCE_LOW = Counter(
     "cloudsms_balance_low_warnings",
     "Recipients refused or warnings raised because a customer's balance ran low.",
@@ -92,73 +100,48 @@ MO_PARTS_DROPPED = Counter(
     "Held parts of inbound messages that never completed, deleted after mo_parts_ttl_s.",
 )
 
-# Cached labelled children (see the module docstring). Plain dicts: a lost race creates the same
-# child twice through prometheus_client, which returns the one it already has.
-_packets: dict[int, tuple[Any, Any]] = {}
-_messages: dict[tuple[str, int], Any] = {}
-_segments: dict[int, Any] = {}
-_submit: dict[tuple[str, int], tuple[Any, Any]] = {}
-_receipt: dict[tuple[str, str], tuple[Any, Any]] = {}
-_report_attempts: dict[str, Any] = {}
+#: Label values by RESULT_CODE, made once per code.
+_result_labels: dict[int, tuple[str]] = {}
+_NO_LABELS: tuple[str, ...] = ()
 
 
 def packet_answered(result_code: int, recipients: int = 0) -> None:
     """One UIP ANSWER sent: call once per packet with its top-level RESULT_CODE."""
-    pair = _packets.get(result_code)
-    if pair is None:
+    key = _result_labels.get(result_code)
+    if key is None:
         label = f"0x{result_code:02X}" if result_code < 0x100 else f"0x{result_code:08X}"
-        pair = _packets[result_code] = (PACKETS.labels(label), RECIPIENTS.labels(label))
-    pair[0].inc()
+        key = _result_labels[result_code] = (label,)
+    PACKETS.add(key)
     if recipients:
-        pair[1].inc(recipients)
+        RECIPIENTS.add(key, recipients)
 
 
 def message_states(state: str, country_code: int, n: int = 1, segments: int = 0) -> None:
     """``n`` messages to ``country_code`` entered ``state`` (with ``segments`` in all)."""
-    key = (state, country_code)
-    child = _messages.get(key)
-    if child is None:
-        child = _messages[key] = MESSAGES.labels(state, str(country_code))
-    child.inc(n)
+    country = str(country_code)
+    MESSAGES.add((state, country), n)
     if segments:
-        seg = _segments.get(country_code)
-        if seg is None:
-            seg = _segments[country_code] = SEGMENTS.labels(str(country_code))
-        seg.inc(segments)
+        SEGMENTS.add((country,), segments)
 
 
 def submit_answered(connector: str, command_status: int, seconds: float) -> None:
     """A submit_sm_resp arrived ``seconds`` after its submit_sm."""
-    key = (connector, command_status)
-    pair = _submit.get(key)
-    if pair is None:
-        pair = _submit[key] = (
-            SUBMIT_LATENCY.labels(connector),
-            CARRIER_RESPONSES.labels(connector, f"0x{command_status:08X}"),
-        )
-    pair[0].observe(seconds)
-    pair[1].inc()
+    SUBMIT_LATENCY.observe((connector,), seconds)
+    CARRIER_RESPONSES.add((connector, f"0x{command_status:08X}"))
 
 
 def receipt_received(connector: str, stat: str, seconds: float | None) -> None:
     """A carrier receipt (``stat`` DELIVRD, UNDELIV, …) arrived ``seconds`` after submission."""
-    key = (connector, stat)
-    pair = _receipt.get(key)
-    if pair is None:
-        pair = _receipt[key] = (RECEIPT_LATENCY.labels(connector), RECEIPTS.labels(connector, stat))
     if seconds is not None:
-        pair[0].observe(seconds)
-    pair[1].inc()
+        RECEIPT_LATENCY.observe((connector,), seconds)
+    RECEIPTS.add((connector, stat))
 
 
 def report_pushed(ok: bool, seconds: float, *, transport_error: bool = False) -> None:
     """One report push: ``ok`` when the customer answered 2xx with RESULT_CODE 1."""
     outcome = "ok" if ok else ("error" if transport_error else "refused")
-    child = _report_attempts.get(outcome)
-    if child is None:
-        child = _report_attempts[outcome] = REPORT_ATTEMPTS.labels(outcome)
-    child.inc()
-    REPORT_LATENCY.observe(seconds)
+    REPORT_ATTEMPTS.add((outcome,))
+    REPORT_LATENCY.observe(_NO_LABELS, seconds)
 
 
 def mo_parts_dropped(n: int) -> None:
