@@ -142,20 +142,28 @@ def run_rows(conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any,
     releases and re-takes the GIL for every row, and each re-take can wait out the event loop's
     switch interval — a batch of receipts took 60 ms instead of 8. Returns the rows changed.
     """
-    return sum(max(cursor.rowcount or 0, 0) for cursor in _run_rows(conn, dialect, sql, rows))
+    changed = 0
+    for cursor in _run_rows(conn, dialect, sql, rows):
+        changed += max(cursor.rowcount or 0, 0)
+        cursor.close()
+    return changed
 
 
 def fetch_rows(
     conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]
 ) -> list[Any]:
     """:func:`run_rows` of a statement with ``RETURNING``: the rows it returns."""
-    return [row for cursor in _run_rows(conn, dialect, sql, rows) for row in cursor.fetchall()]
+    found: list[Any] = []
+    for cursor in _run_rows(conn, dialect, sql, rows):
+        found += cursor.fetchall()
+        cursor.close()
+    return found
 
 
 def _run_rows(
     conn: Connection, dialect: str, sql: str, rows: Sequence[tuple[Any, ...]]
 ) -> Iterator[Any]:
-    """The driver's cursor after each statement :func:`run_rows` runs."""
+    """The driver's cursor after each statement :func:`run_rows` runs (the caller closes it)."""
     if not rows:
         return
     if dialect == "postgresql" and FROM_VALUES in sql:
