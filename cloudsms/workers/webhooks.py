@@ -7,8 +7,9 @@ Strategy (theory of operation):
   reports become due again when the lease runs out. Nothing is lost; a report may arrive twice.
 - Claimed reports wait in one queue per customer, oldest first, taken by at most
   ``concurrency_per_host`` push loops of that customer; at most ``max_queued_per_customer``
-  reports are claimed and unfinished per customer: a customer that is slow keeps its own reports waiting and is left out of further
-  claims, while every other customer goes on at full speed. A customer with half its bound or
+  reports are claimed and unfinished per customer: a customer that is slow keeps its own
+  reports waiting and is left out of further claims, while every other customer goes on at
+  full speed. A customer with half its bound or
   more still queued is left out too, and a claim asks for no more rows than the customers it may
   return can take, so reports are not claimed only to be released again. No task per report
   and no semaphore: a loop pushes one report after another while its customer's queue holds
@@ -488,6 +489,8 @@ class ReportPusher:
                 self._release_waiting(st)
             if not self._stopping:
                 self._room_freed = True
+                if st.backlog and st.outstanding < self._half_bound:
+                    self._outbox_due = True  # it can take what waits for it in the outbox now
                 self._wake.set()
 
     def _settle(self, st: _Customer, row: DueReport) -> None:
