@@ -57,12 +57,17 @@ async def test_requests_made_during_a_flush_share_the_next_one() -> None:
 
 async def test_a_failed_flush_fails_every_request_it_was_for() -> None:
     flush = ControlledFlush()
-    flush.error = StoreError("could not flush the database log: EIO")
     flusher = LogFlusher(flush)
+    first = flusher.request()
+    await started(flush)  # flush 1 runs; the three below are made during it, so share flush 2
     futures = [flusher.request() for _ in range(3)]
     flush.go.release()
+    await first
+    await started(flush)  # flush 2, for the three
+    flush.error = StoreError("could not flush the database log: EIO")
+    flush.go.release()
     results = await asyncio.gather(*futures, return_exceptions=True)
-    assert flush.count == 1
+    assert flush.count == 2
     assert all(isinstance(r, StoreError) and "EIO" in str(r) for r in results)
     flush.error = None
     again = flusher.request()  # the thread lives on
