@@ -489,18 +489,25 @@ class ReportPusher:
                 self._release_waiting(st)
             if not self._stopping:
                 self._room_freed = True
-                if st.backlog and st.outstanding < self._half_bound:
-                    self._outbox_due = True  # it can take what waits for it in the outbox now
+                self._outbox_due_if_room(st)
                 self._wake.set()
 
     def _settle(self, st: _Customer, row: DueReport) -> None:
         """``row`` is no longer ours to push (pushed, given up, or abandoned mid-push)."""
         self._inflight.discard(row.id)
         st.outstanding -= 1
-        if st.backlog and st.outstanding == self._half_bound - 1 and not self._stopping:
-            self._outbox_due = True  # it can take what waits for it in the outbox now
+        crossed = st.outstanding == self._half_bound - 1  # just under half its bound
+        if crossed and not self._stopping and self._outbox_due_if_room(st):
             self._room_freed = True
             self._wake.set()
+
+    def _outbox_due_if_room(self, st: _Customer) -> bool:
+        """Mark the outbox due when ``st`` has reports waiting there and room for at least half
+        its bound (the rule of ``_claim_bounds``); whether it did."""
+        if st.backlog and st.outstanding < self._half_bound:
+            self._outbox_due = True
+            return True
+        return False
 
     def _release_waiting(self, st: _Customer) -> None:
         """Back into the outbox (stopping, or the endpoint failing): no attempt counted; the

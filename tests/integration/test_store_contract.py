@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from seed import seed_customer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from cloudsms.domain.codes import LOCAL_REJECTED, SmsState
 from cloudsms.domain.inbound import InboundArrival, InboundOutcome, InboundPart
@@ -588,6 +588,31 @@ def test_an_inbound_message_is_stored_once_routed_and_pushed(world: World) -> No
     store.record_mo_results([ReportResult(again.id, "done")], now_ms=now())
     [later] = store.claim_due_mo(now() + 10**9, 10)  # only the message after the window
     assert later.id != due.id and later.serial == 4
+
+
+def test_an_mo_poll_that_finds_nothing_due_writes_nothing(world: World) -> None:
+    """The MO pusher polls every 0.2 s: a poll with nothing due is one read and no write
+    transaction (on SQLite a write transaction takes the lock ahead of the API's commits)."""
+    store = world.store
+    if isinstance(store, MemoryStore):
+        pytest.skip("the memory store runs no statements")
+    store.add_inbound_number("+852 3000 1234", "", world.customer_id)
+    arrived = now()
+    assert _keep(world, _mo(b"Hello"), now_ms=arrived).status == "stored"
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        assert store.claim_due_mo(arrived - 1, 10) == []  # not due yet
+        assert statements == ["SELECT"]
+        [claimed] = store.claim_due_mo(arrived, 10)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert claimed.text == "Hello"
+    assert "UPDATE" in statements[1:]  # the claim itself still leases the row
 
 
 def test_inbound_parts_wait_until_whole_and_redeliveries_are_dropped(world: World) -> None:
