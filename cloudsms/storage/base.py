@@ -139,9 +139,9 @@ class StoreBase:
             try:
                 with conn.begin():
                     if self.dialect == "sqlite":
-                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        run(conn, "sqlite", "BEGIN IMMEDIATE")
                     elif not durable:
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                        run(conn, "postgresql", "SET LOCAL synchronous_commit = off")
                     yield conn
                 if deferred:
                     assert isinstance(lock, SqliteWriteLock)

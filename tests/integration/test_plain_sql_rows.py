@@ -8,11 +8,11 @@ without a cast, a NULL in a text column), and the count is the rows the statemen
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 
 from cloudsms.storage.engine import make_engine
-from cloudsms.storage.plain_sql import fetch_rows, run_many, run_rows
+from cloudsms.storage.plain_sql import fetch_rows, run, run_many, run_rows
 
 _UPDATE = (
     "UPDATE parts SET stat = CAST(v.column1 AS VARCHAR), done_ms = CAST(v.column2 AS BIGINT)"
@@ -84,5 +84,47 @@ def test_driver_calls_share_the_transaction_and_raise_sqlalchemy_errors(
         with pytest.raises(sa_exc.DBAPIError), engine.begin() as conn:
             run_rows(conn, dialect, "UPDATE no_such_table SET n = 1 FROM (VALUES {rows}) AS v",
                      [(1,)])  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def test_a_single_statement_gives_named_rows_counts_and_sqlalchemy_errors(
+    database_url: str,
+) -> None:
+    """``run`` on the driver's cursor: rows by column name and by position, the count of an
+    UPDATE, RETURNING, the result calls the store uses, and the driver's errors as SQLAlchemy's
+    (a refused row is IntegrityError; the rollback takes the statement back)."""
+    engine = make_engine(database_url)
+    dialect = engine.dialect.name
+    seen: list[str] = []
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE keys (k VARCHAR(8) PRIMARY KEY, n INTEGER)"))
+            run_many(conn, dialect, "INSERT INTO keys (k, n) VALUES (?, ?)", [("a", 1), ("b", 2)])
+        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2].split()[0]))
+        with engine.begin() as conn:
+            rows = run(conn, dialect, "SELECT k, n, n * 2 FROM keys WHERE n >= ? ORDER BY k", (1,))
+            assert [(r.k, r.n, r[2]) for r in rows] == [("a", 1, 2), ("b", 2, 4)]
+            assert [tuple(r) for r in rows.all()] == [("a", 1, 2), ("b", 2, 4)]
+            first = run(conn, dialect, "SELECT k, n FROM keys ORDER BY k").first()
+            assert (first.k, first.n) == ("a", 1)
+            assert run(conn, dialect, "SELECT n FROM keys WHERE k = ?", ("zz",)).first() is None
+            assert run(conn, dialect, "SELECT n FROM keys WHERE k = ?", ("zz",)).scalar() is None
+            assert run(conn, dialect, "SELECT count(*) FROM keys").scalar_one() == 2
+            with pytest.raises(sa_exc.MultipleResultsFound):
+                run(conn, dialect, "SELECT k FROM keys").one_or_none()
+            with pytest.raises(sa_exc.NoResultFound):
+                run(conn, dialect, "SELECT k FROM keys WHERE k = 'zz'").scalar_one()
+            assert run(conn, dialect, "UPDATE keys SET n = n + 1 WHERE n >= ?", (1,)).rowcount == 2
+            [(k, n)] = run(
+                conn, dialect, "UPDATE keys SET n = 0 WHERE k = ? RETURNING k, n", ("b",)
+            )
+            assert (k, n) == ("b", 0)
+        assert seen == ["SELECT"] * 7 + ["UPDATE", "UPDATE"]  # the listeners see every statement
+        with pytest.raises(sa_exc.IntegrityError), engine.begin() as conn:
+            run(conn, dialect, "UPDATE keys SET n = 9 WHERE k = 'a'")
+            run(conn, dialect, "INSERT INTO keys (k, n) VALUES (?, ?)", ("b", 5))  # "b" again
+        with engine.connect() as conn:
+            assert run(conn, dialect, "SELECT n FROM keys WHERE k = 'a'").scalar_one() == 2
     finally:
         engine.dispose()
