@@ -83,10 +83,15 @@ _DECIDABLE = quoted(_DECIDABLE_STATES)
 
 # --- statements (plain SQL, see plain_sql) ----------------------------------------------------
 
-#: recover_in_flight, per engine (leases are judged by the database's clock).
+#: recover_in_flight, per engine (leases are judged by the database's clock). The redundant
+#: ``tables.ACCEPTED_OR_QUEUED`` lets SQLite read the live queue through ``ix_messages_backlog``
+#: instead of scanning every message ever stored (every ten seconds, under the write lock).
+if not set(_REQUEUEABLE.replace("'", "").split(", ")) <= {"accepted", "queued"}:
+    raise ValueError(f"recovery takes {_REQUEUEABLE}, ix_messages_backlog holds accepted/queued")
 _RECOVER = {
     dialect: f"UPDATE messages SET state = '{_ACCEPTED}', claimed_by = NULL"
-    f" WHERE state IN ({_REQUEUEABLE}) AND (claimed_by IS NULL OR claimed_by NOT IN"
+    f" WHERE state IN ({_REQUEUEABLE}) AND {tables.ACCEPTED_OR_QUEUED}"
+    " AND (claimed_by IS NULL OR claimed_by NOT IN"
     f" (SELECT id FROM workers WHERE lease_until_ms > {now}))"
     for dialect, now in DB_NOW_SQL.items()
 }

@@ -11,15 +11,21 @@ from __future__ import annotations
 from cloudsms.domain.codes import SmsState
 from cloudsms.domain.pipeline import NewReport
 from cloudsms.domain.status import MessageState, sources_of
+from cloudsms.storage import tables
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.plain_sql import in_list, quoted
 from cloudsms.storage.report_enqueue import enqueue_reports
 
 #: Expiry is "no receipt within the window after submission": only SUBMITTED messages.
 _EXPIRABLE = quoted(sources_of(MessageState.EXPIRED, among=[MessageState.SUBMITTED]))
-#: Parameters: (cutoff, limit). ``{locking}`` skips rows another process is changing.
+if f"'{MessageState.SUBMITTED.value}'" != _EXPIRABLE:
+    raise ValueError(f"expiry takes {_EXPIRABLE}, ix_messages_submitted holds SUBMITTED only")
+#: Parameters: (cutoff, limit). ``{locking}`` skips rows another process is changing. The state
+#: as ``ix_messages_submitted`` declares it (``tables.SUBMITTED_ONLY``): written ``state IN
+#: ('submitted')``, SQLite scanned every message ever stored, every minute, under the write
+#: lock (2 s at 60,000 messages on a busy machine; 0.1 ms by the index).
 _OVERDUE = (
-    f"SELECT sms_uid FROM messages WHERE state IN ({_EXPIRABLE})"
+    f"SELECT sms_uid FROM messages WHERE {tables.SUBMITTED_ONLY}"
     " AND COALESCE(submitted_ms, updated_ms) <= ? ORDER BY submitted_ms LIMIT ?{locking}"
 )
 _LOCKING = {"postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, text, update
 
 from cloudsms.domain.codes import LOCAL_REJECTED
 from cloudsms.domain.models import NewMessage, PacketOutcome, PacketWrite
@@ -374,10 +374,18 @@ class MessageOps(StoreBase):
             return [MessageRecord.from_row(r._mapping) for r in conn.execute(stmt)]
 
     def backlog_by_customer(self) -> dict[int, int]:
-        """customer_id → messages not yet handed to a carrier (ACCEPTED or QUEUED)."""
+        """customer_id → messages not yet handed to a carrier (ACCEPTED or QUEUED).
+
+        Read every second by each API process (``api.backlog``): counted from
+        ``ix_messages_backlog`` alone, whose condition is written as the index declares it
+        (``tables.ACCEPTED_OR_QUEUED``; SQLAlchemy's ``in_`` binds parameters, and SQLite then
+        read every message ever stored: ~90 ms a second at 60,000 messages, growing with them).
+        """
+        if {s.value for s in BACKLOG_STATES} != {"accepted", "queued"}:
+            raise ValueError("the backlog states are not ix_messages_backlog's")
         stmt = (
             select(_m.customer_id, func.count())
-            .where(_m.state.in_([s.value for s in BACKLOG_STATES]))
+            .where(text(tables.ACCEPTED_OR_QUEUED))
             .group_by(_m.customer_id)
         )
         with self._connect(write=False) as conn:

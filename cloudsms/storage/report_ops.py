@@ -121,9 +121,10 @@ _HOLD = (
 _LEASE = "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = ? WHERE id IN ({marks})"
 #: Rows written claimed that the claim did not take (an earlier report of the SMS_UID is still
 #: pending): due again now. ``{marks}`` from ``in_list``. Parameters: (now, claimer, *uids).
+#: ``+claimed_by``: by the SMS_UIDs, not through every report in flight (see ``_PRECLAIMED``).
 _UNCLAIM = (
     "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = NULL"
-    " WHERE claimed_by = ? AND done_ms IS NULL AND sms_uid IN ({marks})"
+    " WHERE +claimed_by = ? AND done_ms IS NULL AND sms_uid IN ({marks})"
 )
 #: Parameters: (done_ms, last_error, *ids).
 _GIVE_UP_IDS = "UPDATE report_outbox SET done_ms = ?, last_error = ? WHERE id IN ({marks})"

@@ -257,6 +257,15 @@ sender_ids = Table(
 #: Width of ``messages.detail``: writers clip to it (PostgreSQL refuses a longer value).
 DETAIL_LENGTH = 64
 
+#: The conditions of the partial indexes on ``messages.state``, for the statements that must be
+#: served by them too: SQLite uses a partial index only for a WHERE that contains the index's
+#: condition as written (to it ``state IN ('submitted')`` is not ``state = 'submitted'``, and
+#: ``state = 'queued'`` does not imply ``state IN ('accepted', 'queued')``); without it, a
+#: periodic job scans the whole table, every row a message ever was, under the write lock.
+ACCEPTED_ONLY = "state = 'accepted'"
+SUBMITTED_ONLY = "state = 'submitted'"
+ACCEPTED_OR_QUEUED = "state IN ('accepted', 'queued')"
+
 messages = Table(
     "messages",
     metadata,
@@ -324,15 +333,15 @@ messages = Table(
         "ix_messages_due",
         "priority",
         "send_at_ms",
-        sqlite_where=text("state = 'accepted'"),
-        postgresql_where=text("state = 'accepted'"),
+        sqlite_where=text(ACCEPTED_ONLY),
+        postgresql_where=text(ACCEPTED_ONLY),
     ),
     #: Expiry and the console's "awaiting receipts": SUBMITTED messages by submission time.
     Index(
         "ix_messages_submitted",
         "submitted_ms",
-        sqlite_where=text("state = 'submitted'"),
-        postgresql_where=text("state = 'submitted'"),
+        sqlite_where=text(SUBMITTED_ONLY),
+        postgresql_where=text(SUBMITTED_ONLY),
     ),
     #: Receipts of one-part messages find their message by the carrier's id.
     Index(
@@ -354,8 +363,8 @@ messages = Table(
     Index(
         "ix_messages_backlog",
         "customer_id",
-        sqlite_where=text("state IN ('accepted', 'queued')"),
-        postgresql_where=text("state IN ('accepted', 'queued')"),
+        sqlite_where=text(ACCEPTED_OR_QUEUED),
+        postgresql_where=text(ACCEPTED_OR_QUEUED),
     ),
     #: Messages with a deadline, by state: the expiry job's range scan (few rows: SMPP only).
     Index(

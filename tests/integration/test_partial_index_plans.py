@@ -1,0 +1,98 @@
+"""The periodic jobs read the live messages through the partial indexes, never the whole table.
+
+Every message the platform ever accepted stays in ``messages`` (until an operator purges it):
+millions of rows, of which only the live traffic (queued, awaiting a receipt) concerns the
+expiry job (every minute) and the recovery of dead workers' claims (every ten seconds). Both run
+in a write transaction, so on SQLite a scan of the table would hold the write lock — and stop
+every accept and receipt — for as long as it reads. SQLite uses a partial index only for a
+WHERE that contains the index's condition as written (``tables.SUBMITTED_ONLY``, …): these
+tests run the jobs through the store, capture the statements they run, and ask SQLite's planner
+how it reads ``messages`` for each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+
+from cloudsms.storage.store import Store
+
+
+def _plans_of(store: Store, job: Any) -> list[tuple[str, str]]:
+    """(statement, SQLite's plan) for every statement ``job()`` runs on ``messages``."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "messages" in statement and not statement.lstrip().upper().startswith("BEGIN"):
+            seen.append((statement, params))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        job()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    plans = []
+    with store.engine.connect() as conn:
+        for statement, params in seen:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(params or ()))
+            plans.append((statement, " | ".join(str(r[-1]) for r in rows)))
+    return plans
+
+
+def _scans_messages(plan: str) -> bool:
+    """A step that reads every row of ``messages`` (a SCAN without an index)."""
+    return any(step.strip() == "SCAN messages" for step in plan.split("|"))
+
+
+def test_the_expiry_job_reads_only_messages_awaiting_a_receipt(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url)
+    try:
+        with store.engine.begin() as conn:  # the index must exist as the migrations made it
+            assert conn.execute(text(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'ix_messages_submitted'"
+            )).scalar_one() == 1  # fmt: skip
+        plans = _plans_of(store, lambda: store.expire_overdue(store.now_ms(), 3_600_000))
+    finally:
+        store.close()
+    assert plans, "the expiry job ran no statement on messages"
+    overdue = [p for s, p in plans if s.lstrip().upper().startswith("SELECT")]
+    assert any("ix_messages_submitted" in p for p in overdue), plans
+    assert not any(_scans_messages(p) for _, p in plans), plans
+
+
+def test_the_recovery_of_dead_claims_reads_only_the_queue(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url)
+    try:
+        plans = _plans_of(store, store.recover_in_flight)
+    finally:
+        store.close()
+    [(_, plan)] = plans
+    assert "ix_messages_backlog" in plan, plan
+    assert not _scans_messages(plan), plan
+
+
+def test_the_backlog_gauge_counts_from_its_index(sqlite_url: str) -> None:
+    """Each API process re-reads the backlog every second (``api.backlog``)."""
+    store = Store.open(sqlite_url)
+    try:
+        plans = _plans_of(store, store.backlog_by_customer)
+    finally:
+        store.close()
+    [(_, plan)] = plans
+    assert "ix_messages_backlog" in plan, plan
+    assert not _scans_messages(plan), plan
+
+
+def test_the_summarys_live_counts_read_their_indexes(sqlite_url: str) -> None:
+    """The console's and the metrics' backlog and awaiting-receipt counts (every scrape)."""
+    store = Store.open(sqlite_url)
+    try:
+        plans = _plans_of(store, store.summary)
+    finally:
+        store.close()
+    backlog = [p for s, p in plans if "'accepted', 'queued'" in s]
+    awaiting = [p for s, p in plans if "state = 'submitted'" in s]
+    assert len(backlog) == 1 and "ix_messages_backlog" in backlog[0], plans
+    assert len(awaiting) == 1 and "ix_messages_submitted" in awaiting[0], plans
+    assert not _scans_messages(backlog[0] + " | " + awaiting[0]), plans
