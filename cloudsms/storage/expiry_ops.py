@@ -23,7 +23,7 @@ if f"'{MessageState.SUBMITTED.value}'" != _EXPIRABLE:
 #: Parameters: (cutoff, limit). ``{locking}`` skips rows another process is changing. The state
 #: as ``ix_messages_submitted`` declares it (``tables.SUBMITTED_ONLY``): written ``state IN
 #: ('submitted')``, SQLite scanned every message ever stored, every minute, under the write
-#: lock (2 s at 60,000 messages on a busy machine; 0.1 ms by the index).
+#: lock (237 ms at 1.5 M messages, 2026-12-07; 0.2 ms by the index).
 _OVERDUE = (
     f"SELECT sms_uid FROM messages WHERE {tables.SUBMITTED_ONLY}"
     " AND COALESCE(submitted_ms, updated_ms) <= ? ORDER BY submitted_ms LIMIT ?{locking}"

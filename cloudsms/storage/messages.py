@@ -379,7 +379,7 @@ class MessageOps(StoreBase):
         Read every second by each API process (``api.backlog``): counted from
         ``ix_messages_backlog`` alone, whose condition is written as the index declares it
         (``tables.ACCEPTED_OR_QUEUED``; SQLAlchemy's ``in_`` binds parameters, and SQLite then
-        read every message ever stored: ~90 ms a second at 60,000 messages, growing with them).
+        read every message ever stored: 480 ms a second at 1.5 M messages, 2026-12-07).
         """
         if {s.value for s in BACKLOG_STATES} != {"accepted", "queued"}:
             raise ValueError("the backlog states are not ix_messages_backlog's")
