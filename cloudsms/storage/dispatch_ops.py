@@ -69,7 +69,8 @@ _CLAIMABLE = quoted(sources_of(MessageState.QUEUED))
 if f"'{_ACCEPTED}'" != _CLAIMABLE:
     raise ValueError(f"claims take {_CLAIMABLE}, ix_messages_due holds '{_ACCEPTED}' only")
 _SUBMITTABLE = quoted(sources_of(MessageState.SUBMITTED))
-_REQUEUEABLE = quoted(sources_of(MessageState.ACCEPTED))
+_REQUEUEABLE_STATES = sources_of(MessageState.ACCEPTED)
+_REQUEUEABLE = quoted(_REQUEUEABLE_STATES)
 #: An outcome answers the submit of a claimed message: only QUEUED messages are finished by one.
 _FINISHABLE = {
     final: sources_of(final, among=[MessageState.QUEUED])
@@ -86,7 +87,7 @@ _DECIDABLE = quoted(_DECIDABLE_STATES)
 #: recover_in_flight, per engine (leases are judged by the database's clock). The redundant
 #: ``tables.ACCEPTED_OR_QUEUED`` lets SQLite read the live queue through ``ix_messages_backlog``
 #: instead of scanning every message ever stored (every ten seconds, under the write lock).
-if not set(_REQUEUEABLE.replace("'", "").split(", ")) <= {"accepted", "queued"}:
+if not {str(s) for s in _REQUEUEABLE_STATES} <= {"accepted", "queued"}:
     raise ValueError(f"recovery takes {_REQUEUEABLE}, ix_messages_backlog holds accepted/queued")
 _RECOVER = {
     dialect: f"UPDATE messages SET state = '{_ACCEPTED}', claimed_by = NULL"

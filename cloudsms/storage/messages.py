@@ -66,6 +66,8 @@ INSUFFICIENT_BALANCE = "insufficient_balance"
 
 #: States that count toward a customer's backlog (Queue_too_large): not yet handed to a carrier.
 BACKLOG_STATES = (MessageState.ACCEPTED, MessageState.QUEUED)
+if {s.value for s in BACKLOG_STATES} != {"accepted", "queued"}:  # tables.ACCEPTED_OR_QUEUED
+    raise ValueError("the backlog states are not ix_messages_backlog's")
 
 #: PostgreSQL: from this many rows on, COPY beats a pipelined executemany.
 _COPY_MIN_ROWS = 16
@@ -381,8 +383,6 @@ class MessageOps(StoreBase):
         (``tables.ACCEPTED_OR_QUEUED``; SQLAlchemy's ``in_`` binds parameters, and SQLite then
         read every message ever stored: 480 ms a second at 1.5 M messages, 2026-12-07).
         """
-        if {s.value for s in BACKLOG_STATES} != {"accepted", "queued"}:
-            raise ValueError("the backlog states are not ix_messages_backlog's")
         stmt = (
             select(_m.customer_id, func.count())
             .where(text(tables.ACCEPTED_OR_QUEUED))
