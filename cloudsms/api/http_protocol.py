@@ -74,6 +74,7 @@ from cloudsms.api.routes import UipRoutes, request_path
 from cloudsms.api.uip import Caller
 from cloudsms.domain.codes import ResultCode
 from cloudsms.domain.packet import SEND_METHOD
+from cloudsms.transport.write_batch import WriteBatch
 
 log = logging.getLogger("cloudsms.api")
 
@@ -93,9 +94,16 @@ class HttpListener:
         self.routes = routes
         self.limits = limits
         self.proxies = proxies
+        self._writes: WriteBatch | None = None
         self.connections: set[HttpProtocol] = set()
         #: Answers under way (a graceful shutdown waits for them).
         self.tasks: set[asyncio.Task[None]] = set()
+
+    def write_batch(self, loop: asyncio.AbstractEventLoop) -> WriteBatch:
+        """The answers of all this listener's connections, written together per iteration."""
+        if self._writes is None:
+            self._writes = WriteBatch(loop)
+        return self._writes
 
     def __call__(self) -> HttpProtocol:
         return HttpProtocol(self)
@@ -149,6 +157,8 @@ class HttpProtocol(asyncio.Protocol):
         self.limits = listener.limits
         self.routes = listener.routes
         self.loop = asyncio.get_running_loop()
+        #: Answers leave with the others of the same loop iteration (see ``transport.write_batch``).
+        self._writes = listener.write_batch(self.loop)
         self.parser = httptools.HttpRequestParser(self)
         self.peer: str | None = None
         self.caller = Caller(None)
@@ -356,13 +366,13 @@ class HttpProtocol(asyncio.Protocol):
                     client_ip=request.caller.ip,
                     limit=self.limits.max_body_bytes,
                 )
-                self.transport.write(too_large(self.limits.max_body_bytes))
+                self._write_now(too_large(self.limits.max_body_bytes))
                 self._close()
                 return
             if not request.complete:
                 if request.expect_continue:
                     request.expect_continue = False
-                    self.transport.write(http_wire.CONTINUE)
+                    self._write_now(http_wire.CONTINUE)
                 break
             queue.popleft()
             chunks = request.chunks
@@ -397,13 +407,19 @@ class HttpProtocol(asyncio.Protocol):
         self, request: _Request, status: int, body: bytes, content_type: bytes, extra: bytes
     ) -> None:
         close = not request.keep_alive or self._draining
-        self.transport.write(
-            http_wire.response(
-                status, body, content_type, close=close, extra=extra, head=request.method == b"HEAD"
-            )
+        data = http_wire.response(
+            status, body, content_type, close=close, extra=extra, head=request.method == b"HEAD"
         )
         if close:
+            self._write_now(data)  # queued before the close below
             self._close()
+        else:
+            self._writes.write(self.transport, data)  # with this iteration's other answers
+
+    def _write_now(self, data: bytes) -> None:
+        """Write ``data`` at once, after the answers the batch holds (this connection's too)."""
+        self._writes.flush()
+        self.transport.write(data)
 
     def _caller(self) -> Caller:
         """The caller of the current request: the peer, unless a trusted proxy forwarded it."""
@@ -473,7 +489,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _refuse(self, status: int, code: ResultCode, detail: str | None = None) -> None:
         """Write a complete error response with a UIP ANSWER and close the connection."""
-        self.transport.write(refusal(status, code, detail))
+        self._write_now(refusal(status, code, detail))
         self._close()
 
     # -- timers, flow, closing -----------------------------------------------------------------

@@ -58,6 +58,7 @@ import httptools
 
 from cloudsms.exceptions import CloudSMSError
 from cloudsms.transport.connection import set_nodelay
+from cloudsms.transport.write_batch import WriteBatch
 
 ErrorKind = Literal["connect", "tls", "timeout", "closed", "protocol", "url"]
 
@@ -152,7 +153,7 @@ class _Connection(asyncio.Protocol):
         self._chunks, self._size, self.reusable = [], 0, False
         self.deadline = deadline
         self._client.watch(self)
-        self.transport.write(data)
+        self._client.writes.write(self.transport, data)  # with this iteration's other requests
         return waiter
 
     def done(self) -> None:
@@ -294,6 +295,8 @@ class HttpClient:
         if max_per_origin < 1 or max_body < 1:
             raise ValueError("max_per_origin and max_body must be ≥ 1")
         self.loop = asyncio.get_running_loop()
+        #: Requests leave with the others of the same loop iteration (see ``write_batch``).
+        self.writes = WriteBatch(self.loop)
         self.max_per_origin = max_per_origin
         self.connect_timeout_s = connect_timeout_s
         self.timeout_s = timeout_s
