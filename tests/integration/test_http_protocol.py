@@ -181,6 +181,26 @@ def test_http_1_0_and_connection_close_are_answered_then_closed(
     assert responses.closed()
 
 
+def test_answers_held_for_the_loop_iteration_leave_before_a_closing_answer(
+    conn: socket.socket, seeded: Seeded
+) -> None:
+    """Answers leave in one burst per loop iteration (``transport.write_batch``); the answer
+    that closes the connection is written at once, so the batch is flushed before it. The
+    health check is answered in the same call that queued the packet's answer: that answer
+    must still come first, then the closing one."""
+    conn.sendall(
+        post(packet(seeded, 125))
+        + b"GET /health HTTP/1.1\r\nHost: uip\r\nConnection: close\r\n\r\n"
+    )
+    responses = Responses(conn)
+    status, headers, body = responses.next()
+    assert (status, result(body)) == (200, (125, ResultCode.OK))
+    assert "connection" not in headers
+    status, headers, body = responses.next()
+    assert (status, body, headers["connection"]) == (200, b'{"status":"ok"}', "close")
+    assert responses.closed()
+
+
 def test_a_body_split_over_many_reads(conn: socket.socket, seeded: Seeded) -> None:
     body = packet(seeded, 130)
     request = post(body)
