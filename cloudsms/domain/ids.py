@@ -37,6 +37,17 @@ def to_base36(value: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+def _time_digits(ms: int) -> str:
+    """``to_base36(ms, 9)`` for milliseconds below 36**9, two digits per table lookup."""
+    if not 0 <= ms < 36**_TIME_WIDTH:
+        raise ValueError(f"value does not fit in {_TIME_WIDTH} base-36 digits")
+    rest, d12 = divmod(ms, 1296)
+    rest, d34 = divmod(rest, 1296)
+    rest, d56 = divmod(rest, 1296)
+    first, d78 = divmod(rest, 1296)
+    return _ALPHABET[first] + _PAIRS[d78] + _PAIRS[d56] + _PAIRS[d34] + _PAIRS[d12]
+
+
 def _counter_digits(value: int) -> str:
     """``to_base36(value, 5)`` for a counter below 36**5, two digits per table lookup."""
     high, low = divmod(value, 1296)
@@ -53,6 +64,10 @@ class UidGenerator:
         self._lock = threading.Lock()
         self._last_ms = 0
         self._counter = 0
+        #: The UIDs' first 17 characters (time and node) for the millisecond ``_prefix_ms``:
+        #: made once per millisecond, not once per call.
+        self._prefix_ms = 0
+        self._prefix = _time_digits(0) + self.node
 
     def next_uid(self) -> str:
         return self.next_uids(1)[0]
@@ -64,11 +79,16 @@ class UidGenerator:
             now = time.time_ns() // 1_000_000
             if now > self._last_ms:
                 self._last_ms, self._counter = now, 0
-            prefix = to_base36(self._last_ms, _TIME_WIDTH) + self.node
+            prefix = self._prefix_for(self._last_ms)
             for _ in range(count):
                 if self._counter >= _COUNTER_LIMIT:
                     self._last_ms, self._counter = self._last_ms + 1, 0
-                    prefix = to_base36(self._last_ms, _TIME_WIDTH) + self.node
+                    prefix = self._prefix_for(self._last_ms)
                 out.append(prefix + _counter_digits(self._counter))
                 self._counter += 1
         return out
+
+    def _prefix_for(self, ms: int) -> str:
+        if ms != self._prefix_ms:
+            self._prefix_ms, self._prefix = ms, _time_digits(ms) + self.node
+        return self._prefix

@@ -7,7 +7,13 @@ import random
 import re
 import time
 
-from cloudsms.domain.ids import _COUNTER_LIMIT, UidGenerator, _counter_digits, to_base36
+from cloudsms.domain.ids import (
+    _COUNTER_LIMIT,
+    UidGenerator,
+    _counter_digits,
+    _time_digits,
+    to_base36,
+)
 from cloudsms.domain.timefmt import format_uip_time, now_uip_time, parse_uip_time
 
 
@@ -17,6 +23,14 @@ def test_counter_digits_agree_with_to_base36() -> None:
     values += [rng.randrange(_COUNTER_LIMIT) for _ in range(20_000)]
     for value in values:
         assert _counter_digits(value) == to_base36(value, 5), value
+
+
+def test_time_digits_agree_with_to_base36() -> None:
+    rng = random.Random(11)
+    values = [0, 1, 35, 36, 1295, 1296, 36**8 - 1, 36**8, 36**9 - 1, time.time_ns() // 1_000_000]
+    values += [rng.randrange(36**9) for _ in range(20_000)]
+    for value in values:
+        assert _time_digits(value) == to_base36(value, 9), value
 
 
 def test_uids_are_well_formed_unique_and_increasing() -> None:
