@@ -207,9 +207,10 @@ class UipService:
             why = SHUTTING_DOWN if self.draining else OVERLOADED
             return self._refused(caller, customer.name, ResultCode.BUSY, serial, why)
 
+        now = utcnow()  # one clock reading for the schedule check and the messages' times
         try:
             request = read_send_request(
-                packet, envelope, now=utcnow(), max_schedule=self.max_schedule
+                packet, envelope, now=now, max_schedule=self.max_schedule
             )
             route = config.snapshot.routes_by_name.get(request.route_id)
             plan = plan_content(
@@ -245,7 +246,7 @@ class UipService:
             route=route,
             sender=sender,
             uids=self.uids,
-            now_ms=int(utcnow().timestamp() * 1000),
+            now_ms=int(now.timestamp() * 1000),
             packet_key=key,
         )
         if result.refused:
