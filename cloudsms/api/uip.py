@@ -209,9 +209,7 @@ class UipService:
 
         now = utcnow()  # one clock reading for the schedule check and the messages' times
         try:
-            request = read_send_request(
-                packet, envelope, now=now, max_schedule=self.max_schedule
-            )
+            request = read_send_request(packet, envelope, now=now, max_schedule=self.max_schedule)
             route = config.snapshot.routes_by_name.get(request.route_id)
             plan = plan_content(
                 request.content,

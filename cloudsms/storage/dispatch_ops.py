@@ -84,6 +84,10 @@ _DECIDABLE = quoted(_DECIDABLE_STATES)
 
 # --- statements (plain SQL, see plain_sql) ----------------------------------------------------
 
+#: The state guard of the statements keyed by SMS_UID: checked on each row found by its key,
+#: never served by the partial indexes on the state (``tables.unindexed``).
+_STATE = tables.unindexed("messages.state")
+
 #: recover_in_flight, per engine (leases are judged by the database's clock). The redundant
 #: ``tables.ACCEPTED_OR_QUEUED`` lets SQLite read the live queue through ``ix_messages_backlog``
 #: instead of scanning every message ever stored (every ten seconds, under the write lock).
@@ -128,7 +132,7 @@ _SUBMITTED_ROWS = (
     " END, carrier_id = COALESCE(messages.carrier_id, CAST(v.column2 AS VARCHAR)),"
     " submitted_ms = CAST(v.column3 AS BIGINT), updated_ms = CAST(v.column4 AS BIGINT)"
     " FROM (VALUES {rows}) AS v"
-    f" WHERE messages.sms_uid = v.column5 AND messages.state IN ({_SUBMITTABLE})"
+    f" WHERE messages.sms_uid = v.column5 AND {_STATE} IN ({_SUBMITTABLE})"
 )
 _SUBMITTED_MINE = _SUBMITTED_ROWS + " AND messages.claimed_by = CAST(v.column6 AS INTEGER)"
 #: A one-part submit whose outcome did not apply (the claim was lost meanwhile: another worker
@@ -168,7 +172,7 @@ _DECIDE = (
     " receipt_stat = COALESCE(CAST(v.column6 AS VARCHAR), messages.receipt_stat),"
     " receipt_err = COALESCE(CAST(v.column7 AS VARCHAR), messages.receipt_err)"
     " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column8"
-    f" AND messages.state = v.column9 AND messages.state IN ({_DECIDABLE})"
+    f" AND messages.state = v.column9 AND {_STATE} IN ({_DECIDABLE})"
 )
 #: A one-part submit and its final receipt recorded in the same transaction (a carrier that
 #: answers within the group commit: the simulator always, fast carriers often): one UPDATE of
@@ -183,7 +187,7 @@ _SUBMITTED_AND_DECIDED = (
     " connector_id = CAST(v.column8 AS INTEGER), carrier_id = CAST(v.column9 AS VARCHAR),"
     " submitted_ms = CAST(v.column10 AS BIGINT)"
     " FROM (VALUES {rows}) AS v WHERE messages.sms_uid = v.column11"
-    f" AND messages.state IN ({_SUBMITTABLE}) AND messages.carrier_id IS NULL{{mine}}"
+    f" AND {_STATE} IN ({_SUBMITTABLE}) AND messages.carrier_id IS NULL{{mine}}"
     " RETURNING messages.sms_uid, messages.customer_id, messages.smpp_account_id"
 )
 _SUBMITTED_AND_DECIDED_BY = {

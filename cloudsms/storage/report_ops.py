@@ -39,6 +39,7 @@ from cloudsms.domain.pipeline import DueReport, ReportResult
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
 from cloudsms.storage.plain_sql import in_list, run, run_many
+from cloudsms.storage.tables import pending_unindexed
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
 SERIAL_MAX = 65_535
@@ -53,6 +54,10 @@ DEFAULT_HOLD_MS = 48 * 3_600_000
 _IN_CHUNK = 500
 
 # --- statements ------------------------------------------------------------------------------
+
+#: "Still pending" in the statements that find their reports by id or SMS_UID: checked on each
+#: row, not read from the partial ``ix_report_outbox_due`` (``tables.unindexed`` says why).
+_PENDING_BY_KEY = pending_unindexed("report_outbox")
 
 #: next_serial: the counter after taking ``n`` serials, wrapping 65535 → 1 (a customer's first
 #: claim starts it at ``n``). Parameters: (id, n).
@@ -79,13 +84,15 @@ _DUE_COLUMNS = (
     " m.segments, m.fee_micros, m.currency, c.callback_url, c.auth_key, c.callback_ca_pem"
 )
 _CREATED, _SENDER, _CALLBACK_URL, _AUTH_KEY = 6, 9, 16, 17
-#: claim_due_reports: the due rows; ``{excluded}`` is empty or ``AND o.customer_id NOT IN
-#: (?, …)``, ``{locking}`` the engine's row locking. Parameters: (now, *excluded, limit).
+#: claim_due_reports: the due rows; ``{pending}`` is ``o.done_ms IS NULL`` (the due index) or,
+#: for the reports of given SMS_UIDs, that condition unindexed; ``{excluded}`` is empty or
+#: ``AND o.customer_id NOT IN (?, …)``, ``{locking}`` the engine's row locking. Parameters:
+#: (now, *excluded, limit).
 _CLAIM_DUE = (
     f"SELECT {_DUE_COLUMNS} FROM report_outbox AS o"
     " LEFT JOIN messages AS m ON m.sms_uid = o.sms_uid"
     " LEFT JOIN customers AS c ON c.id = o.customer_id"
-    " WHERE o.done_ms IS NULL AND {due}"
+    " WHERE {pending} AND {due}"
     f" AND {NO_EARLIER_PENDING}"
     # Reports of messages that asked for SMPP receipts are the SMPP server's (smpp_receipt_ops).
     " AND m.smpp_account_id IS NULL"
@@ -124,7 +131,7 @@ _LEASE = "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = ? WHERE id 
 #: ``+claimed_by``: by the SMS_UIDs, not through every report in flight (see ``_PRECLAIMED``).
 _UNCLAIM = (
     "UPDATE report_outbox SET next_attempt_ms = ?, claimed_by = NULL"
-    " WHERE +claimed_by = ? AND done_ms IS NULL AND sms_uid IN ({marks})"
+    f" WHERE +claimed_by = ? AND {_PENDING_BY_KEY} AND sms_uid IN ({{marks}})"
 )
 #: Parameters: (done_ms, last_error, *ids).
 _GIVE_UP_IDS = "UPDATE report_outbox SET done_ms = ?, last_error = ? WHERE id IN ({marks})"
@@ -135,7 +142,7 @@ _DONE = (
     " CAST(v.column2 AS INTEGER), http_status = CAST(v.column3 AS INTEGER),"
     " duration_ms = CAST(v.column4 AS INTEGER), last_error = NULL, claimed_by = NULL"
     " FROM (VALUES {rows}) AS v"
-    " WHERE report_outbox.id = v.column5 AND report_outbox.done_ms IS NULL"
+    f" WHERE report_outbox.id = v.column5 AND {_PENDING_BY_KEY}"
 )
 _RETRY = (
     "UPDATE report_outbox SET next_attempt_ms = ?, attempts = attempts + ?, last_error = ?,"
@@ -337,6 +344,7 @@ def claim_reports(
         only = _ONLY[dialect].replace("{marks}", marks)
     due = (
         _CLAIM_DUE.replace("{due}", _PRECLAIMED if preclaimed else _DUE_NOW)
+        .replace("{pending}", pending_unindexed("o") if sms_uids else "o.done_ms IS NULL")
         .replace("{excluded}", excluded)
         .replace("{only}", only)
         .replace("{locking}", _LOCKING[dialect])
