@@ -3,9 +3,10 @@ the platform process's memory (RSS) and its backlog.
 
 Processes on 127.0.0.1: the platform (`cloudsms serve`, role all, SQLite by default), the SMSC
 simulator and the callback sink of ``bench/e2e.py``. This process paces packets of
-``--recipients`` numbers at ``--rate`` messages/s over keep-alive connections (its own small
-HTTP/1.1 client: aiohttp cost ~190 µs of CPU per packet on the platform's two cores, so it
-could not offer 70 % of the harness's capacity), samples the
+``--recipients`` numbers at ``--rate`` messages/s over keep-alive connections (the platform's
+own lean HTTP/1.1 client, ``cloudsms.transport.http_client``, the one that pushes reports:
+aiohttp cost ~190 µs of CPU per packet on the platform's two cores, so it could not offer 70 %
+of the harness's capacity), samples the
 platform's RSS (``/proc/PID/status``) and the pipeline's backlog (accepted − reported) every
 ``--every`` seconds, and prints RSS at the start of the load (after ``--warmup``) and at the end.
 
@@ -28,7 +29,6 @@ import asyncio
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +39,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from e2e import SINK, free_port, seed, sink_count, stop_all, wait_port
+
+from cloudsms.transport.http_client import HttpClient, HttpClientError, Target
 
 BIN = Path(sys.executable).parent
 
@@ -73,64 +75,6 @@ def family(pid: int) -> list[int]:
     return out
 
 
-class Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection to the platform, one request at a time.
-
-    Only what the soak needs: a POST, and its answer read by Content-Length (the UIP listener
-    always sends one). Anything else fails the request and the connection, which the client
-    opens again.
-    """
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.lost = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = bytes(self.buffer[:end]).lower()
-        at = head.find(b"\ncontent-length:")
-        if at < 0:
-            self._fail(ConnectionError("an answer without Content-Length"))
-            return
-        line_end = head.find(b"\r\n", at + 1)
-        length = int(head[at + 16 : line_end if line_end >= 0 else None])
-        if len(self.buffer) < end + 4 + length:
-            return
-        body = bytes(self.buffer[end + 4 : end + 4 + length])
-        del self.buffer[: end + 4 + length]
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result((int(head[9:12]), body))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self._fail(ConnectionError(f"connection closed: {exc}"))
-
-    def _fail(self, exc: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        if self.transport is not None:
-            self.transport.abort()
-
-    def post(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
-        assert self.transport is not None and self.waiter is None
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return self.waiter
-
-
 class Pacer:
     """Sends ``rate`` messages/s in packets of ``recipients``, from ``clients`` connections."""
 
@@ -143,14 +87,15 @@ class Pacer:
         self._stop = asyncio.Event()
 
     async def run(self, seconds: float) -> None:
-        tasks = [asyncio.create_task(self._client(i)) for i in range(self.clients)]
+        client = HttpClient(max_per_origin=self.clients, connect_timeout_s=5, timeout_s=30)
+        target = client.target(f"http://127.0.0.1:{self.port}/dave/io")
+        tasks = [asyncio.create_task(self._client(i, client, target)) for i in range(self.clients)]
         await asyncio.sleep(seconds)
         self._stop.set()
         await asyncio.gather(*tasks)
+        await client.close()
 
-    async def _client(self, index: int) -> None:
-        loop = asyncio.get_running_loop()
-        conn: Connection | None = None
+    async def _client(self, index: int, client: HttpClient, target: Target) -> None:
         serial = 0
         next_at = time.monotonic() + index * self.interval / self.clients
         while not self._stop.is_set():
@@ -166,23 +111,14 @@ class Pacer:
                 "ROUTE_ID": "BENCH", "VERSION": "2021-01-01", "SMS_CONTENT": "soak test",
                 "MULTI_MSISDN_LIST": [{"COUNTRY_CODE": 852, "DEST_MSISDN": n} for n in numbers],
             })  # fmt: skip
-            request = (
-                b"POST /dave/io HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
-            )
             try:
-                if conn is None or conn.lost:
-                    _, conn = await loop.create_connection(Connection, "127.0.0.1", self.port)
-                status, payload = await asyncio.wait_for(conn.post(request), 30)
-                answer = orjson.loads(payload) if status == 200 else {}
-            except (OSError, TimeoutError, orjson.JSONDecodeError, ValueError):
+                answer = await client.post(target, body)
+                reply = orjson.loads(answer.body) if answer.status == 200 else {}
+            except (HttpClientError, orjson.JSONDecodeError):
                 self.failed += 1
-                if conn is not None and conn.transport is not None:
-                    conn.transport.abort()  # its stream can no longer be trusted
-                conn = None
                 continue
             self.sent += self.recipients
-            if answer.get("RESULT_CODE") == 1:
+            if reply.get("RESULT_CODE") == 1:
                 self.ok += self.recipients
             else:
                 self.failed += 1
