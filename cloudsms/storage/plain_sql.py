@@ -27,6 +27,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 from sqlalchemy import exc as sa_exc
 
@@ -49,26 +50,25 @@ MAX_PARAMETERS = 30_000
 FROM_VALUES = " FROM (VALUES {rows}) AS v"
 
 
-#: PostgreSQL array type of a column of parameters, by the Python type of its values.
-_ARRAY_TYPES = {bool: "boolean[]", int: "bigint[]", float: "float8[]", str: "text[]"}
+#: PostgreSQL type of a column of parameters, by the Python type of its values.
+_COLUMN_TYPES = {bool: "boolean", int: "bigint", float: "float8", str: "text"}
 
 
-def _array_type(column: Sequence[Any]) -> str:
-    """The array type for one column of ``run_rows`` parameters (all NULL: text, like VALUES)."""
+def _column_type(column: Sequence[Any]) -> str:
+    """The type of one column of ``run_rows`` parameters (all NULL: text, like VALUES)."""
     for value in column:
         if value is not None:
-            return _ARRAY_TYPES[type(value)]
-    return "text[]"
+            return _COLUMN_TYPES[type(value)]
+    return "text"
 
 
 @functools.lru_cache(maxsize=128)
-def _unnested(sql: str, types: tuple[str, ...]) -> str:
-    """``… FROM (VALUES {rows}) AS v …`` as ``… FROM unnest(%s::t1, …) AS v(column1, …) …``
-    (psycopg's form), one array parameter per column."""
-    arrays = ", ".join(f"?::{t}" for t in types)
-    names = ", ".join(f"column{i}" for i in range(1, len(types) + 1))
-    return driver_sql(sql.replace(FROM_VALUES, f" FROM unnest({arrays}) AS v({names})"),
-                      "postgresql")  # fmt: skip
+def _from_json(sql: str, types: tuple[str, ...]) -> str:
+    """``… FROM (VALUES {rows}) AS v …`` reading the rows from one JSON parameter: ``v.column1``
+    … are the elements of each row's array, cast to their column's type (psycopg's form)."""
+    columns = ", ".join(f"CAST(e->>{i} AS {t}) AS column{i + 1}" for i, t in enumerate(types))
+    rows = f" FROM (SELECT {columns} FROM json_array_elements(CAST(? AS json)) AS e) AS v"
+    return driver_sql(sql.replace(FROM_VALUES, rows), "postgresql")
 
 
 def chunk_sizes(total: int, most: int) -> list[int]:
@@ -233,14 +233,15 @@ def _run_rows(
     if not rows:
         return
     if dialect == "postgresql" and FROM_VALUES in sql:
-        # One statement per batch whatever its size, its rows in one array per column
-        # (``unnest``): one text, so psycopg prepares it once, and PostgreSQL plans the join
-        # once (a VALUES list of literals was planned anew for every shape, and could be
-        # planned badly: a scan of every queued message per row when the table's statistics
-        # predated a bulk load; a statement per row cost the server ~40 µs each).
-        columns = list(zip(*rows, strict=True))
-        types = tuple(_array_type(column) for column in columns)
-        yield _execute(conn, _unnested(sql, types), tuple(list(c) for c in columns))
+        # One statement per batch whatever its size: one text, so psycopg prepares it once and
+        # PostgreSQL plans the join once (a VALUES list of literals was planned anew for every
+        # shape; a statement per row cost the server ~40 µs each). Its rows are one JSON
+        # parameter, made by orjson in one C call: as one array per column (``unnest``),
+        # psycopg's array dumper, in Python, cost ~15 µs per row of 11 columns (892 µs of
+        # client CPU for a 50-row statement, against 122 as JSON; PostgreSQL's own time
+        # 270 → 157 µs; 2026-12-07), ~10 % of the worker's CPU on PostgreSQL.
+        types = tuple(_column_type(column) for column in zip(*rows, strict=True))
+        yield _execute(conn, _from_json(sql, types), (orjson.dumps(rows).decode(),))
         return
     width = len(rows[0])
     start = 0
