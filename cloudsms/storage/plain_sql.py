@@ -62,6 +62,15 @@ def _column_type(column: Sequence[Any]) -> str:
     return "text"
 
 
+def json_list(values: Iterable[Any]) -> str:
+    """``values`` as one JSON parameter, for ``json_array_elements_text(CAST(? AS json))``.
+
+    Why not an array parameter (``CAST(? AS text[])``): psycopg dumps a list in Python, ~1.6 µs
+    per element; orjson makes the JSON text in one C call (see :func:`_from_json`).
+    """
+    return orjson.dumps(list(values)).decode()
+
+
 @functools.lru_cache(maxsize=128)
 def _from_json(sql: str, types: tuple[str, ...]) -> str:
     """``… FROM (VALUES {rows}) AS v …`` reading the rows from one JSON parameter: ``v.column1``

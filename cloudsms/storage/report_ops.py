@@ -38,7 +38,7 @@ from sqlalchemy import Connection
 from cloudsms.domain.pipeline import DueReport, ReportResult
 from cloudsms.storage.base import StoreBase
 from cloudsms.storage.lease_ops import DB_NOW_SQL
-from cloudsms.storage.plain_sql import in_list, run, run_many
+from cloudsms.storage.plain_sql import in_list, json_list, run, run_many
 from cloudsms.storage.tables import pending_unindexed
 
 #: SERIAL of the platform's pushes counts 1..65535 and wraps (SPEC §1).
@@ -113,11 +113,11 @@ _DUE_NOW = "o.next_attempt_ms <= ?"
 _PRECLAIMED = "+o.claimed_by = ?"
 _EXCLUDED = " AND o.customer_id NOT IN ({marks})"
 #: Only the reports of these SMS_UIDs (reports claimed in the transaction that enqueued them).
-#: On PostgreSQL one array parameter: one statement text whatever the count, where an IN list
-#: of up to 1,024 parameters was parsed and planned per shape.
+#: On PostgreSQL one JSON parameter (``plain_sql.json_list``): one statement text whatever the
+#: count, where an IN list of up to 1,024 parameters was parsed and planned per shape.
 _ONLY = {
     "sqlite": " AND o.sms_uid IN ({marks})",
-    "postgresql": " AND o.sms_uid = ANY(CAST(? AS text[]))",
+    "postgresql": " AND o.sms_uid = ANY(ARRAY(SELECT json_array_elements_text(CAST(? AS json))))",
 }
 _LOCKING = {"postgresql": " FOR UPDATE OF o SKIP LOCKED", "sqlite": ""}
 #: Parameters: (next_attempt_ms, HELD, id).
@@ -338,7 +338,7 @@ def claim_reports(
     only = ""
     only_ids: tuple[object, ...] = ()
     if sms_uids and dialect == "postgresql":
-        only, only_ids = _ONLY[dialect], (sorted(sms_uids),)
+        only, only_ids = _ONLY[dialect], (json_list(sorted(sms_uids)),)
     elif sms_uids:
         marks, only_ids = in_list(sorted(sms_uids))
         only = _ONLY[dialect].replace("{marks}", marks)
