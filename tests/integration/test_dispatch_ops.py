@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from seed import Seeded, seed_customer
 from sqlalchemy import event, select
+from store_data import accept, now
 
 from cloudsms.domain.codes import SmsState
-from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportClaim, SubmitOutcome
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
-
-
-def now() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def accept(store: Store, seeded: Seeded, uids: list[str], *, segments: int = 1,
-           priority: int = 0, send_at: int | None = None, fee: int = 50_000) -> None:  # fmt: skip
-    stamp = now()
-    messages = tuple(
-        NewMessage(
-            sms_uid=uid, customer_id=seeded.customer_id, serial=1, country_code=852,
-            dest_msisdn=f"6700{i:04d}", route_name=seeded.route, sender="CloudSMS",
-            content="hello", encoding="gsm7", segments=segments, priority=priority,
-            send_at_ms=send_at if send_at is not None else stamp, customer_body=None,
-            state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=fee,
-            currency="HKD", created_ms=stamp,
-        )
-        for i, uid in enumerate(uids)
-    )  # fmt: skip
-    store.accept_packets(
-        [PacketWrite(customer_id=seeded.customer_id, packet_key=None, messages=messages,
-                     answer=b"{}", created_ms=stamp)],
-        replay_window_ms=0,
-    )  # fmt: skip
 
 
 def receipt(carrier_id: str, state: SmsState, stat: str, connector: int = 1) -> ReceiptEvent:

@@ -13,15 +13,15 @@ receipts' lookup by carrier id is one probe per id too, not a hash join over eve
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from seed import Seeded, seed_customer
-from sqlalchemy import event, text
+from sqlalchemy import text
+from store_data import accept, now
+from store_plans import plans_of
 
 from cloudsms.domain.codes import SmsState
-from cloudsms.domain.models import NewMessage, PacketWrite
 from cloudsms.domain.pipeline import (
     PartResult,
     ReceiptEvent,
@@ -29,7 +29,6 @@ from cloudsms.domain.pipeline import (
     ReportResult,
     SubmitOutcome,
 )
-from cloudsms.domain.status import MessageState
 from cloudsms.storage.store import Store
 
 #: SQLite too: it must keep finding these rows by key with the guards written unindexed.
@@ -37,29 +36,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], ind
 
 #: The partial indexes a keyed statement must not read (their rows are the live traffic).
 PARTIAL = ("ix_messages_backlog", "ix_messages_submitted", "ix_report_outbox_due")
-
-
-def now() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def accept(store: Store, seeded: Seeded, uids: list[str]) -> None:
-    stamp = now()
-    messages = tuple(
-        NewMessage(
-            sms_uid=uid, customer_id=seeded.customer_id, serial=1, country_code=852,
-            dest_msisdn=f"6{i:07d}", route_name=seeded.route, sender="CloudSMS",
-            content="hello", encoding="gsm7", segments=1, priority=0, send_at_ms=stamp,
-            customer_body=None, state=MessageState.ACCEPTED, result_desc=None, detail=None,
-            fee_micros=1, currency="HKD", created_ms=stamp,
-        )
-        for i, uid in enumerate(uids)
-    )  # fmt: skip
-    store.accept_packets(
-        [PacketWrite(customer_id=seeded.customer_id, packet_key=None, messages=messages,
-                     answer=b"{}", created_ms=stamp)],
-        replay_window_ms=0,
-    )  # fmt: skip
 
 
 def _stale_statistics(store: Store, seeded: Seeded) -> None:
@@ -76,31 +52,11 @@ def _stale_statistics(store: Store, seeded: Seeded) -> None:
         conn.execute(text("ANALYZE report_outbox"))
 
 
-def _plans(store: Store, job: Any) -> list[tuple[str, str]]:
-    """(statement, its plan) for each UPDATE or SELECT ``job()`` runs on the hot tables."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(
-        _conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, many: bool
-    ) -> None:
-        head = statement.lstrip().upper()
-        hot = "messages" in statement or "report_outbox" in statement
-        if hot and head.startswith(("UPDATE", "SELECT")) and not many:
-            seen.append((statement, params))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        job()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
-    plans = []
-    explain = "EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN "
-    with store.engine.connect() as conn:
-        for statement, params in seen:
-            rows = conn.exec_driver_sql(explain + statement, params)
-            plans.append((statement, " | ".join(str(r[-1]) for r in rows)))
-        conn.rollback()
-    return plans
+def _hot(statement: str) -> bool:
+    """An UPDATE or SELECT on the tables of a worker's batch."""
+    head = statement.lstrip().upper()
+    hot = "messages" in statement or "report_outbox" in statement
+    return hot and head.startswith(("UPDATE", "SELECT"))
 
 
 def test_a_workers_batch_finds_its_messages_and_reports_by_key(store: Store) -> None:
@@ -149,7 +105,7 @@ def test_a_workers_batch_finds_its_messages_and_reports_by_key(store: Store) -> 
             now_ms=now(),
         )  # fmt: skip
 
-    plans = _plans(store, batch)
+    plans = plans_of(store, batch, _hot)
     assert len(claimed) == 60, "every delivered message's report was claimed with its receipt"
     keyed = [(s, p) for s, p in plans if "sms_uid" in s or "report_outbox.id" in s]
     assert len(keyed) >= 4, plans  # the submit+receipt UPDATE, the receipts, the claim, done

@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
+from store_plans import plans_of
 
 from cloudsms.storage.store import Store
 
@@ -25,23 +26,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 def _plans_of(store: Store, job: Any) -> list[tuple[str, str]]:
     """(statement, SQLite's plan) for every statement ``job()`` runs on ``messages``."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "messages" in statement and not statement.lstrip().upper().startswith("BEGIN"):
-            seen.append((statement, params))
-
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        job()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
-    plans = []
-    with store.engine.connect() as conn:
-        for statement, params in seen:
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, tuple(params or ()))
-            plans.append((statement, " | ".join(str(r[-1]) for r in rows)))
-    return plans
+    return plans_of(
+        store, job, lambda sql: "messages" in sql and not sql.lstrip().upper().startswith("BEGIN")
+    )
 
 
 def _scans_messages(plan: str) -> bool:
