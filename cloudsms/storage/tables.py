@@ -275,9 +275,10 @@ def unindexed(column: str) -> str:
     that implies a partial index's (``ix_messages_backlog``: accepted or queued). When the table
     has grown since its last ANALYZE (always, under load), PostgreSQL estimates that index at a
     few dozen rows and reads all of it as a bitmap, every dead entry since the last vacuum
-    included, then joins by hash: ``EXPLAIN ANALYZE`` after a 20,000-message run read 20,200
-    entries and 599 heap pages to update 50 rows (3.1 ms, against 0.3 ms for 50 probes of
-    the primary key), and that UPDATE was 40 % of the server's time in the harness. Written
+    included, then matches the batch's rows against it: ``EXPLAIN ANALYZE`` after a
+    20,000-message run read 20,200 entries and 599 heap pages to update 50 rows (3.1 ms,
+    against 0.3 ms for 50 probes of the primary key), and that UPDATE was ~40 % of the
+    server's statement time in the harness. Written
     as ``(state || '')``, the guard implies nothing about any index, so each row is found by
     its key and the guard is checked on it. SQLite, which matches partial indexes by their
     condition as written, plans these statements by key either way.
