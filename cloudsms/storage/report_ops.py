@@ -58,6 +58,8 @@ _IN_CHUNK = 500
 #: "Still pending" in the statements that find their reports by id or SMS_UID: checked on each
 #: row, not read from the partial ``ix_report_outbox_due`` (``tables.unindexed`` says why).
 _PENDING_BY_KEY = pending_unindexed("report_outbox")
+#: The claim's "pending": the due index for a claim by due time, unindexed for given SMS_UIDs.
+_PENDING_DUE, _PENDING_OF_UIDS = "o.done_ms IS NULL", pending_unindexed("o")
 
 #: next_serial: the counter after taking ``n`` serials, wrapping 65535 → 1 (a customer's first
 #: claim starts it at ``n``). Parameters: (id, n).
@@ -75,7 +77,7 @@ _BUMP_SERIAL = (
 #: ANALYZE``; the claim's SELECT took 3.5 s of the server's time over such a run).
 NO_EARLIER_PENDING = (
     "NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = o.sms_uid"
-    " AND prior.id < o.id AND COALESCE(prior.done_ms, -1) = -1)"
+    f" AND prior.id < o.id AND {pending_unindexed('prior')})"
 )
 #: What claim_due_reports reads, in the order its DueReport is built from.
 _DUE_COLUMNS = (
@@ -344,7 +346,7 @@ def claim_reports(
         only = _ONLY[dialect].replace("{marks}", marks)
     due = (
         _CLAIM_DUE.replace("{due}", _PRECLAIMED if preclaimed else _DUE_NOW)
-        .replace("{pending}", pending_unindexed("o") if sms_uids else "o.done_ms IS NULL")
+        .replace("{pending}", _PENDING_OF_UIDS if sms_uids else _PENDING_DUE)
         .replace("{excluded}", excluded)
         .replace("{only}", only)
         .replace("{locking}", _LOCKING[dialect])
