@@ -11,9 +11,12 @@ platform's RSS (``/proc/PID/status``) and the pipeline's backlog (accepted − r
 ``--every`` seconds, and prints RSS at the start of the load (after ``--warmup``) and at the end.
 
     .venv/bin/python bench/soak.py --rate 1400 --minutes 10 [--recipients 10]
-        [--database-url postgresql://…] [--tracemalloc DIR]
+        [--database-url postgresql://…] [--tracemalloc DIR | --memory DIR]
 
-``--tracemalloc DIR`` traces the platform's allocations (``bench/tracemalloc_probe``): every
+``--memory DIR`` writes, every ``--every`` seconds, where each platform process's memory is
+(``DIR/memory-<pid>.txt``: anonymous RSS, Python's blocks and objects, SQLite's own allocations,
+glibc's free lists), without tracing: at the full rate. ``--tracemalloc DIR`` traces the
+platform's allocations (``bench/tracemalloc_probe``): every
 ``--every`` seconds after the warm-up, ``DIR/tracemalloc-<pid>.txt`` gets the allocation sites
 that grew most since the end of the warm-up, for the API process and its worker child. Tracing
 slows the processes: hold a lower rate than without it.
@@ -178,6 +181,12 @@ def main() -> None:
         default="",
         help="write allocation growth by site to DIR (see the docstring)",
     )
+    parser.add_argument(
+        "--memory",
+        metavar="DIR",
+        default="",
+        help="write where each platform process's memory is to DIR, untraced (see the docstring)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cloudsms-soak-"))
     db = args.database_url or f"sqlite:///{workdir / 'soak.db'}"
@@ -197,12 +206,14 @@ def main() -> None:
             "CLOUDSMS_LOG_LEVEL": "warning", "CLOUDSMS_ADMIN_ENABLED": "false",
             "CLOUDSMS_MAX_BACKLOG": "100000000",
         }  # fmt: skip
-        if args.tracemalloc:
-            os.makedirs(args.tracemalloc, exist_ok=True)
+        if args.tracemalloc or args.memory:
+            out_dir = args.memory or args.tracemalloc
+            os.makedirs(out_dir, exist_ok=True)
             probe = str(Path(__file__).parent / "tracemalloc_probe")
+            mode = "MEMORY" if args.memory else "TRACEMALLOC"
             env.update({
                 "PYTHONPATH": os.pathsep.join(p for p in (probe, env.get("PYTHONPATH")) if p),
-                "CLOUDSMS_BENCH_TRACEMALLOC_DIR": os.path.abspath(args.tracemalloc),
+                f"CLOUDSMS_BENCH_{mode}_DIR": os.path.abspath(out_dir),
                 "CLOUDSMS_BENCH_TRACEMALLOC_WARMUP": str(args.warmup),
                 "CLOUDSMS_BENCH_TRACEMALLOC_EVERY": str(args.every),
             })  # fmt: skip
