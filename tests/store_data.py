@@ -17,7 +17,8 @@ def now() -> int:
 
 
 def accept(store: Store, seeded: Seeded, uids: list[str], *, segments: int = 1,
-           priority: int = 0, send_at: int | None = None, fee: int = 50_000) -> None:  # fmt: skip
+           priority: int = 0, send_at: int | None = None, fee: int = 50_000,
+           customer_body: str | None = None) -> None:  # fmt: skip
     """One packet of ACCEPTED single-recipient messages (``uids``) for ``seeded``'s customer."""
     stamp = now()
     messages = tuple(
@@ -25,7 +26,7 @@ def accept(store: Store, seeded: Seeded, uids: list[str], *, segments: int = 1,
             sms_uid=uid, customer_id=seeded.customer_id, serial=1, country_code=852,
             dest_msisdn=f"6700{i:04d}", route_name=seeded.route, sender="CloudSMS",
             content="hello", encoding="gsm7", segments=segments, priority=priority,
-            send_at_ms=send_at if send_at is not None else stamp, customer_body=None,
+            send_at_ms=send_at if send_at is not None else stamp, customer_body=customer_body,
             state=MessageState.ACCEPTED, result_desc=None, detail=None, fee_micros=fee,
             currency="HKD", created_ms=stamp,
         )

@@ -24,7 +24,8 @@ from sqlalchemy import Connection
 from cloudsms.domain.pipeline import NewReport
 from cloudsms.domain.reports import FINAL_SMS_STATES, INTERMEDIATE_STATES
 from cloudsms.storage.base import StoreBase
-from cloudsms.storage.plain_sql import run, run_many, run_rows
+from cloudsms.storage.plain_sql import fetch_rows, run, run_many
+from cloudsms.storage.tables import pending_unindexed
 
 _COLUMNS = "sms_uid, customer_id, sms_state, result_desc, report_ms, created_ms, next_attempt_ms"
 _COLUMNS += ", claimed_by, attempts"
@@ -48,33 +49,49 @@ _ENQUEUE_INTERMEDIATE = (
     " AND customers.report_intermediate)"
 )
 
-#: _ENQUEUE_FINAL as one statement for a batch (plain_sql.run_rows), rows of (sms_uid,
-#: customer_id, sms_state, result_desc, report_ms, now_ms, next_attempt_ms, claimed_by). The
-#: guard does not see rows of the same statement: one row per SMS_UID.
+#: A row of a batch is written claimed (``claimed_by`` its claimer, due at the lease's end) only
+#: when no earlier report of its SMS_UID is still pending: the pusher may not take it before
+#: that one (``report_ops.NO_EARLIER_PENDING``), so it is written due now, unclaimed. The
+#: statement's subqueries see the outbox as it was before the statement, on both engines.
+_CLAIMABLE = (
+    "v.column8 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM report_outbox AS earlier"
+    f" WHERE earlier.sms_uid = v.column1 AND {pending_unindexed('earlier')})"
+)
+#: _ENQUEUE_FINAL as one statement for a batch (plain_sql.fetch_rows), rows of (sms_uid,
+#: customer_id, sms_state, result_desc, report_ms, now_ms, lease_until_ms, claimer). The guard
+#: does not see rows of the same statement: one row per SMS_UID. Returns each row written: its
+#: id, SMS_UID and claimer (NULL: written due now, unclaimed).
 _ENQUEUE_FINALS = (
     f"INSERT INTO report_outbox ({_COLUMNS})"
     " SELECT CAST(v.column1 AS VARCHAR), CAST(v.column2 AS INTEGER),"
     " CAST(v.column3 AS INTEGER), CAST(v.column4 AS VARCHAR), CAST(v.column5 AS BIGINT),"
-    " CAST(v.column6 AS BIGINT), CAST(v.column7 AS BIGINT), CAST(v.column8 AS INTEGER), 0"
+    f" CAST(v.column6 AS BIGINT), CASE WHEN {_CLAIMABLE} THEN CAST(v.column7 AS BIGINT)"
+    f" ELSE CAST(v.column6 AS BIGINT) END, CASE WHEN {_CLAIMABLE}"
+    " THEN CAST(v.column8 AS INTEGER) END, 0"
     " FROM (VALUES {rows}) AS v"
     " WHERE NOT EXISTS (SELECT 1 FROM report_outbox AS prior WHERE prior.sms_uid = v.column1"
     f" AND (prior.sms_state = v.column3 OR prior.sms_state IN ({_FINAL_LIST})))"
+    " RETURNING id, sms_uid, claimed_by"
 )
 
-#: _ENQUEUE_FINALS on PostgreSQL (``plain_sql.run_rows`` makes the rows one array per column):
-#: the guard is a LATERAL probe of ``ix_report_outbox_uid`` per row, a plan the server cannot
-#: choose otherwise (a NOT EXISTS may be planned as a hash anti-join over the whole outbox when
-#: the table outgrew its statistics: it always has, under load). Before, one statement per row
-#: (``executemany``): ~14 µs of the server's time each, twice that with the driver's.
+#: _ENQUEUE_FINALS on PostgreSQL (``plain_sql.fetch_rows`` sends the rows as one jsonb
+#: parameter): the guard is a LATERAL probe of ``ix_report_outbox_uid`` per row, a plan the
+#: server cannot choose otherwise (a NOT EXISTS may be planned as a hash anti-join over the
+#: whole outbox when the table outgrew its statistics: it always has, under load). Before, one
+#: statement per row (``executemany``): ~14 µs of the server's time each, twice that with the
+#: driver's.
 _ENQUEUE_FINALS_PG = (
     f"INSERT INTO report_outbox ({_COLUMNS})"
     " SELECT CAST(v.column1 AS VARCHAR), CAST(v.column2 AS INTEGER),"
     " CAST(v.column3 AS INTEGER), CAST(v.column4 AS VARCHAR), CAST(v.column5 AS BIGINT),"
-    " CAST(v.column6 AS BIGINT), CAST(v.column7 AS BIGINT), CAST(v.column8 AS INTEGER), 0"
+    f" CAST(v.column6 AS BIGINT), CASE WHEN {_CLAIMABLE} THEN CAST(v.column7 AS BIGINT)"
+    f" ELSE CAST(v.column6 AS BIGINT) END, CASE WHEN {_CLAIMABLE}"
+    " THEN CAST(v.column8 AS INTEGER) END, 0"
     " FROM (VALUES {rows}) AS v LEFT JOIN LATERAL (SELECT 1 AS found FROM report_outbox AS prior"
     " WHERE prior.sms_uid = v.column1"
     f" AND (prior.sms_state = v.column3 OR prior.sms_state IN ({_FINAL_LIST})) LIMIT 1) AS p"
     " ON TRUE WHERE p.found IS NULL"
+    " RETURNING id, sms_uid, claimed_by"
 )
 _FINALS_BY_DIALECT = {"sqlite": _ENQUEUE_FINALS, "postgresql": _ENQUEUE_FINALS_PG}
 
@@ -124,15 +141,18 @@ def enqueue_reports(
     *,
     now_ms: int,
     preclaim: Preclaim | None = None,
-) -> None:
+) -> dict[str, int] | None:
     """Batch form of :func:`enqueue_report`, in the caller's transaction.
 
     Each guard must see the rows written before it, those of this batch included, so reports of
     the same SMS_UID must come in state order. A batch of final reports with one row per
     SMS_UID is one multi-row statement (its guard does not see rows of the same statement);
-    anything else is one statement per report (executemany). No count is returned: psycopg
-    does not report one for executemany. Final reports of ``preclaim``'s SMS_UIDs are written
-    claimed.
+    anything else is one statement per report (executemany). Final reports of ``preclaim``'s
+    SMS_UIDs are written claimed, unless an earlier report of theirs is still pending.
+
+    Returns the reports written claimed, SMS_UID → outbox id, when the one multi-row statement
+    wrote every final report (the dispatch transaction then builds their claim from what it
+    holds, without reading them back); None otherwise (the caller reads back what it claimed).
     """
     finals = [r for r in reports if r.sms_state not in INTERMEDIATE_STATES]
     middles = [r for r in reports if r.sms_state in INTERMEDIATE_STATES]
@@ -140,7 +160,8 @@ def enqueue_reports(
         # One SMS_UID with both kinds: one statement per report, in the order given.
         for r in reports:
             enqueue_report(conn, dialect, r, now_ms=now_ms)
-        return
+        return None
+    claimed: dict[str, int] | None = None
     if finals and len({r.sms_uid for r in finals}) == len(finals):
         rows = []
         for r in finals:
@@ -149,12 +170,14 @@ def enqueue_reports(
                 (r.sms_uid, r.customer_id, r.sms_state, r.result_desc, r.report_ms, now_ms, due,
                  claimer)
             )  # fmt: skip
-        run_rows(conn, dialect, _FINALS_BY_DIALECT[dialect], rows)
+        written = fetch_rows(conn, dialect, _FINALS_BY_DIALECT[dialect], rows)
+        claimed = {uid: id_ for id_, uid, claimer in written if claimer is not None}
     elif finals:
         params = [_guarded(r, now_ms, preclaim)[1] for r in finals]
         run_many(conn, dialect, _ENQUEUE_FINAL, params)
     if middles:
         run_many(conn, dialect, _ENQUEUE_INTERMEDIATE, [_guarded(r, now_ms)[1] for r in middles])
+    return claimed
 
 
 def insert_fresh_reports(conn: Connection, dialect: str, reports: Sequence[NewReport]) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from seed import Seeded, seed_customer
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from store_data import accept, now
 
 from cloudsms.domain.codes import SmsState
-from cloudsms.domain.pipeline import PartResult, ReceiptEvent, ReportClaim, SubmitOutcome
+from cloudsms.domain.pipeline import (
+    NewReport,
+    PartResult,
+    ReceiptEvent,
+    ReportClaim,
+    ReportResult,
+    SubmitOutcome,
+)
 from cloudsms.domain.status import MessageState
 from cloudsms.storage import tables
 from cloudsms.storage.store import Store
@@ -127,6 +135,115 @@ def test_a_submit_and_its_receipt_in_one_batch_update_the_message_once(
     )
     assert g1.submitted_ms is not None and g1.final_ms is not None
     assert sorted(outbox(store)) == [("G1", 2, "DELIVERED"), ("G2", 5, "UNDELIVERABLE")]
+
+
+def submitted(uid: str, connector: int) -> SubmitOutcome:
+    """One submit_sm accepted by the carrier, whose id is ``id-`` + the SMS_UID."""
+    return SubmitOutcome(sms_uid=uid, kind="submitted", connector_id=connector,
+                         parts=(PartResult(1, f"id-{uid}", 0),))  # fmt: skip
+
+
+def test_reports_claimed_with_their_receipt_are_what_the_pushers_claim_reads(
+    store: Store, seeded: Seeded
+) -> None:
+    """The dispatch transaction builds the claim of the reports it writes from what it read
+    (the message, the customer's callback), not by reading them back: every field is what the
+    pusher's own claim reads for the same report, and the SERIALs follow on."""
+    body = '{"ORDER": "A-17"}'
+    accept(store, seeded, ["H1", "H2"], customer_body=body)
+    store.set_callback_url(seeded.customer_id, "http://127.0.0.1:9/reports")
+    worker = store.register_worker(name="w", host="test", pid=1, role="worker", lease_ms=60_000)
+    store.claim_due(now(), 10, claimer=worker)
+    connector = store.list_connectors()[0].id
+    claim = ReportClaim(claimer=worker, limit=10, lease_ms=60_000, hold_ms=60_000)
+    reads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM report_outbox" in statement and statement.lstrip().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        # H1's submit and receipt in one batch (the joint UPDATE); H2's receipt in the next.
+        first = store.record_dispatch(
+            [submitted("H1", connector), submitted("H2", connector)],
+            [receipt("id-H1", SmsState.DELIVERED, "DELIVRD", connector)],
+            now(), claimer=worker, report_claim=claim,
+        )  # fmt: skip
+        second = store.record_dispatch(
+            [], [receipt("id-H2", SmsState.UNDELIVERABLE, "UNDELIV", connector)], now(),
+            report_claim=claim,
+        )  # fmt: skip
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert reads == []  # nothing read back from the outbox
+    built = [*first.claimed_reports, *second.claimed_reports]
+    assert [(r.sms_uid, r.sms_state, r.serial) for r in built] == [("H1", 2, 1), ("H2", 5, 2)]
+    assert all(r.customer_body == body and r.attempts == 0 for r in built)
+    # Given back, then claimed by the pusher's own claim, which reads them from the store.
+    store.record_report_results(
+        [ReportResult(r.id, "release", r.next_attempt_ms, attempted=False) for r in built],
+        now_ms=now(),
+    )
+    read = {r.sms_uid: r for r in store.claim_due_reports(now(), 10, claimer=worker)}
+    assert [read[r.sms_uid].serial for r in built] == [3, 4]
+    for r in built:
+        assert replace(r, serial=0) == replace(read[r.sms_uid], serial=0)
+
+
+def test_a_final_report_after_a_pending_one_is_not_claimed_with_its_receipt(
+    store: Store, seeded: Seeded
+) -> None:
+    """A report waits for the earlier reports of its SMS_UID: written while one is pending (an
+    intermediate state the customer asked for), it is not claimed by the receipt's transaction
+    but written due, and the pusher's claim takes it once the earlier one is done."""
+    accept(store, seeded, ["E1"])
+    store.set_callback_url(seeded.customer_id, "http://127.0.0.1:9/reports")
+    worker = store.register_worker(name="w", host="test", pid=1, role="worker", lease_ms=60_000)
+    store.claim_due(now(), 10, claimer=worker)
+    connector = store.list_connectors()[0].id
+    store.record_dispatch([submitted("E1", connector)], [], now(), claimer=worker)
+    with store.engine.begin() as conn:
+        conn.execute(update(tables.customers).values(report_intermediate=True))
+        store.enqueue_reports(
+            conn,
+            [NewReport(sms_uid="E1", customer_id=seeded.customer_id, sms_state=1,
+                       result_desc="ENROUTE", report_ms=now())],
+            now_ms=now(),
+        )  # fmt: skip
+    claim = ReportClaim(claimer=worker, limit=10, lease_ms=60_000, hold_ms=60_000)
+    result = store.record_dispatch(
+        [], [receipt("id-E1", SmsState.DELIVERED, "DELIVRD", connector)], now(),
+        report_claim=claim,
+    )  # fmt: skip
+    assert result.reported == ["E1"] and result.claimed_reports == []
+    [enroute] = store.claim_due_reports(now(), 10, claimer=worker)
+    assert enroute.sms_state == 1
+    store.record_report_results([ReportResult(enroute.id, "done")], now_ms=now())
+    [delivered] = store.claim_due_reports(now(), 10, claimer=worker)
+    assert (delivered.sms_uid, delivered.sms_state) == ("E1", 2)
+
+
+def test_reports_of_a_customer_without_a_callback_are_held_not_claimed_with_their_receipt(
+    store: Store, seeded: Seeded
+) -> None:
+    """No callback URL: the receipt's transaction does not claim the report; the pusher's
+    claim holds it for the retry window (pushed once a URL is set)."""
+    accept(store, seeded, ["N1"])
+    store.set_callback_url(seeded.customer_id, None)
+    worker = store.register_worker(name="w", host="test", pid=1, role="worker", lease_ms=60_000)
+    store.claim_due(now(), 10, claimer=worker)
+    connector = store.list_connectors()[0].id
+    claim = ReportClaim(claimer=worker, limit=10, lease_ms=60_000, hold_ms=60_000)
+    result = store.record_dispatch(
+        [submitted("N1", connector)], [receipt("id-N1", SmsState.DELIVERED, "DELIVRD", connector)],
+        now(), claimer=worker, report_claim=claim,
+    )  # fmt: skip
+    assert result.reported == ["N1"] and result.claimed_reports == []
+    assert store.claim_due_reports(now(), 10, claimer=worker) == []  # held
+    store.set_callback_url(seeded.customer_id, "http://127.0.0.1:9/reports")
+    [report] = store.claim_due_reports(now(), 10, claimer=worker)
+    assert report.sms_uid == "N1" and report.callback_url == "http://127.0.0.1:9/reports"
 
 
 def test_a_submit_and_its_receipt_after_a_lost_claim_go_the_usual_way(
