@@ -684,9 +684,9 @@ class DispatchOps(StoreBase):
         preclaimed: list[str] = []
         room = claim.limit if claim is not None and claim.claimer is not None else 0
         customer_room = dict(claim.customer_room) if claim is not None else {}
-        callbacks = self._callbacks(
-            conn, {d.customer_id for d in decided} | {c for _, c, _ in states.values()}
-        ) if room else {}  # fmt: skip
+        #: The customers' callbacks, read once a final report could be claimed here.
+        callbacks: dict[int, tuple[str, str, str | None]] = {}
+        customers = {d.customer_id for d in decided} | {c for _, c, _ in states.values()}
 
         def report_final(
             uid: str, customer_id: int, smpp_account: int | None, outcome: SmsState,
@@ -698,7 +698,12 @@ class DispatchOps(StoreBase):
                 result_desc=outcome.name, report_ms=report_ms,
             )  # fmt: skip
             reports.append(report)
-            if smpp_account is None and len(preclaimed) < room and callbacks.get(customer_id):
+            if smpp_account is None and len(preclaimed) < room:
+                if not callbacks and customers:
+                    callbacks.update(self._callbacks(conn, customers))
+                    customers.clear()
+                if customer_id not in callbacks:
+                    return report  # no callback URL: the pusher's claim holds it
                 left = customer_room.get(customer_id, room)
                 if left > 0:
                     customer_room[customer_id] = left - 1
